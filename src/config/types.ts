@@ -1,0 +1,42 @@
+/**
+ * The persisted configuration of xvs: what `xvs switch create` / `xvs port add` change and what a
+ * restarted daemon restores. Pure data; validated by `config/schema.ts` (errors name the field, e.g.
+ * `switches[0].ports[2].netdev: no such interface "foo"`).
+ */
+
+export type SwitchType = 'private' | 'internal' | 'external';
+
+export interface PortConfig {
+  /** Port name, unique in the switch; for a TAP port also the TAP device name QEMU attaches to (≤ 15 chars). */
+  name: string;
+  /** An existing netdev (e.g. a veth end) used as this VM port instead of a TAP xvs creates. */
+  netdev?: string;
+}
+
+export interface SwitchConfig {
+  name: string;
+  type: SwitchType;
+  /** external only: the NIC or veth the switch is bound to (a NIC belongs to at most one switch). */
+  uplink?: string;
+  /** external only: move the uplink's IP addresses and routes to the switch's host port (Hyper-V's AllowManagementOS). */
+  allowManagementOs?: boolean;
+  /** internal, and external with allowManagementOs: the host TAP port's netdev name (default `<switch>-host`, ≤ 15 chars). */
+  hostPort?: string;
+  /** MAC aging time in seconds (default 300). */
+  macAgingSeconds: number;
+  /** Most MAC addresses the switch learns (default 8192); when full, new MACs are not learned and are counted. */
+  macTableLimit: number;
+  /** Data-path worker threads for this switch (default 1); rx ports are spread over them. */
+  workers: number;
+  ports: PortConfig[];
+}
+
+export interface XvsConfig {
+  version: 1;
+  switches: SwitchConfig[];
+}
+
+export const DEFAULT_MAC_AGING_SECONDS = 300;
+export const DEFAULT_MAC_TABLE_LIMIT = 8192;
+export const MAX_PORTS_PER_SWITCH = 256;
+export const IFNAMSIZ_MAX = 15;
