@@ -1,0 +1,84 @@
+/**
+ * FramePool: every frame in xvs is a slot index into one SharedArrayBuffer, never an object.
+ *
+ * Slot layout (shared with the native edge, see ports/native/SPEC.md):
+ *   [0, 10)              the virtio-net header of the frame (offload metadata kept end to end)
+ *   [10, HEADROOM)       headroom for encapsulation (HNV pushes outer headers here without a copy)
+ *   [start, start+len)   the Ethernet frame
+ *
+ * Metadata is struct-of-arrays, one typed array per field, indexed by slot id. Frees are pushes on a
+ * per-worker free stack: each worker owns its own pool, so a frame is always freed by the worker
+ * that allocated it ("frees go home" trivially). The buffer is shared so that frame ids can later
+ * cross workers (VMQ) without copying bytes.
+ */
+export const VNET_HDR_LEN = 10;
+export const HEADROOM = 256;
+/** A GSO frame from a vnet-header port may be up to 64 KiB. */
+export const MAX_FRAME = 65536 + 64;
+export const DEFAULT_SLOT_SIZE = HEADROOM + MAX_FRAME;
+
+export class FramePool {
+  readonly slots: number;
+  readonly slotSize: number;
+  readonly buffer: SharedArrayBuffer;
+  readonly bytes: Uint8Array;
+  readonly start: Uint32Array;
+  readonly len: Uint32Array;
+  readonly inPort: Int32Array;
+  readonly free: Uint32Array;
+  freeTop: number;
+
+  constructor(slots: number, slotSize = DEFAULT_SLOT_SIZE) {
+    this.slots = slots;
+    this.slotSize = slotSize;
+    this.buffer = new SharedArrayBuffer(slots * slotSize);
+    this.bytes = new Uint8Array(this.buffer);
+    this.start = new Uint32Array(new SharedArrayBuffer(slots * 4));
+    this.len = new Uint32Array(new SharedArrayBuffer(slots * 4));
+    this.inPort = new Int32Array(new SharedArrayBuffer(slots * 4));
+    this.free = new Uint32Array(slots);
+    for (let i = 0; i < slots; i++) this.free[i] = slots - 1 - i;
+    this.freeTop = slots;
+  }
+
+  /** Pop a free slot, or -1 when the pool is exhausted (the caller counts `pool-exhausted`). */
+  alloc(): number {
+    if (this.freeTop === 0) return -1;
+    const id = this.free[--this.freeTop];
+    this.start[id] = HEADROOM;
+    this.len[id] = 0;
+    return id;
+  }
+
+  /** Return a slot. Counting the reason is the caller's job (Batch.drop / the engine's tx path). */
+  release(id: number): void {
+    this.free[this.freeTop++] = id;
+  }
+
+  /** Offset of the first byte of frame `id` in `bytes`. */
+  dataOffset(id: number): number {
+    return id * this.slotSize + this.start[id];
+  }
+
+  /** Copy `frame` into a fresh slot with a zero virtio-net header; returns the id or -1. Not for the hot path. */
+  fromBytes(frame: Uint8Array, inPort = -1): number {
+    const id = this.alloc();
+    if (id < 0) return -1;
+    const base = id * this.slotSize;
+    this.bytes.fill(0, base, base + VNET_HDR_LEN);
+    this.bytes.set(frame, base + HEADROOM);
+    this.len[id] = frame.length;
+    this.inPort[id] = inPort;
+    return id;
+  }
+
+  /** A copy of frame `id`'s bytes (tests, trace). Not for the hot path. */
+  toBytes(id: number): Uint8Array {
+    const off = this.dataOffset(id);
+    return this.bytes.slice(off, off + this.len[id]);
+  }
+
+  get inUse(): number {
+    return this.slots - this.freeTop;
+  }
+}

@@ -1,0 +1,287 @@
+/**
+ * Switch: one virtual switch as the control plane holds it — its configuration, its ports with
+ * their dense indices, its MAC table and counters (shared memory) and its data-path workers.
+ *
+ * Kinds (Hyper-V): private = VM ports only; internal = VM ports + a host port (a TAP whose netdev
+ * carries host IPs, read and written by xvs through its own queue fds); external = VM ports + one
+ * uplink (NIC or veth) and, with allowManagementOs, a host port that takes over the uplink's
+ * addresses and routes.
+ */
+import { availableParallelism } from 'node:os';
+import type { PortConfig, SwitchConfig } from '../config/types.js';
+import { MAX_PORTS_PER_SWITCH } from '../config/types.js';
+import { CounterBlock, PF, SW } from '../core/counters.js';
+import { ConfigError, NotFoundError } from '../core/errors.js';
+import { MacTable } from '../forward/mac-table.js';
+import { macToString } from '../packet/ethernet.js';
+import {
+  globalAddresses, ip, isTap, moveAddresses, netdevExists, netdevMac, netdevMtu, setLinkUp,
+} from '../ports/netdev.js';
+import type { PortBackend, PortSpec } from '../ports/port.js';
+import { createPersistentTap, destroyPersistentTap } from '../ports/tap.js';
+import { DataPathWorker } from '../workers/worker-handle.js';
+import type { FdbEntry, PortKind, SwitchInfo, SwitchStats } from './manager-api.js';
+
+/** Capacity of the MAC table's buffer; the configured limit may be changed up to half of it. */
+const MAC_TABLE_CAPACITY_FOR = (limit: number): number => Math.max(limit, 1024);
+
+export interface SwitchPort {
+  index: number;
+  name: string;
+  kind: PortKind;
+  netdev: string;
+  backend: PortBackend;
+  /** xvs created this TAP and removes it with the port */
+  ownsTap: boolean;
+}
+
+export interface DataPathTuning {
+  batchSize: number;
+  poolSlots: number;
+  spinBreaths: number;
+  pollTimeoutMs: number;
+  /** pin worker i to cpus[i % cpus.length]; empty = no pinning */
+  cpus: number[];
+}
+
+export const DEFAULT_TUNING: DataPathTuning = {
+  batchSize: 256,
+  poolSlots: 640,
+  spinBreaths: 200,
+  pollTimeoutMs: 20,
+  cpus: [],
+};
+
+export class Switch {
+  readonly cfg: SwitchConfig;
+  readonly table: MacTable;
+  readonly counters: CounterBlock[] = [];
+  readonly workers: DataPathWorker[] = [];
+  readonly ports = new Map<string, SwitchPort>();
+  private readonly log: (m: string) => void;
+
+  private constructor(cfg: SwitchConfig, log: (m: string) => void) {
+    this.cfg = { ...cfg, ports: [] };
+    this.log = log;
+    this.table = new MacTable(MAC_TABLE_CAPACITY_FOR(cfg.macTableLimit));
+    this.table.setLimit(cfg.macTableLimit);
+  }
+
+  /** Start the workers and attach the uplink/host ports; VM ports are added after. */
+  static async start(cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void): Promise<Switch> {
+    const sw = new Switch(cfg, log);
+    try {
+      for (let w = 0; w < cfg.workers; w++) {
+        const counters = new CounterBlock();
+        sw.counters.push(counters);
+        const cpu = tuning.cpus.length ? tuning.cpus[w % tuning.cpus.length] % availableParallelism() : null;
+        const worker = new DataPathWorker({
+          switchName: cfg.name, workerIndex: w, workerCount: cfg.workers, counters: counters.buffer,
+          macTable: sw.table.buffer, batchSize: tuning.batchSize, poolSlots: tuning.poolSlots,
+          macAgingSeconds: cfg.macAgingSeconds, cpu, spinBreaths: tuning.spinBreaths,
+          pollTimeoutMs: tuning.pollTimeoutMs,
+        }, log);
+        sw.workers.push(worker);
+      }
+      await Promise.all(sw.workers.map((w) => w.ready));
+      if (cfg.type === 'external') await sw.attachUplink();
+      if (cfg.type === 'internal' || (cfg.type === 'external' && cfg.allowManagementOs)) await sw.attachHostPort();
+      return sw;
+    } catch (e) {
+      await sw.stop();
+      throw e;
+    }
+  }
+
+  private freeIndex(): number {
+    const used = new Set([...this.ports.values()].map((p) => p.index));
+    for (let i = 0; i < MAX_PORTS_PER_SWITCH; i++) if (!used.has(i)) return i;
+    throw new ConfigError('ports', `switch "${this.cfg.name}" has the maximum of ${MAX_PORTS_PER_SWITCH} ports`);
+  }
+
+  /** Attach a port to every worker: rx on its owner (index mod workers), tx everywhere; TAP fds rx everywhere. */
+  private async attach(port: SwitchPort): Promise<void> {
+    const mtu = netdevMtu(port.netdev);
+    const owner = port.index % this.workers.length;
+    const done: DataPathWorker[] = [];
+    try {
+      for (const w of this.workers) {
+        const spec: PortSpec = {
+          index: port.index, name: port.name, kind: port.kind, netdev: port.netdev, backend: port.backend,
+          rx: port.backend === 'tapfd' || w.index === owner, mtu,
+        };
+        await w.request({ type: 'attach', port: spec });
+        done.push(w);
+      }
+    } catch (e) {
+      for (const w of done) await w.request({ type: 'detach', index: port.index }).catch(() => {});
+      throw new ConfigError(`ports.${port.name}`, `cannot attach "${port.netdev}": ${(e as Error).message}`);
+    }
+    this.ports.set(port.name, port);
+  }
+
+  private async detach(port: SwitchPort): Promise<void> {
+    for (const w of this.workers) await w.request({ type: 'detach', index: port.index }).catch(() => {});
+    this.ports.delete(port.name);
+    this.table.flushPort(port.index);
+  }
+
+  private async attachUplink(): Promise<void> {
+    const uplink = this.cfg.uplink;
+    if (!uplink) throw new ConfigError('uplink', 'an external switch needs an uplink');
+    if (!netdevExists(uplink)) throw new ConfigError('uplink', `no such interface "${uplink}"`);
+    const addrs = globalAddresses(uplink);
+    if (addrs.length > 0 && !this.cfg.allowManagementOs) {
+      throw new ConfigError('uplink', `"${uplink}" has IP addresses (${addrs.map((a) => `${a.local}/${a.prefixlen}`).join(', ')}); ` +
+        'pass --allow-management-os to move them to the switch\'s host port');
+    }
+    // a NIC must hear frames for every MAC behind the switch (veths deliver everything anyway)
+    ip('link', 'set', 'dev', uplink, 'promisc', 'on');
+    setLinkUp(uplink);
+    await this.attach({ index: this.freeIndex(), name: uplink, kind: 'external', netdev: uplink, backend: 'afpacket', ownsTap: false });
+  }
+
+  private hostPortName(): string {
+    return this.cfg.hostPort ?? `${this.cfg.name}-host`;
+  }
+
+  private async attachHostPort(): Promise<void> {
+    const name = this.hostPortName();
+    if (netdevExists(name) && !isTap(name)) throw new ConfigError('hostPort', `"${name}" exists and is not a TAP`);
+    const fresh = !netdevExists(name);
+    createPersistentTap(name, true);
+    if (fresh && this.cfg.type === 'external' && this.cfg.uplink) {
+      // the host keeps its identity: the host port takes the uplink's MAC, as Hyper-V's host vNIC does
+      ip('link', 'set', 'dev', name, 'address', netdevMac(this.cfg.uplink));
+    }
+    await this.attach({ index: this.freeIndex(), name, kind: 'internal', netdev: name, backend: 'tapfd', ownsTap: true });
+    setLinkUp(name);
+    if (this.cfg.type === 'external' && this.cfg.allowManagementOs && this.cfg.uplink) {
+      const moved = moveAddresses(this.cfg.uplink, name);
+      if (moved.addresses + moved.routes > 0) {
+        this.log(`switch ${this.cfg.name}: moved ${moved.addresses} address(es) and ${moved.routes} route(s) from ${this.cfg.uplink} to ${name}`);
+      }
+    }
+  }
+
+  /** Add a VM port: a persistent TAP named after the port (QEMU attaches by name), or an existing netdev. */
+  async addPort(pc: PortConfig, field = 'port'): Promise<void> {
+    if (this.ports.has(pc.name)) throw new ConfigError(`${field}.name`, `switch "${this.cfg.name}" already has a port "${pc.name}"`);
+    let port: SwitchPort;
+    if (pc.netdev !== undefined) {
+      if (!netdevExists(pc.netdev)) throw new ConfigError(`${field}.netdev`, `no such interface "${pc.netdev}"`);
+      setLinkUp(pc.netdev);
+      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.netdev, backend: 'afpacket', ownsTap: false };
+    } else {
+      if (netdevExists(pc.name) && !isTap(pc.name)) {
+        throw new ConfigError(`${field}.name`, `"${pc.name}" exists and is not a TAP; use --netdev to attach an existing netdev`);
+      }
+      try {
+        createPersistentTap(pc.name, false);
+      } catch (e) {
+        throw new ConfigError(`${field}.name`, `cannot create TAP "${pc.name}": ${(e as Error).message}`);
+      }
+      setLinkUp(pc.name);
+      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.name, backend: 'afpacket', ownsTap: true };
+    }
+    try {
+      await this.attach(port);
+    } catch (e) {
+      if (port.ownsTap) this.tryDestroyTap(port.netdev);
+      throw e;
+    }
+    this.cfg.ports.push({ ...pc });
+  }
+
+  async removePort(name: string): Promise<void> {
+    const port = this.ports.get(name);
+    if (!port || port.kind !== 'vm') throw new NotFoundError('port', `switch "${this.cfg.name}" has no VM port "${name}"`);
+    await this.detach(port);
+    if (port.ownsTap) this.tryDestroyTap(port.netdev);
+    this.cfg.ports = this.cfg.ports.filter((p) => p.name !== name);
+  }
+
+  private tryDestroyTap(name: string): void {
+    try {
+      destroyPersistentTap(name);
+    } catch (e) {
+      this.log(`cannot remove TAP ${name}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Daemon shutdown: stop the workers, leave every TAP (and the host port's addresses) in place. */
+  async stop(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.stop()));
+  }
+
+  /** `switch delete`: stop, give the uplink its addresses back, remove the TAPs xvs created. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    const host = [...this.ports.values()].find((p) => p.kind === 'internal');
+    if (host && this.cfg.type === 'external' && this.cfg.allowManagementOs && this.cfg.uplink && netdevExists(host.netdev)) {
+      try {
+        moveAddresses(host.netdev, this.cfg.uplink);
+      } catch (e) {
+        this.log(`switch ${this.cfg.name}: could not move addresses back to ${this.cfg.uplink}: ${(e as Error).message}`);
+      }
+    }
+    if (this.cfg.type === 'external' && this.cfg.uplink && netdevExists(this.cfg.uplink)) {
+      try { ip('link', 'set', 'dev', this.cfg.uplink, 'promisc', 'off'); } catch { /* gone meanwhile */ }
+    }
+    for (const p of this.ports.values()) if (p.ownsTap) this.tryDestroyTap(p.netdev);
+    this.ports.clear();
+  }
+
+  info(): SwitchInfo {
+    return {
+      config: { ...this.cfg, ports: this.cfg.ports.map((p) => ({ ...p })) },
+      ports: [...this.ports.values()].sort((a, b) => a.index - b.index).map((p) => ({
+        name: p.name, kind: p.kind, netdev: p.netdev, index: p.index,
+        up: netdevExists(p.netdev),
+      })),
+    };
+  }
+
+  fdb(): FdbEntry[] {
+    const now = (Date.now() / 1000) | 0;
+    const byIndex = new Map([...this.ports.values()].map((p) => [p.index, p.name]));
+    return this.table.entries()
+      .map((e) => ({ mac: macToString(e.hi, e.lo), port: byIndex.get(e.port) ?? `#${e.port}`, ageSeconds: Math.max(0, now - e.lastSeen) }))
+      .sort((a, b) => a.mac.localeCompare(b.mac));
+  }
+
+  stats(): SwitchStats {
+    const blocks = this.counters;
+    const sum = (slot: number): number => CounterBlock.sum(blocks, slot);
+    const drops: Record<string, number> = {};
+    const ports = [...this.ports.values()].sort((a, b) => a.index - b.index).map((p) => {
+      const b = CounterBlock.port(p.index);
+      const pd = CounterBlock.portDrops(blocks, p.index);
+      for (const [k, n] of Object.entries(pd)) drops[k] = (drops[k] ?? 0) + n;
+      return {
+        name: p.name, kind: p.kind, netdev: p.netdev,
+        rxPackets: sum(b + PF.rxPackets), rxBytes: sum(b + PF.rxBytes),
+        txPackets: sum(b + PF.txPackets), txBytes: sum(b + PF.txBytes),
+        drops: pd, txErrors: sum(b + PF.txErrors),
+      };
+    });
+    return {
+      name: this.cfg.name, type: this.cfg.type, ports, drops,
+      fdb: {
+        entries: this.table.count, limit: this.table.limit, learned: sum(SW.fdbLearned), moves: sum(SW.fdbMoves),
+        limitHits: sum(SW.fdbLimitHits), aged: sum(SW.fdbAged),
+      },
+      workers: blocks.map((b, i) => ({
+        index: i, tid: b.v[SW.tid], cpu: b.v[SW.cpu] >= 0 ? b.v[SW.cpu] : null,
+        breaths: b.v[SW.breaths], batches: b.v[SW.batches], idlePolls: b.v[SW.idlePolls],
+      })),
+    };
+  }
+
+  /** netdevs this switch uses (for the one-switch-per-NIC rule) */
+  netdevs(): string[] {
+    const out = [...this.ports.values()].map((p) => p.netdev);
+    if (this.cfg.uplink) out.push(this.cfg.uplink);
+    return out;
+  }
+}
