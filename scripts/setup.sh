@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# scripts/setup.sh — everything xvs needs on a fresh Debian 12 machine, idempotent.
+# Called by both README commands (`npm test`, `npm run lab`). Run as root (CI runs as root, no sudo).
+#   1. apt packages (only when one is missing)   2. npm ci (native install scripts allowed in package.json)
+#   3. the native edge (node-gyp)                4. TypeScript → dist/      5. the lab VM image
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf '\n[setup] %s\n' "$*"; }
+
+APT_PACKAGES=(
+  libpcap-dev          # libpcap for the npm package cap (tests inject malformed frames with it)
+  iproute2 ethtool kmod procps iputils-ping   # namespaces, veths, offload settings, sysctl, ping
+  iperf3               # TCP through the switch (tests, lab)
+  tshark               # third-party decoder (tests, later issues)
+  qemu-system-x86      # the lab's and the tests' VMs
+  busybox-static cpio  # the VM's initramfs
+  python3 make g++     # node-gyp
+)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "[setup] must run as root (it installs packages and the tests create namespaces): sudo npm test" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # tshark asks whether non-root users may capture; answer "no" without a prompt
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  say "apt packages present (${#APT_PACKAGES[@]})"
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci (install scripts allowed for: cap — see allowScripts in package.json)"
+  npm ci --no-audit --no-fund
+else
+  say "node_modules up to date"
+fi
+
+if [ ! -f build/Release/xvs_native.node ] || [ src/ports/native/xvs_native.c -nt build/Release/xvs_native.node ] || [ binding.gyp -nt build/Release/xvs_native.node ]; then
+  say "building the native edge"
+  bash scripts/build-native.sh
+else
+  say "native edge up to date"
+fi
+
+say "compiling TypeScript (tsc -p .)"
+rm -rf dist
+npx tsc -p .
+chmod +x dist/cli/main.js 2>/dev/null || true
+
+say "lab VM image (scripts/vm-image.sh)"
+bash scripts/vm-image.sh
+
+say "done"
