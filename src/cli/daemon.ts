@@ -1,0 +1,82 @@
+/**
+ * `xvs daemon`: run the daemon in the foreground (systemd `Type=simple`), and `xvs daemon status`.
+ *
+ * The data path is imported only when the daemon starts, so the client commands never load it.
+ */
+import { DEFAULT_CONFIG_PATH, loadConfig } from '../config/store.js';
+import { ControlServer } from '../control/server.js';
+import { call, keyValues, out, printJson, table, withJson, type Cli, type GlobalArgs } from './common.js';
+
+function log(msg: string): void {
+  process.stderr.write(`xvs: ${msg}\n`);
+}
+
+async function runDaemon(argv: GlobalArgs & { config: string }): Promise<void> {
+  const config = loadConfig(argv.config);
+  const { DataPathManager } = await import('../switch/manager.js');
+  const manager = new DataPathManager({ log });
+  const server = new ControlServer({ manager, socketPath: argv.socket, configPath: argv.config, config, log });
+  try {
+    await server.listen();
+  } catch (e) {
+    await manager.shutdown();
+    throw e;
+  }
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: shutting down`);
+    void (async () => {
+      let code = 0;
+      try {
+        await server.close();
+        await manager.shutdown();
+      } catch (e) {
+        log(`shutdown: ${e instanceof Error ? e.message : String(e)}`);
+        code = 1;
+      }
+      process.exit(code);
+    })();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+
+  await server.restore();
+  log(`daemon ready (pid ${process.pid}, config ${argv.config})`);
+}
+
+export function daemonCommands(y: Cli): Cli {
+  return y.command(
+    'daemon',
+    'run the xvs daemon in the foreground; "xvs daemon status" asks a running one',
+    (d) =>
+      d
+        .option('config', { type: 'string', default: DEFAULT_CONFIG_PATH, describe: 'config file to load and keep' })
+        .command(
+          'status',
+          'show the running daemon and what it could not restore',
+          (c) => withJson(c),
+          async (a) => {
+            const s = await call(a, 'daemon.status', {});
+            if (a.json) return printJson(s);
+            out(
+              keyValues([
+                ['pid', s.pid],
+                ['version', s.version],
+                ['socket', s.socket],
+                ['config', s.configPath],
+                ['started', s.startedAt],
+                ['uptime', `${s.uptimeSeconds} s`],
+                ['switches', s.switches],
+                ['ports', s.ports],
+                ['problems', s.problems.length],
+              ]),
+            );
+            if (s.problems.length > 0) out(`\n${table(['FIELD', 'PROBLEM'], s.problems.map((p) => [p.field, p.message]))}`);
+          },
+        ),
+    (a) => runDaemon(a),
+  );
+}

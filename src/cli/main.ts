@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+/**
+ * `xvs`: the command-line client of the xvs daemon (and, with `xvs daemon`, the daemon itself).
+ * One file per command group; errors print `xvs: <message>` on stderr and exit 1.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { globalOptions } from './common.js';
+import { daemonCommands } from './daemon.js';
+import { fdbCommands } from './fdb.js';
+import { portCommands } from './port.js';
+import { statsCommands } from './stats.js';
+import { switchCommands } from './switch.js';
+
+class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+async function main(): Promise<void> {
+  let cli = globalOptions(yargs(hideBin(process.argv)).scriptName('xvs'));
+  for (const add of [daemonCommands, switchCommands, portCommands, fdbCommands, statsCommands]) cli = add(cli);
+  cli = cli
+    .strict()
+    .demandCommand(1, 'name a command (see xvs --help)')
+    .help()
+    .alias('h', 'help')
+    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .fail((msg, err) => {
+      throw err ?? new UsageError(msg);
+    });
+  try {
+    await cli.parseAsync();
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`xvs: ${msg}\n`);
+    if (e instanceof UsageError) process.stderr.write('run "xvs --help" for usage\n');
+    process.exitCode = 1;
+  }
+}
+
+void main();

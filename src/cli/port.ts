@@ -1,0 +1,82 @@
+/** `xvs port add|remove|list|show`. */
+import type { PortAddParams } from '../control/protocol.js';
+import { call, counts, keyValues, out, printJson, table, withJson, type Cli } from './common.js';
+
+export function portCommands(y: Cli): Cli {
+  return y.command('port', 'add, remove, list and show ports', (py) =>
+    py
+      .command(
+        'add <switch> <name>',
+        'add a VM port: a TAP named <name>, or an existing netdev (--netdev)',
+        (c) =>
+          withJson(c)
+            .positional('switch', { type: 'string', demandOption: true })
+            .positional('name', { type: 'string', demandOption: true, describe: 'port name (and TAP name)' })
+            .option('netdev', { type: 'string', describe: 'use this existing netdev (e.g. a veth end)' }),
+        async (a) => {
+          const params: PortAddParams = { switch: a.switch, name: a.name };
+          if (a.netdev !== undefined) params.netdev = a.netdev;
+          const v = await call(a, 'port.add', params);
+          if (a.json) printJson(v);
+          else out(`added port "${v.name}" (${v.netdev}) to switch "${v.switch}"`);
+        },
+      )
+      .command(
+        'remove <switch> <name>',
+        'remove a port',
+        (c) =>
+          withJson(c)
+            .positional('switch', { type: 'string', demandOption: true })
+            .positional('name', { type: 'string', demandOption: true }),
+        async (a) => {
+          const r = await call(a, 'port.remove', { switch: a.switch, name: a.name });
+          if (a.json) printJson(r);
+          else out(`removed port "${r.name}" from switch "${r.switch}"`);
+        },
+      )
+      .command(
+        'list <switch>',
+        "list a switch's ports",
+        (c) => withJson(c).positional('switch', { type: 'string', demandOption: true }),
+        async (a) => {
+          const list = await call(a, 'port.list', { switch: a.switch });
+          if (a.json) return printJson(list);
+          out(
+            table(
+              ['NAME', 'KIND', 'NETDEV', 'INDEX', 'UP', 'STATE'],
+              list.map((p) => [p.name, p.kind, p.netdev, p.index, p.up, p.running ? 'running' : 'down']),
+            ),
+          );
+        },
+      )
+      .command(
+        'show <switch> <name>',
+        'show a port and its counters',
+        (c) =>
+          withJson(c)
+            .positional('switch', { type: 'string', demandOption: true })
+            .positional('name', { type: 'string', demandOption: true }),
+        async (a) => {
+          const p = await call(a, 'port.show', { switch: a.switch, name: a.name });
+          if (a.json) return printJson(p);
+          const s = p.stats;
+          out(
+            keyValues([
+              ['switch', p.switch],
+              ['name', p.name],
+              ['kind', p.kind],
+              ['netdev', p.netdev],
+              ['index', p.index],
+              ['up', p.up],
+              ['state', p.running ? 'running' : 'down (see "xvs daemon status")'],
+              ['rx', s ? `${s.rxPackets} packets, ${s.rxBytes} bytes` : null],
+              ['tx', s ? `${s.txPackets} packets, ${s.txBytes} bytes` : null],
+              ['tx-errors', s ? s.txErrors : null],
+              ['drops', s ? counts(s.drops) : null],
+            ]),
+          );
+        },
+      )
+      .demandCommand(1, 'name a port command: add, remove, list, show'),
+  );
+}

@@ -1,0 +1,107 @@
+/** `xvs switch create|delete|list|show`. */
+import type { SwitchType } from '../config/types.js';
+import type { SwitchCreateParams, SwitchView } from '../control/protocol.js';
+import { call, intOption, keyValues, out, printJson, table, withJson, type Cli } from './common.js';
+
+export function describeSwitch(v: SwitchView): string {
+  const c = v.config;
+  const head = keyValues([
+    ['name', c.name],
+    ['type', c.type],
+    ['state', v.running ? 'running' : 'down (see "xvs daemon status")'],
+    ['uplink', c.uplink],
+    ['allow-management-os', c.allowManagementOs],
+    ['host-port', c.hostPort],
+    ['mac-aging', `${c.macAgingSeconds} s`],
+    ['mac-limit', c.macTableLimit],
+    ['workers', c.workers],
+  ]);
+  const ports = table(
+    ['PORT', 'KIND', 'NETDEV', 'INDEX', 'UP'],
+    v.ports.map((p) => [p.name, p.kind, p.netdev, p.index, p.up]),
+  );
+  return `${head}\n\n${ports}`;
+}
+
+export function switchCommands(y: Cli): Cli {
+  return y.command('switch', 'create, delete, list and show switches', (sy) =>
+    sy
+      .command(
+        'create <name>',
+        'create a switch',
+        (c) =>
+          withJson(c)
+            .positional('name', { type: 'string', demandOption: true, describe: 'switch name (≤ 15 chars)' })
+            .option('type', { type: 'string', demandOption: true, describe: 'private | internal | external' })
+            .option('uplink', { type: 'string', describe: 'external: the NIC or veth to bind' })
+            .option('allow-management-os', { type: 'boolean', describe: 'external: share the uplink with the host' })
+            .option('host-port', { type: 'string', describe: 'host port netdev name (default <name>-host)' })
+            .option('mac-aging', { type: 'number', describe: 'MAC aging time in seconds (default 300)' })
+            .option('mac-limit', { type: 'number', describe: 'most MAC addresses learned (default 8192)' })
+            .option('workers', { type: 'number', describe: 'data-path worker threads (default 1)' }),
+        async (a) => {
+          const params: SwitchCreateParams = { name: a.name, type: a.type as SwitchType };
+          if (a.uplink !== undefined) params.uplink = a.uplink;
+          if (a.allowManagementOs !== undefined) params.allowManagementOs = a.allowManagementOs;
+          if (a.hostPort !== undefined) params.hostPort = a.hostPort;
+          const aging = intOption('mac-aging', a.macAging);
+          if (aging !== undefined) params.macAgingSeconds = aging;
+          const limit = intOption('mac-limit', a.macLimit);
+          if (limit !== undefined) params.macTableLimit = limit;
+          const workers = intOption('workers', a.workers);
+          if (workers !== undefined) params.workers = workers;
+          const v = await call(a, 'switch.create', params);
+          if (a.json) printJson(v);
+          else {
+            const host = v.config.hostPort ? `, host port ${v.config.hostPort}` : '';
+            const up = v.config.uplink ? `, uplink ${v.config.uplink}` : '';
+            out(`created switch "${v.config.name}" (${v.config.type}${up}${host})`);
+          }
+        },
+      )
+      .command(
+        'delete <name>',
+        'delete a switch and its ports',
+        (c) => withJson(c).positional('name', { type: 'string', demandOption: true }),
+        async (a) => {
+          const r = await call(a, 'switch.delete', { name: a.name });
+          if (a.json) printJson(r);
+          else out(`deleted switch "${r.name}"`);
+        },
+      )
+      .command(
+        'list',
+        'list switches',
+        (c) => withJson(c),
+        async (a) => {
+          const list = await call(a, 'switch.list', {});
+          if (a.json) return printJson(list);
+          out(
+            table(
+              ['NAME', 'TYPE', 'UPLINK', 'HOST-PORT', 'PORTS', 'WORKERS', 'STATE'],
+              list.map((v) => [
+                v.config.name,
+                v.config.type,
+                v.config.uplink,
+                v.config.hostPort,
+                v.config.ports.length,
+                v.config.workers,
+                v.running ? 'running' : 'down',
+              ]),
+            ),
+          );
+        },
+      )
+      .command(
+        'show <name>',
+        'show a switch: config and ports',
+        (c) => withJson(c).positional('name', { type: 'string', demandOption: true }),
+        async (a) => {
+          const v = await call(a, 'switch.show', { name: a.name });
+          if (a.json) printJson(v);
+          else out(describeSwitch(v));
+        },
+      )
+      .demandCommand(1, 'name a switch command: create, delete, list, show'),
+  );
+}

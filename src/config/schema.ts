@@ -1,0 +1,357 @@
+/**
+ * Validation of the xvs configuration (`config/types.ts`). Every function either returns the typed value with
+ * defaults filled, or throws a `ConfigError` whose message begins with the path of the offending field:
+ * `switches[1].uplink: "veth0" is already the uplink of switch "sw0"`. Unknown keys are errors.
+ *
+ * Three layers, so the control server can run each on a single new switch or port (naming `params.…`):
+ *   1. shape: `validateConfig` / `validateSwitch` / `validatePort` (types, ranges, defaults, per-switch rules);
+ *   2. claims: `switchClaims` / `portClaim` + `checkClaims` (a netdev belongs to at most one switch role);
+ *   3. system: `checkAgainstSystem` (do `netdev` and `uplink` exist?) — kept apart so unit tests stay pure.
+ */
+import { existsSync } from 'node:fs';
+import { ConfigError } from '../core/errors.js';
+import {
+  DEFAULT_MAC_AGING_SECONDS,
+  DEFAULT_MAC_TABLE_LIMIT,
+  IFNAMSIZ_MAX,
+  MAX_PORTS_PER_SWITCH,
+  type PortConfig,
+  type SwitchConfig,
+  type SwitchType,
+  type XvsConfig,
+} from './types.js';
+
+export const SWITCH_TYPES: readonly SwitchType[] = ['private', 'internal', 'external'];
+export const MAC_AGING_RANGE = { min: 10, max: 1_000_000 } as const;
+export const MAC_TABLE_LIMIT_RANGE = { min: 1, max: 1_048_576 } as const;
+export const WORKERS_RANGE = { min: 1, max: 16 } as const;
+export const DEFAULT_WORKERS = 1;
+export const HOST_PORT_SUFFIX = '-host';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Small typed readers, shared with control/protocol.ts for request params.
+
+/** `a.b`, `a[0]`, or just `b` at the root. */
+export function fieldPath(path: string, key: string): string {
+  return path ? `${path}.${key}` : key;
+}
+
+/** A short rendering of a bad value for an error message (`"foo"`, `5`, `null`, `an array`). */
+export function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object' && v !== null) return 'an object';
+  const s = JSON.stringify(v);
+  if (s === undefined) return String(v);
+  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
+}
+
+export function expectObject(input: unknown, path: string): Record<string, unknown> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new ConfigError(path, `expected an object, got ${describe(input)}`);
+  }
+  return input as Record<string, unknown>;
+}
+
+export function rejectUnknownKeys(obj: Record<string, unknown>, allowed: readonly string[], path: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) {
+      throw new ConfigError(fieldPath(path, key), `unknown key (expected one of ${allowed.join(', ')})`);
+    }
+  }
+}
+
+export function requireString(obj: Record<string, unknown>, key: string, path: string): string {
+  const v = obj[key];
+  if (v === undefined) throw new ConfigError(fieldPath(path, key), 'required');
+  if (typeof v !== 'string') throw new ConfigError(fieldPath(path, key), `expected a string, got ${describe(v)}`);
+  return v;
+}
+
+export function optionalBoolean(obj: Record<string, unknown>, key: string, path: string): boolean | undefined {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw new ConfigError(fieldPath(path, key), `expected true or false, got ${describe(v)}`);
+  return v;
+}
+
+export function optionalInt(
+  obj: Record<string, unknown>,
+  key: string,
+  path: string,
+  range: { min: number; max: number },
+): number | undefined {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < range.min || v > range.max) {
+    throw new ConfigError(fieldPath(path, key), `expected an integer in ${range.min}..${range.max}, got ${describe(v)}`);
+  }
+  return v;
+}
+
+export function requireEnum<T extends string>(
+  obj: Record<string, unknown>,
+  key: string,
+  path: string,
+  values: readonly T[],
+): T {
+  const v = obj[key];
+  if (v === undefined) throw new ConfigError(fieldPath(path, key), `required (one of ${values.join(', ')})`);
+  if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) {
+    throw new ConfigError(fieldPath(path, key), `expected one of ${values.join(', ')}, got ${describe(v)}`);
+  }
+  return v as T;
+}
+
+const IFNAME_RE = /^[A-Za-z0-9_.-]+$/;
+
+/** Why `name` is not a valid Linux interface name, or null if it is. */
+export function ifnameProblem(name: string): string | null {
+  if (name.length === 0) return 'must not be empty';
+  if (name.length > IFNAMSIZ_MAX) return `${describe(name)} is longer than ${IFNAMSIZ_MAX} characters`;
+  if (name === '.' || name === '..') return `${describe(name)} is not a valid name`;
+  if (!IFNAME_RE.test(name)) return `${describe(name)} may only contain A-Z a-z 0-9 _ . -`;
+  return null;
+}
+
+/** A required interface-style name (switch, port, netdev, uplink, host port). */
+export function requireIfname(obj: Record<string, unknown>, key: string, path: string): string {
+  const v = requireString(obj, key, path);
+  const problem = ifnameProblem(v);
+  if (problem) throw new ConfigError(fieldPath(path, key), problem);
+  return v;
+}
+
+export function optionalIfname(obj: Record<string, unknown>, key: string, path: string): string | undefined {
+  return obj[key] === undefined ? undefined : requireIfname(obj, key, path);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shape
+
+const PORT_KEYS = ['name', 'netdev'] as const;
+const SWITCH_KEYS = [
+  'name',
+  'type',
+  'uplink',
+  'allowManagementOs',
+  'hostPort',
+  'macAgingSeconds',
+  'macTableLimit',
+  'workers',
+  'ports',
+] as const;
+const CONFIG_KEYS = ['version', 'switches'] as const;
+
+export function validatePort(input: unknown, path: string): PortConfig {
+  const obj = expectObject(input, path);
+  rejectUnknownKeys(obj, PORT_KEYS, path);
+  const name = requireIfname(obj, 'name', path);
+  const netdev = optionalIfname(obj, 'netdev', path);
+  return netdev === undefined ? { name } : { name, netdev };
+}
+
+/** The netdev a port uses: its `netdev`, or for a TAP port the TAP named after the port. */
+export function portNetdev(port: PortConfig): string {
+  return port.netdev ?? port.name;
+}
+
+/** Whether a switch of this configuration has a host port (internal, or external sharing the NIC with the host). */
+export function hasHostPort(type: SwitchType, allowManagementOs: boolean | undefined): boolean {
+  return type === 'internal' || (type === 'external' && allowManagementOs === true);
+}
+
+export interface ValidateSwitchOptions {
+  /** false: `ports` is an unknown key and the result has `ports: []` (a `switch.create` request). Default true. */
+  allowPorts?: boolean;
+}
+
+export function validateSwitch(input: unknown, path: string, opts: ValidateSwitchOptions = {}): SwitchConfig {
+  const allowPorts = opts.allowPorts ?? true;
+  const obj = expectObject(input, path);
+  rejectUnknownKeys(obj, allowPorts ? SWITCH_KEYS : SWITCH_KEYS.filter((k) => k !== 'ports'), path);
+  const name = requireIfname(obj, 'name', path);
+  const type = requireEnum(obj, 'type', path, SWITCH_TYPES);
+
+  const uplink = optionalIfname(obj, 'uplink', path);
+  if (type === 'external' && uplink === undefined) {
+    throw new ConfigError(fieldPath(path, 'uplink'), 'required for an external switch (the NIC or veth to bind)');
+  }
+  if (type !== 'external' && uplink !== undefined) {
+    throw new ConfigError(fieldPath(path, 'uplink'), `only an external switch has an uplink (this one is ${type})`);
+  }
+
+  const allowManagementOs = optionalBoolean(obj, 'allowManagementOs', path);
+  if (type !== 'external' && allowManagementOs !== undefined) {
+    throw new ConfigError(fieldPath(path, 'allowManagementOs'), `only valid on an external switch (this one is ${type})`);
+  }
+
+  let hostPort = optionalIfname(obj, 'hostPort', path);
+  if (type === 'private' && hostPort !== undefined) {
+    throw new ConfigError(fieldPath(path, 'hostPort'), 'a private switch has no host port');
+  }
+  if (type === 'external' && allowManagementOs !== true && hostPort !== undefined) {
+    throw new ConfigError(
+      fieldPath(path, 'hostPort'),
+      'an external switch has a host port only with allowManagementOs: true',
+    );
+  }
+  if (hasHostPort(type, allowManagementOs) && hostPort === undefined) {
+    const dflt = `${name}${HOST_PORT_SUFFIX}`;
+    if (dflt.length > IFNAMSIZ_MAX) {
+      throw new ConfigError(
+        fieldPath(path, 'hostPort'),
+        `the default host port name "${dflt}" is longer than ${IFNAMSIZ_MAX} characters; set hostPort`,
+      );
+    }
+    hostPort = dflt;
+  }
+  if (uplink !== undefined && uplink === hostPort) {
+    throw new ConfigError(fieldPath(path, 'hostPort'), `"${hostPort}" is already the uplink of switch "${name}"`);
+  }
+
+  const macAgingSeconds = optionalInt(obj, 'macAgingSeconds', path, MAC_AGING_RANGE) ?? DEFAULT_MAC_AGING_SECONDS;
+  const macTableLimit = optionalInt(obj, 'macTableLimit', path, MAC_TABLE_LIMIT_RANGE) ?? DEFAULT_MAC_TABLE_LIMIT;
+  const workers = optionalInt(obj, 'workers', path, WORKERS_RANGE) ?? DEFAULT_WORKERS;
+
+  const ports: PortConfig[] = [];
+  if (allowPorts && obj.ports !== undefined) {
+    const portsPath = fieldPath(path, 'ports');
+    if (!Array.isArray(obj.ports)) throw new ConfigError(portsPath, `expected an array, got ${describe(obj.ports)}`);
+    if (obj.ports.length > MAX_PORTS_PER_SWITCH) {
+      throw new ConfigError(portsPath, `at most ${MAX_PORTS_PER_SWITCH} ports per switch, got ${obj.ports.length}`);
+    }
+    const raw: unknown[] = obj.ports;
+    raw.forEach((p, i) => ports.push(validatePort(p, `${portsPath}[${i}]`)));
+  }
+
+  // Canonical key order, so a saved file reads the same every time.
+  const out: SwitchConfig = {
+    name,
+    type,
+    ...(uplink !== undefined ? { uplink } : {}),
+    ...(type === 'external' ? { allowManagementOs: allowManagementOs ?? false } : {}),
+    ...(hostPort !== undefined ? { hostPort } : {}),
+    macAgingSeconds,
+    macTableLimit,
+    workers,
+    ports,
+  };
+
+  ports.forEach((p, i) => checkPortNameInSwitch(out, p, `${fieldPath(path, 'ports')}[${i}].name`, i));
+  return out;
+}
+
+/**
+ * A port's name must be new in its switch and must not shadow the switch's uplink or host port (which the data
+ * path lists as ports of the switch too). `upTo`: only ports before this index count (default: all).
+ */
+export function checkPortNameInSwitch(sw: SwitchConfig, port: PortConfig, path: string, upTo = sw.ports.length): void {
+  for (let i = 0; i < upTo; i++) {
+    if (sw.ports[i].name === port.name) {
+      throw new ConfigError(path, `port "${port.name}" already exists on switch "${sw.name}"`);
+    }
+  }
+  if (port.name === sw.uplink) throw new ConfigError(path, `"${port.name}" is already the uplink of switch "${sw.name}"`);
+  if (port.name === sw.hostPort) {
+    throw new ConfigError(path, `"${port.name}" is already the host port of switch "${sw.name}"`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Claims: every netdev a switch uses (uplink, host port, each port's netdev or TAP) belongs to one role only.
+
+export interface NetdevClaim {
+  netdev: string;
+  /** e.g. `the uplink of switch "sw0"` */
+  role: string;
+  /** field path to name when this claim is the second one */
+  path: string;
+}
+
+export function portClaim(switchName: string, port: PortConfig, portPath: string): NetdevClaim {
+  return {
+    netdev: portNetdev(port),
+    role: port.netdev === undefined
+      ? `the TAP of port "${port.name}" on switch "${switchName}"`
+      : `the netdev of port "${port.name}" on switch "${switchName}"`,
+    path: fieldPath(portPath, port.netdev === undefined ? 'name' : 'netdev'),
+  };
+}
+
+export function switchClaims(sw: SwitchConfig, path: string): NetdevClaim[] {
+  const claims: NetdevClaim[] = [];
+  if (sw.uplink !== undefined) {
+    claims.push({ netdev: sw.uplink, role: `the uplink of switch "${sw.name}"`, path: fieldPath(path, 'uplink') });
+  }
+  if (sw.hostPort !== undefined) {
+    claims.push({ netdev: sw.hostPort, role: `the host port of switch "${sw.name}"`, path: fieldPath(path, 'hostPort') });
+  }
+  sw.ports.forEach((p, i) => claims.push(portClaim(sw.name, p, `${fieldPath(path, 'ports')}[${i}]`)));
+  return claims;
+}
+
+/** Throws naming the later of the first two claims on one netdev. */
+export function checkClaims(claims: readonly NetdevClaim[]): void {
+  const owner = new Map<string, NetdevClaim>();
+  for (const c of claims) {
+    const first = owner.get(c.netdev);
+    if (first) throw new ConfigError(c.path, `"${c.netdev}" is already ${first.role}`);
+    owner.set(c.netdev, c);
+  }
+}
+
+export function configClaims(cfg: XvsConfig): NetdevClaim[] {
+  return cfg.switches.flatMap((sw, i) => switchClaims(sw, `switches[${i}]`));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+export function validateConfig(input: unknown): XvsConfig {
+  const obj = expectObject(input, '');
+  rejectUnknownKeys(obj, CONFIG_KEYS, '');
+  if (obj.version !== 1) throw new ConfigError('version', `expected 1, got ${describe(obj.version)}`);
+  const switches: SwitchConfig[] = [];
+  if (obj.switches !== undefined) {
+    if (!Array.isArray(obj.switches)) {
+      throw new ConfigError('switches', `expected an array, got ${describe(obj.switches)}`);
+    }
+    const raw: unknown[] = obj.switches;
+    raw.forEach((s, i) => {
+      const sw = validateSwitch(s, `switches[${i}]`);
+      const dup = switches.find((o) => o.name === sw.name);
+      if (dup) throw new ConfigError(`switches[${i}].name`, `switch "${sw.name}" already exists`);
+      switches.push(sw);
+    });
+  }
+  const cfg: XvsConfig = { version: 1, switches };
+  checkClaims(configClaims(cfg));
+  return cfg;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// System
+
+export type InterfaceExists = (name: string) => boolean;
+
+export const interfaceExists: InterfaceExists = (name) => existsSync(`/sys/class/net/${name}`);
+
+export function checkSwitchAgainstSystem(sw: SwitchConfig, path: string, exists: InterfaceExists = interfaceExists): void {
+  if (sw.uplink !== undefined && !exists(sw.uplink)) {
+    throw new ConfigError(fieldPath(path, 'uplink'), `no such interface "${sw.uplink}"`);
+  }
+}
+
+export function checkPortAgainstSystem(port: PortConfig, path: string, exists: InterfaceExists = interfaceExists): void {
+  if (port.netdev !== undefined && !exists(port.netdev)) {
+    throw new ConfigError(fieldPath(path, 'netdev'), `no such interface "${port.netdev}"`);
+  }
+}
+
+/** Every `uplink` and port `netdev` must exist now (TAPs and host ports are created by xvs, so are not checked). */
+export function checkAgainstSystem(cfg: XvsConfig, exists: InterfaceExists = interfaceExists): void {
+  cfg.switches.forEach((sw, i) => {
+    checkSwitchAgainstSystem(sw, `switches[${i}]`, exists);
+    sw.ports.forEach((p, j) => checkPortAgainstSystem(p, `switches[${i}].ports[${j}]`, exists));
+  });
+}

@@ -1,0 +1,78 @@
+import test from 'ava';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '../core/errors.js';
+import { loadConfig, saveConfig, serializeConfig } from './store.js';
+import type { XvsConfig } from './types.js';
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'xvs-store-'));
+}
+
+const good: XvsConfig = {
+  version: 1,
+  switches: [{ name: 'sw0', type: 'private', macAgingSeconds: 300, macTableLimit: 8192, workers: 1, ports: [{ name: 'tap0' }] }],
+};
+
+test('a missing file is an empty config', (t) => {
+  const dir = tmp();
+  t.deepEqual(loadConfig(join(dir, 'none.json')), { version: 1, switches: [] });
+  rmSync(dir, { recursive: true });
+});
+
+test('save then load round-trips; the directory is created with mode 0700', (t) => {
+  const dir = tmp();
+  const file = join(dir, 'state', 'xvs', 'config.json');
+  saveConfig(file, good);
+  t.is(statSync(join(dir, 'state', 'xvs')).mode & 0o777, 0o700);
+  t.is(statSync(file).mode & 0o777, 0o600);
+  t.deepEqual(loadConfig(file), good);
+  t.is(readFileSync(file, 'utf8'), serializeConfig(good));
+  t.deepEqual(readdirSync(join(dir, 'state', 'xvs')), ['config.json']);
+  rmSync(dir, { recursive: true });
+});
+
+test('load fills defaults', (t) => {
+  const dir = tmp();
+  const file = join(dir, 'c.json');
+  writeFileSync(file, JSON.stringify({ version: 1, switches: [{ name: 'i', type: 'internal' }] }));
+  t.is(loadConfig(file).switches[0].hostPort, 'i-host');
+  rmSync(dir, { recursive: true });
+});
+
+test('malformed JSON and invalid content name the file and the field', (t) => {
+  const dir = tmp();
+  const file = join(dir, 'c.json');
+  writeFileSync(file, '{"version": 1, ');
+  const e1 = t.throws(() => loadConfig(file), { instanceOf: ConfigError });
+  t.regex(e1?.message ?? '', new RegExp(`^${file}: malformed JSON`));
+  writeFileSync(file, JSON.stringify({ version: 1, switches: [{ name: 'a', type: 'foo' }] }));
+  const e2 = t.throws(() => loadConfig(file), { instanceOf: ConfigError });
+  t.is(e2?.message, `${file}: switches[0].type: expected one of private, internal, external, got "foo"`);
+  t.is((e2 as ConfigError).field, 'switches[0].type');
+  rmSync(dir, { recursive: true });
+});
+
+test('a failed validation leaves the old file byte-identical and no temp file behind', (t) => {
+  const dir = tmp();
+  const file = join(dir, 'config.json');
+  saveConfig(file, good);
+  const before = readFileSync(file);
+  const bad = { version: 1, switches: [{ ...good.switches[0], workers: 99 }] } as XvsConfig;
+  const err = t.throws(() => saveConfig(file, bad), { instanceOf: ConfigError });
+  t.is((err as ConfigError).field, 'switches[0].workers');
+  t.deepEqual(readFileSync(file), before);
+  t.deepEqual(readdirSync(dir), ['config.json']);
+  rmSync(dir, { recursive: true });
+});
+
+test('a failed write (rename onto a directory) cleans its temp file', (t) => {
+  const dir = tmp();
+  const file = join(dir, 'config.json');
+  mkdirSync(join(file, 'occupied'), { recursive: true });
+  t.throws(() => saveConfig(file, good));
+  t.deepEqual(readdirSync(dir), ['config.json']);
+  t.true(statSync(file).isDirectory());
+  rmSync(dir, { recursive: true });
+});
