@@ -22,7 +22,7 @@ import {
 } from './types.js';
 
 export const SWITCH_TYPES: readonly SwitchType[] = ['private', 'internal', 'external'];
-export const MAC_AGING_RANGE = { min: 10, max: 1_000_000 } as const;
+export const MAC_AGING_RANGE = { min: 1, max: 1_000_000 } as const;
 export const MAC_TABLE_LIMIT_RANGE = { min: 1, max: 1_048_576 } as const;
 export const WORKERS_RANGE = { min: 1, max: 16 } as const;
 export const DEFAULT_WORKERS = 1;
