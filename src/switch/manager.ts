@@ -5,7 +5,7 @@
  */
 import type { PortConfig, SwitchConfig } from '../config/types.js';
 import { ConfigError, NotFoundError } from '../core/errors.js';
-import { DEFAULT_TUNING, Switch, type DataPathTuning } from './switch.js';
+import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
 import type { FdbEntry, SwitchInfo, SwitchManager, SwitchStats } from './manager-api.js';
 
 export class DataPathManager implements SwitchManager {
@@ -15,7 +15,7 @@ export class DataPathManager implements SwitchManager {
 
   constructor(opts: { log?: (msg: string) => void; tuning?: Partial<DataPathTuning> } = {}) {
     this.log = opts.log ?? ((m) => process.stderr.write(`xvs: ${m}\n`));
-    this.tuning = { ...DEFAULT_TUNING, ...opts.tuning };
+    this.tuning = { ...DEFAULT_TUNING, ...tuningFromEnv(), ...opts.tuning };
   }
 
   private get(name: string): Switch {

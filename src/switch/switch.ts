@@ -52,6 +52,36 @@ export const DEFAULT_TUNING: DataPathTuning = {
   cpus: [],
 };
 
+/**
+ * Data-path tuning from the environment of the daemon (for benchmarking and unusual hosts):
+ * XVS_BATCH, XVS_SPIN_BREATHS, XVS_POLL_MS, XVS_CPUS ("0,1"). Bad values are rejected by name.
+ */
+export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<DataPathTuning> {
+  const out: Partial<DataPathTuning> = {};
+  const int = (name: string, min: number, max: number): number | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(name, `expected an integer ${min}..${max}, got "${v}"`);
+    return n;
+  };
+  const batch = int('XVS_BATCH', 1, 1024);
+  if (batch !== undefined) { out.batchSize = batch; out.poolSlots = batch * 2 + 128; }
+  const spin = int('XVS_SPIN_BREATHS', 0, 1_000_000);
+  if (spin !== undefined) out.spinBreaths = spin;
+  const poll = int('XVS_POLL_MS', 1, 1000);
+  if (poll !== undefined) out.pollTimeoutMs = poll;
+  const cpus = env['XVS_CPUS'];
+  if (cpus) {
+    out.cpus = cpus.split(',').map((c) => {
+      const n = Number(c);
+      if (!Number.isInteger(n) || n < 0 || n > 1023) throw new ConfigError('XVS_CPUS', `expected CPU numbers like "0,1", got "${cpus}"`);
+      return n;
+    });
+  }
+  return out;
+}
+
 export class Switch {
   readonly cfg: SwitchConfig;
   readonly table: MacTable;

@@ -1,0 +1,58 @@
+#!/bin/bash
+# bench/sw-xvs.sh - switch under test: xvs, following the plug-in contract at the top of
+# ../shared/bench/peers.sh (PB_READY / PB_PIDS / PB_LOGDIR, foreground until SIGTERM).
+#
+#   sw-xvs.sh --port-kind    -> "veth"
+#   sw-xvs.sh PORT...        -> start `xvs daemon` with a private config and socket in /tmp/pb-xvs,
+#                               create private switch "pbxvs" and add every PORT (a root-namespace veth
+#                               end) as a VM port with --netdev, exactly as a user would with the CLI.
+# The data path uses PACKET_VNET_HDR, so both "xvs:off" and "xvs:on" (veth offloads on: GSO
+# super-frames and partial checksums pass through with their virtio-net header) are valid configs.
+# Env: XVS_WORKERS  data-path worker threads (default 1; rx ports are spread over them)
+# Run from the project root after `npm run build` (or `bash scripts/setup.sh`):
+#   sudo PB_SW_DIR=$PWD/bench ../shared/bench/peers.sh -r 3 -c "bridge:on ovs:off ovstso:on vde xvs:off xvs:on"
+set -u
+[ "${1:-}" = --port-kind ] && { echo veth; exit 0; }
+[ $# -ge 2 ] || { echo "usage: $0 PORT PORT..." >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "must run as root" >&2; exit 1; }
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CLI=$ROOT/dist/cli/main.js
+[ -f "$CLI" ] || { echo "$CLI missing: run bash scripts/setup.sh first" >&2; exit 1; }
+D=/tmp/pb-xvs
+PORTS=("$@")
+for p in "${PORTS[@]}"; do case "$p" in pb*) ;; *) echo "refusing non-pb port $p" >&2; exit 1;; esac; done
+XVS=(node "$CLI" --socket "$D/xvs.sock")
+LOG=${PB_LOGDIR:-/tmp}/xvs-daemon.log
+DPID=
+
+cleanup() {
+    if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
+        kill -TERM "$DPID" 2>/dev/null
+        for _ in $(seq 1 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$DPID" 2>/dev/null && kill -KILL "$DPID" 2>/dev/null
+        wait "$DPID" 2>/dev/null
+    fi
+    rm -rf "$D"
+    echo "[sw-xvs] stopped" >&2
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+rm -rf "$D"; mkdir -p "$D"
+node "$CLI" daemon --config "$D/config.json" --socket "$D/xvs.sock" >"$LOG" 2>&1 &
+DPID=$!
+for _ in $(seq 1 100); do
+    "${XVS[@]}" daemon status >/dev/null 2>&1 && break
+    kill -0 "$DPID" 2>/dev/null || { cat "$LOG" >&2; exit 1; }
+    sleep 0.1
+done
+"${XVS[@]}" switch create pbxvs --type private --workers "${XVS_WORKERS:-1}" >/dev/null || exit 1
+for p in "${PORTS[@]}"; do "${XVS[@]}" port add pbxvs "$p" --netdev "$p" >/dev/null || exit 1; done
+"${XVS[@]}" switch show pbxvs >&2
+[ -n "${PB_PIDS:-}" ] && echo "$DPID" >"$PB_PIDS"
+[ -n "${PB_READY:-}" ] && : >"$PB_READY"
+echo "[sw-xvs] ready (daemon pid $DPID, workers ${XVS_WORKERS:-1})" >&2
+while kill -0 "$DPID" 2>/dev/null; do sleep 1 & wait $!; done
+echo "[sw-xvs] daemon exited: $(tail -3 "$LOG")" >&2
+exit 1
