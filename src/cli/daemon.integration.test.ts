@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NetLab, sh, testPrefix } from '../test-support/netns.js';
+import { NetLab, sh, testPrefix } from '../lab/netlab.js';
 
 const P = testPrefix('d');
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'main.js');

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DataPathManager } from '../switch/manager.js';
-import { NetLab, sh, testPrefix } from '../test-support/netns.js';
+import { NetLab, sh, testPrefix } from './netlab.js';
 import { startVm, vmImagePaths, type VmHandle } from './vm.js';
 
 const P = testPrefix('q');

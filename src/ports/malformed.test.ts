@@ -9,7 +9,7 @@
 import test from 'ava';
 import { createRequire } from 'node:module';
 import { DataPathManager } from '../switch/manager.js';
-import { NetLab, sh, testPrefix } from '../test-support/netns.js';
+import { NetLab, sh, testPrefix } from '../lab/netlab.js';
 import { hex, udpFrame } from '../test-support/frames.js';
 import { FramePool } from '../core/frame-pool.js';
 import { native } from './native/index.js';

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { DataPathManager } from './manager.js';
-import { NetLab, testPrefix, sh } from '../test-support/netns.js';
+import { NetLab, testPrefix, sh } from '../lab/netlab.js';
 import type { SwitchConfig } from '../config/types.js';
 
 const P = testPrefix('s');

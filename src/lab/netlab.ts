@@ -1,6 +1,6 @@
 /**
- * Real namespaces and veths for integration tests. Every name starts with the test's own prefix
- * (which starts with "xt"); stale devices/namespaces of that prefix are removed first, and
+ * Real namespaces and veths for integration tests and the lab. Every name starts with the caller's own prefix
+ * ("xt…" for tests, "xvsl…" for the lab); stale devices/namespaces of that prefix are removed first, and
  * `destroy()` removes everything in every outcome (call it from t.teardown / test.after.always).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -18,7 +18,7 @@ export function sh(cmd: string, args: string[], opts: { allowFail?: boolean; tim
 
 /** remove every link and namespace whose name starts with `prefix` (must start with "xt") */
 export function cleanPrefix(prefix: string): void {
-  if (!prefix.startsWith('xt')) throw new Error(`refusing to clean non-test prefix ${prefix}`);
+  if (!prefix.startsWith('xt') && !prefix.startsWith('xvsl')) throw new Error(`refusing to clean a prefix that is not ours: ${prefix}`);
   for (const dev of readdirSync('/sys/class/net')) if (dev.startsWith(prefix)) sh('ip', ['link', 'del', dev], { allowFail: true });
   if (existsSync('/run/netns')) {
     for (const ns of readdirSync('/run/netns')) if (ns.startsWith(prefix)) sh('ip', ['netns', 'del', ns], { allowFail: true });
