@@ -1,0 +1,11 @@
+{
+  "targets": [
+    {
+      "target_name": "xvs_native",
+      "sources": ["src/ports/native/xvs_native.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
+      "cflags!": ["-O3"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

@@ -1,0 +1,92 @@
+/**
+ * Typed wrapper of the xvs native edge (`build/Release/xvs_native.node`, built from `xvs_native.c`
+ * by `scripts/build-native.sh`). The contract is `SPEC.md` in this folder.
+ *
+ * The addon is context-aware: importing this module in the main thread and in any number of
+ * worker_threads gives each thread its own instance. Handles (from `openPort`/`openTapPort`) belong
+ * to the thread that opened them; pass frame ids between threads, never handles.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export interface PortOptions {
+  /** map an rx ring (TPACKET_V2); false: a tx-only socket */
+  rx: boolean;
+  /** frames in the rx ring (one frame per block) */
+  ringFrames: number;
+  /** bytes per ring frame, rounded up to the page size; with vnetHdr it must hold 64 KiB GSO frames */
+  frameSize: number;
+  /** PACKET_VNET_HDR: a virtio_net_hdr travels with every frame (offload metadata end to end) */
+  vnetHdr: boolean;
+  fanout?: never;
+}
+
+export interface TapPortOptions {
+  vnetHdr: boolean;
+  multiQueue: boolean;
+}
+
+export interface PortStats {
+  /** AF_PACKET: PACKET_STATISTICS tp_packets accumulated (includes drops); TAP: frames read */
+  kernelPackets: number;
+  /** AF_PACKET: PACKET_STATISTICS tp_drops accumulated (ring full); TAP: 0 */
+  kernelDrops: number;
+  /** frames cut by the ring (snaplen < len) or longer than slotSize - headroom; released unused */
+  truncated: number;
+  /** frames given to sendBatch that were not accepted (any reason) */
+  sendErrors: number;
+  /** how many times a send batch ended early because the socket or queue was full (EAGAIN/ENOBUFS) */
+  sendBusy: number;
+}
+
+/** Byte length of the virtio-net header kept at slot bytes [0, 10). */
+export const VNET_HDR_LEN = 10;
+
+export interface NativeEdge {
+  /** AF_PACKET SOCK_RAW port on netdev `ifname`. Returns a small integer handle (per thread).
+   *  Throws an Error naming the interface and the errno (error.code is the errno name). */
+  openPort(ifname: string, opts: PortOptions): number;
+  closePort(h: number): void;
+  /** the fd of handle h (for poll sets) */
+  portFd(h: number): number;
+  /** Copy up to `max` ready frames into slots popped from the top of `free`; returns n (caller: freeTop -= n). */
+  recvBatch(h: number, pool: Uint8Array, slotSize: number, headroom: number,
+            free: Uint32Array, freeTop: number, out: Uint32Array, outOff: number, max: number,
+            start: Uint32Array, len: Uint32Array): number;
+  /** Send ids[off..off+n); returns how many were accepted (the rest are tx errors, not retried). */
+  sendBatch(h: number, pool: Uint8Array, slotSize: number, ids: Uint32Array, off: number, n: number,
+            start: Uint32Array, len: Uint32Array): number;
+  /** poll(POLLIN) on fds[0..n); returns the number ready (0 on timeout or EINTR). */
+  pollIn(fds: Int32Array, n: number, timeoutMs: number): number;
+  portStats(h: number): PortStats;
+  /** pin the CALLING thread to `cpu` */
+  setAffinity(cpu: number): void;
+  /** gettid() of the calling thread */
+  gettid(): number;
+  /** persistent TAP `name` (idempotent if it already is one with the same multi-queue flag) */
+  tapCreate(name: string, multiQueue: boolean): void;
+  /** TUNSETPERSIST 0 (the netdev goes once no fd holds it); no-op if no such TAP exists */
+  tapDestroy(name: string): void;
+  /** open and keep a queue fd on TAP `name` (gives it carrier); closeFd(fd) closes it */
+  tapOpen(name: string, multiQueue: boolean): number;
+  closeFd(fd: number): void;
+  /** a port backed by a TAP queue fd that xvs holds; works with recvBatch/sendBatch/portFd/portStats/closePort */
+  openTapPort(name: string, opts: TapPortOptions): number;
+}
+
+/** Error thrown by the addon for a failed system call. */
+export interface NativeError extends Error {
+  /** errno name, e.g. "ENODEV" */
+  code: string;
+}
+
+/** Absolute path of the compiled addon: <package root>/build/Release/xvs_native.node
+ *  (this file runs as dist/ports/native/index.js). */
+export const addonPath: string = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)), '../../../build/Release/xvs_native.node');
+
+const require = createRequire(import.meta.url);
+
+/** The native edge of this thread. */
+export const native: NativeEdge = require(addonPath) as NativeEdge;

@@ -1,0 +1,618 @@
+/*
+ * xvs_native.c: the native edge of xvs (contract: SPEC.md in this folder).
+ *
+ * The only code in xvs that touches file descriptors and ioctls:
+ *   - AF_PACKET SOCK_RAW ports: TPACKET_V2 mmap rx ring, optional PACKET_VNET_HDR (offload metadata
+ *     kept end to end), PACKET_IGNORE_OUTGOING, PACKET_QDISC_BYPASS, sendmmsg tx with iovec pairs;
+ *   - TAP ports backed by a queue fd that xvs holds: readv/writev with the same batch API;
+ *   - persistent TAP create/destroy, poll, sched_setaffinity, gettid.
+ *
+ * Every data-path call works on a batch of frame ids in a pool owned by TypeScript (a Uint8Array over a
+ * SharedArrayBuffer). Nothing is allocated per frame: scratch arrays live in the per-instance state.
+ *
+ * Context-aware (NAPI_MODULE_INIT + napi_set_instance_data): each Node environment (main thread and every
+ * worker_thread) has its own handle table. A handle is only valid in the thread that opened it; when a
+ * worker exits, its instance finalizer closes the fds and unmaps the rings it still holds.
+ */
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+
+#define MAX_HANDLES 256   /* ports per Node environment (thread) */
+#define TX_CHUNK 64       /* frames per sendmmsg() call */
+#define MAX_POLL 1024     /* fds per pollIn() call */
+#define VNET_HDR_LEN 10   /* sizeof(struct virtio_net_hdr) */
+#define SOCK_BUF (4 << 20)
+
+enum { K_FREE = 0, K_PACKET = 1, K_TAP = 2 };
+
+typedef struct {
+  int kind;               /* K_FREE, K_PACKET or K_TAP */
+  int fd;
+  int vnet;               /* frames carry a virtio_net_hdr on this fd */
+  uint8_t *ring;          /* AF_PACKET rx ring (NULL for tx-only ports and TAPs) */
+  size_t ring_len;
+  uint32_t frame_nr, frame_size, cur;
+  char name[IFNAMSIZ];
+  /* statistics since open */
+  uint64_t kpackets, kdrops, truncated, send_errors, send_busy, tap_rx;
+} handle_t;
+
+typedef struct {
+  handle_t h[MAX_HANDLES];
+  struct mmsghdr msgs[TX_CHUNK];     /* sendmmsg scratch, reused by every call */
+  struct iovec iov[TX_CHUNK * 2];
+  struct pollfd pfd[MAX_POLL];
+} inst_t;
+
+/* ---------- error helpers ---------------------------------------------------------------------- */
+
+/* Throw an Error "<what>: <strerror(err)>"; error.code is the errno name ("EBUSY"). Returns NULL. */
+static napi_value throw_errno(napi_env env, int err, const char *fmt, ...) {
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (k < 0) k = 0;
+  if ((size_t)k < sizeof msg) snprintf(msg + k, sizeof msg - k, ": %s", strerror(err));
+  const char *code = strerrorname_np(err);
+  napi_throw_error(env, code, msg);
+  return NULL;
+}
+
+static napi_value throw_range(napi_env env, const char *msg) {
+  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+  return NULL;
+}
+
+/* ---------- argument helpers (each returns 0 after throwing) ----------------------------------- */
+
+#define GET_ARGS(N)                                                                    \
+  size_t argc = (N);                                                                   \
+  napi_value argv[(N) > 0 ? (N) : 1];                                                  \
+  inst_t *I = NULL;                                                                    \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;    \
+  if (napi_get_instance_data(env, (void **)&I) != napi_ok || !I) return NULL;          \
+  if (argc < (N)) { napi_throw_type_error(env, NULL, "too few arguments"); return NULL; }
+
+static int arg_u32(napi_env env, napi_value v, uint32_t *out, const char *what) {
+  if (napi_get_value_uint32(env, v, out) != napi_ok) {
+    char m[96]; snprintf(m, sizeof m, "%s must be a number", what);
+    napi_throw_type_error(env, NULL, m); return 0;
+  }
+  return 1;
+}
+
+static int arg_i32(napi_env env, napi_value v, int32_t *out, const char *what) {
+  if (napi_get_value_int32(env, v, out) != napi_ok) {
+    char m[96]; snprintf(m, sizeof m, "%s must be a number", what);
+    napi_throw_type_error(env, NULL, m); return 0;
+  }
+  return 1;
+}
+
+static int arg_bool(napi_env env, napi_value obj, const char *key, int *out) {
+  napi_value v; bool b = false;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return 0;
+  napi_get_value_bool(env, v, &b); /* undefined -> false */
+  *out = b; return 1;
+}
+
+/* A typed array of the expected type (a view: Node 20 rejects SharedArrayBuffer in
+ * napi_get_arraybuffer_info, so pools are always passed as Uint8Array views). */
+static int arg_ta(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len,
+                  const char *what) {
+  bool is = false; napi_typedarray_type t; napi_value ab; size_t off;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, v, &t, len, data, &ab, &off) != napi_ok || t != want) {
+    char m[96]; snprintf(m, sizeof m, "%s has the wrong type", what);
+    napi_throw_type_error(env, NULL, m); return 0;
+  }
+  return 1;
+}
+
+static int arg_str(napi_env env, napi_value v, char *buf, size_t cap, const char *what) {
+  size_t n = 0;
+  if (napi_get_value_string_utf8(env, v, buf, cap, &n) != napi_ok) {
+    char m[96]; snprintf(m, sizeof m, "%s must be a string", what);
+    napi_throw_type_error(env, NULL, m); return 0;
+  }
+  if (n == 0 || n >= IFNAMSIZ) {
+    char m[96]; snprintf(m, sizeof m, "%s must be 1..%d characters", what, IFNAMSIZ - 1);
+    throw_range(env, m); return 0;
+  }
+  return 1;
+}
+
+static handle_t *arg_handle(napi_env env, inst_t *I, napi_value v) {
+  uint32_t h;
+  if (!arg_u32(env, v, &h, "handle")) return NULL;
+  if (h >= MAX_HANDLES || I->h[h].kind == K_FREE) { throw_range(env, "unknown port handle"); return NULL; }
+  return &I->h[h];
+}
+
+static napi_value num(napi_env env, double d) { napi_value r; napi_create_double(env, d, &r); return r; }
+static napi_value undef(napi_env env) { napi_value r; napi_get_undefined(env, &r); return r; }
+
+static int alloc_handle(inst_t *I) {
+  for (int i = 0; i < MAX_HANDLES; i++) if (I->h[i].kind == K_FREE) return i;
+  return -1;
+}
+
+static void release_handle(handle_t *hd) {
+  if (hd->ring) munmap(hd->ring, hd->ring_len);
+  if (hd->fd >= 0) close(hd->fd);
+  memset(hd, 0, sizeof *hd);
+  hd->fd = -1;
+}
+
+/* ---------- AF_PACKET ports -------------------------------------------------------------------- */
+
+/* openPort(ifname, {rx, ringFrames, frameSize, vnetHdr}) -> handle */
+static napi_value OpenPort(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  char name[IFNAMSIZ + 8];
+  int rx, vnet; uint32_t ring_frames = 0, frame_size = 0; napi_value v;
+  if (!arg_str(env, argv[0], name, sizeof name, "ifname")) return NULL;
+  if (!arg_bool(env, argv[1], "rx", &rx) || !arg_bool(env, argv[1], "vnetHdr", &vnet)) return NULL;
+  if (rx) {
+    if (napi_get_named_property(env, argv[1], "ringFrames", &v) != napi_ok ||
+        !arg_u32(env, v, &ring_frames, "ringFrames")) return NULL;
+    if (napi_get_named_property(env, argv[1], "frameSize", &v) != napi_ok ||
+        !arg_u32(env, v, &frame_size, "frameSize")) return NULL;
+    if (ring_frames == 0 || frame_size < 128) return throw_range(env, "ringFrames must be > 0 and frameSize >= 128");
+  }
+  int idx = alloc_handle(I);
+  if (idx < 0) return throw_errno(env, EMFILE, "openPort(%s): handle table full", name);
+  unsigned ifindex = if_nametoindex(name);
+  if (!ifindex) return throw_errno(env, errno, "openPort(%s): if_nametoindex", name);
+
+  /* Protocol 0: no frames are queued before bind() names the interface. */
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "openPort(%s): socket(AF_PACKET)", name);
+  handle_t *hd = &I->h[idx];
+  memset(hd, 0, sizeof *hd);
+  hd->fd = fd; hd->kind = K_PACKET; hd->vnet = vnet;
+  memcpy(hd->name, name, strlen(name) + 1); /* length checked < IFNAMSIZ */
+  const char *step; int one = 1, ver = TPACKET_V2, buf = SOCK_BUF;
+
+  /* Order matters: PACKET_VERSION and PACKET_VNET_HDR must precede PACKET_RX_RING (EBUSY after). */
+  step = "setsockopt(PACKET_VERSION)";
+  if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &ver, sizeof ver) < 0) goto fail;
+  step = "setsockopt(PACKET_VNET_HDR)";
+  if (vnet && setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) goto fail;
+  /* A port must not see what the switch itself sends on it. */
+  step = "setsockopt(PACKET_IGNORE_OUTGOING)";
+  if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0) goto fail;
+  step = "setsockopt(PACKET_QDISC_BYPASS)";
+  if (setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) < 0) goto fail;
+  /* Raise buffers past rmem_max/wmem_max (we are root); fall back to the capped variant. */
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+
+  if (rx) {
+    /* One frame per block, block size rounded up to the page size (TPACKET_ALIGNMENT holds too). */
+    long pg = sysconf(_SC_PAGESIZE);
+    uint32_t fsz = (uint32_t)((frame_size + pg - 1) / pg * pg);
+    struct tpacket_req req = { .tp_block_size = fsz, .tp_block_nr = ring_frames,
+                               .tp_frame_size = fsz, .tp_frame_nr = ring_frames };
+    step = "setsockopt(PACKET_RX_RING)";
+    if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) goto fail;
+    hd->ring_len = (size_t)fsz * ring_frames;
+    step = "mmap(rx ring)";
+    void *m = mmap(NULL, hd->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, fd, 0);
+    if (m == MAP_FAILED) m = mmap(NULL, hd->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) { hd->ring_len = 0; goto fail; }
+    hd->ring = m; hd->frame_nr = ring_frames; hd->frame_size = fsz; hd->cur = 0;
+  }
+
+  /* Bind to the interface. rx ports hook ETH_P_ALL; a tx-only port binds with protocol 0 so that
+   * the kernel never queues received frames on a socket nobody reads. */
+  struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_ifindex = (int)ifindex,
+                             .sll_protocol = rx ? htons(ETH_P_ALL) : 0 };
+  step = "bind";
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) goto fail;
+  step = "fcntl(O_NONBLOCK)";
+  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) goto fail;
+  return num(env, idx);
+
+fail: {
+    int e = errno;
+    release_handle(hd);
+    return throw_errno(env, e, "openPort(%s): %s", name, step);
+  }
+}
+
+static napi_value ClosePort(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  handle_t *hd = arg_handle(env, I, argv[0]);
+  if (!hd) return NULL;
+  release_handle(hd);
+  return undef(env);
+}
+
+static napi_value PortFd(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  handle_t *hd = arg_handle(env, I, argv[0]);
+  return hd ? num(env, hd->fd) : NULL;
+}
+
+/* ---------- recvBatch -------------------------------------------------------------------------- */
+
+/* recvBatch(h, pool, slotSize, headroom, free, freeTop, out, outOff, max, start, len) -> n */
+static napi_value RecvBatch(napi_env env, napi_callback_info info) {
+  GET_ARGS(11);
+  handle_t *hd = arg_handle(env, I, argv[0]);
+  uint8_t *pool; uint32_t *fr, *out, *st, *ln; size_t pool_len, fr_len, out_len, st_len, ln_len;
+  uint32_t slot_size, headroom, free_top, out_off, max;
+  if (!hd || !arg_ta(env, argv[1], napi_uint8_array, (void **)&pool, &pool_len, "pool") ||
+      !arg_u32(env, argv[2], &slot_size, "slotSize") || !arg_u32(env, argv[3], &headroom, "headroom") ||
+      !arg_ta(env, argv[4], napi_uint32_array, (void **)&fr, &fr_len, "free") ||
+      !arg_u32(env, argv[5], &free_top, "freeTop") ||
+      !arg_ta(env, argv[6], napi_uint32_array, (void **)&out, &out_len, "out") ||
+      !arg_u32(env, argv[7], &out_off, "outOff") || !arg_u32(env, argv[8], &max, "max") ||
+      !arg_ta(env, argv[9], napi_uint32_array, (void **)&st, &st_len, "start") ||
+      !arg_ta(env, argv[10], napi_uint32_array, (void **)&ln, &ln_len, "len")) return NULL;
+  if (headroom < VNET_HDR_LEN || headroom >= slot_size) return throw_range(env, "need 10 <= headroom < slotSize");
+  if (free_top > fr_len) return throw_range(env, "freeTop > free.length");
+  if ((uint64_t)out_off + max > out_len) return throw_range(env, "outOff + max > out.length");
+  /* slot ids must index pool, start and len */
+  uint64_t slots = pool_len / slot_size;
+  if (st_len < slots) slots = st_len;
+  if (ln_len < slots) slots = ln_len;
+  if (max > free_top) max = free_top;        /* one free slot per frame */
+  const uint32_t room = slot_size - headroom; /* longest frame a slot holds */
+  uint32_t n = 0;
+
+  if (hd->kind == K_PACKET) {
+    if (!hd->ring) return throw_range(env, "port was opened without rx");
+    while (n < max) {
+      struct tpacket2_hdr *tp = (struct tpacket2_hdr *)(hd->ring + (size_t)hd->cur * hd->frame_size);
+      uint32_t status = __atomic_load_n(&tp->tp_status, __ATOMIC_ACQUIRE);
+      if (!(status & TP_STATUS_USER)) break;   /* ring empty: never block */
+      uint8_t *mac = (uint8_t *)tp + tp->tp_mac;
+      uint32_t flen = tp->tp_snaplen;
+      /* The kernel strips an 802.1Q tag into tp_vlan_tci on rx; put it back in the frame. */
+      int vlan = (status & TP_STATUS_VLAN_VALID) && flen >= 12;
+      uint32_t total = flen + (vlan ? 4 : 0);
+      if (flen < tp->tp_len || total > room) {
+        hd->truncated++;                       /* released without using a slot */
+      } else {
+        uint32_t id = fr[free_top - 1 - n];
+        if (id >= slots) return throw_range(env, "free list holds a slot id outside the pool");
+        uint8_t *slot = pool + (size_t)id * slot_size, *dst = slot + headroom;
+        if (hd->vnet) memcpy(slot, mac - VNET_HDR_LEN, VNET_HDR_LEN); /* written at h.raw + tp_mac - 10 */
+        else memset(slot, 0, VNET_HDR_LEN);
+        if (vlan) {
+          uint16_t tpid = htons((status & TP_STATUS_VLAN_TPID_VALID) ? tp->tp_vlan_tpid : ETH_P_8021Q);
+          uint16_t tci = htons(tp->tp_vlan_tci);
+          memcpy(dst, mac, 12);
+          memcpy(dst + 12, &tpid, 2);
+          memcpy(dst + 14, &tci, 2);
+          memcpy(dst + 16, mac + 12, flen - 12);
+          if (hd->vnet) {  /* offsets in the virtio header count from the MAC header: shift them */
+            uint16_t hl, cs; memcpy(&hl, slot + 2, 2); memcpy(&cs, slot + 6, 2);
+            if (slot[0] & 1 /* VIRTIO_NET_HDR_F_NEEDS_CSUM */) { cs += 4; memcpy(slot + 6, &cs, 2); }
+            if (hl) { hl += 4; memcpy(slot + 2, &hl, 2); }
+          }
+        } else {
+          memcpy(dst, mac, flen);
+        }
+        st[id] = headroom; ln[id] = total; out[out_off + n] = id;
+        n++;
+      }
+      __atomic_store_n(&tp->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+      hd->cur = hd->cur + 1 == hd->frame_nr ? 0 : hd->cur + 1;
+    }
+  } else { /* K_TAP: readv until EAGAIN, max or no free slot */
+    const uint32_t hl = hd->vnet ? VNET_HDR_LEN : 0;
+    while (n < max) {
+      uint32_t id = fr[free_top - 1 - n];
+      if (id >= slots) return throw_range(env, "free list holds a slot id outside the pool");
+      uint8_t *slot = pool + (size_t)id * slot_size;
+      struct iovec iov[2] = { { slot, VNET_HDR_LEN }, { slot + headroom, room } };
+      ssize_t r = hd->vnet ? readv(hd->fd, iov, 2) : readv(hd->fd, iov + 1, 1);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        return throw_errno(env, errno, "recvBatch(%s): readv", hd->name);
+      }
+      hd->tap_rx++;
+      /* tun returns the full length even when it had to cut the frame to fit the iovec */
+      if ((uint32_t)r < hl || (uint32_t)r - hl > room) { hd->truncated++; continue; }
+      if (!hd->vnet) memset(slot, 0, VNET_HDR_LEN);
+      st[id] = headroom; ln[id] = (uint32_t)r - hl; out[out_off + n] = id;
+      n++;
+    }
+  }
+  return num(env, n);
+}
+
+/* ---------- sendBatch -------------------------------------------------------------------------- */
+
+static int busy_errno(int e) { return e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || e == ENOMEM; }
+
+/* sendBatch(h, pool, slotSize, ids, off, n, start, len) -> accepted */
+static napi_value SendBatch(napi_env env, napi_callback_info info) {
+  GET_ARGS(8);
+  handle_t *hd = arg_handle(env, I, argv[0]);
+  uint8_t *pool; uint32_t *ids, *st, *ln; size_t pool_len, ids_len, st_len, ln_len;
+  uint32_t slot_size, off, n;
+  if (!hd || !arg_ta(env, argv[1], napi_uint8_array, (void **)&pool, &pool_len, "pool") ||
+      !arg_u32(env, argv[2], &slot_size, "slotSize") ||
+      !arg_ta(env, argv[3], napi_uint32_array, (void **)&ids, &ids_len, "ids") ||
+      !arg_u32(env, argv[4], &off, "off") || !arg_u32(env, argv[5], &n, "n") ||
+      !arg_ta(env, argv[6], napi_uint32_array, (void **)&st, &st_len, "start") ||
+      !arg_ta(env, argv[7], napi_uint32_array, (void **)&ln, &ln_len, "len")) return NULL;
+  if (slot_size == 0) return throw_range(env, "slotSize must be > 0");
+  if ((uint64_t)off + n > ids_len) return throw_range(env, "off + n > ids.length");
+  uint64_t slots = pool_len / slot_size;
+  if (st_len < slots) slots = st_len;
+  if (ln_len < slots) slots = ln_len;
+  const int vnet = hd->vnet;
+  uint32_t accepted = 0, i = 0;
+
+  while (i < n) {
+    /* Build up to TX_CHUNK messages; a frame outside its slot is skipped and counted as an error. */
+    uint32_t k = 0;
+    while (i < n && k < TX_CHUNK) {
+      uint32_t id = ids[off + i++];
+      if (id >= slots || (uint64_t)st[id] + ln[id] > slot_size || ln[id] == 0 ||
+          (vnet && st[id] < VNET_HDR_LEN)) { hd->send_errors++; continue; }
+      uint8_t *slot = pool + (size_t)id * slot_size;
+      struct iovec *iv = &I->iov[2 * k];
+      int c = 0;
+      if (vnet) iv[c++] = (struct iovec){ slot, VNET_HDR_LEN };
+      iv[c++] = (struct iovec){ slot + st[id], ln[id] };
+      if (hd->kind == K_TAP) {          /* tun: one writev per frame inside this one call */
+        ssize_t r;
+        do r = writev(hd->fd, iv, c); while (r < 0 && errno == EINTR);
+        if (r >= 0) accepted++;
+        else {
+          hd->send_errors++;
+          if (busy_errno(errno)) { hd->send_busy++; hd->send_errors += n - i; return num(env, accepted); }
+        }
+        continue;
+      }
+      memset(&I->msgs[k].msg_hdr, 0, sizeof I->msgs[k].msg_hdr);
+      I->msgs[k].msg_hdr.msg_iov = iv;
+      I->msgs[k].msg_hdr.msg_iovlen = c;
+      k++;
+    }
+    /* AF_PACKET: one sendmmsg per chunk. On failure the message at `done` is dropped; a full queue
+     * ends the batch (the rest would fail too), any other error skips just that frame. */
+    uint32_t done = 0;
+    while (done < k) {
+      int r = sendmmsg(hd->fd, I->msgs + done, k - done, MSG_DONTWAIT);
+      if (r > 0) { accepted += r; done += r; continue; }
+      if (r < 0 && errno == EINTR) continue;
+      int e = r < 0 ? errno : EIO;
+      hd->send_errors++; done++;
+      if (busy_errno(e)) {
+        hd->send_busy++;
+        hd->send_errors += (k - done) + (n - i);
+        return num(env, accepted);
+      }
+    }
+  }
+  return num(env, accepted);
+}
+
+/* ---------- poll, stats, threads --------------------------------------------------------------- */
+
+static napi_value PollIn(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  int32_t *fds; size_t fds_len; uint32_t n; int32_t timeout;
+  if (!arg_ta(env, argv[0], napi_int32_array, (void **)&fds, &fds_len, "fds") ||
+      !arg_u32(env, argv[1], &n, "n") || !arg_i32(env, argv[2], &timeout, "timeoutMs")) return NULL;
+  if (n > fds_len || n > MAX_POLL) return throw_range(env, "n > fds.length or > 1024");
+  for (uint32_t i = 0; i < n; i++) I->pfd[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+  int r = poll(I->pfd, n, timeout);
+  if (r < 0) {
+    if (errno == EINTR) r = 0;
+    else return throw_errno(env, errno, "pollIn: poll");
+  }
+  return num(env, r);
+}
+
+static void set_num(napi_env env, napi_value obj, const char *key, double d) {
+  napi_set_named_property(env, obj, key, num(env, d));
+}
+
+static napi_value PortStats(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  handle_t *hd = arg_handle(env, I, argv[0]);
+  if (!hd) return NULL;
+  if (hd->kind == K_PACKET) {
+    /* The kernel resets these counters on every read: accumulate. tp_packets includes tp_drops. */
+    struct tpacket_stats ks; socklen_t sl = sizeof ks;
+    if (getsockopt(hd->fd, SOL_PACKET, PACKET_STATISTICS, &ks, &sl) == 0) {
+      hd->kpackets += ks.tp_packets; hd->kdrops += ks.tp_drops;
+    }
+  }
+  napi_value o;
+  napi_create_object(env, &o);
+  set_num(env, o, "kernelPackets", (double)(hd->kind == K_TAP ? hd->tap_rx : hd->kpackets));
+  set_num(env, o, "kernelDrops", (double)hd->kdrops);
+  set_num(env, o, "truncated", (double)hd->truncated);
+  set_num(env, o, "sendErrors", (double)hd->send_errors);
+  set_num(env, o, "sendBusy", (double)hd->send_busy);
+  return o;
+}
+
+static napi_value SetAffinity(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint32_t cpu;
+  if (!arg_u32(env, argv[0], &cpu, "cpu")) return NULL;
+  if (cpu >= CPU_SETSIZE) return throw_range(env, "cpu out of range");
+  cpu_set_t set; CPU_ZERO(&set); CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) < 0)   /* 0 = the calling thread */
+    return throw_errno(env, errno, "setAffinity(%u): sched_setaffinity", cpu);
+  return undef(env);
+}
+
+static napi_value Gettid(napi_env env, napi_callback_info info) {
+  (void)info;
+  return num(env, (double)syscall(SYS_gettid));
+}
+
+/* ---------- TAP -------------------------------------------------------------------------------- */
+
+/* Open /dev/net/tun and attach to TAP `name` with `flags` (IFF_TAP|IFF_NO_PI added). -1 + errno. */
+static int tun_attach(const char *name, int flags, int oflags) {
+  int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | oflags);
+  if (fd < 0) return -1;
+  struct ifreq ifr; memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+  ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI | flags);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) { int e = errno; close(fd); errno = e; return -1; }
+  return fd;
+}
+
+/* tun_flags of an existing tun/tap netdev from sysfs, or -1 if there is none. */
+static long tun_flags(const char *name) {
+  char p[96], b[32]; snprintf(p, sizeof p, "/sys/class/net/%s/tun_flags", name);
+  int fd = open(p, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t r = read(fd, b, sizeof b - 1); close(fd);
+  if (r <= 0) return -1;
+  b[r] = 0;
+  return strtol(b, NULL, 16);
+}
+
+static napi_value TapCreate(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  char name[IFNAMSIZ + 8]; bool mq = false;
+  if (!arg_str(env, argv[0], name, sizeof name, "name")) return NULL;
+  napi_get_value_bool(env, argv[1], &mq);
+  long f = tun_flags(name);
+  /* Idempotent: already a persistent TAP with the same multi-queue flag. */
+  if (f >= 0 && (f & IFF_TAP) && (f & IFF_PERSIST) && !!(f & IFF_MULTI_QUEUE) == mq) return undef(env);
+  int fd = tun_attach(name, mq ? IFF_MULTI_QUEUE : 0, 0);
+  if (fd < 0) return throw_errno(env, errno, "tapCreate(%s): TUNSETIFF", name);
+  const char *step = "TUNSETPERSIST";
+  if (ioctl(fd, TUNSETPERSIST, 1) < 0) goto fail;
+  step = "TUNSETOWNER";
+  if (ioctl(fd, TUNSETOWNER, (unsigned long)geteuid()) < 0) goto fail;
+  close(fd);
+  return undef(env);
+fail: {
+    int e = errno; close(fd);
+    return throw_errno(env, e, "tapCreate(%s): %s", name, step);
+  }
+}
+
+static napi_value TapDestroy(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  char name[IFNAMSIZ + 8];
+  if (!arg_str(env, argv[0], name, sizeof name, "name")) return NULL;
+  long f = tun_flags(name);
+  if (f < 0) return undef(env);                 /* no such TAP: nothing to do */
+  int fd = tun_attach(name, (int)(f & IFF_MULTI_QUEUE), 0);
+  if (fd < 0) return throw_errno(env, errno, "tapDestroy(%s): TUNSETIFF", name);
+  int r = ioctl(fd, TUNSETPERSIST, 0), e = errno;
+  close(fd);
+  if (r < 0) return throw_errno(env, e, "tapDestroy(%s): TUNSETPERSIST 0", name);
+  return undef(env);
+}
+
+static napi_value TapOpen(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  char name[IFNAMSIZ + 8]; bool mq = false;
+  if (!arg_str(env, argv[0], name, sizeof name, "name")) return NULL;
+  napi_get_value_bool(env, argv[1], &mq);
+  int fd = tun_attach(name, mq ? IFF_MULTI_QUEUE : 0, 0);
+  if (fd < 0) return throw_errno(env, errno, "tapOpen(%s): TUNSETIFF", name);
+  return num(env, fd);
+}
+
+static napi_value CloseFd(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  int32_t fd;
+  if (!arg_i32(env, argv[0], &fd, "fd")) return NULL;
+  for (int i = 0; i < MAX_HANDLES; i++)        /* never close an fd a port handle owns */
+    if (I->h[i].kind != K_FREE && I->h[i].fd == fd) return throw_range(env, "fd belongs to a port: use closePort");
+  if (close(fd) < 0) return throw_errno(env, errno, "closeFd(%d): close", fd);
+  return undef(env);
+}
+
+/* openTapPort(name, {vnetHdr, multiQueue}) -> handle */
+static napi_value OpenTapPort(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  char name[IFNAMSIZ + 8]; int vnet, mq;
+  if (!arg_str(env, argv[0], name, sizeof name, "name")) return NULL;
+  if (!arg_bool(env, argv[1], "vnetHdr", &vnet) || !arg_bool(env, argv[1], "multiQueue", &mq)) return NULL;
+  int idx = alloc_handle(I);
+  if (idx < 0) return throw_errno(env, EMFILE, "openTapPort(%s): handle table full", name);
+  int fd = tun_attach(name, (vnet ? IFF_VNET_HDR : 0) | (mq ? IFF_MULTI_QUEUE : 0), O_NONBLOCK);
+  if (fd < 0) return throw_errno(env, errno, "openTapPort(%s): TUNSETIFF", name);
+  if (vnet) {
+    int sz = VNET_HDR_LEN;
+    const char *step = "TUNSETVNETHDRSZ";
+    if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) goto fail;
+    /* Let the host stack hand us partial checksums and TSO frames (kept as virtio metadata). */
+    step = "TUNSETOFFLOAD";
+    if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)) < 0) goto fail;
+    goto ok;
+  fail: {
+      int e = errno; close(fd);
+      return throw_errno(env, e, "openTapPort(%s): %s", name, step);
+    }
+  }
+ok: {
+    handle_t *hd = &I->h[idx];
+    memset(hd, 0, sizeof *hd);
+    hd->kind = K_TAP; hd->fd = fd; hd->vnet = vnet;
+    memcpy(hd->name, name, strlen(name) + 1); /* length checked < IFNAMSIZ */
+    return num(env, idx);
+  }
+}
+
+/* ---------- module ----------------------------------------------------------------------------- */
+
+/* Runs when the environment (thread) that loaded us goes away: close whatever it left open. */
+static void instance_finalize(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  inst_t *I = data;
+  for (int i = 0; i < MAX_HANDLES; i++) if (I->h[i].kind != K_FREE) release_handle(&I->h[i]);
+  free(I);
+}
+
+NAPI_MODULE_INIT() {
+  inst_t *I = calloc(1, sizeof *I);
+  if (!I) { napi_throw_error(env, "ENOMEM", "xvs_native: out of memory"); return NULL; }
+  for (int i = 0; i < MAX_HANDLES; i++) I->h[i].fd = -1;
+  if (napi_set_instance_data(env, I, instance_finalize, NULL) != napi_ok) { free(I); return NULL; }
+#define FN(name, fn) { name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL }
+  napi_property_descriptor props[] = {
+    FN("openPort", OpenPort), FN("closePort", ClosePort), FN("portFd", PortFd),
+    FN("recvBatch", RecvBatch), FN("sendBatch", SendBatch), FN("pollIn", PollIn),
+    FN("portStats", PortStats), FN("setAffinity", SetAffinity), FN("gettid", Gettid),
+    FN("tapCreate", TapCreate), FN("tapDestroy", TapDestroy), FN("tapOpen", TapOpen),
+    FN("closeFd", CloseFd), FN("openTapPort", OpenTapPort),
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
