@@ -39,6 +39,7 @@ export interface DataPathTuning {
   batchSize: number;
   poolSlots: number;
   spinBreaths: number;
+  spinYield: boolean;
   pollTimeoutMs: number;
   /** pin worker i to cpus[i % cpus.length]; empty = no pinning */
   cpus: number[];
@@ -48,13 +49,14 @@ export const DEFAULT_TUNING: DataPathTuning = {
   batchSize: 256,
   poolSlots: 640,
   spinBreaths: 200,
+  spinYield: true,
   pollTimeoutMs: 20,
   cpus: [],
 };
 
 /**
  * Data-path tuning from the environment of the daemon (for benchmarking and unusual hosts):
- * XVS_BATCH, XVS_SPIN_BREATHS, XVS_POLL_MS, XVS_CPUS ("0,1"). Bad values are rejected by name.
+ * XVS_BATCH, XVS_SPIN_BREATHS, XVS_SPIN_YIELD (0|1), XVS_POLL_MS, XVS_CPUS ("0,1"). Bad values are rejected by name.
  */
 export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<DataPathTuning> {
   const out: Partial<DataPathTuning> = {};
@@ -69,6 +71,8 @@ export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Dat
   if (batch !== undefined) { out.batchSize = batch; out.poolSlots = batch * 2 + 128; }
   const spin = int('XVS_SPIN_BREATHS', 0, 1_000_000);
   if (spin !== undefined) out.spinBreaths = spin;
+  const y = int('XVS_SPIN_YIELD', 0, 1);
+  if (y !== undefined) out.spinYield = y === 1;
   const poll = int('XVS_POLL_MS', 1, 1000);
   if (poll !== undefined) out.pollTimeoutMs = poll;
   const cpus = env['XVS_CPUS'];
@@ -108,7 +112,7 @@ export class Switch {
         const worker = new DataPathWorker({
           switchName: cfg.name, workerIndex: w, workerCount: cfg.workers, counters: counters.buffer,
           macTable: sw.table.buffer, batchSize: tuning.batchSize, poolSlots: tuning.poolSlots,
-          macAgingSeconds: cfg.macAgingSeconds, cpu, spinBreaths: tuning.spinBreaths,
+          macAgingSeconds: cfg.macAgingSeconds, cpu, spinBreaths: tuning.spinBreaths, spinYield: tuning.spinYield,
           pollTimeoutMs: tuning.pollTimeoutMs,
         }, log);
         sw.workers.push(worker);

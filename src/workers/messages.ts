@@ -23,6 +23,8 @@ export interface WorkerInit {
   cpu: number | null;
   /** empty breaths (spinning) before sleeping in poll() */
   spinBreaths: number;
+  /** sched_yield() on every empty breath while spinning (other threads on this CPU may run) */
+  spinYield: boolean;
   pollTimeoutMs: number;
 }
 

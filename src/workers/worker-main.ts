@@ -133,7 +133,9 @@ function run(): void {
     const got = engine.breathe(now);
     if (got > 0) {
       idle = 0;
-    } else if (++idle > init.spinBreaths) {
+    } else if (++idle <= init.spinBreaths) {
+      if (init.spinYield) native.yieldCpu();
+    } else {
       counters.v[SW.idlePolls]++;
       if (engine.pollCount > 0) native.pollIn(engine.pollFds, engine.pollCount, init.pollTimeoutMs);
       else Atomics.wait(mailbox, 0, mail, init.pollTimeoutMs);

@@ -64,6 +64,8 @@ export interface NativeEdge {
   setAffinity(cpu: number): void;
   /** gettid() of the calling thread */
   gettid(): number;
+  /** sched_yield() of the calling thread */
+  yieldCpu(): void;
   /** persistent TAP `name` (idempotent if it already is one with the same multi-queue flag) */
   tapCreate(name: string, multiQueue: boolean): void;
   /** TUNSETPERSIST 0 (the netdev goes once no fd holds it); no-op if no such TAP exists */
