@@ -41,6 +41,8 @@ export interface DataPathTuning {
   spinBreaths: number;
   spinYield: boolean;
   pollTimeoutMs: number;
+  /** nice value of the worker threads */
+  nice: number;
   /** pin worker i to cpus[i % cpus.length]; empty = no pinning */
   cpus: number[];
 }
@@ -51,12 +53,13 @@ export const DEFAULT_TUNING: DataPathTuning = {
   spinBreaths: 200,
   spinYield: true,
   pollTimeoutMs: 20,
+  nice: 5,
   cpus: [],
 };
 
 /**
  * Data-path tuning from the environment of the daemon (for benchmarking and unusual hosts):
- * XVS_BATCH, XVS_SPIN_BREATHS, XVS_SPIN_YIELD (0|1), XVS_POLL_MS, XVS_CPUS ("0,1"). Bad values are rejected by name.
+ * XVS_BATCH, XVS_SPIN_BREATHS, XVS_SPIN_YIELD (0|1), XVS_NICE, XVS_POLL_MS, XVS_CPUS ("0,1"). Bad values are rejected by name.
  */
 export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<DataPathTuning> {
   const out: Partial<DataPathTuning> = {};
@@ -73,6 +76,8 @@ export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Dat
   if (spin !== undefined) out.spinBreaths = spin;
   const y = int('XVS_SPIN_YIELD', 0, 1);
   if (y !== undefined) out.spinYield = y === 1;
+  const nice = int('XVS_NICE', -20, 19);
+  if (nice !== undefined) out.nice = nice;
   const poll = int('XVS_POLL_MS', 1, 1000);
   if (poll !== undefined) out.pollTimeoutMs = poll;
   const cpus = env['XVS_CPUS'];
@@ -112,7 +117,7 @@ export class Switch {
         const worker = new DataPathWorker({
           switchName: cfg.name, workerIndex: w, workerCount: cfg.workers, counters: counters.buffer,
           macTable: sw.table.buffer, batchSize: tuning.batchSize, poolSlots: tuning.poolSlots,
-          macAgingSeconds: cfg.macAgingSeconds, cpu, spinBreaths: tuning.spinBreaths, spinYield: tuning.spinYield,
+          macAgingSeconds: cfg.macAgingSeconds, cpu, spinBreaths: tuning.spinBreaths, spinYield: tuning.spinYield, nice: tuning.nice,
           pollTimeoutMs: tuning.pollTimeoutMs,
         }, log);
         sw.workers.push(worker);

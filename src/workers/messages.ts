@@ -26,6 +26,8 @@ export interface WorkerInit {
   /** sched_yield() on every empty breath while spinning (other threads on this CPU may run) */
   spinYield: boolean;
   pollTimeoutMs: number;
+  /** nice value of the worker thread (0 = as the daemon) */
+  nice: number;
 }
 
 export type WorkerRequest =

@@ -53,6 +53,13 @@ if (init.cpu !== null) {
   counters.v[SW.cpu] = -1;
 }
 counters.v[SW.tid] = native.gettid();
+if (init.nice !== 0) {
+  try {
+    native.setNice(init.nice);
+  } catch (e) {
+    emit({ type: 'log', message: `worker ${init.workerIndex}: cannot set nice ${init.nice}: ${String(e)}` });
+  }
+}
 
 function openIo(spec: PortSpec): PortIo {
   if (spec.backend === 'tapfd') return new TapFdPort(spec.netdev, { multiQueue: true });

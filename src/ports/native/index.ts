@@ -66,6 +66,8 @@ export interface NativeEdge {
   gettid(): number;
   /** sched_yield() of the calling thread */
   yieldCpu(): void;
+  /** nice value of the calling thread only (-20..19) */
+  setNice(nice: number): void;
   /** persistent TAP `name` (idempotent if it already is one with the same multi-queue flag) */
   tapCreate(name: string, multiQueue: boolean): void;
   /** TUNSETPERSIST 0 (the netdev goes once no fd holds it); no-op if no such TAP exists */

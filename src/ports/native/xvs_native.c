@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -478,6 +479,20 @@ static napi_value Gettid(napi_env env, napi_callback_info info) {
   return num(env, (double)syscall(SYS_gettid));
 }
 
+/* setpriority(PRIO_PROCESS, gettid(), nice): the nice value of the CALLING thread only (Linux
+ * keeps nice per thread). Throws on error (raising priority needs CAP_SYS_NICE). */
+static napi_value SetNice(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1]; int32_t nice = 0;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &nice) != napi_ok || nice < -20 || nice > 19) {
+    napi_throw_range_error(env, NULL, "setNice(nice): nice must be an integer -20..19");
+    return NULL;
+  }
+  if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) < 0)
+    return throw_errno(env, errno, "setNice(%d): setpriority", nice);
+  return undef(env);
+}
+
 /* sched_yield(): an idle-spinning worker lets other runnable threads on its CPU (the VMs' and
  * namespaces' own processes on a small host) run, without giving up its place to sleep. */
 static napi_value Yield(napi_env env, napi_callback_info info) {
@@ -617,7 +632,7 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     FN("openPort", OpenPort), FN("closePort", ClosePort), FN("portFd", PortFd),
     FN("recvBatch", RecvBatch), FN("sendBatch", SendBatch), FN("pollIn", PollIn),
-    FN("portStats", PortStats), FN("setAffinity", SetAffinity), FN("gettid", Gettid), FN("yieldCpu", Yield),
+    FN("portStats", PortStats), FN("setAffinity", SetAffinity), FN("gettid", Gettid), FN("yieldCpu", Yield), FN("setNice", SetNice),
     FN("tapCreate", TapCreate), FN("tapDestroy", TapDestroy), FN("tapOpen", TapOpen),
     FN("closeFd", CloseFd), FN("openTapPort", OpenTapPort),
   };
