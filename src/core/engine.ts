@@ -14,6 +14,13 @@ import type { FramePool } from './frame-pool.js';
 import type { BreathContext, Stage } from './stage.js';
 import type { PortIo } from '../ports/port.js';
 
+/** Frames injected or originated by extensions, processed at the start of the next breath. */
+export interface InjectSource {
+  readonly ids: Uint32Array;
+  readonly asPort: Int32Array;
+  count: number;
+}
+
 const NO_DEST = DropReason['no-destination'];
 const PORT_DOWN = DropReason['port-down'];
 const TX_ERROR = DropReason['tx-error'];
@@ -51,6 +58,12 @@ export class Engine {
   /** fds of rxPorts, for poll() when idle */
   readonly pollFds: Int32Array;
   pollCount = 0;
+  /** 1 where a port is attached (flood targets; read by extension views) */
+  readonly attached: Uint8Array;
+  /** frames extensions injected; drained at the start of each breath */
+  inject: InjectSource | null = null;
+  /** called after a batch was fanned out, before frames are freed (live trace) */
+  afterFanOut: ((batch: Batch) => void) | null = null;
 
   constructor(pool: FramePool, counters: CounterBlock, batchSize: number, maxPorts: number) {
     this.pool = pool;
@@ -59,7 +72,12 @@ export class Engine {
     this.batch = new Batch(batchSize);
     this.ctx = { now: 0, counters };
     this.pollFds = new Int32Array(maxPorts);
+    this.attached = new Uint8Array(maxPorts);
+    this.injIds = new Uint32Array(pool.slots);
+    this.injPorts = new Int32Array(pool.slots);
   }
+  private readonly injIds: Uint32Array;
+  private readonly injPorts: Int32Array;
 
   attach(port: EnginePort): void {
     this.ports[port.index] = port;
@@ -74,6 +92,8 @@ export class Engine {
   }
 
   private rebuild(): void {
+    this.attached.fill(0);
+    for (const p of this.ports) if (p) this.attached[p.index] = 1;
     this.allPorts = this.ports.filter((p): p is EnginePort => p !== undefined);
     this.rxPorts = this.allPorts.filter((p) => p.rx);
     this.pollCount = 0;
@@ -86,6 +106,7 @@ export class Engine {
     const v = this.counters.v;
     v[SW.breaths]++;
     let total = 0;
+    if (this.inject !== null && this.inject.count > 0) total += this.drainInjected();
     const rxPorts = this.rxPorts;
     for (let k = 0; k < rxPorts.length; k++) {
       const port = rxPorts[k];
@@ -97,6 +118,27 @@ export class Engine {
       this.processBatch(this.batch);
     }
     return total;
+  }
+
+  /** run injected/originated frames through the pipeline, one batch per run of the same source port */
+  private drainInjected(): number {
+    const q = this.inject!;
+    const n = Math.min(q.count, this.injIds.length);
+    // copy out first: extensions may inject again while these frames run
+    for (let k = 0; k < n; k++) { this.injIds[k] = q.ids[k]; this.injPorts[k] = q.asPort[k]; }
+    for (let k = n; k < q.count; k++) { q.ids[k - n] = q.ids[k]; q.asPort[k - n] = q.asPort[k]; }
+    q.count -= n;
+    const batch = this.batch;
+    let k = 0;
+    while (k < n) {
+      const as = this.injPorts[k];
+      let m = 0;
+      while (k < n && this.injPorts[k] === as && m < this.batchSize) batch.ids[m++] = this.injIds[k++];
+      batch.reset(m, as);
+      this.counters.v[SW.originated] += m;
+      this.processBatch(batch);
+    }
+    return n;
   }
 
   private countRx(p: number, n: number): void {
@@ -116,6 +158,7 @@ export class Engine {
     for (let s = 0; s < stages.length; s++) stages[s].process(batch, this.pool, this.ctx);
     this.counters.v[SW.batches]++;
     this.fanOut(batch);
+    if (this.afterFanOut !== null) this.afterFanOut(batch);
     this.flush();
     this.free(batch);
   }

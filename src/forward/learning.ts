@@ -22,6 +22,8 @@ const SAME_PORT = DropReason['same-port'];
 export class LearningForwarder implements Stage {
   readonly name = 'learning';
   readonly table: MacTable;
+  /** false while a synthetic trace frame runs: decide, but do not change the table */
+  learn = true;
 
   constructor(table: MacTable) {
     this.table = table;
@@ -37,7 +39,7 @@ export class LearningForwarder implements Stage {
     const now = ctx.now;
     let lastHi = 0;
     let lastLo = 0;
-    if (inPort >= 0) {
+    if (inPort >= 0 && this.learn) {
       for (let i = 0; i < batch.count; i++) {
         if (batch.reason[i] !== 0) continue;
         const id = batch.ids[i];

@@ -20,6 +20,7 @@ import {
 import type { PortBackend, PortSpec } from '../ports/port.js';
 import { createPersistentTap, destroyPersistentTap } from '../ports/tap.js';
 import { DataPathWorker } from '../workers/worker-handle.js';
+import { EXT_STRIDE, MAX_EXTENSION_SLOTS } from '../pipeline/context.js';
 import type { FdbEntry, PortKind, SwitchInfo, SwitchStats } from './manager-api.js';
 
 /** Capacity of the MAC table's buffer; the configured limit may be changed up to half of it. */
@@ -95,6 +96,8 @@ export class Switch {
   readonly cfg: SwitchConfig;
   readonly table: MacTable;
   readonly counters: CounterBlock[] = [];
+  /** per worker: extension counter records (pipeline/context.ts) */
+  readonly extCounters: Float64Array[] = [];
   readonly workers: DataPathWorker[] = [];
   readonly ports = new Map<string, SwitchPort>();
   private readonly log: (m: string) => void;
@@ -113,9 +116,12 @@ export class Switch {
       for (let w = 0; w < cfg.workers; w++) {
         const counters = new CounterBlock();
         sw.counters.push(counters);
+        const extCounters = new Float64Array(new SharedArrayBuffer(MAX_EXTENSION_SLOTS * EXT_STRIDE * 8));
+        sw.extCounters.push(extCounters);
         const cpu = tuning.cpus.length ? tuning.cpus[w % tuning.cpus.length] % availableParallelism() : null;
         const worker = new DataPathWorker({
           switchName: cfg.name, workerIndex: w, workerCount: cfg.workers, counters: counters.buffer,
+          extCounters: extCounters.buffer,
           macTable: sw.table.buffer, batchSize: tuning.batchSize, poolSlots: tuning.poolSlots,
           macAgingSeconds: cfg.macAgingSeconds, cpu, spinBreaths: tuning.spinBreaths, spinYield: tuning.spinYield, nice: tuning.nice,
           pollTimeoutMs: tuning.pollTimeoutMs,

@@ -7,12 +7,17 @@
  * Worker → control replies carry the request id.
  */
 import type { PortSpec } from '../ports/port.js';
+import type { PipelinePlan } from '../pipeline/plan.js';
+import type { TraceStep } from '../pipeline/pipeline.js';
+import type { MatchSpec } from '../packet/match.js';
 
 export interface WorkerInit {
   switchName: string;
   workerIndex: number;
   workerCount: number;
   counters: SharedArrayBuffer;
+  /** per-extension counters (pipeline/context.ts EXT_STRIDE records) */
+  extCounters: SharedArrayBuffer;
   macTable: SharedArrayBuffer;
   /** Int32Array[0]: mailbox sequence, bumped after every posted request */
   mailbox: SharedArrayBuffer;
@@ -34,13 +39,33 @@ export type WorkerRequest =
   | { id: number; type: 'attach'; port: PortSpec }
   | { id: number; type: 'detach'; index: number }
   | { id: number; type: 'configure'; macAgingSeconds: number }
+  | { id: number; type: 'plan'; plan: PipelinePlan }
+  | { id: number; type: 'trace'; frame: Uint8Array; inPort: number }
+  | { id: number; type: 'trace-live'; traceId: number; count: number; match: MatchSpec | null; inPort: number }
+  | { id: number; type: 'trace-live-stop'; traceId: number }
   | { id: number; type: 'stop' };
 
+/** The result of running one frame through the pipeline (synthetic or live). */
+export interface FrameTrace {
+  inPort: number;
+  frame: Uint8Array;
+  steps: TraceStep[];
+  /** final verdict after fan-out */
+  verdict: 'forwarded' | 'dropped';
+  reason?: string;
+  destinations: number[];
+  /** pipeline generation that ran it */
+  generation: number;
+}
+
 export type WorkerReply =
-  | { id: number; ok: true }
+  | { id: number; ok: true; trace?: FrameTrace }
   | { id: number; ok: false; error: string };
 
 export type WorkerEvent =
   | { type: 'ready'; tid: number }
   | { type: 'log'; message: string }
-  | { type: 'fatal'; error: string };
+  | { type: 'fatal'; error: string }
+  | { type: 'extension-failed'; slot: number; name: string; error: string }
+  | { type: 'trace-frame'; traceId: number; trace: FrameTrace }
+  | { type: 'trace-done'; traceId: number };

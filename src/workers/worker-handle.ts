@@ -3,9 +3,17 @@
  * with promises), stop. Requests never block the main thread.
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import type { WorkerEvent, WorkerInit, WorkerReply, WorkerRequest } from './messages.js';
+import type { FrameTrace, WorkerEvent, WorkerInit, WorkerReply, WorkerRequest } from './messages.js';
 
-type Pending = { resolve: () => void; reject: (e: Error) => void };
+type OkReply = Extract<WorkerReply, { ok: true }>;
+type Pending = { resolve: (r: OkReply) => void; reject: (e: Error) => void };
+
+/** Events a switch wants to hear about from its workers. */
+export interface WorkerListener {
+  extensionFailed?(slot: number, name: string, error: string, worker: number): void;
+  traceFrame?(traceId: number, trace: FrameTrace): void;
+  traceDone?(traceId: number): void;
+}
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export class DataPathWorker {
@@ -18,6 +26,8 @@ export class DataPathWorker {
   private exited = false;
   tid = 0;
   readonly ready: Promise<void>;
+
+  listener: WorkerListener = {};
 
   constructor(init: Omit<WorkerInit, 'mailbox'>, log: (m: string) => void) {
     this.index = init.workerIndex;
@@ -40,6 +50,12 @@ export class DataPathWorker {
         readyResolve();
       } else if (e.type === 'log') {
         log(e.message);
+      } else if (e.type === 'extension-failed') {
+        this.listener.extensionFailed?.(e.slot, e.name, e.error, init.workerIndex);
+      } else if (e.type === 'trace-frame') {
+        this.listener.traceFrame?.(e.traceId, e.trace);
+      } else if (e.type === 'trace-done') {
+        this.listener.traceDone?.(e.traceId);
       } else {
         log(`worker ${init.switchName}/${init.workerIndex} failed: ${e.error}`);
         readyReject(new Error(e.error));
@@ -58,16 +74,16 @@ export class DataPathWorker {
       const p = this.pending.get(r.id);
       if (!p) return;
       this.pending.delete(r.id);
-      if (r.ok) p.resolve();
+      if (r.ok) p.resolve(r);
       else p.reject(new Error(r.error));
     });
   }
 
-  request(req: DistributiveOmit<WorkerRequest, 'id'>): Promise<void> {
+  request(req: DistributiveOmit<WorkerRequest, 'id'>): Promise<OkReply> {
     if (this.exited) return Promise.reject(new Error('data-path worker exited'));
     const id = this.nextId++;
     const msg = { ...req, id } as WorkerRequest;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<OkReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.port.postMessage(msg);
       Atomics.add(this.mailbox, 0, 1);

@@ -1,22 +1,21 @@
 /**
- * Entry of a data-path worker thread. It owns a frame pool, a batch, an Engine and the ports the
- * control plane attaches; it runs breaths until told to stop. When a breath finds nothing it spins
- * a few more breaths (latency), then sleeps in poll() on its rx fds with a timeout (an idle switch
- * costs almost no CPU), waking every `pollTimeoutMs` to read the mailbox, age MACs and publish stats.
+ * Entry of a data-path worker thread. It owns a frame pool, a batch, an Engine, the ports the
+ * control plane attaches and its own instances of the switch's extensions; it runs breaths until
+ * told to stop. When a breath finds nothing it spins a few more breaths (yielding the CPU), then
+ * sleeps in poll() on its rx fds with a timeout (an idle switch costs almost no CPU), waking every
+ * `pollTimeoutMs` to read the mailbox, age MACs and fold backend counters into drop reasons.
+ *
+ * Control requests are drained between breaths; a new pipeline plan (which may import extension
+ * modules) is the only request that makes the loop await, so plans always apply between batches.
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { CounterBlock, PF_DROPS, SW } from '../core/counters.js';
-import { DropReason } from '../core/drop-reasons.js';
-import { Engine, EnginePort } from '../core/engine.js';
-import { FramePool } from '../core/frame-pool.js';
-import { LearningForwarder } from '../forward/learning.js';
+import { CounterBlock, SW } from '../core/counters.js';
 import { MacTable } from '../forward/mac-table.js';
-import { ValidateStage } from '../packet/validate.js';
 import { AfPacketPort } from '../ports/afpacket.js';
 import { native } from '../ports/native/index.js';
 import type { PortIo, PortSpec } from '../ports/port.js';
 import { TapFdPort } from '../ports/tap.js';
-import { MAX_PORTS_PER_SWITCH } from '../config/types.js';
+import { DataPath } from './datapath.js';
 import type { WorkerEvent, WorkerInit, WorkerReply, WorkerRequest } from './messages.js';
 
 const { init, port } = workerData as { init: WorkerInit; port: MessagePort };
@@ -26,27 +25,27 @@ if (!events) throw new Error('worker-main must run in a worker thread');
 function emit(e: WorkerEvent): void {
   events!.postMessage(e);
 }
+const log = (message: string): void => emit({ type: 'log', message });
 
 const counters = new CounterBlock(init.counters);
-const table = new MacTable(init.macTable);
 const mailbox = new Int32Array(init.mailbox);
-const pool = new FramePool(init.poolSlots);
-const engine = new Engine(pool, counters, init.batchSize, MAX_PORTS_PER_SWITCH);
-const validate = new ValidateStage(MAX_PORTS_PER_SWITCH);
-const forwarder = new LearningForwarder(table);
-engine.stages = [validate, forwarder];
-let agingSeconds = init.macAgingSeconds;
+const dp = new DataPath({
+  switchName: init.switchName, workerIndex: init.workerIndex, counters,
+  extCounters: new Float64Array(init.extCounters), table: new MacTable(init.macTable),
+  poolSlots: init.poolSlots, batchSize: init.batchSize, log,
+  onExtensionFailed: (ext, error) => emit({ type: 'extension-failed', slot: ext.slot, name: ext.name, error }),
+  onTraceFrame: (traceId, trace) => emit({ type: 'trace-frame', traceId, trace }),
+  onTraceDone: (traceId) => emit({ type: 'trace-done', traceId }),
+});
+dp.agingSeconds = init.macAgingSeconds;
 let stopping = false;
-/** last seen backend counters per port, to turn them into drop-reason deltas */
-const lastKernelDrops = new Float64Array(MAX_PORTS_PER_SWITCH);
-const lastTruncated = new Float64Array(MAX_PORTS_PER_SWITCH);
 
 if (init.cpu !== null) {
   try {
     native.setAffinity(init.cpu);
     counters.v[SW.cpu] = init.cpu;
   } catch (e) {
-    emit({ type: 'log', message: `worker ${init.workerIndex}: cannot pin to CPU ${init.cpu}: ${String(e)}` });
+    log(`worker ${init.workerIndex}: cannot pin to CPU ${init.cpu}: ${String(e)}`);
     counters.v[SW.cpu] = -1;
   }
 } else {
@@ -57,7 +56,7 @@ if (init.nice !== 0) {
   try {
     native.setNice(init.nice);
   } catch (e) {
-    emit({ type: 'log', message: `worker ${init.workerIndex}: cannot set nice ${init.nice}: ${String(e)}` });
+    log(`worker ${init.workerIndex}: cannot set nice ${init.nice}: ${String(e)}`);
   }
 }
 
@@ -66,28 +65,34 @@ function openIo(spec: PortSpec): PortIo {
   return new AfPacketPort(spec.netdev, { rx: spec.rx });
 }
 
-function handle(req: WorkerRequest): WorkerReply {
+// ---------------------------------------------------------------- control requests
+
+function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
   try {
     switch (req.type) {
       case 'attach': {
         const s = req.port;
-        const old = engine.detach(s.index);
-        if (old) old.io.close();
-        const io = openIo(s);
-        counters.clearPort(s.index);
-        lastKernelDrops[s.index] = 0;
-        lastTruncated[s.index] = 0;
-        validate.mtuByPort[s.index] = s.mtu;
-        engine.attach(new EnginePort(s.index, s.name, io, s.rx, init.batchSize));
+        dp.attach(s.index, s.name, openIo(s), s.rx, s.mtu);
         return { id: req.id, ok: true };
       }
-      case 'detach': {
-        const old = engine.detach(req.index);
-        if (old) old.io.close();
+      case 'detach':
+        dp.detach(req.index);
         return { id: req.id, ok: true };
-      }
       case 'configure':
-        agingSeconds = req.macAgingSeconds;
+        dp.agingSeconds = req.macAgingSeconds;
+        return { id: req.id, ok: true };
+      case 'plan':
+        return dp.applyPlan(req.plan).then(
+          (): WorkerReply => ({ id: req.id, ok: true }),
+          (e: unknown): WorkerReply => ({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
+        );
+      case 'trace':
+        return { id: req.id, ok: true, trace: dp.traceSynthetic(req.frame, req.inPort) };
+      case 'trace-live':
+        dp.armLive(req.traceId, req.count, req.match, req.inPort);
+        return { id: req.id, ok: true };
+      case 'trace-live-stop':
+        dp.disarmLive(req.traceId);
         return { id: req.id, ok: true };
       case 'stop':
         stopping = true;
@@ -98,32 +103,16 @@ function handle(req: WorkerRequest): WorkerReply {
   }
 }
 
-function drainMailbox(): void {
+async function drainMailbox(): Promise<void> {
   for (;;) {
     const m = receiveMessageOnPort(port);
     if (!m) return;
-    port.postMessage(handle(m.message as WorkerRequest));
+    const r = handle(m.message as WorkerRequest);
+    port.postMessage(r instanceof Promise ? await r : r);
   }
 }
 
-/** once a second: age the MAC table (worker 0 only) and fold backend counters into drop reasons */
-function housekeeping(now: number): void {
-  if (init.workerIndex === 0) {
-    const aged = table.age(now, agingSeconds);
-    if (aged > 0) counters.v[SW.fdbAged] += aged;
-  }
-  for (const p of engine.ports) {
-    if (!p) continue;
-    const s = p.io.stats();
-    const base = CounterBlock.port(p.index) + PF_DROPS;
-    counters.v[base + DropReason['ring-full']] += s.kernelDrops - lastKernelDrops[p.index];
-    counters.v[base + DropReason['truncated']] += s.truncated - lastTruncated[p.index];
-    lastKernelDrops[p.index] = s.kernelDrops;
-    lastTruncated[p.index] = s.truncated;
-  }
-}
-
-function run(): void {
+async function run(): Promise<void> {
   let seenMail = Atomics.load(mailbox, 0);
   let idle = 0;
   let nextHousekeeping = 0;
@@ -132,31 +121,30 @@ function run(): void {
     const mail = Atomics.load(mailbox, 0);
     if (mail !== seenMail) {
       seenMail = mail;
-      drainMailbox();
+      await drainMailbox();
       if (stopping) break;
     }
     const nowMs = Date.now();
     const now = (nowMs / 1000) | 0;
-    const got = engine.breathe(now);
+    const got = dp.breathe(now);
     if (got > 0) {
       idle = 0;
     } else if (++idle <= init.spinBreaths) {
       if (init.spinYield) native.yieldCpu();
     } else {
       counters.v[SW.idlePolls]++;
+      const engine = dp.engine;
       if (engine.pollCount > 0) native.pollIn(engine.pollFds, engine.pollCount, init.pollTimeoutMs);
       else Atomics.wait(mailbox, 0, mail, init.pollTimeoutMs);
     }
     if (nowMs >= nextHousekeeping) {
       nextHousekeeping = nowMs + 1000;
-      housekeeping(now);
+      dp.housekeeping(now);
     }
   }
-  for (const p of engine.ports) if (p) p.io.close();
+  dp.close();
 }
 
-try {
-  run();
-} catch (e) {
+run().catch((e: unknown) => {
   emit({ type: 'fatal', error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
-}
+});

@@ -1,0 +1,212 @@
+/**
+ * The xvs extension API: the Hyper-V extensible switch model in TypeScript.
+ *
+ * An extension is one of three kinds (Hyper-V: capturing, filtering, forwarding). Its hooks take a
+ * WHOLE BATCH of frames (there is no per-frame callback) through a capability view that makes the
+ * kind's rules part of the types, and the pipeline enforces them at run time too:
+ *
+ *   capture  observe every frame (read-only view: no drop, no write, no destinations), originate new
+ *            frames (they enter the ingress path, as if received), keep counters. Never alters or drops.
+ *   filter   everything capture may, plus: drop a frame (with a reason), clone a frame and modify the
+ *            clone, inject frames (ingress path), and on egress exclude destinations.
+ *   forward  everything filter may, plus: choose destinations on ingress (exactly one forwarding
+ *            extension is enabled per switch; if none is, the built-in learning forwarder runs).
+ *
+ * Data path order (REFERENCE.md §1.5): ingress = capture… → filter… → built-in ingress policies →
+ * forward; egress (destinations known) = forward → built-in egress policies → filter (reverse) →
+ * capture (reverse). Extensions are disabled when installed; enabling, disabling, reordering and
+ * reconfiguring take effect between batches.
+ *
+ * Frames are addressed by their index `i` in the batch (0 <= i < view.count). Byte offsets are
+ * relative to the start of the Ethernet frame.
+ */
+
+export type ExtensionKind = 'capture' | 'filter' | 'forward';
+export type Direction = 'ingress' | 'egress';
+export type OnError = 'bypass' | 'drop';
+
+// ---------------------------------------------------------------- configuration spec
+
+/** One configuration key: a declarative spec, validated before `create`/`reconfigure`. */
+export type ConfigKeySpec =
+  | { type: 'string'; doc: string; default?: string; required?: boolean; pattern?: RegExp }
+  | { type: 'integer'; doc: string; default?: number; required?: boolean; min?: number; max?: number }
+  | { type: 'boolean'; doc: string; default?: boolean; required?: boolean }
+  | { type: 'enum'; doc: string; values: readonly string[]; default?: string; required?: boolean }
+  | { type: 'list'; doc: string; items: ConfigKeySpec | { type: 'object'; keys: ConfigSpec }; default?: unknown[]; required?: boolean }
+  | { type: 'object'; doc: string; keys: ConfigSpec; required?: boolean };
+
+export type ConfigSpec = Record<string, ConfigKeySpec>;
+
+/** A validated configuration: plain JSON data. */
+export type ConfigValue = string | number | boolean | null | ConfigValue[] | { [key: string]: ConfigValue };
+export type ExtensionConfig = { [key: string]: ConfigValue };
+
+// ---------------------------------------------------------------- documentation
+
+/**
+ * The doc block every extension carries, in fixed sections (Click's element docs). `docs/EXTENSIONS.md`
+ * and `xvs extension describe NAME` are generated from it, together with `config` and `counters`;
+ * a test fails when a section is empty.
+ */
+export interface ExtensionDoc {
+  /** how it is named in configuration, with its main keys, e.g. `firewall rules=[…] default=allow` */
+  synopsis: string;
+  /** one line */
+  summary: string;
+  /** what it does to frames */
+  description: string;
+  /** where it runs: 'ingress', 'egress' or 'both', with a sentence if useful */
+  path: string;
+  /** limits, what happens when they are reached, interactions */
+  notes: string;
+  /** related extensions, tools, references */
+  seeAlso: string;
+}
+
+// ---------------------------------------------------------------- views (capabilities)
+
+/** Read access to the frames of a batch. What every kind gets. */
+export interface FrameReader {
+  readonly direction: Direction;
+  /** frames in the batch (dropped ones included; check `dropped(i)`) */
+  readonly count: number;
+  /** index of the port the batch came from, -1 for originated/injected frames */
+  readonly inPort: number;
+  /** true if an earlier stage dropped frame i (later stages normally skip it) */
+  dropped(i: number): boolean;
+  length(i: number): number;
+  byte(i: number, off: number): number;
+  u16(i: number, off: number): number;
+  u32(i: number, off: number): number;
+  /** copy up to `max` bytes of frame i into dst at dstOff; returns the number copied */
+  copy(i: number, dst: Uint8Array, dstOff: number, max: number): number;
+  /** the port a frame came from (for injected frames, the port they were injected as) */
+  portOf(i: number): number;
+  /** egress only: is `port` among frame i's destinations (after exclusions)? */
+  hasDestination(i: number, port: number): boolean;
+  /** egress only: write frame i's destinations into out; returns how many */
+  destinations(i: number, out: Int32Array): number;
+}
+
+/** What capture extensions get: read, plus originate (new frames enter the ingress path). */
+export interface CaptureView extends FrameReader {
+  readonly kind: 'capture';
+}
+
+/** A frame an extension owns (a clone or a new frame) until it injects or releases it. */
+export type OwnedFrame = number & { readonly __owned: unique symbol };
+
+export interface FilterView extends FrameReader {
+  readonly kind: 'filter' | 'forward';
+  /** drop frame i; `reason` is an extension-specific word for the trace (counted as extension-drop) */
+  drop(i: number, reason?: string): void;
+  /** a copy of frame i that the extension may modify and inject; -1 when the pool is exhausted */
+  clone(i: number): OwnedFrame | -1;
+  /** egress: remove `port` from frame i's destinations; it cannot be added back by a later stage */
+  excludeDestination(i: number, port: number): void;
+}
+
+export interface ForwardView extends FilterView {
+  readonly kind: 'forward';
+  /** ingress: send frame i to exactly these ports */
+  setDestinations(i: number, ports: ArrayLike<number>): void;
+  /** ingress: send frame i to one port */
+  setDestination(i: number, port: number): void;
+  /** ingress: flood frame i to every port but its source */
+  flood(i: number): void;
+}
+
+/** Services every extension instance gets at creation (one per worker). */
+export interface ExtensionContext {
+  readonly switchName: string;
+  readonly workerIndex: number;
+  /** the extension's own counters, by the names it declared (shared memory; summed over workers) */
+  readonly counters: Float64Array;
+  /** index of each declared counter name in `counters` */
+  counterIndex(name: string): number;
+  /** port index by name, -1 if none (ports change at run time: look up per batch, or cache with portsVersion) */
+  portIndex(name: string): number;
+  portName(index: number): string | undefined;
+  /** bumped whenever ports are added or removed */
+  readonly portsVersion: number;
+  /** seconds, wall clock, of the current breath */
+  readonly now: number;
+  /**
+   * true while a synthetic frame from `xvs trace` runs through the pipeline: decide as usual, but do
+   * not record it, answer it or count it as traffic (it is never sent).
+   */
+  readonly tracing: boolean;
+  /** write a line to the daemon log */
+  log(message: string): void;
+  /** a new frame of `length` bytes (zeroed) owned by the extension; -1 when the pool is exhausted */
+  allocate(length: number): OwnedFrame | -1;
+  /** write bytes into an owned frame */
+  write(frame: OwnedFrame, off: number, src: ArrayLike<number>): void;
+  writeByte(frame: OwnedFrame, off: number, value: number): void;
+  writeU16(frame: OwnedFrame, off: number, value: number): void;
+  writeU32(frame: OwnedFrame, off: number, value: number): void;
+  /** read bytes of an owned frame */
+  readOwned(frame: OwnedFrame, off: number): number;
+  ownedLength(frame: OwnedFrame): number;
+  setLength(frame: OwnedFrame, length: number): void;
+  /**
+   * Send an owned frame into the switch's ingress path, as if received on `asPort` (default: -1 =
+   * originated by the switch). It is processed at the start of the next breath, after its pipeline
+   * stages as any frame; the extension no longer owns it.
+   */
+  inject(frame: OwnedFrame, asPort?: number): void;
+  /** give an owned frame back without sending it */
+  release(frame: OwnedFrame): void;
+}
+
+// ---------------------------------------------------------------- the extension itself
+
+export interface ExtensionInstance<V> {
+  /** whole-batch hook on the ingress path */
+  ingress?(view: V, ctx: ExtensionContext): void;
+  /** whole-batch hook on the egress path (destinations known) */
+  egress?(view: V, ctx: ExtensionContext): void;
+  /** apply a new validated configuration keeping state; if absent the instance is rebuilt */
+  reconfigure?(config: ExtensionConfig): void;
+  /** release files/sockets; called when disabled, removed, reconfigured by rebuild, or at shutdown */
+  close?(): void;
+}
+
+interface DefinitionBase<K extends ExtensionKind, V> {
+  readonly name: string;
+  readonly version: string;
+  readonly kind: K;
+  readonly doc: ExtensionDoc;
+  readonly config: ConfigSpec;
+  /** counter names with a one-line meaning each */
+  readonly counters: Readonly<Record<string, string>>;
+  /** default on-error behaviour (bypass for capture, drop otherwise) may be overridden per switch */
+  create(config: ExtensionConfig, ctx: ExtensionContext): ExtensionInstance<V>;
+}
+
+export type CaptureExtension = DefinitionBase<'capture', CaptureView>;
+export type FilterExtension = DefinitionBase<'filter', FilterView>;
+export type ForwardExtension = DefinitionBase<'forward', ForwardView>;
+export type Extension = CaptureExtension | FilterExtension | ForwardExtension;
+
+/** Identity helpers that give extension authors type checking and inference. */
+export function defineCapture(e: CaptureExtension): CaptureExtension { return e; }
+export function defineFilter(e: FilterExtension): FilterExtension { return e; }
+export function defineForward(e: ForwardExtension): ForwardExtension { return e; }
+
+/**
+ * The manifest of a third-party extension: `xvs-extension.json` next to a module file, or the `xvs`
+ * key of an npm package's package.json. `main` is relative to the manifest.
+ */
+export interface ExtensionManifest {
+  name: string;
+  version: string;
+  kind: ExtensionKind;
+  /** module whose default export is the Extension */
+  main: string;
+  /** the extension API version it was written for */
+  xvsApi: 1;
+}
+
+export const EXTENSION_API_VERSION = 1;

@@ -1,0 +1,172 @@
+/**
+ * Pipeline plans: what the control plane sends a worker when the enabled extensions, their order or
+ * their configuration change, and how the worker applies one between batches (Snabb's
+ * configuration diff): an unchanged stage keeps its instance and state; a changed configuration
+ * goes to `reconfigure` if the extension has one, else the instance is rebuilt; a stage no longer
+ * in the plan is closed. A stage that failed stays out until the control plane re-enables it
+ * (a new `epoch`).
+ */
+import type { FramePool } from '../core/frame-pool.js';
+import type { Extension, ExtensionConfig, ExtensionInstance, ExtensionKind, OnError } from '../extensions/api.js';
+import { DataPathContext, EXT_STRIDE, type InjectQueue, type PortDirectory } from './context.js';
+import type { FrameOwnership } from './ownership.js';
+import type { ActiveExtension, ExtensionPipeline } from './pipeline.js';
+import { CaptureBatchView, FilterBatchView, ForwardBatchView, type PortPresence, type ReaderView } from './views.js';
+
+export interface StagePlan {
+  /** the extension's counter slot on its switch (stable across reorders) */
+  slot: number;
+  name: string;
+  kind: ExtensionKind;
+  /** module URL whose default export is the Extension; null for the built-in learning forwarder */
+  module: string | null;
+  config: ExtensionConfig;
+  onError: OnError;
+  /** bumped by enable: a failed stage comes back only with a new epoch */
+  epoch: number;
+}
+
+export interface PipelinePlan {
+  generation: number;
+  captures: StagePlan[];
+  filters: StagePlan[];
+  /** null: the built-in learning forwarder */
+  forward: StagePlan | null;
+}
+
+export const EMPTY_PLAN: PipelinePlan = { generation: 0, captures: [], filters: [], forward: null };
+
+const moduleCache = new Map<string, Extension>();
+
+/** Import an extension module (cached per thread) and check it is what the plan says. */
+export async function loadExtensionModule(url: string, expect: { name: string; kind: ExtensionKind }): Promise<Extension> {
+  let def = moduleCache.get(url);
+  if (!def) {
+    const mod = (await import(url)) as { default?: Extension };
+    if (!mod.default || typeof mod.default.create !== 'function') throw new Error(`${url}: no default-exported extension`);
+    def = mod.default;
+    moduleCache.set(url, def);
+  }
+  if (def.name !== expect.name || def.kind !== expect.kind) {
+    throw new Error(`${url}: exports ${def.kind} "${def.name}", expected ${expect.kind} "${expect.name}"`);
+  }
+  return def;
+}
+
+interface Live { plan: StagePlan; configJson: string; active: ActiveExtension }
+
+export interface PlanDeps {
+  switchName: string;
+  workerIndex: number;
+  pool: FramePool;
+  owner: FrameOwnership;
+  ports: PortDirectory;
+  presence: PortPresence;
+  inject: InjectQueue;
+  /** this worker's extension counters: MAX_EXTENSION_SLOTS records of EXT_STRIDE */
+  extCounters: Float64Array;
+  batchSize: number;
+  log: (m: string) => void;
+}
+
+export class PlanApplier {
+  private readonly deps: PlanDeps;
+  private readonly pipeline: ExtensionPipeline;
+  private readonly live = new Map<number, Live>();
+  /** slot → epoch at which it failed */
+  private readonly failed = new Map<number, number>();
+
+  constructor(deps: PlanDeps, pipeline: ExtensionPipeline) {
+    this.deps = deps;
+    this.pipeline = pipeline;
+  }
+
+  /** take a failed extension out for good (until a new epoch) */
+  markFailed(slot: number): void {
+    const l = this.live.get(slot);
+    if (!l) return;
+    this.failed.set(slot, l.plan.epoch);
+    this.live.delete(slot);
+    try { l.active.instance.close?.(); } catch { /* already failed */ }
+  }
+
+  async apply(plan: PipelinePlan): Promise<void> {
+    const wanted = [...plan.captures, ...plan.filters, ...(plan.forward ? [plan.forward] : [])];
+    const keep = new Set<number>();
+    const built = new Map<number, ActiveExtension>();
+    for (const sp of wanted) {
+      if (sp.module === null) continue; // built-in learning forwarder
+      const failedAt = this.failed.get(sp.slot);
+      if (failedAt !== undefined && failedAt === sp.epoch) continue;
+      this.failed.delete(sp.slot);
+      const configJson = JSON.stringify(sp.config);
+      const cur = this.live.get(sp.slot);
+      if (cur && cur.plan.name === sp.name && cur.plan.module === sp.module && cur.plan.epoch === sp.epoch) {
+        if (cur.configJson !== configJson) {
+          if (cur.active.instance.reconfigure) {
+            cur.active.instance.reconfigure(sp.config);
+          } else {
+            try { cur.active.instance.close?.(); } catch (e) { this.deps.log(`${sp.name}: close: ${String(e)}`); }
+            cur.active.instance = await this.instantiate(sp, cur.active.ctx);
+          }
+        }
+        cur.plan = sp;
+        cur.configJson = configJson;
+        cur.active.onError = sp.onError;
+        keep.add(sp.slot);
+        built.set(sp.slot, cur.active);
+        continue;
+      }
+      if (cur) {
+        try { cur.active.instance.close?.(); } catch { /* replaced */ }
+        this.live.delete(sp.slot);
+      }
+      const active = await this.create(sp);
+      this.live.set(sp.slot, { plan: sp, configJson, active });
+      keep.add(sp.slot);
+      built.set(sp.slot, active);
+    }
+    for (const [slot, l] of this.live) {
+      if (keep.has(slot)) continue;
+      try { l.active.instance.close?.(); } catch (e) { this.deps.log(`${l.plan.name}: close: ${String(e)}`); }
+      this.live.delete(slot);
+    }
+    const pick = (list: StagePlan[]): ActiveExtension[] =>
+      list.map((sp) => built.get(sp.slot)).filter((a): a is ActiveExtension => a !== undefined);
+    const fwd = plan.forward && plan.forward.module !== null ? built.get(plan.forward.slot) ?? null : null;
+    this.pipeline.install(plan.generation, pick(plan.captures), pick(plan.filters), fwd);
+  }
+
+  private async instantiate(sp: StagePlan, ctx: DataPathContext): Promise<ActiveExtension['instance']> {
+    const def = await loadExtensionModule(sp.module!, sp);
+    return def.create(sp.config, ctx) as ActiveExtension['instance'];
+  }
+
+  private async create(sp: StagePlan): Promise<ActiveExtension> {
+    const d = this.deps;
+    const def = await loadExtensionModule(sp.module!, sp);
+    const base = sp.slot * EXT_STRIDE;
+    d.extCounters.fill(0, base, base + EXT_STRIDE);
+    const ctx = new DataPathContext({
+      switchName: d.switchName, workerIndex: d.workerIndex, pool: d.pool, owner: d.owner, me: sp.slot + 1,
+      ports: d.ports, inject: d.inject, counters: d.extCounters.subarray(base + 4, base + EXT_STRIDE),
+      counterNames: Object.keys(def.counters), log: (m) => d.log(`${sp.name}: ${m}`),
+    });
+    let view: ReaderView;
+    if (sp.kind === 'capture') view = new CaptureBatchView(d.pool, d.presence, d.batchSize);
+    else if (sp.kind === 'filter') view = new FilterBatchView(d.pool, d.presence, d.batchSize, d.owner, sp.slot + 1);
+    else view = new ForwardBatchView(d.pool, d.presence, d.batchSize, d.owner, sp.slot + 1);
+    const instance = def.create(sp.config, ctx) as ExtensionInstance<CaptureBatchView>;
+    return {
+      slot: sp.slot, name: sp.name, kind: sp.kind, onError: sp.onError, instance, view, ctx,
+      counters: d.extCounters.subarray(base, base + 4),
+    };
+  }
+
+  closeAll(): void {
+    for (const l of this.live.values()) {
+      try { l.active.instance.close?.(); } catch { /* shutting down */ }
+    }
+    this.live.clear();
+  }
+}

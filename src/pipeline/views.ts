@@ -1,0 +1,188 @@
+/**
+ * The capability views handed to extensions: one object per extension per worker, re-pointed at each
+ * batch (no allocation per batch or frame). The kind rules are enforced by what each class HAS:
+ * CaptureBatchView has no mutating method at all, FilterBatchView adds drop/clone/exclude,
+ * ForwardBatchView adds destinations. Batch and pool live in private (#) fields, so an extension
+ * cannot reach the frame bytes except through these methods. Direction rules are checked at run
+ * time (destinations only on ingress, exclusions only on egress).
+ */
+import { Batch, DST_WORDS, DstMode } from '../core/batch.js';
+import { DropReason } from '../core/drop-reasons.js';
+import type { FramePool } from '../core/frame-pool.js';
+import type { CaptureView, Direction, FilterView, ForwardView, OwnedFrame } from '../extensions/api.js';
+import type { FrameOwnership } from './ownership.js';
+
+const EXT_DROP = DropReason['extension-drop'];
+
+/** Which ports exist right now (fan-out floods to these); maintained by the engine. */
+export interface PortPresence {
+  readonly attached: Uint8Array;
+}
+
+/** module-private access to a view's batch and pool (subclasses here use these; extensions cannot) */
+let batchOf: (v: ReaderView) => Batch;
+let poolOf: (v: ReaderView) => FramePool;
+
+export class ReaderView {
+  static {
+    batchOf = (v) => v.#batch;
+    poolOf = (v) => v.#pool;
+  }
+
+  #batch: Batch;
+  #pool: FramePool;
+  readonly #ports: PortPresence;
+  direction: Direction = 'ingress';
+  /** reason word of the last drop per frame (trace); set by FilterBatchView.drop */
+  readonly dropWords: (string | undefined)[];
+
+  constructor(pool: FramePool, ports: PortPresence, capacity: number) {
+    this.#pool = pool;
+    this.#ports = ports;
+    this.#batch = new Batch(1);
+    this.dropWords = new Array<string | undefined>(capacity).fill(undefined);
+  }
+
+  /** engine side: point the view at a batch */
+  bind(batch: Batch, direction: Direction): void {
+    this.#batch = batch;
+    this.direction = direction;
+  }
+
+  get count(): number { return this.#batch.count; }
+  get inPort(): number { return this.#batch.inPort; }
+  dropped(i: number): boolean { return this.#batch.reason[i] !== 0; }
+  length(i: number): number { return this.#pool.len[this.#batch.ids[i]]; }
+
+  private off(i: number, off: number): number {
+    const id = this.#batch.ids[i];
+    return off >= 0 && off < this.#pool.len[id] ? id * this.#pool.slotSize + this.#pool.start[id] + off : -1;
+  }
+
+  /** byte at off, or -1 past the end */
+  byte(i: number, off: number): number {
+    const o = this.off(i, off);
+    return o < 0 ? -1 : this.#pool.bytes[o];
+  }
+
+  /** big-endian u16 at off, or -1 past the end */
+  u16(i: number, off: number): number {
+    const o = this.off(i, off + 1);
+    return o < 0 ? -1 : (this.#pool.bytes[o - 1] << 8) | this.#pool.bytes[o];
+  }
+
+  /** big-endian u32 at off, or -1 past the end */
+  u32(i: number, off: number): number {
+    const o = this.off(i, off + 3);
+    if (o < 0) return -1;
+    const b = this.#pool.bytes;
+    return ((b[o - 3] << 24) | (b[o - 2] << 16) | (b[o - 1] << 8) | b[o]) >>> 0;
+  }
+
+  copy(i: number, dst: Uint8Array, dstOff: number, max: number): number {
+    const id = this.#batch.ids[i];
+    const n = Math.min(max, this.#pool.len[id], dst.length - dstOff);
+    const src = id * this.#pool.slotSize + this.#pool.start[id];
+    const b = this.#pool.bytes;
+    for (let k = 0; k < n; k++) dst[dstOff + k] = b[src + k];
+    return n;
+  }
+
+  portOf(_i: number): number { return this.#batch.inPort; }
+
+  hasDestination(i: number, port: number): boolean {
+    const b = this.#batch;
+    if (b.reason[i] !== 0 || port < 0 || port >= DST_WORDS * 32) return false;
+    if (b.hasExclusions && b.isExcluded(i, port)) return false;
+    const mode = b.dstMode[i];
+    if (mode === DstMode.unicast) return b.dstPort[i] === port;
+    if (mode === DstMode.flood) return port !== b.inPort && this.#ports.attached[port] === 1;
+    if (mode === DstMode.set) return (b.dstSet[i * DST_WORDS + (port >>> 5)] & (1 << (port & 31))) !== 0;
+    return false;
+  }
+
+  destinations(i: number, out: Int32Array): number {
+    let n = 0;
+    const b = this.#batch;
+    if (b.reason[i] !== 0) return 0;
+    const mode = b.dstMode[i];
+    if (mode === DstMode.unicast) {
+      if (this.hasDestination(i, b.dstPort[i]) && n < out.length) out[n++] = b.dstPort[i];
+      return n;
+    }
+    if (mode === DstMode.none) return 0;
+    const att = this.#ports.attached;
+    for (let p = 0; p < att.length && n < out.length; p++) {
+      if (att[p] === 1 && this.hasDestination(i, p)) out[n++] = p;
+    }
+    return n;
+  }
+}
+
+export class CaptureBatchView extends ReaderView implements CaptureView {
+  readonly kind = 'capture' as const;
+}
+
+export class FilterBatchView extends ReaderView implements FilterView {
+  readonly kind: 'filter' | 'forward' = 'filter';
+  readonly #owner: FrameOwnership;
+  readonly #me: number;
+
+  constructor(pool: FramePool, ports: PortPresence, capacity: number, owner: FrameOwnership, me: number) {
+    super(pool, ports, capacity);
+    this.#owner = owner;
+    this.#me = me;
+  }
+
+  drop(i: number, reason?: string): void {
+    const batch = batchOf(this);
+    if (batch.reason[i] !== 0) return;
+    batch.drop(i, EXT_DROP);
+    this.dropWords[i] = reason;
+  }
+
+  clone(i: number): OwnedFrame | -1 {
+    const pool = poolOf(this);
+    const src = batchOf(this).ids[i];
+    const id = pool.alloc();
+    if (id < 0) return -1;
+    const s = src * pool.slotSize;
+    const d = id * pool.slotSize;
+    pool.bytes.copyWithin(d, s, s + 10); // the virtio-net header travels with the copy
+    pool.bytes.copyWithin(d + pool.start[id], s + pool.start[src], s + pool.start[src] + pool.len[src]);
+    pool.len[id] = pool.len[src];
+    this.#owner.claim(id, this.#me);
+    return id as OwnedFrame;
+  }
+
+  excludeDestination(i: number, port: number): void {
+    if (this.direction !== 'egress') throw new Error('excludeDestination is only allowed on the egress path');
+    if (port < 0 || port >= DST_WORDS * 32) return;
+    batchOf(this).excludeDestination(i, port);
+  }
+}
+
+export class ForwardBatchView extends FilterBatchView implements ForwardView {
+  override readonly kind = 'forward' as const;
+
+  private ingressOnly(): void {
+    if (this.direction !== 'ingress') throw new Error('destinations are set on the ingress path only');
+  }
+
+  setDestinations(i: number, ports: ArrayLike<number>): void {
+    this.ingressOnly();
+    batchOf(this).setDestinations(i, ports);
+  }
+
+  setDestination(i: number, port: number): void {
+    this.ingressOnly();
+    const batch = batchOf(this);
+    batch.dstMode[i] = DstMode.unicast;
+    batch.dstPort[i] = port;
+  }
+
+  flood(i: number): void {
+    this.ingressOnly();
+    batchOf(this).dstMode[i] = DstMode.flood;
+  }
+}
