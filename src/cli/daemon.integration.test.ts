@@ -5,68 +5,28 @@
  * internal/external switches with the host's own IP on the host port.
  */
 import test from 'ava';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { NetLab, sh, testPrefix } from '../lab/netlab.js';
+import { TestDaemon } from '../test-support/daemon.js';
 
 const P = testPrefix('d');
-const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
-let dir = '';
-let sock = '';
-let conf = '';
-let daemon: ChildProcess | undefined;
-let daemonLog = '';
+let d: TestDaemon;
 let lab: NetLab;
-
-function xvs(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync('node', [cli, '--socket', sock, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
-function xvsJson<T>(...args: string[]): T {
-  const r = xvs(...args, '--json');
-  if (r.code !== 0) throw new Error(`xvs ${args.join(' ')}: ${r.err}`);
-  return JSON.parse(r.out) as T;
-}
-
-async function startDaemon(): Promise<void> {
-  daemonLog = '';
-  daemon = spawn('node', [cli, 'daemon', '--config', conf, '--socket', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
-  daemon.stderr!.on('data', (d: Buffer) => { daemonLog += d.toString(); });
-  for (let i = 0; i < 100; i++) {
-    if (daemonLog.includes('daemon ready')) return;
-    if (daemon.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`daemon did not start: ${daemonLog}`);
-}
-
-async function stopDaemon(): Promise<void> {
-  const d = daemon;
-  if (!d || d.exitCode !== null || !d.pid) return;
-  const exited = new Promise((r) => d.once('exit', r));
-  process.kill(d.pid, 'SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-  if (d.exitCode === null) process.kill(d.pid, 'SIGKILL');
-  daemon = undefined;
-}
+const xvs = (...args: string[]) => d.xvs(...args);
+const xvsJson = <T>(...args: string[]): T => d.json<T>(...args);
 
 test.before(async () => {
   lab = new NetLab(P);
-  dir = mkdtempSync(path.join(tmpdir(), 'xtd-'));
-  sock = path.join(dir, 'xvs.sock');
-  conf = path.join(dir, 'state', 'config.json');
-  await startDaemon();
+  d = new TestDaemon();
+  await d.start();
 });
 
 test.after.always(async () => {
   // delete the switches through the daemon so it removes its TAPs and gives addresses back
-  if (daemon) for (const s of ['p', 'i', 'e']) xvs('switch', 'delete', `${P}${s}`);
-  await stopDaemon();
+  if (d?.running) for (const s of ['p', 'i', 'e']) xvs('switch', 'delete', `${P}${s}`);
+  await d?.destroy();
   lab?.destroy();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 test.serial('private switch with a TAP port and veth ports; restart restores everything; TAPs survive', async (t) => {
@@ -94,13 +54,13 @@ test.serial('private switch with a TAP port and veth ports; restart restores eve
   t.true(st.ports.find((p) => p.name === 'a')!.rxPackets >= 3);
   t.regex(xvs('stats', sw).out, /a/);
 
-  const saved = JSON.parse(readFileSync(conf, 'utf8')) as { switches: { name: string; ports: unknown[] }[] };
+  const saved = JSON.parse(readFileSync(d.conf, 'utf8')) as { switches: { name: string; ports: unknown[] }[] };
   t.is(saved.switches.find((s) => s.name === sw)?.ports.length, 3);
-  t.is(statSync(sock).mode & 0o777, 0o600, 'control socket is root-only');
+  t.is(statSync(d.sock).mode & 0o777, 0o600, 'control socket is root-only');
 
-  await stopDaemon();
+  await d.stop();
   t.true(existsSync(`/sys/class/net/${tap}`), 'the TAP stays while the daemon is down');
-  await startDaemon();
+  await d.start();
   const list = xvsJson<{ config: { name: string }; ports: { name: string }[] }[]>('switch', 'list');
   const again = list.find((s) => s.config.name === sw);
   t.truthy(again, 'switch restored');
@@ -117,7 +77,7 @@ test.serial('internal switch: the host reaches a VM through its host port', asyn
   const a = lab.addHost(2, { subnet: '10.77.2' });
   const sw = `${P}i`;
   const host = `${P}ih`;
-  t.is(xvs('switch', 'create', sw, '--type', 'internal', '--host-port', host).code, 0, daemonLog);
+  t.is(xvs('switch', 'create', sw, '--type', 'internal', '--host-port', host).code, 0, d.log);
   t.is(xvs('port', 'add', sw, 'a', '--netdev', a.peer).code, 0);
   sh('ip', ['addr', 'add', '10.77.2.1/24', 'dev', host]);
   const r = spawnSync('ping', ['-c', '3', '-i', '0.2', '-W', '2', '-I', host, a.ip], { encoding: 'utf8' });
@@ -141,7 +101,7 @@ test.serial('external switch: an uplink with addresses is refused unless --allow
   t.is(xvs('switch', 'list', '--json').out.includes(sw), false, 'nothing was created');
 
   const ok = xvs('switch', 'create', sw, '--type', 'external', '--uplink', uplink, '--allow-management-os', '--host-port', host);
-  t.is(ok.code, 0, ok.err + daemonLog);
+  t.is(ok.code, 0, ok.err + d.log);
   t.notRegex(sh('ip', ['-o', 'addr', 'show', 'dev', uplink]), /10\.77\.3\.1/, 'address left the uplink');
   t.regex(sh('ip', ['-o', 'addr', 'show', 'dev', host]), /10\.77\.3\.1/, 'address is on the host port');
   const r = spawnSync('ping', ['-c', '3', '-i', '0.2', '-W', '2', net.ip], { encoding: 'utf8' });

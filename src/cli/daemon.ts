@@ -15,7 +15,7 @@ async function runDaemon(argv: GlobalArgs & { config: string }): Promise<void> {
   const config = loadConfig(argv.config);
   const { DataPathManager } = await import('../switch/manager.js');
   const manager = new DataPathManager({ log });
-  const server = new ControlServer({ manager, socketPath: argv.socket, configPath: argv.config, config, log });
+  const server = new ControlServer({ manager, extensions: manager, socketPath: argv.socket, configPath: argv.config, config, log });
   try {
     await server.listen();
   } catch (e) {

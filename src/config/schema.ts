@@ -8,6 +8,7 @@
  *   2. claims: `switchClaims` / `portClaim` + `checkClaims` (a netdev belongs to at most one switch role);
  *   3. system: `checkAgainstSystem` (do `netdev` and `uplink` exist?) — kept apart so unit tests stay pure.
  */
+import type { SwitchExtensionConfig } from './types.js';
 import { existsSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
 import {
@@ -140,8 +141,37 @@ const SWITCH_KEYS = [
   'macTableLimit',
   'workers',
   'ports',
+  'extensions',
 ] as const;
-const CONFIG_KEYS = ['version', 'switches'] as const;
+const CONFIG_KEYS = ['version', 'switches', 'plugins'] as const;
+const EXTENSION_KEYS = ['name', 'enabled', 'config', 'onError'] as const;
+
+/** The shape of a switch's extension list; each `config` is checked against its extension's spec when applied. */
+export function validateSwitchExtensions(input: unknown, path: string): SwitchExtensionConfig[] {
+  if (!Array.isArray(input)) throw new ConfigError(path, `expected an array, got ${describe(input)}`);
+  const out: SwitchExtensionConfig[] = [];
+  const raw: unknown[] = input;
+  raw.forEach((e, i) => {
+    const p = `${path}[${i}]`;
+    const obj = expectObject(e, p);
+    rejectUnknownKeys(obj, EXTENSION_KEYS, p);
+    if (typeof obj.name !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(obj.name)) {
+      throw new ConfigError(fieldPath(p, 'name'), `expected an extension name (a-z0-9._-), got ${describe(obj.name)}`);
+    }
+    if (out.some((x) => x.name === obj.name)) throw new ConfigError(fieldPath(p, 'name'), `"${obj.name}" is listed twice`);
+    if (typeof obj.enabled !== 'boolean') throw new ConfigError(fieldPath(p, 'enabled'), `expected true or false, got ${describe(obj.enabled)}`);
+    const ext: SwitchExtensionConfig = { name: obj.name, enabled: obj.enabled };
+    if (obj.config !== undefined) ext.config = expectObject(obj.config, fieldPath(p, 'config'));
+    if (obj.onError !== undefined) {
+      if (obj.onError !== 'bypass' && obj.onError !== 'drop') {
+        throw new ConfigError(fieldPath(p, 'onError'), `expected one of bypass, drop, got ${describe(obj.onError)}`);
+      }
+      ext.onError = obj.onError;
+    }
+    out.push(ext);
+  });
+  return out;
+}
 
 export function validatePort(input: unknown, path: string): PortConfig {
   const obj = expectObject(input, path);
@@ -236,6 +266,7 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
     macTableLimit,
     workers,
     ports,
+    ...(obj.extensions !== undefined ? { extensions: validateSwitchExtensions(obj.extensions, fieldPath(path, 'extensions')) } : {}),
   };
 
   ports.forEach((p, i) => checkPortNameInSwitch(out, p, `${fieldPath(path, 'ports')}[${i}].name`, i));
@@ -325,6 +356,12 @@ export function validateConfig(input: unknown): XvsConfig {
     });
   }
   const cfg: XvsConfig = { version: 1, switches };
+  if (obj.plugins !== undefined) {
+    if (!Array.isArray(obj.plugins) || !obj.plugins.every((x): x is string => typeof x === 'string' && x.length > 0)) {
+      throw new ConfigError('plugins', `expected a list of paths or package names, got ${describe(obj.plugins)}`);
+    }
+    cfg.plugins = obj.plugins;
+  }
   checkClaims(configClaims(cfg));
   return cfg;
 }

@@ -29,11 +29,27 @@ export interface SwitchConfig {
   /** Data-path worker threads for this switch (default 1); rx ports are spread over them. */
   workers: number;
   ports: PortConfig[];
+  /**
+   * Extensions bound to this switch, in pipeline order (capture, filter and forward each keep the
+   * relative order of this list). Installed extensions not listed are bound disabled, after these.
+   */
+  extensions?: SwitchExtensionConfig[];
+}
+
+export interface SwitchExtensionConfig {
+  name: string;
+  enabled: boolean;
+  /** validated against the extension's own spec when applied */
+  config?: Record<string, unknown>;
+  /** what happens to a batch when the extension throws (default: bypass for capture, drop otherwise) */
+  onError?: 'bypass' | 'drop';
 }
 
 export interface XvsConfig {
   version: 1;
   switches: SwitchConfig[];
+  /** third-party extensions: a directory or manifest path, or an npm package name */
+  plugins?: string[];
 }
 
 export const DEFAULT_MAC_AGING_SECONDS = 300;

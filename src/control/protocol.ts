@@ -11,7 +11,11 @@
  */
 import { ConfigError } from '../core/errors.js';
 import type { PortConfig, SwitchConfig, SwitchType } from '../config/types.js';
-import type { FdbEntry, PortKind, PortStats, SwitchInfo, SwitchStats } from '../switch/manager-api.js';
+import type {
+  ExtensionInfo, FdbEntry, PipelineView, PortKind, PortStats, SwitchExtensionState, SwitchInfo, SwitchStats, TraceView,
+} from '../switch/manager-api.js';
+import { buildPacket, parseHexFrame } from '../packet/spec.js';
+import { parseMatch } from '../packet/match.js';
 import {
   describe,
   expectObject,
@@ -107,7 +111,41 @@ export interface Methods {
   'fdb.show': { params: SwitchRefParams; parsed: SwitchRefParams; result: FdbEntry[] };
   stats: { params: SwitchRefParams; parsed: SwitchRefParams; result: SwitchStats };
   'daemon.status': { params: EmptyParams; parsed: EmptyParams; result: DaemonStatus };
+  'extension.installed': { params: EmptyParams; parsed: EmptyParams; result: ExtensionInfo[] };
+  'extension.describe': { params: NameParams; parsed: NameParams; result: { info: ExtensionInfo; markdown: string } };
+  'extension.list': { params: SwitchRefParams; parsed: SwitchRefParams; result: SwitchExtensionState[] };
+  'extension.enable': { params: ExtRefParams; parsed: ExtRefParams; result: SwitchExtensionState };
+  'extension.disable': { params: ExtRefParams; parsed: ExtRefParams; result: SwitchExtensionState };
+  'extension.order': { params: ExtOrderParams; parsed: ExtOrderParams; result: SwitchExtensionState[] };
+  'extension.set': { params: ExtSetParams; parsed: ExtSetParams; result: SwitchExtensionState };
+  'extension.install': { params: { source: string }; parsed: { source: string }; result: ExtensionInfo };
+  'extension.uninstall': { params: NameParams; parsed: NameParams; result: NameParams };
+  'pipeline.show': { params: SwitchRefParams; parsed: SwitchRefParams; result: PipelineView };
+  trace: { params: TraceParams; parsed: TraceParsed; result: TraceView[] };
 }
+
+export interface ExtRefParams { switch: string; name: string }
+export interface ExtOrderParams { switch: string; names: string[] }
+export interface ExtSetParams { switch: string; name: string; config?: Record<string, unknown>; onError?: 'bypass' | 'drop' }
+export interface TraceParams {
+  switch: string;
+  /** port the synthetic frame enters on (synthetic traces); with live, only frames from this port */
+  in?: string;
+  /** the frame in hex */
+  frame?: string;
+  /** the frame as eth(...),ipv4(...),tcp(...) */
+  packet?: string;
+  /** trace the next `count` real frames instead */
+  live?: boolean;
+  count?: number;
+  /** live: only frames matching this expression, e.g. ipv4.dst=10.0.0.2,tcp.dst=80 */
+  match?: string;
+  /** live: give up after this many ms (default 10000) */
+  timeoutMs?: number;
+}
+export type TraceParsed =
+  | { mode: 'synthetic'; switch: string; in: string; frame: Uint8Array }
+  | { mode: 'live'; switch: string; in?: string; count: number; match?: string; timeoutMs: number };
 
 export type MethodName = keyof Methods;
 export type ParamsOf<M extends MethodName> = Methods[M]['params'];
@@ -159,6 +197,87 @@ function parsePortAdd(input: unknown): { switch: string; port: PortConfig } {
   return { switch: sw, port: validatePort(rest, P) };
 }
 
+const EXT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+function requireExtName(obj: Record<string, unknown>, key: string): string {
+  const v = obj[key];
+  if (typeof v !== 'string' || !EXT_NAME.test(v)) throw new ConfigError(fieldPath(P, key), `expected an extension name, got ${describe(v)}`);
+  return v;
+}
+
+function parseExtRef(input: unknown): ExtRefParams {
+  const obj = paramsObject(input, ['switch', 'name']);
+  return { switch: requireIfname(obj, 'switch', P), name: requireExtName(obj, 'name') };
+}
+
+function parseExtName(input: unknown): NameParams {
+  return { name: requireExtName(paramsObject(input, ['name']), 'name') };
+}
+
+function parseExtOrder(input: unknown): ExtOrderParams {
+  const obj = paramsObject(input, ['switch', 'names']);
+  const names = obj.names;
+  if (!Array.isArray(names) || names.length === 0) throw new ConfigError(fieldPath(P, 'names'), `expected a non-empty list of extension names, got ${describe(names)}`);
+  const raw: unknown[] = names;
+  return {
+    switch: requireIfname(obj, 'switch', P),
+    names: raw.map((n, i) => {
+      if (typeof n !== 'string' || !EXT_NAME.test(n)) throw new ConfigError(`${P}.names[${i}]`, `expected an extension name, got ${describe(n)}`);
+      return n;
+    }),
+  };
+}
+
+function parseExtSet(input: unknown): ExtSetParams {
+  const obj = paramsObject(input, ['switch', 'name', 'config', 'onError']);
+  const out: ExtSetParams = { switch: requireIfname(obj, 'switch', P), name: requireExtName(obj, 'name') };
+  if (obj.config !== undefined) out.config = expectObject(obj.config, fieldPath(P, 'config'));
+  if (obj.onError !== undefined) {
+    if (obj.onError !== 'bypass' && obj.onError !== 'drop') throw new ConfigError(fieldPath(P, 'onError'), `expected one of bypass, drop, got ${describe(obj.onError)}`);
+    out.onError = obj.onError;
+  }
+  if (out.config === undefined && out.onError === undefined) throw new ConfigError(P, 'nothing to set: give config and/or onError');
+  return out;
+}
+
+function parseInstall(input: unknown): { source: string } {
+  const obj = paramsObject(input, ['source']);
+  if (typeof obj.source !== 'string' || obj.source.trim() === '') throw new ConfigError(fieldPath(P, 'source'), `expected a path or npm package name, got ${describe(obj.source)}`);
+  return { source: obj.source };
+}
+
+function parseTrace(input: unknown): TraceParsed {
+  const obj = paramsObject(input, ['switch', 'in', 'frame', 'packet', 'live', 'count', 'match', 'timeoutMs']);
+  const sw = requireIfname(obj, 'switch', P);
+  const inPort = obj.in === undefined ? undefined : requireIfname(obj, 'in', P);
+  if (obj.live === true) {
+    if (obj.frame !== undefined || obj.packet !== undefined) throw new ConfigError(fieldPath(P, 'live'), 'a live trace takes no frame or packet');
+    const count = obj.count === undefined ? 1 : obj.count;
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 1000) throw new ConfigError(fieldPath(P, 'count'), `expected 1..1000, got ${describe(count)}`);
+    const timeoutMs = obj.timeoutMs === undefined ? 10_000 : obj.timeoutMs;
+    if (typeof timeoutMs !== 'number' || timeoutMs < 1 || timeoutMs > 600_000) throw new ConfigError(fieldPath(P, 'timeoutMs'), `expected 1..600000, got ${describe(timeoutMs)}`);
+    let match: string | undefined;
+    if (obj.match !== undefined) {
+      if (typeof obj.match !== 'string') throw new ConfigError(fieldPath(P, 'match'), `expected an expression, got ${describe(obj.match)}`);
+      parseMatch(obj.match, fieldPath(P, 'match'));
+      match = obj.match;
+    }
+    return { mode: 'live', switch: sw, ...(inPort ? { in: inPort } : {}), count, ...(match ? { match } : {}), timeoutMs };
+  }
+  if (obj.live !== undefined && obj.live !== false) throw new ConfigError(fieldPath(P, 'live'), `expected true or false, got ${describe(obj.live)}`);
+  if (inPort === undefined) throw new ConfigError(fieldPath(P, 'in'), 'required: the port the frame enters on');
+  if ((obj.frame === undefined) === (obj.packet === undefined)) throw new ConfigError(fieldPath(P, 'frame'), 'give exactly one of frame (hex) or packet');
+  let frame: Uint8Array;
+  if (obj.frame !== undefined) {
+    if (typeof obj.frame !== 'string') throw new ConfigError(fieldPath(P, 'frame'), `expected hex, got ${describe(obj.frame)}`);
+    frame = parseHexFrame(obj.frame);
+  } else {
+    if (typeof obj.packet !== 'string') throw new ConfigError(fieldPath(P, 'packet'), `expected eth(...),..., got ${describe(obj.packet)}`);
+    frame = buildPacket(obj.packet);
+  }
+  return { mode: 'synthetic', switch: sw, in: inPort, frame };
+}
+
 export const METHODS: { [M in MethodName]: MethodSpec<ParsedOf<M>> } = {
   'switch.create': {
     summary: 'create a switch (private, internal or external)',
@@ -175,6 +294,17 @@ export const METHODS: { [M in MethodName]: MethodSpec<ParsedOf<M>> } = {
   'fdb.show': { summary: "show a switch's learned MAC addresses", mutates: false, parse: parseSwitchRef },
   stats: { summary: "show a switch's counters", mutates: false, parse: parseSwitchRef },
   'daemon.status': { summary: 'show the daemon: pid, uptime, restore problems', mutates: false, parse: parseEmpty },
+  'extension.installed': { summary: 'list installed extensions', mutates: false, parse: parseEmpty },
+  'extension.describe': { summary: "show an extension's documentation", mutates: false, parse: parseExtName },
+  'extension.list': { summary: "list a switch's extensions in pipeline order, with state and counters", mutates: false, parse: parseSwitchRef },
+  'extension.enable': { summary: 'enable an extension on a switch', mutates: true, parse: parseExtRef },
+  'extension.disable': { summary: 'disable an extension on a switch', mutates: true, parse: parseExtRef },
+  'extension.order': { summary: 'put extensions first, in this order', mutates: true, parse: parseExtOrder },
+  'extension.set': { summary: "replace an extension's configuration and/or on-error policy on a switch", mutates: true, parse: parseExtSet },
+  'extension.install': { summary: 'install a third-party extension (path or npm package)', mutates: true, parse: parseInstall },
+  'extension.uninstall': { summary: 'uninstall a third-party extension', mutates: true, parse: parseExtName },
+  'pipeline.show': { summary: "show a switch's running pipeline, ingress and egress", mutates: false, parse: parseSwitchRef },
+  trace: { summary: 'trace a synthetic frame (or the next live frames) through the pipeline', mutates: false, parse: parseTrace },
 };
 
 export function isMethodName(m: string): m is MethodName {

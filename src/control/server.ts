@@ -26,7 +26,14 @@ import {
 } from '../config/schema.js';
 import { DEFAULT_CONFIG_PATH, emptyConfig, saveConfig } from '../config/store.js';
 import { MAX_PORTS_PER_SWITCH, type PortConfig, type SwitchConfig, type XvsConfig } from '../config/types.js';
-import type { SwitchManager } from '../switch/manager-api.js';
+import type { ExtensionManager, SwitchExtensionState, SwitchManager } from '../switch/manager-api.js';
+import type { SwitchExtensionConfig } from '../config/types.js';
+
+/** What the server needs, beyond ExtensionManager, to persist and undo extension changes. */
+export interface ExtensionControl extends ExtensionManager {
+  extensionConfig(switchName: string): SwitchExtensionConfig[];
+  applyExtensionConfig(switchName: string, list: SwitchExtensionConfig[]): Promise<void>;
+}
 import {
   DEFAULT_SOCKET_PATH,
   LineSplitter,
@@ -45,6 +52,8 @@ import {
 
 export interface ControlServerOptions {
   manager: SwitchManager;
+  /** the extension half of the data path (the daemon passes the same DataPathManager); absent: extension methods refuse */
+  extensions?: ExtensionControl;
   socketPath?: string;
   configPath?: string;
   /** the config loaded at start-up (default: empty); `restore()` applies it */
@@ -76,6 +85,7 @@ export class ControlServer {
   readonly socketPath: string;
   readonly configPath: string;
   private readonly manager: SwitchManager;
+  private readonly ext: ExtensionControl | undefined;
   private readonly log: (msg: string) => void;
   private readonly exists: InterfaceExists;
   private readonly save: (path: string, cfg: XvsConfig) => void;
@@ -92,6 +102,7 @@ export class ControlServer {
 
   constructor(opts: ControlServerOptions) {
     this.manager = opts.manager;
+    this.ext = opts.extensions;
     this.socketPath = opts.socketPath ?? DEFAULT_SOCKET_PATH;
     this.configPath = opts.configPath ?? DEFAULT_CONFIG_PATH;
     this.config = structuredClone(opts.config ?? emptyConfig());
@@ -115,6 +126,26 @@ export class ControlServer {
       },
       'fdb.show': async (p) => this.manager.fdb(this.runningSwitch(p.switch).name),
       stats: async (p) => this.manager.stats(this.runningSwitch(p.switch).name),
+      'extension.installed': async () => this.exts().installedExtensions(),
+      'extension.describe': async (p) => this.exts().describeExtension(p.name),
+      'extension.list': async (p) => this.exts().listExtensions(this.runningSwitch(p.switch).name),
+      'extension.enable': (p) => this.changeExtensions(p.switch, p.name, (x, sw) => x.enableExtension(sw, p.name), 'enabled'),
+      'extension.disable': (p) => this.changeExtensions(p.switch, p.name, (x, sw) => x.disableExtension(sw, p.name), 'disabled'),
+      'extension.order': async (p) => {
+        await this.changeExtensions(p.switch, p.names[0], (x, sw) => x.orderExtensions(sw, p.names), `reordered (${p.names.join(', ')} first)`);
+        return this.exts().listExtensions(p.switch);
+      },
+      'extension.set': (p) => this.changeExtensions(p.switch, p.name, (x, sw) => x.setExtension(sw, p.name, {
+        ...(p.config !== undefined ? { config: p.config } : {}), ...(p.onError !== undefined ? { onError: p.onError } : {}),
+      }), 'reconfigured'),
+      'extension.install': (p) => this.installExtension(p.source),
+      'extension.uninstall': (p) => this.uninstallExtension(p.name),
+      'pipeline.show': async (p) => this.exts().pipeline(this.runningSwitch(p.switch).name),
+      trace: async (p) => {
+        const sw = this.runningSwitch(p.switch).name;
+        if (p.mode === 'synthetic') return [await this.exts().trace(sw, p.in, p.frame)];
+        return this.exts().traceLive(sw, { count: p.count, timeoutMs: p.timeoutMs, ...(p.match ? { match: p.match } : {}), ...(p.in ? { inPort: p.in } : {}) });
+      },
       'daemon.status': async () => ({
         pid: process.pid,
         version: this.version,
@@ -127,6 +158,55 @@ export class ControlServer {
         problems: [...this.down.values()],
       }),
     };
+  }
+
+  private exts(): ExtensionControl {
+    if (!this.ext) throw new Error('this daemon has no extension support');
+    return this.ext;
+  }
+
+  /** run an extension change on a running switch, then persist the switch's extension list (undo on failure) */
+  private async changeExtensions(
+    switchName: string, name: string, change: (x: ExtensionControl, sw: string) => Promise<void>, what: string,
+  ): Promise<SwitchExtensionState> {
+    const x = this.exts();
+    const sw = this.runningSwitch(switchName);
+    const before = x.extensionConfig(sw.name);
+    try {
+      await change(x, sw.name);
+    } catch (e) {
+      if (e instanceof ConfigError && !e.field.startsWith('params')) throw new ConfigError(`params.${e.field}`, e.message.slice(e.field.length + 2));
+      throw e;
+    }
+    const after = x.extensionConfig(sw.name);
+    const next: XvsConfig = {
+      ...this.config,
+      switches: this.config.switches.map((s) => (s.name === sw.name ? { ...s, extensions: after } : s)),
+    };
+    await this.persist(next, () => x.applyExtensionConfig(sw.name, before));
+    this.log(`switch "${sw.name}": extension ${name} ${what}`);
+    const st = x.listExtensions(sw.name).find((e) => e.name === name);
+    if (!st) throw new NotFoundError('params.name', `no extension "${name}"`);
+    return st;
+  }
+
+  private async installExtension(source: string) {
+    const x = this.exts();
+    const info = await x.installExtension(source);
+    const plugins = [...(this.config.plugins ?? []).filter((p) => p !== source), source];
+    await this.persist({ ...this.config, plugins }, () => x.uninstallExtension(info.name));
+    return info;
+  }
+
+  private async uninstallExtension(name: string): Promise<{ name: string }> {
+    const x = this.exts();
+    const info = x.installedExtensions().find((e) => e.name === name);
+    if (!info) throw new NotFoundError('params.name', `no installed extension "${name}"`);
+    await x.uninstallExtension(name);
+    const plugins = (this.config.plugins ?? []).filter((p) => p !== info.source);
+    const switches = this.config.switches.map((s) => (s.extensions ? { ...s, extensions: s.extensions.filter((e) => e.name !== name) } : s));
+    await this.persist({ ...this.config, plugins, switches }, async () => { await x.installExtension(info.source); });
+    return { name };
   }
 
   /** A copy of the config as it is now (what the file holds after the last successful change). */
@@ -211,7 +291,7 @@ export class ControlServer {
     checkClaims([...configClaims(this.config), ...switchClaims(sw, 'params')]);
     checkSwitchAgainstSystem(sw, 'params', this.exists);
     await this.manager.createSwitch(structuredClone(sw));
-    const next: XvsConfig = { version: 1, switches: [...this.config.switches, sw] };
+    const next: XvsConfig = { ...this.config, version: 1, switches: [...this.config.switches, sw] };
     await this.persist(next, () => this.manager.deleteSwitch(sw.name));
     this.log(`created switch "${sw.name}" (${sw.type})`);
     return this.switchView(sw);
@@ -221,7 +301,7 @@ export class ControlServer {
     const sw = this.findSwitch(name, 'params.name');
     const running = !this.down.has(name);
     if (running) await this.manager.deleteSwitch(name);
-    const next: XvsConfig = { version: 1, switches: this.config.switches.filter((s) => s !== sw) };
+    const next: XvsConfig = { ...this.config, version: 1, switches: this.config.switches.filter((s) => s !== sw) };
     await this.persist(next, async () => {
       if (!running) return;
       await this.manager.createSwitch({ ...structuredClone(sw), ports: [] });
@@ -244,6 +324,7 @@ export class ControlServer {
     checkPortAgainstSystem(port, 'params', this.exists);
     await this.manager.addPort(sw.name, structuredClone(port));
     const next: XvsConfig = {
+      ...this.config,
       version: 1,
       switches: this.config.switches.map((s) => (s === sw ? { ...s, ports: [...s.ports, port] } : s)),
     };
@@ -262,6 +343,7 @@ export class ControlServer {
     const running = !this.down.has(sw.name) && !this.down.has(key);
     if (running) await this.manager.removePort(sw.name, port.name);
     const next: XvsConfig = {
+      ...this.config,
       version: 1,
       switches: this.config.switches.map((s) => (s === sw ? { ...s, ports: s.ports.filter((p) => p !== port) } : s)),
     };
@@ -288,6 +370,13 @@ export class ControlServer {
         this.down.set(key, { field, message });
         this.log(`restore: ${message}${message.startsWith(field) ? '' : ` (${field})`}; kept in the config`);
       };
+      for (const [k, source] of (this.config.plugins ?? []).entries()) {
+        try {
+          await this.exts().installExtension(source);
+        } catch (e) {
+          note(`plugin:${source}`, `plugins[${k}]`, e);
+        }
+      }
       let ok = 0;
       for (const [i, sw] of this.config.switches.entries()) {
         const path = `switches[${i}]`;

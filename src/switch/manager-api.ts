@@ -57,3 +57,70 @@ export interface SwitchManager {
   /** stop every worker; leaves TAPs in place (persistent) so running VMs keep their link. */
   shutdown(): Promise<void>;
 }
+
+// ---------------------------------------------------------------- extensions (issue 4)
+
+export interface ExtensionInfo {
+  name: string;
+  version: string;
+  kind: 'capture' | 'filter' | 'forward';
+  summary: string;
+  /** 'builtin', or the file path / npm package it was installed from */
+  source: string;
+}
+
+/** An extension as bound to one switch (every installed extension is bound to every switch). */
+export interface SwitchExtensionState extends ExtensionInfo {
+  enabled: boolean;
+  /** enabled and running in the data path (false after a failure, until enabled again) */
+  running: boolean;
+  onError: 'bypass' | 'drop';
+  config: Record<string, unknown>;
+  /** the last failure: the extension threw and was taken out of the pipeline */
+  failure?: { error: string; at: string; count: number };
+  /** built-in counters (batches, frames, errors, drops) and the extension's own, summed over workers */
+  counters: Record<string, number>;
+}
+
+export interface PipelineStageView {
+  stage: string;
+  kind: 'capture' | 'filter' | 'forward' | 'policy' | 'builtin';
+  state: 'running' | 'failed' | 'default';
+}
+
+export interface PipelineView {
+  switch: string;
+  generation: number;
+  ingress: PipelineStageView[];
+  egress: PipelineStageView[];
+}
+
+export interface TraceView {
+  switch: string;
+  inPort: string;
+  frame: string;
+  /** decoded frame, e.g. eth(...),ipv4(...),tcp(...) */
+  packet: string;
+  steps: { stage: string; kind: string; direction: string; verdict: string; reason?: string; destinations?: string[] }[];
+  verdict: 'forwarded' | 'dropped';
+  reason?: string;
+  destinations: string[];
+  generation: number;
+}
+
+export interface ExtensionManager {
+  installedExtensions(): ExtensionInfo[];
+  describeExtension(name: string): { info: ExtensionInfo; markdown: string };
+  listExtensions(switchName: string): SwitchExtensionState[];
+  enableExtension(switchName: string, name: string): Promise<void>;
+  disableExtension(switchName: string, name: string): Promise<void>;
+  /** put these extensions first, in this order; the others keep their relative order after them */
+  orderExtensions(switchName: string, names: string[]): Promise<void>;
+  /** replace the configuration (validated against the extension's spec) and/or the on-error policy */
+  setExtension(switchName: string, name: string, change: { config?: Record<string, unknown>; onError?: 'bypass' | 'drop' }): Promise<void>;
+  pipeline(switchName: string): PipelineView;
+  trace(switchName: string, inPort: string, frame: Uint8Array): Promise<TraceView>;
+  traceLive(switchName: string, opts: { count: number; match?: string; inPort?: string; timeoutMs: number }): Promise<TraceView[]>;
+  installExtension(source: string): Promise<ExtensionInfo>;
+  uninstallExtension(name: string): Promise<void>;
+}

@@ -1,21 +1,30 @@
 /**
- * DataPathManager: the daemon's set of switches. It enforces the rules that span switches (a netdev
- * belongs to at most one switch) and turns control-plane requests into Switch operations. Every
- * method checks before it changes anything, and undoes a half-done change on failure.
+ * DataPathManager: the daemon's set of switches and installed extensions. It enforces the rules
+ * that span switches (a netdev belongs to at most one switch) and turns control-plane requests into
+ * Switch operations. Every method checks before it changes anything, and undoes a half-done change
+ * on failure.
  */
-import type { PortConfig, SwitchConfig } from '../config/types.js';
+import type { PortConfig, SwitchConfig, SwitchExtensionConfig } from '../config/types.js';
 import { ConfigError, NotFoundError } from '../core/errors.js';
+import { renderExtensionDoc } from '../extensions/docs.js';
+import { ExtensionRegistry } from '../extensions/registry.js';
 import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
-import type { FdbEntry, SwitchInfo, SwitchManager, SwitchStats } from './manager-api.js';
+import type {
+  ExtensionInfo, ExtensionManager, FdbEntry, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView,
+} from './manager-api.js';
 
-export class DataPathManager implements SwitchManager {
+export class DataPathManager implements SwitchManager, ExtensionManager {
   private readonly switches = new Map<string, Switch>();
   private readonly log: (m: string) => void;
   private readonly tuning: DataPathTuning;
+  readonly registry = new ExtensionRegistry();
+  /** resolves once the built-in extensions are loaded */
+  readonly ready: Promise<void>;
 
   constructor(opts: { log?: (msg: string) => void; tuning?: Partial<DataPathTuning> } = {}) {
     this.log = opts.log ?? ((m) => process.stderr.write(`xvs: ${m}\n`));
     this.tuning = { ...DEFAULT_TUNING, ...tuningFromEnv(), ...opts.tuning };
+    this.ready = this.registry.loadBuiltins(this.log);
   }
 
   private get(name: string): Switch {
@@ -31,6 +40,7 @@ export class DataPathManager implements SwitchManager {
   }
 
   async createSwitch(cfg: SwitchConfig): Promise<void> {
+    await this.ready;
     if (this.switches.has(cfg.name)) throw new ConfigError('name', `switch "${cfg.name}" already exists`);
     if (cfg.uplink) {
       const o = this.owner(cfg.uplink);
@@ -41,7 +51,7 @@ export class DataPathManager implements SwitchManager {
       const o = this.owner(dev);
       if (o) throw new ConfigError(`ports[${i}].${p.netdev ? 'netdev' : 'name'}`, `"${dev}" is already used by switch "${o}"`);
     }
-    const sw = await Switch.start(cfg, this.tuning, this.log);
+    const sw = await Switch.start(cfg, this.tuning, this.log, this.registry);
     this.switches.set(cfg.name, sw);
     // a port that cannot be attached (its netdev vanished while the daemon was down) does not stop
     // the others: the switch stays with every port that worked, and the first failure is reported
@@ -95,5 +105,76 @@ export class DataPathManager implements SwitchManager {
     const all = [...this.switches.values()];
     this.switches.clear();
     await Promise.all(all.map((s) => s.stop()));
+  }
+
+  // ---------------------------------------------------------------- extensions
+
+  installedExtensions(): ExtensionInfo[] {
+    return this.registry.list().map(({ name, version, kind, summary, source }) => ({ name, version, kind, summary, source }));
+  }
+
+  describeExtension(name: string): { info: ExtensionInfo; markdown: string } {
+    const r = this.registry.require(name, 'name');
+    return { info: { name: r.name, version: r.version, kind: r.kind, summary: r.summary, source: r.source }, markdown: renderExtensionDoc(r.def) };
+  }
+
+  listExtensions(switchName: string): SwitchExtensionState[] {
+    const sw = this.get(switchName);
+    return sw.extensions.state(sw.extCounters);
+  }
+
+  enableExtension(switchName: string, name: string): Promise<void> {
+    return this.get(switchName).extensions.enable(name);
+  }
+
+  disableExtension(switchName: string, name: string): Promise<void> {
+    return this.get(switchName).extensions.disable(name);
+  }
+
+  orderExtensions(switchName: string, names: string[]): Promise<void> {
+    return this.get(switchName).extensions.order(names);
+  }
+
+  setExtension(switchName: string, name: string, change: { config?: Record<string, unknown>; onError?: 'bypass' | 'drop' }): Promise<void> {
+    return this.get(switchName).extensions.set(name, change);
+  }
+
+  /** the switch's extension list as it should be persisted */
+  extensionConfig(switchName: string): SwitchExtensionConfig[] {
+    return this.get(switchName).extensions.toConfig();
+  }
+
+  /** apply a whole extension list (restore, undo) */
+  applyExtensionConfig(switchName: string, list: SwitchExtensionConfig[]): Promise<void> {
+    return this.get(switchName).extensions.apply(list);
+  }
+
+  pipeline(switchName: string): PipelineView {
+    return this.get(switchName).extensions.pipeline();
+  }
+
+  trace(switchName: string, inPort: string, frame: Uint8Array): Promise<TraceView> {
+    return this.get(switchName).trace(inPort, frame);
+  }
+
+  traceLive(switchName: string, opts: { count: number; match?: string; inPort?: string; timeoutMs: number }): Promise<TraceView[]> {
+    return this.get(switchName).traceLive(opts);
+  }
+
+  async installExtension(source: string): Promise<ExtensionInfo> {
+    await this.ready;
+    const r = await this.registry.install(source);
+    for (const sw of this.switches.values()) await sw.extensions.registryChanged();
+    this.log(`installed extension ${r.kind} "${r.name}" ${r.version} from ${source}`);
+    return { name: r.name, version: r.version, kind: r.kind, summary: r.summary, source: r.source };
+  }
+
+  async uninstallExtension(name: string): Promise<void> {
+    for (const [n, sw] of this.switches) {
+      const st = sw.extensions.state(sw.extCounters).find((e) => e.name === name);
+      if (st?.enabled) throw new ConfigError('name', `"${name}" is enabled on switch "${n}": disable it first`);
+    }
+    this.registry.uninstall(name);
+    for (const sw of this.switches.values()) await sw.extensions.registryChanged();
   }
 }

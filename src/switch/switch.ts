@@ -21,7 +21,12 @@ import type { PortBackend, PortSpec } from '../ports/port.js';
 import { createPersistentTap, destroyPersistentTap } from '../ports/tap.js';
 import { DataPathWorker } from '../workers/worker-handle.js';
 import { EXT_STRIDE, MAX_EXTENSION_SLOTS } from '../pipeline/context.js';
-import type { FdbEntry, PortKind, SwitchInfo, SwitchStats } from './manager-api.js';
+import type { FdbEntry, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
+import type { ExtensionRegistry } from '../extensions/registry.js';
+import { SwitchExtensions } from './extensions.js';
+import { describeFrame } from '../packet/spec.js';
+import { parseMatch } from '../packet/match.js';
+import type { FrameTrace } from '../workers/messages.js';
 
 /** Capacity of the MAC table's buffer; the configured limit may be changed up to half of it. */
 const MAC_TABLE_CAPACITY_FOR = (limit: number): number => Math.max(limit, 1024);
@@ -100,18 +105,26 @@ export class Switch {
   readonly extCounters: Float64Array[] = [];
   readonly workers: DataPathWorker[] = [];
   readonly ports = new Map<string, SwitchPort>();
+  readonly extensions: SwitchExtensions;
   private readonly log: (m: string) => void;
+  private nextTraceId = 1;
+  private readonly liveTraces = new Map<number, { frames: FrameTrace[]; want: number; done: () => void }>();
 
-  private constructor(cfg: SwitchConfig, log: (m: string) => void) {
+  private constructor(cfg: SwitchConfig, log: (m: string) => void, registry: ExtensionRegistry) {
     this.cfg = { ...cfg, ports: [] };
+    delete this.cfg.extensions;
     this.log = log;
+    this.extensions = new SwitchExtensions({
+      switchName: cfg.name, registry, log,
+      send: async (plan) => { await Promise.all(this.workers.map((w) => w.request({ type: 'plan', plan }))); },
+    });
     this.table = new MacTable(MAC_TABLE_CAPACITY_FOR(cfg.macTableLimit));
     this.table.setLimit(cfg.macTableLimit);
   }
 
   /** Start the workers and attach the uplink/host ports; VM ports are added after. */
-  static async start(cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void): Promise<Switch> {
-    const sw = new Switch(cfg, log);
+  static async start(cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void, registry: ExtensionRegistry): Promise<Switch> {
+    const sw = new Switch(cfg, log, registry);
     try {
       for (let w = 0; w < cfg.workers; w++) {
         const counters = new CounterBlock();
@@ -126,9 +139,15 @@ export class Switch {
           macAgingSeconds: cfg.macAgingSeconds, cpu, spinBreaths: tuning.spinBreaths, spinYield: tuning.spinYield, nice: tuning.nice,
           pollTimeoutMs: tuning.pollTimeoutMs,
         }, log);
+        worker.listener = {
+          extensionFailed: (slot, _name, error) => { void sw.extensions.failed(slot, error); },
+          traceFrame: (id, trace) => sw.onTraceFrame(id, trace),
+          traceDone: () => {},
+        };
         sw.workers.push(worker);
       }
       await Promise.all(sw.workers.map((w) => w.ready));
+      await sw.extensions.apply(cfg.extensions ?? [], 'extensions', true);
       if (cfg.type === 'external') await sw.attachUplink();
       if (cfg.type === 'internal' || (cfg.type === 'external' && cfg.allowManagementOs)) await sw.attachHostPort();
       return sw;
@@ -279,7 +298,7 @@ export class Switch {
 
   info(): SwitchInfo {
     return {
-      config: { ...this.cfg, ports: this.cfg.ports.map((p) => ({ ...p })) },
+      config: { ...this.cfg, ports: this.cfg.ports.map((p) => ({ ...p })), extensions: this.extensions.toConfig() },
       ports: [...this.ports.values()].sort((a, b) => a.index - b.index).map((p) => ({
         name: p.name, kind: p.kind, netdev: p.netdev, index: p.index,
         up: netdevExists(p.netdev),
@@ -321,6 +340,66 @@ export class Switch {
         breaths: b.v[SW.breaths], batches: b.v[SW.batches], idlePolls: b.v[SW.idlePolls],
       })),
     };
+  }
+
+  private portByName(name: string, field: string): SwitchPort {
+    const p = this.ports.get(name) ?? [...this.ports.values()].find((x) => x.netdev === name);
+    if (!p) throw new NotFoundError(field, `switch "${this.cfg.name}" has no port "${name}"`);
+    return p;
+  }
+
+  private traceView(t: FrameTrace, inPort: string): TraceView {
+    const byIndex = new Map([...this.ports.values()].map((p) => [p.index, p.name]));
+    const name = (i: number): string => byIndex.get(i) ?? `#${i}`;
+    return {
+      switch: this.cfg.name, inPort, frame: Buffer.from(t.frame).toString('hex'), packet: describeFrame(t.frame),
+      steps: t.steps.map((s) => ({
+        stage: s.stage, kind: s.kind, direction: s.direction, verdict: s.verdict,
+        ...(s.reason ? { reason: s.reason } : {}),
+        ...(s.destinations ? { destinations: s.destinations.map(name) } : {}),
+      })),
+      verdict: t.verdict, ...(t.reason ? { reason: t.reason } : {}),
+      destinations: t.destinations.map(name), generation: t.generation,
+    };
+  }
+
+  /** Run a synthetic frame through the live pipeline of the worker that owns the port; nothing is sent or learned. */
+  async trace(inPort: string, frame: Uint8Array): Promise<TraceView> {
+    const port = this.portByName(inPort, 'in');
+    const worker = this.workers[port.backend === 'tapfd' ? 0 : port.index % this.workers.length];
+    const r = await worker.request({ type: 'trace', frame, inPort: port.index });
+    if (!r.trace) throw new Error('the worker returned no trace');
+    return this.traceView(r.trace, port.name);
+  }
+
+  private onTraceFrame(id: number, t: FrameTrace): void {
+    const lt = this.liveTraces.get(id);
+    if (!lt) return;
+    lt.frames.push(t);
+    if (lt.frames.length >= lt.want) lt.done();
+  }
+
+  /** Record the next `count` real frames (matching, from a port) as they go through the pipeline. */
+  async traceLive(opts: { count: number; match?: string; inPort?: string; timeoutMs: number }): Promise<TraceView[]> {
+    const match = opts.match ? parseMatch(opts.match, 'match') : null;
+    const inPort = opts.inPort ? this.portByName(opts.inPort, 'in').index : -1;
+    const traceId = this.nextTraceId++;
+    const frames: FrameTrace[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const finished = new Promise<void>((resolve) => {
+      this.liveTraces.set(traceId, { frames, want: opts.count, done: resolve });
+      timer = setTimeout(resolve, opts.timeoutMs);
+    });
+    try {
+      await Promise.all(this.workers.map((w) => w.request({ type: 'trace-live', traceId, count: opts.count, match, inPort })));
+      await finished;
+    } finally {
+      clearTimeout(timer);
+      this.liveTraces.delete(traceId);
+      await Promise.all(this.workers.map((w) => w.request({ type: 'trace-live-stop', traceId }).catch(() => undefined)));
+    }
+    const byIndex = new Map([...this.ports.values()].map((p) => [p.index, p.name]));
+    return frames.slice(0, opts.count).map((t) => this.traceView(t, byIndex.get(t.inPort) ?? `#${t.inPort}`));
   }
 
   /** netdevs this switch uses (for the one-switch-per-NIC rule) */

@@ -1,0 +1,39 @@
+/** Docs are generated from code: every extension has every doc section, and docs/EXTENSIONS.md is current. */
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { generateExtensionsMarkdown } from './gen-docs.js';
+import { BUILTIN_EXTENSIONS, ExtensionRegistry, missingDocSections } from './registry.js';
+import type { Extension } from './api.js';
+
+test('every built-in extension has every doc section, a version and documented config keys', async (t) => {
+  const reg = new ExtensionRegistry();
+  await reg.loadBuiltins((m) => t.log(m));
+  for (const name of BUILTIN_EXTENSIONS) {
+    const e = reg.get(name);
+    if (!e) { t.fail(`${name} is not built`); continue; }
+    t.deepEqual(missingDocSections(e.def), [], `${name}: doc sections`);
+    t.regex(e.def.version, /^\d+\.\d+\.\d+/);
+    for (const [k, s] of Object.entries(e.def.config)) t.true(s.doc.length > 3, `${name}.${k} has a doc string`);
+    for (const [k, d] of Object.entries(e.def.counters)) t.true(d.length > 3, `${name} counter ${k} is documented`);
+  }
+});
+
+test('a missing doc section is detected, and the registry refuses such an extension', (t) => {
+  const def = { name: 'x', version: '1.0.0', kind: 'filter', config: {}, counters: {}, create: () => ({}),
+    doc: { synopsis: 'x', summary: 'x', description: '', path: 'ingress', notes: 'n', seeAlso: 's' } } as unknown as Extension;
+  t.deepEqual(missingDocSections(def), ['description']);
+});
+
+test('docs/EXTENSIONS.md is generated from the doc blocks and is up to date', async (t) => {
+  const md = await generateExtensionsMarkdown();
+  const cur = readFileSync(new URL('../../docs/EXTENSIONS.md', import.meta.url), 'utf8');
+  t.is(cur, md, 'run: node dist/extensions/gen-docs.js');
+  for (const name of BUILTIN_EXTENSIONS) t.true(md.includes(`\`${name}\``), name);
+});
+
+test('the tutorial prints the example plug-in exactly as it is tested, and it is under 60 lines', (t) => {
+  const guide = readFileSync(new URL('../../docs/extensions-guide.md', import.meta.url), 'utf8');
+  const code = readFileSync(new URL('../../examples/mac-deny/index.js', import.meta.url), 'utf8');
+  t.true(guide.includes(code));
+  t.true(code.split('\n').length < 60);
+});

@@ -1,0 +1,44 @@
+/**
+ * Generates docs/EXTENSIONS.md from the built-in extensions' doc blocks, config specs and counters:
+ *   node dist/extensions/gen-docs.js            write docs/EXTENSIONS.md
+ *   node dist/extensions/gen-docs.js --check    exit 1 if the file is not up to date
+ * The hand-written guide (the API, kinds, the plug-in tutorial) is docs/extensions-guide.md and is
+ * included at the top.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { renderExtensionDoc } from './docs.js';
+import { BUILTIN_EXTENSIONS, ExtensionRegistry, missingDocSections } from './registry.js';
+
+export async function generateExtensionsMarkdown(): Promise<string> {
+  const reg = new ExtensionRegistry();
+  await reg.loadBuiltins();
+  const guide = readFileSync(new URL('../../docs/extensions-guide.md', import.meta.url), 'utf8');
+  const parts = [guide.trimEnd(), '', '## Built-in extensions (generated from their doc blocks)', ''];
+  parts.push('| name | kind | summary |', '|---|---|---|');
+  const list = BUILTIN_EXTENSIONS.map((n) => reg.get(n)).filter((e) => e !== undefined);
+  for (const e of list) parts.push(`| \`${e.name}\` | ${e.kind} | ${e.summary} |`);
+  parts.push('');
+  for (const e of list) {
+    const missing = missingDocSections(e.def);
+    if (missing.length) throw new Error(`${e.name}: missing doc sections ${missing.join(', ')}`);
+    parts.push(renderExtensionDoc(e.def));
+  }
+  return `${parts.join('\n').trimEnd()}\n`;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const target = new URL('../../docs/EXTENSIONS.md', import.meta.url);
+  const md = await generateExtensionsMarkdown();
+  if (process.argv.includes('--check')) {
+    let cur = '';
+    try { cur = readFileSync(target, 'utf8'); } catch { /* missing */ }
+    if (cur !== md) {
+      console.error('docs/EXTENSIONS.md is out of date: run node dist/extensions/gen-docs.js');
+      process.exit(1);
+    }
+  } else {
+    writeFileSync(target, md);
+    console.log(`wrote ${fileURLToPath(target)}`);
+  }
+}

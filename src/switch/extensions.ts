@@ -1,0 +1,260 @@
+/**
+ * The extensions bound to one switch: order, enabled state, validated configuration, on-error
+ * policy and run-time state (failures), turned into pipeline plans for the switch's workers.
+ *
+ * Configuration is intent; state is what runs: an extension that threw keeps `enabled` but is not
+ * `running` until it is enabled again (which gives it a new epoch, so the workers rebuild it).
+ * Every change validates first, then sends the new plan to every worker; if a worker cannot apply
+ * it (an extension's create() threw) the previous plan is sent back and the change is refused.
+ */
+import type { SwitchExtensionConfig } from '../config/types.js';
+import { ConfigError } from '../core/errors.js';
+import type { ExtensionConfig, ExtensionKind, OnError } from '../extensions/api.js';
+import { validateExtensionConfig } from '../extensions/config.js';
+import type { ExtensionRegistry, RegisteredExtension } from '../extensions/registry.js';
+import { EXT_BUILTIN_COUNTERS, EXT_STRIDE, MAX_EXTENSION_SLOTS } from '../pipeline/context.js';
+import type { PipelinePlan, StagePlan } from '../pipeline/plan.js';
+import type { PipelineStageView, PipelineView, SwitchExtensionState } from './manager-api.js';
+
+interface Binding {
+  name: string;
+  enabled: boolean;
+  config: ExtensionConfig;
+  /** as configured; undefined = the kind's default */
+  onError?: OnError;
+  slot: number;
+  epoch: number;
+  failure?: { error: string; at: string; count: number };
+}
+
+const defaultOnError = (kind: ExtensionKind): OnError => (kind === 'capture' ? 'bypass' : 'drop');
+
+export class SwitchExtensions {
+  private bindings: Binding[] = [];
+  private generation = 0;
+  private readonly registry: ExtensionRegistry;
+  private readonly switchName: string;
+  private readonly send: (plan: PipelinePlan) => Promise<void>;
+  private readonly log: (m: string) => void;
+
+  constructor(opts: { switchName: string; registry: ExtensionRegistry; send: (plan: PipelinePlan) => Promise<void>; log: (m: string) => void }) {
+    this.switchName = opts.switchName;
+    this.registry = opts.registry;
+    this.send = opts.send;
+    this.log = opts.log;
+  }
+
+  /**
+   * The validated configuration; a DISABLED extension may stay unconfigured (required keys missing):
+   * its raw configuration is kept and checked when it is enabled.
+   */
+  private configFor(reg: RegisteredExtension, enabled: boolean, raw: Record<string, unknown>, field: string): ExtensionConfig {
+    try {
+      return validateExtensionConfig(reg.def, raw, field);
+    } catch (e) {
+      if (enabled) throw e;
+      return structuredClone(raw) as ExtensionConfig;
+    }
+  }
+
+  private freeSlot(taken: Set<number>): number {
+    for (let s = 0; s < MAX_EXTENSION_SLOTS; s++) if (!taken.has(s)) return s;
+    throw new ConfigError('extensions', `at most ${MAX_EXTENSION_SLOTS} extensions per switch`);
+  }
+
+  /** bindings for `list` (validated) followed by every other installed extension, disabled */
+  private resolve(list: SwitchExtensionConfig[], field: string): Binding[] {
+    const out: Binding[] = [];
+    const taken = new Set<number>();
+    const reuse = (name: string): Binding | undefined => this.bindings.find((b) => b.name === name);
+    list.forEach((e, i) => {
+      const reg = this.registry.require(e.name, `${field}[${i}].name`);
+      const config = this.configFor(reg, e.enabled, e.config ?? {}, `${field}[${i}].config`);
+      const old = reuse(e.name);
+      const slot = old?.slot ?? -1;
+      out.push({ name: e.name, enabled: e.enabled, config, onError: e.onError, slot, epoch: old?.epoch ?? 1, failure: old?.failure });
+      if (slot >= 0) taken.add(slot);
+    });
+    for (const reg of this.registry.list()) {
+      if (out.some((b) => b.name === reg.name)) continue;
+      const old = reuse(reg.name);
+      if (old) {
+        out.push({ ...old });
+        taken.add(old.slot);
+      } else {
+        out.push({ name: reg.name, enabled: false, config: this.configFor(reg, false, {}, `extensions.${reg.name}.config`), slot: -1, epoch: 1 });
+      }
+    }
+    for (const b of out) if (b.slot < 0) { b.slot = this.freeSlot(taken); taken.add(b.slot); }
+    const fwd = out.filter((b) => b.enabled && this.registry.get(b.name)?.kind === 'forward');
+    if (fwd.length > 1) {
+      throw new ConfigError(field, `only one forwarding extension may be enabled per switch (enabled: ${fwd.map((b) => b.name).join(', ')})`);
+    }
+    return out;
+  }
+
+  private planFor(bindings: Binding[]): PipelinePlan {
+    const stage = (b: Binding, reg: RegisteredExtension): StagePlan => ({
+      slot: b.slot, name: b.name, kind: reg.kind, module: reg.module, config: b.config,
+      onError: b.onError ?? defaultOnError(reg.kind), epoch: b.epoch,
+    });
+    const plan: PipelinePlan = { generation: ++this.generation, captures: [], filters: [], forward: null };
+    for (const b of bindings) {
+      const reg = this.registry.get(b.name);
+      if (!reg || !b.enabled || b.failure) continue;
+      if (reg.kind === 'capture') plan.captures.push(stage(b, reg));
+      else if (reg.kind === 'filter') plan.filters.push(stage(b, reg));
+      else plan.forward = reg.module === null ? null : stage(b, reg);
+    }
+    return plan;
+  }
+
+  /**
+   * Apply a whole extension list (start-up, restore, undo). With `lenient` (restore), entries naming
+   * an extension that is not installed are skipped and logged instead of refusing the whole list.
+   */
+  async apply(list: SwitchExtensionConfig[], field = 'extensions', lenient = false): Promise<void> {
+    const usable = lenient
+      ? list.filter((e) => {
+        if (this.registry.get(e.name)) return true;
+        this.log(`switch ${this.switchName}: extension "${e.name}" is configured but not installed; skipped`);
+        return false;
+      })
+      : list;
+    const next = this.resolve(usable, field);
+    await this.commit(next);
+  }
+
+  private async commit(next: Binding[]): Promise<void> {
+    const prev = this.bindings;
+    try {
+      await this.send(this.planFor(next));
+      this.bindings = next;
+    } catch (e) {
+      try { await this.send(this.planFor(prev)); } catch (e2) { this.log(`switch ${this.switchName}: could not restore the previous pipeline: ${String(e2)}`); }
+      throw new ConfigError('extensions', `the pipeline change was refused: ${(e as Error).message}`);
+    }
+  }
+
+  /** The configuration to persist: every binding that differs from "installed, disabled, defaults". */
+  toConfig(): SwitchExtensionConfig[] {
+    return this.bindings.map((b) => ({
+      name: b.name, enabled: b.enabled,
+      ...(Object.keys(b.config).length ? { config: structuredClone(b.config) as Record<string, unknown> } : {}),
+      ...(b.onError ? { onError: b.onError } : {}),
+    }));
+  }
+
+  private find(name: string, field = 'name'): Binding {
+    this.registry.require(name, field);
+    const b = this.bindings.find((x) => x.name === name);
+    if (!b) throw new ConfigError(field, `extension "${name}" is not bound to switch "${this.switchName}"`);
+    return b;
+  }
+
+  private clone(): Binding[] {
+    return this.bindings.map((b) => ({ ...b }));
+  }
+
+  async enable(name: string): Promise<void> {
+    this.find(name);
+    const next = this.clone();
+    const b = next.find((x) => x.name === name)!;
+    const kind = this.registry.get(name)!.kind;
+    if (kind === 'forward') {
+      const other = next.find((x) => x.enabled && x.name !== name && this.registry.get(x.name)?.kind === 'forward');
+      if (other) throw new ConfigError('name', `forwarding extension "${other.name}" is enabled on switch "${this.switchName}": disable it first (one forwarding extension per switch)`);
+    }
+    b.config = validateExtensionConfig(this.registry.get(name)!.def, b.config, 'config');
+    b.enabled = true;
+    if (b.failure) { b.failure = undefined; b.epoch++; }
+    await this.commit(next);
+  }
+
+  async disable(name: string): Promise<void> {
+    this.find(name);
+    const next = this.clone();
+    const b = next.find((x) => x.name === name)!;
+    b.enabled = false;
+    b.failure = undefined;
+    await this.commit(next);
+  }
+
+  async order(names: string[]): Promise<void> {
+    names.forEach((n, i) => this.find(n, `names[${i}]`));
+    if (new Set(names).size !== names.length) throw new ConfigError('names', 'a name is listed twice');
+    const next = this.clone();
+    const first = names.map((n) => next.find((b) => b.name === n)!);
+    await this.commit([...first, ...next.filter((b) => !names.includes(b.name))]);
+  }
+
+  async set(name: string, change: { config?: Record<string, unknown>; onError?: OnError }): Promise<void> {
+    const cur = this.find(name);
+    const reg = this.registry.get(name)!;
+    const next = this.clone();
+    const b = next.find((x) => x.name === name)!;
+    if (change.config !== undefined) b.config = this.configFor(reg, b.enabled, change.config, 'config');
+    if (change.onError !== undefined) b.onError = change.onError;
+    void cur;
+    await this.commit(next);
+  }
+
+  /** a worker reported that an extension threw: take it out on every worker of the switch */
+  async failed(slot: number, error: string): Promise<void> {
+    const b = this.bindings.find((x) => x.slot === slot);
+    if (!b) return;
+    const at = new Date().toISOString();
+    b.failure = { error, at, count: (b.failure?.count ?? 0) + 1 };
+    this.log(`switch ${this.switchName}: extension ${b.name} failed and is disabled on this switch until enabled again: ${error}`);
+    await this.send(this.planFor(this.bindings)).catch((e: unknown) => this.log(`switch ${this.switchName}: ${String(e)}`));
+  }
+
+  /** the registry changed (plug-in installed or removed): bind new ones disabled, drop removed ones */
+  async registryChanged(): Promise<void> {
+    const list = this.toConfig().filter((e) => this.registry.get(e.name));
+    await this.apply(list);
+  }
+
+  state(extCounters: Float64Array[]): SwitchExtensionState[] {
+    return this.bindings.map((b) => {
+      const reg = this.registry.get(b.name)!;
+      const counters: Record<string, number> = {};
+      const base = b.slot * EXT_STRIDE;
+      EXT_BUILTIN_COUNTERS.forEach((n, k) => { counters[n] = extCounters.reduce((s, c) => s + c[base + k], 0); });
+      Object.keys(reg.def.counters).forEach((n, k) => { counters[n] = extCounters.reduce((s, c) => s + c[base + 4 + k], 0); });
+      const onError = b.onError ?? defaultOnError(reg.kind);
+      const running = b.enabled && !b.failure;
+      return {
+        name: b.name, version: reg.version, kind: reg.kind, summary: reg.summary, source: reg.source,
+        enabled: b.enabled, running, onError, config: structuredClone(b.config) as Record<string, unknown>,
+        ...(b.failure ? { failure: { ...b.failure } } : {}), counters,
+      };
+    });
+  }
+
+  pipeline(): PipelineView {
+    const running = this.bindings.filter((b) => b.enabled && !b.failure);
+    const failed = this.bindings.filter((b) => b.enabled && b.failure);
+    const of = (kind: ExtensionKind): Binding[] => running.filter((b) => this.registry.get(b.name)?.kind === kind);
+    const stage = (b: Binding, kind: ExtensionKind): PipelineStageView => ({ stage: b.name, kind, state: 'running' });
+    const fwd = of('forward')[0];
+    const fwdStage: PipelineStageView = fwd && fwd.name !== 'learning'
+      ? stage(fwd, 'forward')
+      : { stage: 'learning', kind: 'forward', state: fwd ? 'running' : 'default' };
+    const ingress: PipelineStageView[] = [
+      { stage: 'validate', kind: 'builtin' as const, state: 'running' as const },
+      ...of('capture').map((b) => stage(b, 'capture')),
+      ...of('filter').map((b) => stage(b, 'filter')),
+      { stage: 'ingress policies (none configured)', kind: 'policy' as const, state: 'default' as const },
+      fwdStage,
+    ];
+    const egress: PipelineStageView[] = [
+      ...(fwdStage.stage !== 'learning' ? [fwdStage] : []),
+      { stage: 'egress policies (none configured)', kind: 'policy' as const, state: 'default' as const },
+      ...of('filter').reverse().map((b) => stage(b, 'filter')),
+      ...of('capture').reverse().map((b) => stage(b, 'capture')),
+    ];
+    for (const f of failed) ingress.push({ stage: `${f.name} (failed, out of the pipeline)`, kind: this.registry.get(f.name)!.kind, state: 'failed' });
+    return { switch: this.switchName, generation: this.generation, ingress, egress };
+  }
+}
