@@ -87,6 +87,8 @@ export interface FrameReader {
   hasDestination(i: number, port: number): boolean;
   /** egress only: write frame i's destinations into out; returns how many */
   destinations(i: number, out: Int32Array): number;
+  /** does frame i match a compiled matcher (packet/match.ts)? Reads the frame in place, no copy. */
+  matches(i: number, matcher: { matches(bytes: Uint8Array, off: number, len: number): boolean }): boolean;
 }
 
 /** What capture extensions get: read, plus originate (new frames enter the ingress path). */
@@ -132,6 +134,10 @@ export interface ExtensionContext {
   readonly portsVersion: number;
   /** seconds, wall clock, of the current breath */
   readonly now: number;
+  /** milliseconds (fractional), wall clock, read when the hook was called: for timestamps */
+  readonly nowMs: number;
+  /** port indices are 0 .. maxPorts-1 (size per-port arrays with it) */
+  readonly maxPorts: number;
   /**
    * true while a synthetic frame from `xvs trace` runs through the pipeline: decide as usual, but do
    * not record it, answer it or count it as traffic (it is never sent).
@@ -141,8 +147,8 @@ export interface ExtensionContext {
   log(message: string): void;
   /** a new frame of `length` bytes (zeroed) owned by the extension; -1 when the pool is exhausted */
   allocate(length: number): OwnedFrame | -1;
-  /** write bytes into an owned frame */
-  write(frame: OwnedFrame, off: number, src: ArrayLike<number>): void;
+  /** write src[srcOff .. srcOff+len) (default: all of src) into an owned frame at off */
+  write(frame: OwnedFrame, off: number, src: ArrayLike<number>, srcOff?: number, len?: number): void;
   writeByte(frame: OwnedFrame, off: number, value: number): void;
   writeU16(frame: OwnedFrame, off: number, value: number): void;
   writeU32(frame: OwnedFrame, off: number, value: number): void;
@@ -167,6 +173,12 @@ export interface ExtensionInstance<V> {
   ingress?(view: V, ctx: ExtensionContext): void;
   /** whole-batch hook on the egress path (destinations known) */
   egress?(view: V, ctx: ExtensionContext): void;
+  /**
+   * Called about once a second by the worker, with traffic or without (an idle switch has no
+   * batches): flush buffers, send timed reports, expire state. Same rules as the hooks; a throw
+   * takes the extension out like a throw in a hook.
+   */
+  tick?(ctx: ExtensionContext): void;
   /** apply a new validated configuration keeping state; if absent the instance is rebuilt */
   reconfigure?(config: ExtensionConfig): void;
   /** release files/sockets; called when disabled, removed, reconfigured by rebuild, or at shutdown */

@@ -57,6 +57,11 @@ export class TestSwitch {
     for (const p of this.ports) if (p.record) p.record.length = 0;
   }
 
+  /** the once-a-second housekeeping of a worker: extension ticks (and aging, backend counters) */
+  tick(): void {
+    this.dp.housekeeping(this.now);
+  }
+
   /** an extension counter summed as the control plane would (one worker here) */
   counter(extName: string, counter: string): number {
     const k = this.defs.findIndex((d) => d.name === extName);
@@ -96,13 +101,13 @@ export class TestSwitch {
 
 export async function testSwitch(opts: { ports: number; stages?: TestStage[]; macLimit?: number }): Promise<TestSwitch> {
   const extCounters = new Float64Array(new SharedArrayBuffer(MAX_EXTENSION_SLOTS * EXT_STRIDE * 8));
-  const failures: { name: string; error: string }[] = [];
-  const logs: string[] = [];
+  // log lines and failures go here until the TestSwitch exists, then straight to its arrays
+  let sink: { logs: string[]; failures: { name: string; error: string }[] } = { logs: [], failures: [] };
   const dp = new DataPath({
     switchName: 'test', workerIndex: 0, counters: new CounterBlock(), extCounters,
     table: new MacTable(opts.macLimit ?? 1024), poolSlots: 1024, slotSize: 2048 + 256 + 64, batchSize: 256,
-    log: (m) => logs.push(m),
-    onExtensionFailed: (ext, error) => failures.push({ name: ext.name, error }),
+    log: (m) => sink.logs.push(m),
+    onExtensionFailed: (ext, error) => sink.failures.push({ name: ext.name, error }),
     onTraceFrame: () => {}, onTraceDone: () => {},
   });
   const ports: MemoryPort[] = [];
@@ -129,9 +134,8 @@ export async function testSwitch(opts: { ports: number; stages?: TestStage[]; ma
   }
   await dp.applyPlan(plan);
   const sw = new TestSwitch(dp, ports, extCounters, plan, defs);
-  sw.failures.push(...failures);
-  // keep later failures/logs flowing into the switch's arrays
-  failures.push = (...f) => sw.failures.push(...f);
-  logs.push = (...l) => sw.logs.push(...l);
+  sw.failures.push(...sink.failures);
+  sw.logs.push(...sink.logs);
+  sink = sw;
   return sw;
 }

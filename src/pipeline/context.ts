@@ -7,6 +7,7 @@ import type { FramePool } from '../core/frame-pool.js';
 import { VNET_HDR_LEN } from '../core/frame-pool.js';
 import type { ExtensionContext, OwnedFrame } from '../extensions/api.js';
 import type { FrameOwnership } from './ownership.js';
+import { MAX_PORTS_PER_SWITCH } from '../config/types.js';
 
 /** The engine's queue of frames injected/originated by extensions, processed at the next breath. */
 export class InjectQueue {
@@ -49,6 +50,8 @@ export class DataPathContext implements ExtensionContext {
   readonly counters: Float64Array;
   now = 0;
   tracing = false;
+  readonly maxPorts = MAX_PORTS_PER_SWITCH;
+  get nowMs(): number { return performance.timeOrigin + performance.now(); }
   readonly #pool: FramePool;
   readonly #owner: FrameOwnership;
   readonly #me: number;
@@ -102,11 +105,12 @@ export class DataPathContext implements ExtensionContext {
     return id as OwnedFrame;
   }
 
-  write(frame: OwnedFrame, off: number, src: ArrayLike<number>): void {
+  write(frame: OwnedFrame, off: number, src: ArrayLike<number>, srcOff = 0, len = src.length - srcOff): void {
     const o = this.mine(frame);
-    if (off < 0 || off + src.length > this.#pool.len[frame]) throw new RangeError('write past the end of the frame');
+    if (srcOff < 0 || len < 0 || srcOff + len > src.length) throw new RangeError('write: source range outside src');
+    if (off < 0 || off + len > this.#pool.len[frame]) throw new RangeError('write past the end of the frame');
     const b = this.#pool.bytes;
-    for (let k = 0; k < src.length; k++) b[o + off + k] = src[k];
+    for (let k = 0; k < len; k++) b[o + off + k] = src[srcOff + k];
   }
 
   writeByte(frame: OwnedFrame, off: number, value: number): void {

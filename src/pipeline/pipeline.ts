@@ -123,6 +123,22 @@ export class ExtensionPipeline implements Stage {
     if (this.trace !== null) this.recordExt(ext, dir, batch);
   }
 
+  /** the once-a-second tick of every active extension (guarded like the hooks) */
+  tick(now: number): void {
+    for (const ext of this.all()) {
+      const inst = ext.instance as ExtensionInstance<ReaderView>;
+      if (inst.tick === undefined) continue;
+      ext.ctx.now = now;
+      try {
+        inst.tick(ext.ctx);
+      } catch (e) {
+        ext.counters[2]++;
+        this.remove(ext);
+        this.onFailure(ext, e);
+      }
+    }
+  }
+
   private remove(ext: ActiveExtension): void {
     this.captures = this.captures.filter((e) => e !== ext);
     this.filters = this.filters.filter((e) => e !== ext);

@@ -90,6 +90,11 @@ export class ReaderView {
 
   portOf(_i: number): number { return this.#batch.inPort; }
 
+  matches(i: number, matcher: { matches(bytes: Uint8Array, off: number, len: number): boolean }): boolean {
+    const id = this.#batch.ids[i];
+    return matcher.matches(this.#pool.bytes, id * this.#pool.slotSize + this.#pool.start[id], this.#pool.len[id]);
+  }
+
   hasDestination(i: number, port: number): boolean {
     const b = this.#batch;
     if (b.reason[i] !== 0 || port < 0 || port >= DST_WORDS * 32) return false;

@@ -110,6 +110,7 @@ export class DataPath {
 
   /** once a second: aging (worker 0) and backend counters → drop reasons */
   housekeeping(now: number): void {
+    this.pipeline.tick(now);
     if (this.opts.workerIndex === 0) {
       const aged = this.table.age(now, this.agingSeconds);
       if (aged > 0) this.counters.v[SW.fdbAged] += aged;

@@ -50,7 +50,6 @@ const IDB_MAX = 36 + IDB_NAME_MAX;
 /** the write buffer: many blocks per write, and always more than one largest block (snaplen <= 65535) */
 const BUF_SIZE = 1 << 20;
 /** bytes of a frame the matcher may look at (Ethernet + one tag + IPv4 with options/IPv6 + L4 ports) */
-const MATCH_BYTES = 128;
 /** the slot for frames with no source port (originated or injected by an extension as -1) */
 const ORIGINATED = MAX_PORTS_PER_SWITCH;
 const ORIGINATED_NAME = 'originated';
@@ -94,7 +93,6 @@ class PcapCapture implements ExtensionInstance<CaptureView> {
   private readonly ctx: ExtensionContext;
   private readonly buf = new Uint8Array(BUF_SIZE);
   private readonly dv = new DataView(this.buf.buffer);
-  private readonly scratch = new Uint8Array(MATCH_BYTES);
   private readonly dsts = new Int32Array(MAX_PORTS_PER_SWITCH);
   private readonly encoder = new TextEncoder();
   /** bytes buffered for the current file */
@@ -216,8 +214,13 @@ class PcapCapture implements ExtensionInstance<CaptureView> {
   }
 
   private matches(view: CaptureView, i: number, m: FrameMatcher): boolean {
-    const n = view.copy(i, this.scratch, 0, MATCH_BYTES);
-    return m.matches(this.scratch, 0, n);
+    return view.matches(i, m);
+  }
+
+  /** once a second, traffic or not: write out what waited longer than flushMs */
+  tick(ctx: ExtensionContext): void {
+    if (this.stopped || this.pos === 0) return;
+    this.begin(ctx);
   }
 
   /** append one EPB for frame i as seen on port slot `slot` in direction `dir` */
@@ -434,8 +437,8 @@ export default defineCapture({
     path: 'both: ingress for "in" (capture stages run first), egress for "out" (they run last, destinations known). '
       + 'direction=in or out installs only that hook.',
     notes: 'Frames are copied into a 1 MiB buffer per worker, written with a synchronous write when it is nearly full, '
-      + 'when flushMs has passed (checked when the next batch arrives: an idle switch keeps the tail buffered until traffic '
-      + 'or close), at rotation and when the extension is disabled, reconfigured or the switch stops. A file is rotated '
+      + 'when flushMs has passed (checked per batch and on the worker\'s once-a-second tick, so an idle switch '
+      + 'writes its tail too), at rotation and when the extension is disabled, reconfigured or the switch stops. A file is rotated '
       + 'before it would exceed rotateBytes (filesRotated); at most rotateFiles files are kept per worker, the oldest '
       + 'deleted, including files left by an earlier run. A write error (disk full, directory gone) counts writeErrors, is '
       + 'logged once, closes the file and stops this worker\'s capture until the extension is reconfigured or re-enabled; '
@@ -455,7 +458,7 @@ export default defineCapture({
     snaplen: { type: 'integer', doc: 'bytes recorded per frame at most (longer frames are cut, counted as truncated)', default: 65535, min: 14, max: 65535 },
     rotateBytes: { type: 'integer', doc: 'start a new file before this size would be exceeded', default: 64 * 1024 * 1024, min: 4096, max: 2 ** 40 },
     rotateFiles: { type: 'integer', doc: 'files kept per worker (the oldest are deleted)', default: 10, min: 1, max: 100000 },
-    flushMs: { type: 'integer', doc: 'write buffered frames at least this often (checked per batch; 0: every batch)', default: 1000, min: 0, max: 3_600_000 },
+    flushMs: { type: 'integer', doc: 'write buffered frames at least this often (checked per batch and once a second; 0: every batch)', default: 1000, min: 0, max: 3_600_000 },
   },
   counters: {
     captured: 'frames recorded (a frame recorded on egress once per destination port counts once per port)',

@@ -217,7 +217,7 @@ class SflowAgent implements ExtensionInstance<CaptureView> {
 
   ingress(view: CaptureView, ctx: ExtensionContext): void {
     if (ctx.tracing) return;
-    this.tick(ctx.now);
+    this.timers(ctx.now);
     const p = view.inPort;
     const n = view.count;
     if (p < 0 || p >= MAX_PORTS) { this.ingressDrops = 0; return; } // originated/injected by the switch: not port traffic
@@ -271,9 +271,14 @@ class SflowAgent implements ExtensionInstance<CaptureView> {
     this.counts[this.cur] = 0;
   }
 
-  // ------------------------------------------------------------ timers (checked per batch)
+  // ------------------------------------------------------------ timers (per batch, and once a second)
 
-  private tick(now: number): void {
+  /** the worker's once-a-second tick: flush, counter polls and ARP retries also on an idle switch */
+  tick(ctx: ExtensionContext): void {
+    this.timers(ctx.now);
+  }
+
+  private timers(now: number): void {
     if (this.started < 0) {
       this.started = now;
       this.nextPoll = now + this.pollSeconds;
@@ -518,8 +523,8 @@ export default defineCapture({
       + 'ways) into the ingress path, and the switch forwards it like any frame. Frames are never altered or dropped.',
     path: 'both: sampling and inbound counters on ingress (frames originated by the switch itself, including its own '
       + 'datagrams, are not sampled), outbound counters on egress.',
-    notes: 'No timers run on a worker: flush, counter polling and ARP retries are checked when a batch arrives, so an idle '
-      + 'switch sends nothing (its own datagrams and ARP requests are batches too). Without collector.mac the agent ARPs '
+    notes: 'No timers run on a worker: flush, counter polling and ARP retries are checked per batch and on the worker\'s '
+      + 'once-a-second tick, so counters are also reported for an idle switch. Without collector.mac the agent ARPs '
       + 'for collector.ip (or collector.gateway when the collector is not on the switch\'s segment) from agentAddress/agentMac, '
       + 'every second until an ARP frame from that address arrives on any port; meanwhile it holds up to 8 full datagrams '
       + 'and counts the samples it drops beyond that in dropsUnresolved (it never sends to the broadcast MAC). A later ARP '
