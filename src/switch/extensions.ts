@@ -193,7 +193,7 @@ export class SwitchExtensions {
     const reg = this.registry.get(name)!;
     const next = this.clone();
     const b = next.find((x) => x.name === name)!;
-    if (change.config !== undefined) b.config = this.configFor(reg, b.enabled, change.config, 'config');
+    if (change.config !== undefined) b.config = validateExtensionConfig(reg.def, change.config, 'config');
     if (change.onError !== undefined) b.onError = change.onError;
     void cur;
     await this.commit(next);
