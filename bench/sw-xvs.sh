@@ -9,6 +9,10 @@
 # The data path uses PACKET_VNET_HDR, so both "xvs:off" and "xvs:on" (veth offloads on: GSO
 # super-frames and partial checksums pass through with their virtio-net header) are valid configs.
 # Env: XVS_WORKERS  data-path worker threads (default 1; rx ports are spread over them)
+#      XVS_NOOP_PLUGINS=N  install N extra no-op filter plug-ins (noop1..noopN, copies of the built-in noop)
+#      XVS_ENABLE   extensions to configure and enable, in order: "name[=JSON-config] ..."
+#                   e.g. XVS_ENABLE='pcap={"dir":"/tmp/pb-xvs/pcap","match":"ipv4.dst=192.0.2.255"}'
+# (sw-xvspcap.sh and sw-xvsnoop3.sh are the extension-cost variants of docs/BENCHMARKS.md)
 # Run from the project root after `npm run build` (or `bash scripts/setup.sh`):
 #   sudo PB_SW_DIR=$PWD/bench ../shared/bench/peers.sh -r 3 -c "bridge:on ovs:off ovstso:on vde xvs:off xvs:on"
 set -u
@@ -49,6 +53,18 @@ for _ in $(seq 1 100); do
 done
 "${XVS[@]}" switch create pbxvs --type private --workers "${XVS_WORKERS:-1}" >/dev/null || exit 1
 for p in "${PORTS[@]}"; do "${XVS[@]}" port add pbxvs "$p" --netdev "$p" >/dev/null || exit 1; done
+for ((k = 1; k <= ${XVS_NOOP_PLUGINS:-0}; k++)); do
+    mkdir -p "$D/noop$k"
+    printf "import noop from '%s';\nexport default { ...noop, name: 'noop%d' };\n" "$ROOT/dist/extensions/noop/index.js" "$k" >"$D/noop$k/index.js"
+    printf '{"name":"noop%d","version":"1.0.0","kind":"filter","main":"index.js","xvsApi":1}\n' "$k" >"$D/noop$k/xvs-extension.json"
+    "${XVS[@]}" extension install "$D/noop$k" >/dev/null || exit 1
+done
+for e in ${XVS_ENABLE:-}; do
+    name=${e%%=*}
+    if [ "$e" != "$name" ]; then "${XVS[@]}" extension set pbxvs "$name" --config "${e#*=}" >/dev/null || exit 1; fi
+    "${XVS[@]}" extension enable pbxvs "$name" >/dev/null || exit 1
+done
+[ -n "${XVS_ENABLE:-}" ] && "${XVS[@]}" pipeline show pbxvs >&2
 "${XVS[@]}" switch show pbxvs >&2
 [ -n "${PB_PIDS:-}" ] && echo "$DPID" >"$PB_PIDS"
 [ -n "${PB_READY:-}" ] && : >"$PB_READY"
