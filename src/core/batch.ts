@@ -29,6 +29,8 @@ export class Batch {
   inPort = -1;
   /** true once some stage set an exclusion (fan-out skips the bitset test otherwise) */
   hasExclusions = false;
+  /** frames dropped so far in this batch */
+  dropCount = 0;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -44,6 +46,7 @@ export class Batch {
   reset(count: number, inPort: number): void {
     this.count = count;
     this.inPort = inPort;
+    this.dropCount = 0;
     this.reason.fill(0, 0, count);
     this.dstMode.fill(0, 0, count);
     if (this.hasExclusions) {
@@ -54,7 +57,10 @@ export class Batch {
 
   /** Drop frame i with a reason; the first reason recorded wins. The engine frees and counts it. */
   drop(i: number, reason: number): void {
-    if (this.reason[i] === 0) this.reason[i] = reason;
+    if (this.reason[i] === 0) {
+      this.reason[i] = reason;
+      this.dropCount++;
+    }
   }
 
   /** Remove port p from frame i's destinations (egress filters, policies). */

@@ -107,8 +107,7 @@ export class ExtensionPipeline implements Stage {
     const c = ext.counters;
     c[0]++;
     c[1] += batch.count;
-    let dropsBefore = 0;
-    for (let i = 0; i < batch.count; i++) if (batch.reason[i] !== 0) dropsBefore++;
+    const dropsBefore = batch.dropCount;
     try {
       hook.call(inst, ext.view, ext.ctx);
     } catch (e) {
@@ -117,9 +116,7 @@ export class ExtensionPipeline implements Stage {
       this.remove(ext);
       this.onFailure(ext, e);
     }
-    let dropsAfter = 0;
-    for (let i = 0; i < batch.count; i++) if (batch.reason[i] !== 0) dropsAfter++;
-    c[3] += dropsAfter - dropsBefore;
+    c[3] += batch.dropCount - dropsBefore;
     if (this.trace !== null) this.recordExt(ext, dir, batch);
   }
 
