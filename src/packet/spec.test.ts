@@ -3,8 +3,9 @@
  * buildPacket → describeFrame round trip, error fields, and describeFrame on garbage.
  */
 import test from 'ava';
+import { writeClassicPcap } from '../test-support/pcap.js';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
@@ -36,16 +37,8 @@ test('golden bytes: vlan + arp reply, unpadded icmp, unknown ethertype', (t) => 
 function tshark(frames: Uint8Array[]): Record<string, Record<string, unknown>>[] {
   const dir = mkdtempSync(join(tmpdir(), 'xvs-spec-'));
   try {
-    const g = Buffer.alloc(24);
-    g.writeUInt32LE(0xa1b2c3d4, 0); g.writeUInt16LE(2, 4); g.writeUInt16LE(4, 6); g.writeUInt32LE(65535, 16); g.writeUInt32LE(1, 20);
-    const parts = [g];
-    for (const f of frames) {
-      const h = Buffer.alloc(16);
-      h.writeUInt32LE(f.length, 8); h.writeUInt32LE(f.length, 12);
-      parts.push(h, Buffer.from(f));
-    }
     const file = join(dir, 'frames.pcap');
-    writeFileSync(file, Buffer.concat(parts));
+    writeClassicPcap(file, frames);
     const r = spawnSync('tshark', ['-r', file, '-T', 'json', '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE'], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`tshark failed: ${r.stderr}`);
     return (JSON.parse(r.stdout) as { _source: { layers: Record<string, Record<string, unknown>> } }[]).map((p) => p._source.layers);

@@ -6,8 +6,9 @@
  * fast path. The real-client test (busybox udhcpc in a namespace) is dhcp-server.udhcpc.test.ts.
  */
 import test from 'ava';
+import { writeClassicPcap } from '../../test-support/pcap.js';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { testSwitch, type TestSwitch } from '../testing.js';
@@ -98,16 +99,7 @@ function tshark(frames: Uint8Array[]): Decoded[] {
   const dir = mkdtempSync(path.join(tmpdir(), 'xvs-dhcp-'));
   try {
     const file = path.join(dir, 'replies.pcap');
-    const parts: Buffer[] = [];
-    const gh = Buffer.alloc(24);
-    gh.writeUInt32LE(0xa1b2c3d4, 0); gh.writeUInt16LE(2, 4); gh.writeUInt16LE(4, 6); gh.writeUInt32LE(65535, 16); gh.writeUInt32LE(1, 20);
-    parts.push(gh);
-    frames.forEach((f, k) => {
-      const rh = Buffer.alloc(16);
-      rh.writeUInt32LE(1_700_000_000 + k, 0); rh.writeUInt32LE(f.length, 8); rh.writeUInt32LE(f.length, 12);
-      parts.push(rh, Buffer.from(f));
-    });
-    writeFileSync(file, Buffer.concat(parts));
+    writeClassicPcap(file, frames);
     const out = execFileSync('tshark', ['-r', file, '-T', 'json', '--no-duplicate-keys', '-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE'],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     return (JSON.parse(out) as { _source: { layers: Json } }[]).map(({ _source: { layers: l } }) => {

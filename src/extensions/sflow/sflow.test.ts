@@ -6,6 +6,7 @@
  * and configuration errors name the field.
  */
 import test from 'ava';
+import { writeClassicPcap } from '../../test-support/pcap.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -97,17 +98,7 @@ async function runTraffic(): Promise<{ sw: TestSwitch; frames: Uint8Array[] }> {
 }
 
 function writePcap(file: string, frames: Uint8Array[]): void {
-  const parts: Buffer[] = [];
-  const gh = Buffer.alloc(24);
-  gh.writeUInt32LE(0xa1b2c3d4, 0); gh.writeUInt16LE(2, 4); gh.writeUInt16LE(4, 6);
-  gh.writeUInt32LE(65535, 16); gh.writeUInt32LE(1, 20);
-  parts.push(gh);
-  frames.forEach((f, i) => {
-    const rh = Buffer.alloc(16);
-    rh.writeUInt32LE(1000 + i, 0); rh.writeUInt32LE(f.length, 8); rh.writeUInt32LE(f.length, 12);
-    parts.push(rh, Buffer.from(f));
-  });
-  writeFileSync(file, Buffer.concat(parts));
+  writeClassicPcap(file, frames, 1000);
 }
 
 type Json = { [k: string]: unknown };
