@@ -60,6 +60,12 @@ export class Engine {
   pollCount = 0;
   /** 1 where a port is attached (flood targets; read by extension views) */
   readonly attached: Uint8Array;
+  /**
+   * 1 where the port's link is down (a TAP no VM holds yet, a veth whose peer is down), written by
+   * the control plane about once a second: floods skip such ports, unicast to one is a
+   * `port-down` drop instead of a kernel tx error. Null: every port is treated as up.
+   */
+  linkDown: Uint8Array | null = null;
   /** frames extensions injected; drained at the start of each breath */
   inject: InjectSource | null = null;
   /** called after a batch was fanned out, before frames are freed (live trace) */
@@ -173,9 +179,10 @@ export class Engine {
       const id = batch.ids[i];
       const mode = batch.dstMode[i];
       let pushed = 0;
+      const down = this.linkDown;
       if (mode === DstMode.unicast) {
         const port = ports[batch.dstPort[i]];
-        if (port === undefined) {
+        if (port === undefined || (down !== null && down[port.index] === 1)) {
           batch.drop(i, PORT_DOWN);
           continue;
         }
@@ -187,6 +194,7 @@ export class Engine {
         for (let k = 0; k < all.length; k++) {
           const port = all[k];
           if (port.index === inPort) continue;
+          if (down !== null && down[port.index] === 1) continue;
           if (checkExcl && batch.isExcluded(i, port.index)) continue;
           port.txIds[port.txCount++] = id;
           pushed++;
@@ -200,7 +208,7 @@ export class Engine {
             const b = 31 - Math.clz32(bits & -bits);
             bits &= bits - 1;
             const port = ports[(w << 5) + b];
-            if (port === undefined) continue;
+            if (port === undefined || (down !== null && down[port.index] === 1)) continue;
             port.txIds[port.txCount++] = id;
             pushed++;
           }

@@ -123,3 +123,27 @@ test.serial('two workers: rx ports split over threads, TCP still flows', async (
   await mgr.deleteSwitch(`${P}w2`);
   t.is(sh('ip', ['-o', 'link', 'show', a.peer]).includes(a.peer), true, 'attached netdevs are left in place');
 });
+
+test.serial('ports whose link is down: floods skip them, unicast to them is a port-down drop (no kernel tx errors)', async (t) => {
+  const [a, b] = [0, 1].map((i) => lab.hosts[i]);
+  const sw = `${P}ld`;
+  const tap = `${P}tp`;
+  await mgr.createSwitch(cfg(sw));
+  for (const h of [a, b]) await mgr.addPort(sw, { name: h.peer, netdev: h.peer });
+  await mgr.addPort(sw, { name: tap }); // a TAP no VM holds: NO-CARRIER
+  t.false(mgr.showSwitch(sw).ports.find((p) => p.name === tap)!.up);
+  t.true(lab.ping(a, b, 2));
+  lab.exec(a, ['ping', '-c', '2', '-i', '0.2', '-W', '1', '10.77.0.99'], { allowFail: true }); // broadcast ARPs
+  const tp = mgr.stats(sw).ports.find((p) => p.name === tap)!;
+  t.is(tp.txPackets, 0, 'nothing flooded to the down TAP');
+  t.is(tp.txErrors, 0);
+  // b goes down: a's frames to b's learned MAC are port-down drops on a's port
+  lab.exec(b, ['ip', 'link', 'set', b.dev, 'down']);
+  await new Promise((r) => setTimeout(r, 1500)); // the control plane reads link state once a second
+  lab.ping(a, b, 2);
+  const st = mgr.stats(sw);
+  t.true((st.ports.find((p) => p.name === a.peer)!.drops['port-down'] ?? 0) >= 1, JSON.stringify(st.drops));
+  t.is(st.drops['tx-error'] ?? 0, 0);
+  lab.exec(b, ['ip', 'link', 'set', b.dev, 'up']);
+  await mgr.deleteSwitch(sw);
+});

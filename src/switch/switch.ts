@@ -7,6 +7,7 @@
  * uplink (NIC or veth) and, with allowManagementOs, a host port that takes over the uplink's
  * addresses and routes.
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { PortConfig, SwitchConfig } from '../config/types.js';
 import { MAX_PORTS_PER_SWITCH } from '../config/types.js';
@@ -101,6 +102,9 @@ export class Switch {
   readonly cfg: SwitchConfig;
   readonly table: MacTable;
   readonly counters: CounterBlock[] = [];
+  /** link state per port index, shared with the workers (1 = down) */
+  readonly linkDown = new Uint8Array(new SharedArrayBuffer(MAX_PORTS_PER_SWITCH));
+  private linkTimer: NodeJS.Timeout | undefined;
   /** per worker: extension counter records (pipeline/context.ts) */
   readonly extCounters: Float64Array[] = [];
   readonly workers: DataPathWorker[] = [];
@@ -134,7 +138,7 @@ export class Switch {
         const cpu = tuning.cpus.length ? tuning.cpus[w % tuning.cpus.length] % availableParallelism() : null;
         const worker = new DataPathWorker({
           switchName: cfg.name, workerIndex: w, workerCount: cfg.workers, counters: counters.buffer,
-          extCounters: extCounters.buffer,
+          extCounters: extCounters.buffer, linkDown: sw.linkDown.buffer as SharedArrayBuffer,
           macTable: sw.table.buffer, batchSize: tuning.batchSize, poolSlots: tuning.poolSlots,
           macAgingSeconds: cfg.macAgingSeconds, cpu, spinBreaths: tuning.spinBreaths, spinYield: tuning.spinYield, nice: tuning.nice,
           pollTimeoutMs: tuning.pollTimeoutMs,
@@ -148,6 +152,8 @@ export class Switch {
       }
       await Promise.all(sw.workers.map((w) => w.ready));
       await sw.extensions.apply(cfg.extensions ?? [], 'extensions', true);
+      sw.linkTimer = setInterval(() => sw.refreshLinks(), 1000);
+      sw.linkTimer.unref();
       if (cfg.type === 'external') await sw.attachUplink();
       if (cfg.type === 'internal' || (cfg.type === 'external' && cfg.allowManagementOs)) await sw.attachHostPort();
       return sw;
@@ -182,11 +188,13 @@ export class Switch {
       throw new ConfigError(`ports.${port.name}`, `cannot attach "${port.netdev}": ${(e as Error).message}`);
     }
     this.ports.set(port.name, port);
+    this.refreshLinks();
   }
 
   private async detach(port: SwitchPort): Promise<void> {
     for (const w of this.workers) await w.request({ type: 'detach', index: port.index }).catch(() => {});
     this.ports.delete(port.name);
+    this.linkDown[port.index] = 0;
     this.table.flushPort(port.index);
   }
 
@@ -273,8 +281,18 @@ export class Switch {
     }
   }
 
+  /** operstate of every port's netdev → linkDown (read from sysfs; "unknown" counts as up) */
+  private refreshLinks(): void {
+    for (const p of this.ports.values()) {
+      let state = 'unknown';
+      try { state = readFileSync(`/sys/class/net/${p.netdev}/operstate`, 'utf8').trim(); } catch { state = 'down'; }
+      this.linkDown[p.index] = state === 'down' || state === 'lowerlayerdown' || state === 'notpresent' ? 1 : 0;
+    }
+  }
+
   /** Daemon shutdown: stop the workers, leave every TAP (and the host port's addresses) in place. */
   async stop(): Promise<void> {
+    clearInterval(this.linkTimer);
     await Promise.all(this.workers.map((w) => w.stop()));
   }
 
@@ -301,7 +319,7 @@ export class Switch {
       config: { ...this.cfg, ports: this.cfg.ports.map((p) => ({ ...p })), extensions: this.extensions.toConfig() },
       ports: [...this.ports.values()].sort((a, b) => a.index - b.index).map((p) => ({
         name: p.name, kind: p.kind, netdev: p.netdev, index: p.index,
-        up: netdevExists(p.netdev),
+        up: netdevExists(p.netdev) && this.linkDown[p.index] === 0,
       })),
     };
   }

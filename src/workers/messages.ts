@@ -16,6 +16,8 @@ export interface WorkerInit {
   workerIndex: number;
   workerCount: number;
   counters: SharedArrayBuffer;
+  /** one byte per port index: 1 = link down (written by the control plane) */
+  linkDown: SharedArrayBuffer;
   /** per-extension counters (pipeline/context.ts EXT_STRIDE records) */
   extCounters: SharedArrayBuffer;
   macTable: SharedArrayBuffer;

@@ -38,6 +38,7 @@ const dp = new DataPath({
   onTraceDone: (traceId) => emit({ type: 'trace-done', traceId }),
 });
 dp.agingSeconds = init.macAgingSeconds;
+dp.engine.linkDown = new Uint8Array(init.linkDown);
 let stopping = false;
 
 if (init.cpu !== null) {
