@@ -287,9 +287,13 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
     rmSync(dir, { recursive: true, force: true });
   });
   t.true(await waitFor(() => sf.log().includes('waiting for sFlow data'), 10_000), `sfacctd listening: ${sf.log()}`);
+  // sfacctd prints "waiting" a moment before its plugin pipe is ready; and a burst of datagrams can
+  // overflow its socket on a busy machine: give it a second, then pace the datagrams
+  await new Promise((r) => setTimeout(r, 1000));
   const sock = createSocket('udp4');
-  for (const f of frames) {
+  for (const [k, f] of frames.entries()) {
     await new Promise<void>((res, rej) => sock.send(udpPayload(f), port, '127.0.0.1', (e) => (e ? rej(e) : res())));
+    if (k % 10 === 9) await new Promise((r) => setTimeout(r, 5));
   }
   sock.close();
   const total = (): number => {
@@ -298,7 +302,7 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   };
   const exported = frames.reduce((s, f) => s + flowSamplesIn(udpPayload(f)), 0);
   t.true(exported >= sampled - 1, 'all samples but possibly the last one were exported');
-  t.true(await waitFor(() => total() >= exported && existsSync(sf.counters) && ctrLines(sf.counters).length >= 5, 15_000),
+  t.true(await waitFor(() => total() >= exported && existsSync(sf.counters) && ctrLines(sf.counters).length >= 5, 30_000),
     `sfacctd printed ${total()} of ${exported} samples`);
   // flows: every aggregate is one of the flows sent, on its input interface, with its VLAN; per flow ≈ count / rate
   const rows = readFileSync(sf.flows, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Json);
