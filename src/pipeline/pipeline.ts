@@ -104,6 +104,8 @@ export class ExtensionPipeline implements Stage {
     if (hook === undefined) return;
     ext.view.bind(batch, dir);
     ext.ctx.now = bctx.now;
+    // a traced frame's drop word must come from this call, not from an earlier batch
+    if (this.trace !== null) ext.view.dropWords.fill(undefined, 0, batch.count);
     const c = ext.counters;
     c[0]++;
     c[1] += batch.count;

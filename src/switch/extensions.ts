@@ -189,13 +189,12 @@ export class SwitchExtensions {
   }
 
   async set(name: string, change: { config?: Record<string, unknown>; onError?: OnError }): Promise<void> {
-    const cur = this.find(name);
+    this.find(name);
     const reg = this.registry.get(name)!;
     const next = this.clone();
     const b = next.find((x) => x.name === name)!;
     if (change.config !== undefined) b.config = validateExtensionConfig(reg.def, change.config, 'config');
     if (change.onError !== undefined) b.onError = change.onError;
-    void cur;
     await this.commit(next);
   }
 
