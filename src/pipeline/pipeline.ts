@@ -62,6 +62,8 @@ export class ExtensionPipeline implements Stage {
   forward: ActiveExtension | null = null;
   generation = 0;
   trace: TraceRecorder | null = null;
+  /** a reader view of the switch's own, used to read destinations for traces */
+  probe: ReaderView | null = null;
   private readonly learning: LearningForwarder;
   private readonly onFailure: FailureHandler;
   private readonly scratch = new Int32Array(256);
@@ -171,7 +173,7 @@ export class ExtensionPipeline implements Stage {
   recordBuiltin(stage: string, kind: TraceStep['kind'], dir: Direction, batch: Batch): void {
     const t = this.trace;
     if (t === null) return;
-    const view = this.captures[0]?.view ?? this.filters[0]?.view ?? this.forward?.view ?? this.probe;
+    const view = this.probe;
     for (let i = 0; i < batch.count; i++) {
       if (t.watch[i] !== 1) continue;
       const s = this.step(i, stage, kind, dir, batch);
@@ -183,7 +185,4 @@ export class ExtensionPipeline implements Stage {
       t.record(i, s);
     }
   }
-
-  /** a reader view used only to compute destinations for traces when no extension is active */
-  probe: ReaderView | null = null;
 }
