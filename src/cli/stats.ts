@@ -12,8 +12,8 @@ export function describeStats(s: SwitchStats): string {
     `fdb: ${f.entries}/${f.limit} entries, learned ${f.learned}, moves ${f.moves}, ` +
     `limit hits ${f.limitHits}, aged ${f.aged}`;
   const workers = table(
-    ['WORKER', 'TID', 'CPU', 'BREATHS', 'BATCHES', 'IDLE-POLLS'],
-    s.workers.map((w) => [w.index, w.tid, w.cpu, w.breaths, w.batches, w.idlePolls]),
+    ['WORKER', 'TID', 'CPU', 'BREATHS', 'BATCHES', 'IDLE-POLLS', 'COALESCE-WAITS'],
+    s.workers.map((w) => [w.index, w.tid, w.cpu, w.breaths, w.batches, w.idlePolls, w.coalesceWaits]),
   );
   return [`switch ${s.name} (${s.type})`, '', ports, '', `drops: ${counts(s.drops)}`, fdb, '', workers].join('\n');
 }

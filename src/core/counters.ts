@@ -13,7 +13,7 @@ import { DROP_REASONS, DROP_REASON_COUNT } from './drop-reasons.js';
 
 export const SWITCH_FIELDS = [
   'breaths', 'batches', 'idlePolls', 'fdbLearned', 'fdbMoves', 'fdbLimitHits', 'fdbAged', 'tid', 'cpu',
-  'poolLow', 'originated',
+  'poolLow', 'originated', 'coalesceWaits',
 ] as const;
 export type SwitchField = (typeof SWITCH_FIELDS)[number];
 export const SW = Object.freeze(

@@ -32,7 +32,7 @@ export interface SwitchStats {
   /** switch-wide drops by reason name (sum over ports) */
   drops: Record<string, number>;
   fdb: { entries: number; limit: number; learned: number; moves: number; limitHits: number; aged: number };
-  workers: { index: number; tid: number; cpu: number | null; breaths: number; batches: number; idlePolls: number }[];
+  workers: { index: number; tid: number; cpu: number | null; breaths: number; batches: number; idlePolls: number; coalesceWaits: number }[];
 }
 
 /** What `xvs switch show` prints. */

@@ -48,6 +48,8 @@ export interface DataPathTuning {
   spinBreaths: number;
   spinYield: boolean;
   pollTimeoutMs: number;
+  /** while an rx ring overflows, sleep this long (µs) after a batch that was not full so the next one is larger; 0 = off */
+  coalesceUs: number;
   /** nice value of the worker threads */
   nice: number;
   /** pin worker i to cpus[i % cpus.length]; empty = no pinning */
@@ -60,13 +62,14 @@ export const DEFAULT_TUNING: DataPathTuning = {
   spinBreaths: 200,
   spinYield: true,
   pollTimeoutMs: 20,
-  nice: 5,
+  coalesceUs: 50,
+  nice: 0,
   cpus: [],
 };
 
 /**
  * Data-path tuning from the environment of the daemon (for benchmarking and unusual hosts):
- * XVS_BATCH, XVS_SPIN_BREATHS, XVS_SPIN_YIELD (0|1), XVS_NICE, XVS_POLL_MS, XVS_CPUS ("0,1"). Bad values are rejected by name.
+ * XVS_BATCH, XVS_SPIN_BREATHS, XVS_SPIN_YIELD (0|1), XVS_COALESCE_US, XVS_NICE, XVS_POLL_MS, XVS_CPUS ("0,1"). Bad values are rejected by name.
  */
 export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<DataPathTuning> {
   const out: Partial<DataPathTuning> = {};
@@ -83,6 +86,8 @@ export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Dat
   if (spin !== undefined) out.spinBreaths = spin;
   const y = int('XVS_SPIN_YIELD', 0, 1);
   if (y !== undefined) out.spinYield = y === 1;
+  const coalesce = int('XVS_COALESCE_US', 0, 10_000);
+  if (coalesce !== undefined) out.coalesceUs = coalesce;
   const nice = int('XVS_NICE', -20, 19);
   if (nice !== undefined) out.nice = nice;
   const poll = int('XVS_POLL_MS', 1, 1000);
@@ -140,7 +145,7 @@ export class Switch {
           switchName: cfg.name, workerIndex: w, workerCount: cfg.workers, counters: counters.buffer,
           extCounters: extCounters.buffer, linkDown: sw.linkDown.buffer as SharedArrayBuffer,
           macTable: sw.table.buffer, batchSize: tuning.batchSize, poolSlots: tuning.poolSlots,
-          macAgingSeconds: cfg.macAgingSeconds, cpu, spinBreaths: tuning.spinBreaths, spinYield: tuning.spinYield, nice: tuning.nice,
+          macAgingSeconds: cfg.macAgingSeconds, cpu, spinBreaths: tuning.spinBreaths, spinYield: tuning.spinYield, coalesceUs: tuning.coalesceUs, nice: tuning.nice,
           pollTimeoutMs: tuning.pollTimeoutMs,
         }, log);
         worker.listener = {
@@ -356,6 +361,7 @@ export class Switch {
       workers: blocks.map((b, i) => ({
         index: i, tid: b.v[SW.tid], cpu: b.v[SW.cpu] >= 0 ? b.v[SW.cpu] : null,
         breaths: b.v[SW.breaths], batches: b.v[SW.batches], idlePolls: b.v[SW.idlePolls],
+        coalesceWaits: b.v[SW.coalesceWaits],
       })),
     };
   }

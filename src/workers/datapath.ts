@@ -115,16 +115,28 @@ export class DataPath {
       const aged = this.table.age(now, this.agingSeconds);
       if (aged > 0) this.counters.v[SW.fdbAged] += aged;
     }
+    this.foldBackendCounters();
+  }
+
+  /**
+   * Fold the backends' kernel counters (rx ring overflows, truncated frames) into drop reasons;
+   * returns how many frames the rx rings dropped since the last fold (the worker's overload signal).
+   */
+  foldBackendCounters(): number {
     const v = this.counters.v;
+    let ringDrops = 0;
     for (const p of this.engine.ports) {
       if (!p) continue;
       const s = p.io.stats();
       const base = CounterBlock.port(p.index) + PF_DROPS;
-      v[base + DropReason['ring-full']] += s.kernelDrops - this.lastKernelDrops[p.index];
+      const dropped = s.kernelDrops - this.lastKernelDrops[p.index];
+      ringDrops += dropped;
+      v[base + DropReason['ring-full']] += dropped;
       v[base + DropReason['truncated']] += s.truncated - this.lastTruncated[p.index];
       this.lastKernelDrops[p.index] = s.kernelDrops;
       this.lastTruncated[p.index] = s.truncated;
     }
+    return ringDrops;
   }
 
   /** run one synthetic frame through validate + pipeline without learning, sending or counting it */

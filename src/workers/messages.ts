@@ -33,6 +33,8 @@ export interface WorkerInit {
   /** sched_yield() on every empty breath while spinning (other threads on this CPU may run) */
   spinYield: boolean;
   pollTimeoutMs: number;
+  /** while an rx ring overflows, sleep (µs) after a batch that was not full; 0 = off (see worker-main.ts) */
+  coalesceUs: number;
   /** nice value of the worker thread (0 = as the daemon) */
   nice: number;
 }

@@ -113,10 +113,17 @@ async function drainMailbox(): Promise<void> {
   }
 }
 
+const LOAD_CHECK_MS = 100;
+
 async function run(): Promise<void> {
   let seenMail = Atomics.load(mailbox, 0);
   let idle = 0;
   let nextHousekeeping = 0;
+  const batchSize = init.batchSize;
+  const coalesceMs = init.coalesceUs / 1000;
+  // overload = an rx ring dropped frames in the last LOAD_CHECK_MS
+  let overloaded = false;
+  let nextLoadCheck = 0;
   emit({ type: 'ready', tid: counters.v[SW.tid] });
   while (!stopping) {
     const mail = Atomics.load(mailbox, 0);
@@ -129,6 +136,16 @@ async function run(): Promise<void> {
     const now = (nowMs / 1000) | 0;
     const got = dp.breathe(now);
     if (got > 0) {
+      // Receive coalescing, only while an rx ring is overflowing (the switch is behind its
+      // senders): after a breath that did not fill the batch, sleep briefly so the next breath
+      // carries a larger one. Without it a worker that shares a CPU with the receiving guest
+      // delivers about one frame per wake-up of the guest (two context switches per frame;
+      // docs/BENCHMARKS.md, "Receive coalescing"). Traffic the switch keeps up with (request/
+      // response, flow-controlled TCP) is never held.
+      if (overloaded && idle === 0 && got < batchSize) {
+        counters.v[SW.coalesceWaits]++;
+        Atomics.wait(mailbox, 0, seenMail, coalesceMs);
+      }
       idle = 0;
     } else if (++idle <= init.spinBreaths) {
       if (init.spinYield) native.yieldCpu();
@@ -137,6 +154,10 @@ async function run(): Promise<void> {
       const engine = dp.engine;
       if (engine.pollCount > 0) native.pollIn(engine.pollFds, engine.pollCount, init.pollTimeoutMs);
       else Atomics.wait(mailbox, 0, mail, init.pollTimeoutMs);
+    }
+    if (coalesceMs > 0 && nowMs >= nextLoadCheck) {
+      nextLoadCheck = nowMs + LOAD_CHECK_MS;
+      overloaded = dp.foldBackendCounters() > 0;
     }
     if (nowMs >= nextHousekeeping) {
       nextHousekeeping = nowMs + 1000;
