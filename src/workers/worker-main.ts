@@ -15,6 +15,7 @@ import { AfPacketPort } from '../ports/afpacket.js';
 import { native } from '../ports/native/index.js';
 import type { PortIo, PortSpec } from '../ports/port.js';
 import { TapFdPort } from '../ports/tap.js';
+import { RxCoalescing } from './coalescing.js';
 import { DataPath } from './datapath.js';
 import type { WorkerEvent, WorkerInit, WorkerReply, WorkerRequest } from './messages.js';
 
@@ -113,17 +114,11 @@ async function drainMailbox(): Promise<void> {
   }
 }
 
-const LOAD_CHECK_MS = 100;
-
 async function run(): Promise<void> {
   let seenMail = Atomics.load(mailbox, 0);
   let idle = 0;
   let nextHousekeeping = 0;
-  const batchSize = init.batchSize;
-  const coalesceMs = init.coalesceUs / 1000;
-  // overload = an rx ring dropped frames in the last LOAD_CHECK_MS
-  let overloaded = false;
-  let nextLoadCheck = 0;
+  const coalescing = new RxCoalescing(init.coalesceUs / 1000, init.batchSize);
   emit({ type: 'ready', tid: counters.v[SW.tid] });
   while (!stopping) {
     const mail = Atomics.load(mailbox, 0);
@@ -136,15 +131,9 @@ async function run(): Promise<void> {
     const now = (nowMs / 1000) | 0;
     const got = dp.breathe(now);
     if (got > 0) {
-      // Receive coalescing, only while an rx ring is overflowing (the switch is behind its
-      // senders): after a breath that did not fill the batch, sleep briefly so the next breath
-      // carries a larger one. Without it a worker that shares a CPU with the receiving guest
-      // delivers about one frame per wake-up of the guest (two context switches per frame;
-      // docs/BENCHMARKS.md, "Receive coalescing"). Traffic the switch keeps up with (request/
-      // response, flow-controlled TCP) is never held.
-      if (overloaded && idle === 0 && got < batchSize) {
+      if (coalescing.shouldWait(got, idle === 0)) {
         counters.v[SW.coalesceWaits]++;
-        Atomics.wait(mailbox, 0, seenMail, coalesceMs);
+        Atomics.wait(mailbox, 0, seenMail, coalescing.waitMs);
       }
       idle = 0;
     } else if (++idle <= init.spinBreaths) {
@@ -155,10 +144,7 @@ async function run(): Promise<void> {
       if (engine.pollCount > 0) native.pollIn(engine.pollFds, engine.pollCount, init.pollTimeoutMs);
       else Atomics.wait(mailbox, 0, mail, init.pollTimeoutMs);
     }
-    if (coalesceMs > 0 && nowMs >= nextLoadCheck) {
-      nextLoadCheck = nowMs + LOAD_CHECK_MS;
-      overloaded = dp.foldBackendCounters() > 0;
-    }
+    if (coalescing.checkDue(nowMs)) coalescing.observe(nowMs, dp.foldBackendCounters());
     if (nowMs >= nextHousekeeping) {
       nextHousekeeping = nowMs + 1000;
       dp.housekeeping(now);

@@ -183,6 +183,24 @@ for (const vnetHdr of [false, true]) {
   });
 }
 
+test.serial('a ring nobody drains overflows: kernelDrops counts what did not fit (the worker\'s overload signal)', (t) => {
+  const a = `${P}a`, b = `${P}b`;
+  veth(t, a, b);
+  const pool = new Pool(512, 2048);
+  const tx = native.openPort(a, { rx: false, ringFrames: 0, frameSize: 0, vnetHdr: false });
+  const rx = native.openPort(b, { rx: true, ringFrames: 64, frameSize: 2048, vnetHdr: false });
+  t.teardown(() => { native.closePort(tx); native.closePort(rx); });
+  const ids = new Uint32Array(200);
+  for (let i = 0; i < 200; i++) ids[i] = pool.alloc(testFrame(60, i));
+  t.is(pool.send(tx, ids, 200), 200);
+  for (const id of ids) pool.release(id);
+  const got = collect(pool, rx, 200, 300);
+  const st = native.portStats(rx);
+  t.true(got.size <= 64, 'the ring holds at most 64 frames');
+  t.true(st.kernelDrops > 0);
+  t.is(got.size + st.kernelDrops, 200, 'every frame that did not fit is counted as dropped');
+});
+
 test.serial('recv ignores our own outgoing frames (PACKET_IGNORE_OUTGOING)', (t) => {
   const a = `${P}a`, b = `${P}b`;
   veth(t, a, b);
