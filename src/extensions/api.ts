@@ -193,6 +193,11 @@ interface DefinitionBase<K extends ExtensionKind, V> {
   readonly config: ConfigSpec;
   /** counter names with a one-line meaning each */
   readonly counters: Readonly<Record<string, string>>;
+  /**
+   * True when its state must live in one instance (a lease table): every data-path worker runs its
+   * own instance, so enabling it on a switch with more than one worker is refused.
+   */
+  readonly singleWorker?: boolean;
   /** default on-error behaviour (bypass for capture, drop otherwise) may be overridden per switch */
   create(config: ExtensionConfig, ctx: ExtensionContext): ExtensionInstance<V>;
 }

@@ -27,6 +27,7 @@ export function renderExtensionDoc(def: Extension): string {
     lines.push('', '| counter | meaning |', '|---|---|');
     for (const [k, v] of c) lines.push(`| \`${k}\` | ${v} |`);
   }
-  lines.push('', '**Notes**', '', d.notes, '', '**See also**', '', d.seeAlso, '');
+  const notes = def.singleWorker ? `${d.notes} Runs only on switches with one data-path worker.` : d.notes;
+  lines.push('', '**Notes**', '', notes, '', '**See also**', '', d.seeAlso, '');
   return lines.join('\n');
 }

@@ -37,6 +37,9 @@ function checkDefinition(def: Extension, where: string): void {
   const missing = missingDocSections(def);
   if (missing.length) throw new ConfigError(`${where}.doc`, `missing doc section(s): ${missing.join(', ')}`);
   if (Object.keys(def.counters).length > 28) throw new ConfigError(`${where}.counters`, 'at most 28 counters');
+  if (def.singleWorker !== undefined && typeof def.singleWorker !== 'boolean') {
+    throw new ConfigError(`${where}.singleWorker`, `expected true or false, got ${JSON.stringify(def.singleWorker)}`);
+  }
 }
 
 export class ExtensionRegistry {

@@ -36,9 +36,14 @@ export class SwitchExtensions {
   private readonly switchName: string;
   private readonly send: (plan: PipelinePlan) => Promise<void>;
   private readonly log: (m: string) => void;
+  private readonly workers: number;
 
-  constructor(opts: { switchName: string; registry: ExtensionRegistry; send: (plan: PipelinePlan) => Promise<void>; log: (m: string) => void }) {
+  constructor(opts: {
+    switchName: string; registry: ExtensionRegistry; workers: number;
+    send: (plan: PipelinePlan) => Promise<void>; log: (m: string) => void;
+  }) {
     this.switchName = opts.switchName;
+    this.workers = opts.workers;
     this.registry = opts.registry;
     this.send = opts.send;
     this.log = opts.log;
@@ -57,6 +62,13 @@ export class SwitchExtensions {
     }
   }
 
+  /** an extension whose state lives in one instance cannot run on several workers */
+  private checkWorkers(reg: RegisteredExtension, field: string): void {
+    if (reg.def.singleWorker === true && this.workers > 1) {
+      throw new ConfigError(field, `extension "${reg.name}" keeps its state in one instance and runs only on a switch with one worker; switch "${this.switchName}" has ${this.workers}`);
+    }
+  }
+
   private freeSlot(taken: Set<number>): number {
     for (let s = 0; s < MAX_EXTENSION_SLOTS; s++) if (!taken.has(s)) return s;
     throw new ConfigError('extensions', `at most ${MAX_EXTENSION_SLOTS} extensions per switch`);
@@ -70,6 +82,7 @@ export class SwitchExtensions {
     list.forEach((e, i) => {
       const reg = this.registry.require(e.name, `${field}[${i}].name`);
       const config = this.configFor(reg, e.enabled, e.config ?? {}, `${field}[${i}].config`);
+      if (e.enabled) this.checkWorkers(reg, `${field}[${i}].enabled`);
       const old = reuse(e.name);
       const slot = old?.slot ?? -1;
       out.push({ name: e.name, enabled: e.enabled, config, onError: e.onError, slot, epoch: old?.epoch ?? 1, failure: old?.failure });
@@ -161,6 +174,7 @@ export class SwitchExtensions {
     const next = this.clone();
     const b = next.find((x) => x.name === name)!;
     const kind = this.registry.get(name)!.kind;
+    this.checkWorkers(this.registry.get(name)!, 'name');
     if (kind === 'forward') {
       const other = next.find((x) => x.enabled && x.name !== name && this.registry.get(x.name)?.kind === 'forward');
       if (other) throw new ConfigError('name', `forwarding extension "${other.name}" is enabled on switch "${this.switchName}": disable it first (one forwarding extension per switch)`);

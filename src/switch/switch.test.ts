@@ -120,7 +120,18 @@ test.serial('two workers: rx ports split over threads, TCP still flows', async (
   t.is(st.workers.length, 2);
   t.true(st.workers.every((w) => w.batches > 0), 'both workers processed batches');
   t.not(st.workers[0].tid, st.workers[1].tid);
+  // an extension whose state must live in one instance (dhcp-server's leases) is refused on 2 workers
+  await mgr.setExtension(`${P}w2`, 'dhcp-server', {
+    config: { pools: [{ network: '10.79.0.0/24', rangeStart: '10.79.0.100', rangeEnd: '10.79.0.120', serverAddress: '10.79.0.1' }] },
+  });
+  await t.throwsAsync(mgr.enableExtension(`${P}w2`, 'dhcp-server'), { message: /^name: extension "dhcp-server" keeps its state in one instance and runs only on a switch with one worker; switch "\S+" has 2$/ });
+  t.false(mgr.listExtensions(`${P}w2`).find((e) => e.name === 'dhcp-server')!.enabled, 'nothing changed');
   await mgr.deleteSwitch(`${P}w2`);
+  await t.throwsAsync(
+    mgr.createSwitch(cfg(`${P}w3`, { workers: 2, extensions: [{ name: 'dhcp-server', enabled: true, config: { pools: [] } }] })),
+    { message: /^extensions\[0\]\.enabled: extension "dhcp-server" keeps its state in one instance/ },
+  );
+  t.false(mgr.listSwitches().some((s) => s.config.name === `${P}w3`), 'the refused switch was not created');
   t.is(sh('ip', ['-o', 'link', 'show', a.peer]).includes(a.peer), true, 'attached netdevs are left in place');
 });
 

@@ -124,7 +124,7 @@ export class Switch {
     delete this.cfg.extensions;
     this.log = log;
     this.extensions = new SwitchExtensions({
-      switchName: cfg.name, registry, log,
+      switchName: cfg.name, registry, log, workers: cfg.workers,
       send: async (plan) => { await Promise.all(this.workers.map((w) => w.request({ type: 'plan', plan }))); },
     });
     this.table = new MacTable(MAC_TABLE_CAPACITY_FOR(cfg.macTableLimit));

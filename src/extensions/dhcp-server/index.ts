@@ -534,8 +534,9 @@ export default defineFilter({
       + `At most ${MAX_POOL_ADDRESSES} addresses per range; the server, router and DNS addresses and static mappings are `
       + 'never handed out dynamically. When the range is full, a DISCOVER gets no answer and poolExhausted counts it. '
       + 'Leases live in memory in each worker\'s instance: they survive reconfigure (those no longer in their pool\'s range '
-      + 'are dropped) but not a restart or disable (clients then get a NAK on INIT-REBOOT and start over); with more than '
-      + 'one worker each worker has its own lease table, so run a DHCP-serving switch with workers=1. Replies go to the '
+      + 'are dropped) but not a restart or disable (clients then get a NAK on INIT-REBOOT and start over). Every worker '
+      + 'would have its own lease table, so it is enabled only on a switch with one worker (the default); enabling it '
+      + 'with `--workers 2` is refused. Replies go to the '
       + 'client MAC, which the learning forwarder has not learned yet on a first DISCOVER (the DISCOVER was dropped), so '
       + 'they flood like any unknown unicast. Relays (giaddr) are not supported: giaddr is echoed, the reply goes to the '
       + 'client. Synthetic `xvs trace` frames are decided (dropped) but never answered, counted or leased. The fast path '
@@ -570,6 +571,7 @@ export default defineFilter({
       },
     },
   },
+  singleWorker: true,
   counters: {
     discovers: 'DHCPDISCOVER messages received',
     offers: 'DHCPOFFER messages sent',
