@@ -119,6 +119,7 @@ async function run(): Promise<void> {
   let idle = 0;
   let nextHousekeeping = 0;
   const coalescing = new RxCoalescing(init.coalesceUs / 1000, init.batchSize);
+  let receivedSinceCheck = 0;
   emit({ type: 'ready', tid: counters.v[SW.tid] });
   while (!stopping) {
     const mail = Atomics.load(mailbox, 0);
@@ -144,7 +145,12 @@ async function run(): Promise<void> {
       if (engine.pollCount > 0) native.pollIn(engine.pollFds, engine.pollCount, init.pollTimeoutMs);
       else Atomics.wait(mailbox, 0, mail, init.pollTimeoutMs);
     }
-    if (coalescing.checkDue(nowMs)) coalescing.observe(nowMs, dp.foldBackendCounters());
+    receivedSinceCheck += got;
+    if (coalescing.checkDue(nowMs)) {
+      // a ring overflows only while frames arrive: an idle worker skips the getsockopt calls
+      coalescing.observe(nowMs, receivedSinceCheck > 0 ? dp.foldBackendCounters() : 0);
+      receivedSinceCheck = 0;
+    }
     if (nowMs >= nextHousekeeping) {
       nextHousekeeping = nowMs + 1000;
       dp.housekeeping(now);
