@@ -45,6 +45,8 @@ export interface SwitchPort {
 export interface DataPathTuning {
   batchSize: number;
   poolSlots: number;
+  /** frames in each AF_PACKET rx ring (a slot holds a 64 KiB GSO frame: 68 KiB of memory each) */
+  ringFrames: number;
   spinBreaths: number;
   spinYield: boolean;
   pollTimeoutMs: number;
@@ -59,6 +61,7 @@ export interface DataPathTuning {
 export const DEFAULT_TUNING: DataPathTuning = {
   batchSize: 256,
   poolSlots: 640,
+  ringFrames: 256,
   spinBreaths: 200,
   spinYield: true,
   pollTimeoutMs: 20,
@@ -69,7 +72,7 @@ export const DEFAULT_TUNING: DataPathTuning = {
 
 /**
  * Data-path tuning from the environment of the daemon (for benchmarking and unusual hosts):
- * XVS_BATCH, XVS_SPIN_BREATHS, XVS_SPIN_YIELD (0|1), XVS_COALESCE_US, XVS_NICE, XVS_POLL_MS, XVS_CPUS ("0,1"). Bad values are rejected by name.
+ * XVS_BATCH, XVS_RING_FRAMES, XVS_SPIN_BREATHS, XVS_SPIN_YIELD (0|1), XVS_COALESCE_US, XVS_NICE, XVS_POLL_MS, XVS_CPUS ("0,1"). Bad values are rejected by name.
  */
 export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<DataPathTuning> {
   const out: Partial<DataPathTuning> = {};
@@ -82,6 +85,8 @@ export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Dat
   };
   const batch = int('XVS_BATCH', 1, 1024);
   if (batch !== undefined) { out.batchSize = batch; out.poolSlots = batch * 2 + 128; }
+  const ring = int('XVS_RING_FRAMES', 16, 8192);
+  if (ring !== undefined) out.ringFrames = ring;
   const spin = int('XVS_SPIN_BREATHS', 0, 1_000_000);
   if (spin !== undefined) out.spinBreaths = spin;
   const y = int('XVS_SPIN_YIELD', 0, 1);
@@ -144,7 +149,7 @@ export class Switch {
         const worker = new DataPathWorker({
           switchName: cfg.name, workerIndex: w, workerCount: cfg.workers, counters: counters.buffer,
           extCounters: extCounters.buffer, linkDown: sw.linkDown.buffer as SharedArrayBuffer,
-          macTable: sw.table.buffer, batchSize: tuning.batchSize, poolSlots: tuning.poolSlots,
+          macTable: sw.table.buffer, batchSize: tuning.batchSize, poolSlots: tuning.poolSlots, ringFrames: tuning.ringFrames,
           macAgingSeconds: cfg.macAgingSeconds, cpu, spinBreaths: tuning.spinBreaths, spinYield: tuning.spinYield, coalesceUs: tuning.coalesceUs, nice: tuning.nice,
           pollTimeoutMs: tuning.pollTimeoutMs,
         }, log);

@@ -25,6 +25,8 @@ export interface WorkerInit {
   mailbox: SharedArrayBuffer;
   batchSize: number;
   poolSlots: number;
+  /** frames per AF_PACKET rx ring */
+  ringFrames: number;
   macAgingSeconds: number;
   /** CPU to pin this worker to, or null */
   cpu: number | null;

@@ -64,7 +64,7 @@ if (init.nice !== 0) {
 
 function openIo(spec: PortSpec): PortIo {
   if (spec.backend === 'tapfd') return new TapFdPort(spec.netdev, { multiQueue: true });
-  return new AfPacketPort(spec.netdev, { rx: spec.rx });
+  return new AfPacketPort(spec.netdev, { rx: spec.rx, ringFrames: init.ringFrames });
 }
 
 // ---------------------------------------------------------------- control requests

@@ -1,0 +1,21 @@
+import test from 'ava';
+import { DEFAULT_TUNING, tuningFromEnv } from './switch.js';
+
+test('data-path tuning from the environment: each variable sets its field', (t) => {
+  t.deepEqual(tuningFromEnv({}), {});
+  t.deepEqual(
+    tuningFromEnv({ XVS_RING_FRAMES: '1024', XVS_COALESCE_US: '0', XVS_NICE: '-5', XVS_SPIN_YIELD: '0', XVS_CPUS: '0,1' }),
+    { ringFrames: 1024, coalesceUs: 0, nice: -5, spinYield: false, cpus: [0, 1] },
+  );
+  t.deepEqual(tuningFromEnv({ XVS_BATCH: '64' }), { batchSize: 64, poolSlots: 64 * 2 + 128 });
+});
+
+test('the defaults: one 256-frame ring per port, coalescing 50 µs under overload, nice 0', (t) => {
+  t.like(DEFAULT_TUNING, { ringFrames: 256, coalesceUs: 50, nice: 0, batchSize: 256 });
+});
+
+test('a bad tuning value is refused with the variable named, not clamped', (t) => {
+  t.throws(() => tuningFromEnv({ XVS_RING_FRAMES: '8' }), { message: 'XVS_RING_FRAMES: expected an integer 16..8192, got "8"' });
+  t.throws(() => tuningFromEnv({ XVS_COALESCE_US: 'soon' }), { message: /^XVS_COALESCE_US: expected an integer 0\.\.10000/ });
+  t.throws(() => tuningFromEnv({ XVS_CPUS: '0,x' }), { message: /^XVS_CPUS: expected CPU numbers/ });
+});
