@@ -4,6 +4,8 @@
  * told to stop. When a breath finds nothing it spins a few more breaths (yielding the CPU), then
  * sleeps in poll() on its rx fds with a timeout (an idle switch costs almost no CPU), waking every
  * `pollTimeoutMs` to read the mailbox, age MACs and fold backend counters into drop reasons.
+ * While one of its rx rings overflows it coalesces: a breath that did not fill its batch is followed
+ * by a short sleep (RxCoalescing, coalescing.ts).
  *
  * Control requests are drained between breaths; a new pipeline plan (which may import extension
  * modules) is the only request that makes the loop await, so plans always apply between batches.
