@@ -15,12 +15,14 @@ export interface AfPacketOptions {
 
 /** ring slot size: tpacket2_hdr + sockaddr_ll padding + vnet header + a 64 KiB GSO frame, page-rounded */
 export const RING_FRAME_SIZE = 17 * 4096;
+/** rx ring frames per port unless tuned (XVS_RING_FRAMES) */
+export const DEFAULT_RING_FRAMES = 256;
 
 export class AfPacketPort extends NativePort {
   constructor(ifname: string, opts: AfPacketOptions) {
     super(native.openPort(ifname, {
       rx: opts.rx,
-      ringFrames: opts.rx ? (opts.ringFrames ?? 256) : 0,
+      ringFrames: opts.rx ? (opts.ringFrames ?? DEFAULT_RING_FRAMES) : 0,
       frameSize: RING_FRAME_SIZE,
       vnetHdr: opts.vnetHdr ?? true,
     }));

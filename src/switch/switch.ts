@@ -18,6 +18,7 @@ import { macToString } from '../packet/ethernet.js';
 import {
   globalAddresses, ip, isTap, moveAddresses, netdevExists, netdevMac, netdevMtu, setLinkUp,
 } from '../ports/netdev.js';
+import { DEFAULT_RING_FRAMES } from '../ports/afpacket.js';
 import type { PortBackend, PortSpec } from '../ports/port.js';
 import { createPersistentTap, destroyPersistentTap } from '../ports/tap.js';
 import { DataPathWorker } from '../workers/worker-handle.js';
@@ -61,7 +62,7 @@ export interface DataPathTuning {
 export const DEFAULT_TUNING: DataPathTuning = {
   batchSize: 256,
   poolSlots: 640,
-  ringFrames: 256,
+  ringFrames: DEFAULT_RING_FRAMES,
   spinBreaths: 200,
   spinYield: true,
   pollTimeoutMs: 20,
