@@ -173,13 +173,13 @@ export class SwitchExtensions {
     this.find(name);
     const next = this.clone();
     const b = next.find((x) => x.name === name)!;
-    const kind = this.registry.get(name)!.kind;
-    this.checkWorkers(this.registry.get(name)!, 'name');
-    if (kind === 'forward') {
+    const reg = this.registry.get(name)!;
+    this.checkWorkers(reg, 'name');
+    if (reg.kind === 'forward') {
       const other = next.find((x) => x.enabled && x.name !== name && this.registry.get(x.name)?.kind === 'forward');
       if (other) throw new ConfigError('name', `forwarding extension "${other.name}" is enabled on switch "${this.switchName}": disable it first (one forwarding extension per switch)`);
     }
-    b.config = validateExtensionConfig(this.registry.get(name)!.def, b.config, 'config');
+    b.config = validateExtensionConfig(reg.def, b.config, 'config');
     b.enabled = true;
     if (b.failure) { b.failure = undefined; b.epoch++; }
     await this.commit(next);
