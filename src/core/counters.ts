@@ -14,6 +14,10 @@ import { DROP_REASONS, DROP_REASON_COUNT } from './drop-reasons.js';
 export const SWITCH_FIELDS = [
   'breaths', 'batches', 'idlePolls', 'fdbLearned', 'fdbMoves', 'fdbLimitHits', 'fdbAged', 'tid', 'cpu',
   'poolLow', 'originated', 'coalesceWaits',
+  // supervision (read by the control plane's watchdog, workers/watchdog.ts):
+  // heartbeat: bumped on every loop turn of the worker, busy or idle, and while it applies a plan;
+  // extRunning: slot + 1 of the extension whose code runs right now (hook, tick, create, import), 0 = none
+  'heartbeat', 'extRunning',
 ] as const;
 export type SwitchField = (typeof SWITCH_FIELDS)[number];
 export const SW = Object.freeze(
