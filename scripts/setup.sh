@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libpcap-dev          # libpcap for the npm package cap (tests inject malformed frames with it)
   iproute2 ethtool kmod procps iputils-ping   # namespaces, veths, offload settings, sysctl, ping
   iperf3               # TCP through the switch (tests, lab)
+  socat                # byte-exact TCP transfers in the native-edge GSO test
   tshark               # third-party decoder: pcapng, sFlow, DHCP, packet builder checks
   pmacct               # sfacctd, the sFlow collector the sflow extension is checked against
   qemu-system-x86      # the lab's and the tests' VMs
