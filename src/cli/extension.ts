@@ -118,12 +118,14 @@ export function extensionCommands(y: Cli): Cli {
         async (a) => {
           const p = await call(a, 'pipeline.show', { switch: a.switch });
           if (a.json) return printJson(p);
-          const line = (s: { stage: string; kind: string; state: string }): string =>
-            `  ${s.kind.padEnd(8)} ${s.stage}${s.state === 'running' ? '' : ` [${s.state}]`}`;
+          const line = (s: (typeof p.stages)[number]): string => {
+            const what = s.extensions ? (s.extensions.length ? s.extensions.join(', ') : '(none enabled)') : s.state === 'empty' ? '(empty)' : '';
+            return `  ${s.path.padEnd(8)} ${s.stage.padEnd(17)} ${what}`;
+          };
           out([
-            `switch ${p.switch}, pipeline generation ${p.generation}`,
-            'ingress (protocol edge → miniport):', ...p.ingress.map(line),
-            'egress (miniport → protocol edge), destinations known:', ...p.egress.map(line),
+            `switch ${p.switch}, pipeline generation ${p.generation} (protocol edge → miniport edge → protocol edge)`,
+            ...p.stages.map(line),
+            ...p.failed.map((f) => `  failed   ${f.name}: ${f.error} (out of the pipeline)`),
           ].join('\n'));
         })
         .demandCommand(1, 'name a pipeline command: show'));

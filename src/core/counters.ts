@@ -6,7 +6,9 @@
  *
  * Layout: SWITCH_FIELDS first, then MAX_PORTS_PER_SWITCH port records of PORT_STRIDE slots:
  *   rxPackets rxBytes txPackets txBytes txErrors, then one slot per DropReason (drops of frames
- *   received on that port, or for tx-error/port-down, of frames sent to it).
+ *   received on that port, or for tx-error/port-down, of frames sent to it), then one more record
+ *   of the same layout, ORIGINATED, for frames extensions originated with no source port (and
+ *   frames that could not be created: pool exhausted, inject queue full).
  */
 import { MAX_PORTS_PER_SWITCH } from '../config/types.js';
 import { DROP_REASONS, DROP_REASON_COUNT } from './drop-reasons.js';
@@ -35,7 +37,9 @@ export const PF_DROPS = PORT_FIELDS.length;
 export const PORT_STRIDE = 32;
 if (PF_DROPS + DROP_REASON_COUNT > PORT_STRIDE) throw new Error('PORT_STRIDE too small for the drop reasons');
 
-export const COUNTER_SLOTS = SWITCH_AREA + MAX_PORTS_PER_SWITCH * PORT_STRIDE;
+/** the record after the last port's: frames with no source port */
+export const ORIGINATED = MAX_PORTS_PER_SWITCH;
+export const COUNTER_SLOTS = SWITCH_AREA + (MAX_PORTS_PER_SWITCH + 1) * PORT_STRIDE;
 
 export class CounterBlock {
   readonly buffer: SharedArrayBuffer;
@@ -46,7 +50,7 @@ export class CounterBlock {
     this.v = new Float64Array(this.buffer);
   }
 
-  /** index of port p's record */
+  /** index of port p's record (p = ORIGINATED: frames with no source port) */
   static port(p: number): number {
     return SWITCH_AREA + p * PORT_STRIDE;
   }

@@ -1,24 +1,41 @@
 /**
  * Engine: one data-path worker's loop body. One breath = for every port this worker receives from,
- * one receive call of up to `batchSize` frames, then the whole batch runs the pipeline stages
- * (validate, … , forwarding), fans out to per-port transmit queues, every queue is flushed with one
- * batched send, and every frame is freed — each drop counted under its reason on the source port.
+ * one receive call of up to `batchSize` frames, then the whole batch runs the stage array (compiled
+ * from the one stage list, pipeline/stage-list.ts, by pipeline/pipeline.ts), and transmit — the last
+ * stage of the list, the engine's own: fan-out to per-port transmit queues, one batched send per
+ * port, every frame freed, each drop counted under its reason on the source port (or the
+ * ORIGINATED record for frames with no source port).
  *
  * Nothing here allocates per frame: batches, queues and counters exist once per worker.
  * Ports are indexed densely per switch (the index used in destination bitsets and counters).
  */
 import { Batch, DST_WORDS, DstMode } from './batch.js';
-import { CounterBlock, PF, PF_DROPS, SW } from './counters.js';
+import { CounterBlock, ORIGINATED, PF, PF_DROPS, SW } from './counters.js';
 import { DropReason } from './drop-reasons.js';
 import type { FramePool } from './frame-pool.js';
 import type { BreathContext, Stage } from './stage.js';
 import type { PortIo } from '../ports/port.js';
 
-/** Frames injected or originated by extensions, processed at the start of the next breath. */
+/**
+ * Frames injected or originated by extensions, processed at the start of the next breath. `entry`
+ * is a key (the injector's slot) that `Engine.entryStage` maps to the stage the frame enters at:
+ * the one just below the injector on the ingress path.
+ */
 export interface InjectSource {
   readonly ids: Uint32Array;
   readonly asPort: Int32Array;
+  readonly entry: Int32Array;
   count: number;
+}
+
+/** Watches batches stage by stage (packet trace); null on the engine when nobody traces. */
+export interface StageObserver {
+  /** a batch starts at stage `from` */
+  begin(batch: Batch, from: number): void;
+  /** stage `index` of the stage array has run over the batch */
+  after(index: number, batch: Batch): void;
+  /** the batch was fanned out (transmit), before its frames are freed */
+  transmitted(batch: Batch): void;
 }
 
 const NO_DEST = DropReason['no-destination'];
@@ -50,15 +67,23 @@ export class Engine {
   readonly batchSize: number;
   /** by port index; undefined where no port is attached */
   readonly ports: (EnginePort | undefined)[] = [];
-  /** the stages every batch runs, in order; replaced as a whole between batches */
+  /**
+   * the stages every batch runs, in order, transmit excluded (the engine's own, last); replaced as
+   * a whole between batches. stages[0] is validation: injected frames run it too, then continue at
+   * their entry stage.
+   */
   stages: Stage[] = [];
+  /** injection entry key (the injector's slot) → stage index where its frames enter */
+  readonly entryStage = new Int32Array(256).fill(1);
+  /** stage-by-stage observer (packet trace), null normally */
+  observer: StageObserver | null = null;
   /** ports this worker receives from, and every attached port (flooding), rebuilt on change */
   private rxPorts: EnginePort[] = [];
   private allPorts: EnginePort[] = [];
   /** fds of rxPorts, for poll() when idle */
   readonly pollFds: Int32Array;
   pollCount = 0;
-  /** 1 where a port is attached (flood targets; read by extension views) */
+  /** 1 where a port is attached (flood targets; read by extension views with linkDown) */
   readonly attached: Uint8Array;
   /**
    * 1 where the port's link is down (a TAP no VM holds yet, a veth whose peer is down), written by
@@ -68,8 +93,6 @@ export class Engine {
   linkDown: Uint8Array | null = null;
   /** frames extensions injected; drained at the start of each breath */
   inject: InjectSource | null = null;
-  /** called after a batch was fanned out, before frames are freed (live trace) */
-  afterFanOut: ((batch: Batch) => void) | null = null;
 
   constructor(pool: FramePool, counters: CounterBlock, batchSize: number, maxPorts: number) {
     this.pool = pool;
@@ -81,9 +104,11 @@ export class Engine {
     this.attached = new Uint8Array(maxPorts);
     this.injIds = new Uint32Array(pool.slots);
     this.injPorts = new Int32Array(pool.slots);
+    this.injEntry = new Int32Array(pool.slots);
   }
   private readonly injIds: Uint32Array;
   private readonly injPorts: Int32Array;
+  private readonly injEntry: Int32Array;
 
   attach(port: EnginePort): void {
     this.ports[port.index] = port;
@@ -126,27 +151,34 @@ export class Engine {
     return total;
   }
 
-  /** run injected/originated frames through the pipeline, one batch per run of the same source port */
+  /**
+   * Run injected/originated frames, one batch per run of the same source port and injector; each
+   * enters just below its injector (Hyper-V: an extension's own frames never pass through it or the
+   * extensions above it on ingress).
+   */
   private drainInjected(): number {
     const q = this.inject!;
     const n = Math.min(q.count, this.injIds.length);
     // copy out first: extensions may inject again while these frames run
-    for (let k = 0; k < n; k++) { this.injIds[k] = q.ids[k]; this.injPorts[k] = q.asPort[k]; }
-    for (let k = n; k < q.count; k++) { q.ids[k - n] = q.ids[k]; q.asPort[k - n] = q.asPort[k]; }
+    for (let k = 0; k < n; k++) { this.injIds[k] = q.ids[k]; this.injPorts[k] = q.asPort[k]; this.injEntry[k] = q.entry[k]; }
+    for (let k = n; k < q.count; k++) { q.ids[k - n] = q.ids[k]; q.asPort[k - n] = q.asPort[k]; q.entry[k - n] = q.entry[k]; }
     q.count -= n;
     const batch = this.batch;
     let k = 0;
     while (k < n) {
       const as = this.injPorts[k];
+      const entry = this.injEntry[k];
       let m = 0;
-      while (k < n && this.injPorts[k] === as && m < this.batchSize) batch.ids[m++] = this.injIds[k++];
+      while (k < n && this.injPorts[k] === as && this.injEntry[k] === entry && m < this.batchSize) batch.ids[m++] = this.injIds[k++];
       batch.reset(m, as);
       this.counters.v[SW.originated] += m;
-      this.processBatch(batch);
+      if (as < 0) this.countRx(ORIGINATED, m);
+      this.processBatch(batch, this.entryStage[entry]);
     }
     return n;
   }
 
+  /** rx counters of record p (a port, or ORIGINATED) for the first n frames of the batch */
   private countRx(p: number, n: number): void {
     const v = this.counters.v;
     const base = CounterBlock.port(p);
@@ -158,15 +190,28 @@ export class Engine {
     v[base + PF.rxBytes] += bytes;
   }
 
-  /** Run the stages over a batch, fan out, transmit and free every frame. */
-  processBatch(batch: Batch): void {
-    const stages = this.stages;
-    for (let s = 0; s < stages.length; s++) stages[s].process(batch, this.pool, this.ctx);
+  /** Run the stages over a batch (from stage `from`, validation always), then transmit and free every frame. */
+  processBatch(batch: Batch, from = 0): void {
+    this.runStages(batch, from);
     this.counters.v[SW.batches]++;
     this.fanOut(batch);
-    if (this.afterFanOut !== null) this.afterFanOut(batch);
+    if (this.observer !== null) this.observer.transmitted(batch);
     this.flush();
     this.free(batch);
+  }
+
+  /** the stage array over a batch: stage 0 (validation), then `from` .. the end (no transmit) */
+  runStages(batch: Batch, from: number): void {
+    const stages = this.stages;
+    const obs = this.observer;
+    if (obs !== null) obs.begin(batch, from);
+    const pool = this.pool;
+    const ctx = this.ctx;
+    for (let s = 0; s < stages.length; s++) {
+      if (s > 0 && s < from) continue;
+      stages[s].process(batch, pool, ctx);
+      if (obs !== null) obs.after(s, batch);
+    }
   }
 
   private fanOut(batch: Batch): void {
@@ -243,10 +288,10 @@ export class Engine {
   private free(batch: Batch): void {
     const v = this.counters.v;
     const pool = this.pool;
-    const dropBase = (batch.inPort >= 0 ? CounterBlock.port(batch.inPort) : -1) + PF_DROPS;
+    const dropBase = CounterBlock.port(batch.inPort >= 0 ? batch.inPort : ORIGINATED) + PF_DROPS;
     for (let i = 0; i < batch.count; i++) {
       const r = batch.reason[i];
-      if (r !== 0 && batch.inPort >= 0) v[dropBase + r]++;
+      if (r !== 0) v[dropBase + r]++;
       pool.release(batch.ids[i]);
     }
     batch.count = 0;

@@ -10,12 +10,17 @@
  *   filter   everything capture may, plus: drop a frame (with a reason), clone a frame and modify the
  *            clone, inject frames (ingress path), and on egress exclude destinations.
  *   forward  everything filter may, plus: choose destinations on ingress (exactly one forwarding
- *            extension is enabled per switch; if none is, the built-in learning forwarder runs).
+ *            extension runs per switch: the built-in `learning` unless another is enabled).
  *
- * Data path order (REFERENCE.md §1.5): ingress = capture… → filter… → built-in ingress policies →
- * forward; egress (destinations known) = forward → built-in egress policies → filter (reverse) →
- * capture (reverse). Extensions are disabled when installed; enabling, disabling, reordering and
- * reconfiguring take effect between batches.
+ * Data path order (REFERENCE.md §1.5; written once in pipeline/stage-list.ts): validate → capture…
+ * → filter… → built-in ingress policies → forward (ingress) → miniport edge → forward (egress) →
+ * built-in egress policies → filter (reverse) → capture (reverse) → transmit. Within a kind the most
+ * recently enabled extension sits nearest the protocol edge (first on ingress, last on egress);
+ * `xvs extension order` overrides. Extensions are disabled when installed; enabling, disabling,
+ * reordering and reconfiguring take effect between batches.
+ *
+ * Frames an extension injects or originates enter the ingress path just below it: the stages after
+ * it, built-in policies, forwarding; never itself or the extensions above it on that path.
  *
  * Frames are addressed by their index `i` in the batch (0 <= i < view.count). Byte offsets are
  * relative to the start of the Ethernet frame.
@@ -101,7 +106,7 @@ export type OwnedFrame = number & { readonly __owned: unique symbol };
 
 export interface FilterView extends FrameReader {
   readonly kind: 'filter' | 'forward';
-  /** drop frame i; `reason` is an extension-specific word for the trace (counted as extension-drop) */
+  /** drop frame i; `reason` is an extension-specific word for the trace (counted as extension-drop). Capture views have no drop. */
   drop(i: number, reason?: string): void;
   /** a copy of frame i that the extension may modify and inject; -1 when the pool is exhausted */
   clone(i: number): OwnedFrame | -1;
@@ -111,12 +116,24 @@ export interface FilterView extends FrameReader {
 
 export interface ForwardView extends FilterView {
   readonly kind: 'forward';
-  /** ingress: send frame i to exactly these ports */
+  /** ingress: send frame i to exactly these ports (never back to its source port) */
   setDestinations(i: number, ports: ArrayLike<number>): void;
-  /** ingress: send frame i to one port */
+  /** ingress: send frame i to one port; its own source port drops it as `same-port` */
   setDestination(i: number, port: number): void;
   /** ingress: flood frame i to every port but its source */
   flood(i: number): void;
+}
+
+/**
+ * The switch's MAC table (shared by its workers, shown by `xvs fdb show`, aged by the switch) as a
+ * forwarding extension uses it. A MAC is passed as its first 16 bits and its last 32 bits, as
+ * `view.u16(i, off)` and `view.u32(i, off + 2)` read them.
+ */
+export interface SwitchMacTable {
+  /** learn (or refresh, or move) a source MAC on a port; a full table is counted, not an error */
+  learn(hi16: number, lo32: number, port: number): void;
+  /** the port a MAC was learned on, or -1 */
+  lookup(hi16: number, lo32: number): number;
 }
 
 /** Services every extension instance gets at creation (one per worker). */
@@ -143,9 +160,11 @@ export interface ExtensionContext {
    * not record it, answer it or count it as traffic (it is never sent).
    */
   readonly tracing: boolean;
+  /** the switch's MAC table: forwarding extensions only (null for capture and filter) */
+  readonly fdb: SwitchMacTable | null;
   /** write a line to the daemon log */
   log(message: string): void;
-  /** a new frame of `length` bytes (zeroed) owned by the extension; -1 when the pool is exhausted */
+  /** a new frame of `length` bytes (zeroed) owned by the extension; -1 when the pool is exhausted (counted: pool-exhausted) */
   allocate(length: number): OwnedFrame | -1;
   /** write src[srcOff .. srcOff+len) (default: all of src) into an owned frame at off */
   write(frame: OwnedFrame, off: number, src: ArrayLike<number>, srcOff?: number, len?: number): void;
@@ -158,8 +177,11 @@ export interface ExtensionContext {
   setLength(frame: OwnedFrame, length: number): void;
   /**
    * Send an owned frame into the switch's ingress path, as if received on `asPort` (default: -1 =
-   * originated by the switch). It is processed at the start of the next breath, after its pipeline
-   * stages as any frame; the extension no longer owns it.
+   * originated by the switch: no source port, so no port's policies apply and it is never learned).
+   * It is processed at the start of the next breath: validated, then it enters just below this
+   * extension (the stages after it, built-in policies, forwarding). A frame "from" port P is never
+   * sent back to P. The extension no longer owns it; if the inject queue is full it is dropped and
+   * counted (inject-queue-full).
    */
   inject(frame: OwnedFrame, asPort?: number): void;
   /** give an owned frame back without sending it */
@@ -198,7 +220,17 @@ interface DefinitionBase<K extends ExtensionKind, V> {
    * own instance, so enabling it on a switch with more than one worker is refused.
    */
   readonly singleWorker?: boolean;
-  /** default on-error behaviour (bypass for capture, drop otherwise) may be overridden per switch */
+  /**
+   * On-error behaviour: bypass for capture (always: a capture never drops), drop for filters and
+   * forwarders (a forwarder fails closed) — a filter's or forwarder's may be set per switch.
+   */
+  /**
+   * Checks beyond the declarative spec (match expressions, MAC lists, address pools); throws a
+   * ConfigError naming the key under `config` (e.g. `config.rules[2].match`). Run in a data-path
+   * worker whenever the configuration is set, enabled or not, so a bad configuration is refused
+   * when it is given, not at the next enable.
+   */
+  validate?(config: ExtensionConfig): void;
   create(config: ExtensionConfig, ctx: ExtensionContext): ExtensionInstance<V>;
 }
 

@@ -55,9 +55,11 @@ test.serial('installed extensions are bound disabled; enable, set, order and the
 
   t.is(d.xvs('extension', 'order', SW, 'firewall', 'noop').code, 0);
   const p = d.json<PipelineView>('pipeline', 'show', SW);
-  t.deepEqual(p.ingress.map((s) => s.stage).filter((s) => !s.includes('policies')), ['validate', 'firewall', 'noop', 'learning']);
-  t.deepEqual(p.egress.map((s) => s.stage).filter((s) => !s.includes('policies')), ['noop', 'firewall']);
-  t.regex(d.xvs('pipeline', 'show', SW).out, /ingress[\s\S]*filter\s+firewall[\s\S]*egress/);
+  const at = (name: string): string[] | undefined => p.stages.find((s) => s.stage === name)?.extensions;
+  t.deepEqual(at('ingress-filter'), ['firewall', 'noop']);
+  t.deepEqual(at('egress-filter'), ['noop', 'firewall']);
+  t.deepEqual(at('ingress-forward'), ['learning']);
+  t.regex(d.xvs('pipeline', 'show', SW).out, /ingress\s+ingress-filter\s+firewall, noop[\s\S]*egress\s+egress-filter\s+noop, firewall/);
   t.regex(d.xvs('extension', 'describe', 'firewall').out, /\*\*Synopsis\*\*/);
 });
 
@@ -89,8 +91,10 @@ test.serial('trace: synthetic frames (packet and hex) and live frames show every
   const [tr] = d.json<TraceView[]>('trace', SW, '--in', 'vm0', '--packet', packet);
   t.is(tr.verdict, 'forwarded');
   t.deepEqual(tr.destinations, ['vm1']);
-  t.deepEqual(tr.steps.map((s) => `${s.direction}:${s.stage}`), [
-    'ingress:validate', 'ingress:firewall', 'ingress:noop', 'ingress:learning', 'egress:noop', 'egress:firewall']);
+  t.deepEqual(tr.steps.map((s) => `${s.group}:${s.stage}`), [
+    'validate:validate', 'ingress-filter:firewall', 'ingress-filter:noop', 'ingress-policies:ingress-policies',
+    'ingress-forward:learning', 'miniport:miniport', 'egress-forward:learning', 'egress-policies:egress-policies',
+    'egress-filter:noop', 'egress-filter:firewall', 'transmit:transmit']);
   const denied = d.json<TraceView[]>('trace', SW, '--in', 'vm0', '--packet', packet.replace(b.ip, '10.79.0.105'))[0];
   t.is(denied.verdict, 'dropped');
   t.regex(denied.reason ?? '', /extension-drop/);

@@ -20,8 +20,8 @@ const DOC_SECTIONS: (keyof ExtensionDoc)[] = ['synopsis', 'summary', 'descriptio
 
 export interface RegisteredExtension extends ExtensionInfo {
   def: Extension;
-  /** module URL the workers import; null for the built-in learning forwarder (part of the data path) */
-  module: string | null;
+  /** module URL the workers import */
+  module: string;
 }
 
 /** Checks an extension's doc block: every section present and non-empty. Returns the missing ones. */
@@ -57,7 +57,7 @@ export class ExtensionRegistry {
       checkDefinition(def, `extensions.${name}`);
       this.exts.set(def.name, {
         name: def.name, version: def.version, kind: def.kind, summary: def.doc.summary, source: 'builtin',
-        def, module: name === 'learning' ? null : url.href,
+        def, module: url.href,
       });
     }
   }

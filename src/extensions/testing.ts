@@ -87,7 +87,7 @@ export class TestSwitch {
 
   /** apply a new configuration to stage k (validated), between breaths */
   async reconfigure(k: number, config: Record<string, unknown>): Promise<void> {
-    const all = [...this.plan.captures, ...this.plan.filters, ...(this.plan.forward ? [this.plan.forward] : [])];
+    const all = [...this.plan.captures, ...this.plan.filters, this.plan.forward];
     const sp = all.find((s) => s.slot === k)!;
     sp.config = validateExtensionConfig(this.defs[k], config, 'config');
     this.plan = { ...this.plan, generation: this.plan.generation + 1 };
@@ -117,7 +117,12 @@ export async function testSwitch(opts: { ports: number; stages?: TestStage[]; ma
     ports.push(p);
     dp.attach(i, `p${i}`, p, true, 1500);
   }
-  const plan: PipelinePlan = { generation: 1, captures: [], filters: [], forward: null };
+  // the default forwarder, as a switch has it: the built-in learning extension in the last slot
+  const learning: StagePlan = {
+    slot: MAX_EXTENSION_SLOTS - 1, name: 'learning', kind: 'forward', module: new URL('./learning/index.js', import.meta.url).href,
+    epoch: 1, config: {}, onError: 'drop',
+  };
+  const plan: PipelinePlan = { generation: 1, captures: [], filters: [], forward: learning, defaultForward: learning };
   const defs: Extension[] = [];
   for (const [slot, st] of (opts.stages ?? []).entries()) {
     const mod = (await import(st.module)) as { default: Extension };

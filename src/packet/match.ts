@@ -258,25 +258,31 @@ function words(ip: string | undefined): Int32Array {
 
 /** The compiled form: every field a number (NONE = unconstrained), one method, no closures. */
 class CompiledMatcher implements FrameMatcher {
-  private readonly any: boolean;
-  private readonly ethType: number;
-  private readonly dstHi: number;
-  private readonly dstLo: number;
-  private readonly srcHi: number;
-  private readonly srcLo: number;
-  private readonly vlan: number;
-  private readonly family: number;
-  private readonly src: Int32Array;
-  private readonly dst: Int32Array;
-  private readonly hasSrc: boolean;
-  private readonly hasDst: boolean;
-  private readonly needIp: boolean;
-  private readonly proto: number;
-  private readonly spLo: number;
-  private readonly spHi: number;
-  private readonly dpLo: number;
-  private readonly dpHi: number;
-  private readonly icmpType: number;
+  readonly #compiled = true;
+  /** true only for objects this module built (a brand check that Object.create cannot fake) */
+  static real(m: unknown): m is CompiledMatcher {
+    return typeof m === 'object' && m !== null && #compiled in m;
+  }
+
+  readonly any: boolean;
+  readonly ethType: number;
+  readonly dstHi: number;
+  readonly dstLo: number;
+  readonly srcHi: number;
+  readonly srcLo: number;
+  readonly vlan: number;
+  readonly family: number;
+  readonly src: Int32Array;
+  readonly dst: Int32Array;
+  readonly hasSrc: boolean;
+  readonly hasDst: boolean;
+  readonly needIp: boolean;
+  readonly proto: number;
+  readonly spLo: number;
+  readonly spHi: number;
+  readonly dpLo: number;
+  readonly dpHi: number;
+  readonly icmpType: number;
 
   constructor(m: MatchSpec) {
     this.any = Object.keys(m).length === 0;
@@ -298,63 +304,79 @@ class CompiledMatcher implements FrameMatcher {
     [this.dpLo, this.dpHi] = m.dstPort === undefined ? [NONE, NONE] : portRange(m.dstPort);
     this.icmpType = m.icmpType ?? NONE;
     this.needIp = this.family !== 0 || this.proto !== NONE || this.spLo !== NONE || this.dpLo !== NONE || this.icmpType !== NONE;
+    Object.freeze(this);
   }
 
   matches(b: Uint8Array, off: number, len: number): boolean {
-    if (this.any) return true;
-    const end = off + len <= b.length ? off + len : b.length;
-    if (off < 0 || end - off < 14) return false;
-    if (this.dstHi !== NONE && (((b[off] << 8) | b[off + 1]) !== this.dstHi || s32(b, off + 2) !== this.dstLo)) return false;
-    if (this.srcHi !== NONE && (((b[off + 6] << 8) | b[off + 7]) !== this.srcHi || s32(b, off + 8) !== this.srcLo)) return false;
-    let p = off + 12;
-    const outer = (b[p] << 8) | b[p + 1];
-    let type = outer;
-    let vid = NONE;
-    if (outer === ETHERTYPE_VLAN || outer === 0x88a8) {
-      if (end - p < 6) return false;
-      vid = ((b[p + 2] << 8) | b[p + 3]) & 0xfff;
-      p += 4;
-      type = (b[p] << 8) | b[p + 1];
-    }
-    if (this.vlan !== NONE && vid !== this.vlan) return false;
-    if (this.ethType !== NONE && type !== this.ethType && outer !== this.ethType) return false;
-    if (!this.needIp) return true;
-    p += 2;
-    let proto: number;
-    let l4 = NONE;
-    let icmp: number;
-    if (type === ETHERTYPE_IPV4) {
-      if (this.family === 6 || end - p < 20 || b[p] >>> 4 !== 4) return false;
-      const hl = (b[p] & 15) << 2;
-      if (hl < 20 || end - p < hl) return false;
-      if (this.hasSrc && (s32(b, p + 12) & this.src[4]) !== this.src[0]) return false;
-      if (this.hasDst && (s32(b, p + 16) & this.dst[4]) !== this.dst[0]) return false;
-      proto = b[p + 9];
-      if ((((b[p + 6] << 8) | b[p + 7]) & 0x1fff) === 0) l4 = p + hl; // not a non-first fragment
-      icmp = 1;
-    } else if (type === ETHERTYPE_IPV6) {
-      if (this.family === 4 || end - p < 40 || b[p] >>> 4 !== 6) return false;
-      if (this.hasSrc && !v6in(b, p + 8, this.src)) return false;
-      if (this.hasDst && !v6in(b, p + 24, this.dst)) return false;
-      proto = b[p + 6];
-      l4 = p + 40;
-      icmp = 58;
-    } else {
-      return false;
-    }
-    if (this.proto !== NONE && proto !== this.proto) return false;
-    if (this.icmpType !== NONE) return proto === icmp && l4 !== NONE && end - l4 >= 4 && b[l4] === this.icmpType;
-    if (this.spLo === NONE && this.dpLo === NONE) return true;
-    if ((proto !== 6 && proto !== 17) || l4 === NONE || end - l4 < 4) return false;
-    const sp = (b[l4] << 8) | b[l4 + 1];
-    const dp = (b[l4 + 2] << 8) | b[l4 + 3];
-    if (this.spLo !== NONE && (sp < this.spLo || sp > this.spHi)) return false;
-    return this.dpLo === NONE || (dp >= this.dpLo && dp <= this.dpHi);
+    return runMatch(this, b, off, len);
   }
+}
+Object.freeze(CompiledMatcher.prototype);
+
+function runMatch(m: CompiledMatcher, b: Uint8Array, off: number, len: number): boolean {
+  if (m.any) return true;
+  const end = off + len <= b.length ? off + len : b.length;
+  if (off < 0 || end - off < 14) return false;
+  if (m.dstHi !== NONE && (((b[off] << 8) | b[off + 1]) !== m.dstHi || s32(b, off + 2) !== m.dstLo)) return false;
+  if (m.srcHi !== NONE && (((b[off + 6] << 8) | b[off + 7]) !== m.srcHi || s32(b, off + 8) !== m.srcLo)) return false;
+  let p = off + 12;
+  const outer = (b[p] << 8) | b[p + 1];
+  let type = outer;
+  let vid = NONE;
+  if (outer === ETHERTYPE_VLAN || outer === 0x88a8) {
+    if (end - p < 6) return false;
+    vid = ((b[p + 2] << 8) | b[p + 3]) & 0xfff;
+    p += 4;
+    type = (b[p] << 8) | b[p + 1];
+  }
+  if (m.vlan !== NONE && vid !== m.vlan) return false;
+  if (m.ethType !== NONE && type !== m.ethType && outer !== m.ethType) return false;
+  if (!m.needIp) return true;
+  p += 2;
+  let proto: number;
+  let l4 = NONE;
+  let icmp: number;
+  if (type === ETHERTYPE_IPV4) {
+    if (m.family === 6 || end - p < 20 || b[p] >>> 4 !== 4) return false;
+    const hl = (b[p] & 15) << 2;
+    if (hl < 20 || end - p < hl) return false;
+    if (m.hasSrc && (s32(b, p + 12) & m.src[4]) !== m.src[0]) return false;
+    if (m.hasDst && (s32(b, p + 16) & m.dst[4]) !== m.dst[0]) return false;
+    proto = b[p + 9];
+    if ((((b[p + 6] << 8) | b[p + 7]) & 0x1fff) === 0) l4 = p + hl; // not a non-first fragment
+    icmp = 1;
+  } else if (type === ETHERTYPE_IPV6) {
+    if (m.family === 4 || end - p < 40 || b[p] >>> 4 !== 6) return false;
+    if (m.hasSrc && !v6in(b, p + 8, m.src)) return false;
+    if (m.hasDst && !v6in(b, p + 24, m.dst)) return false;
+    proto = b[p + 6];
+    l4 = p + 40;
+    icmp = 58;
+  } else {
+    return false;
+  }
+  if (m.proto !== NONE && proto !== m.proto) return false;
+  if (m.icmpType !== NONE) return proto === icmp && l4 !== NONE && end - l4 >= 4 && b[l4] === m.icmpType;
+  if (m.spLo === NONE && m.dpLo === NONE) return true;
+  if ((proto !== 6 && proto !== 17) || l4 === NONE || end - l4 < 4) return false;
+  const sp = (b[l4] << 8) | b[l4 + 1];
+  const dp = (b[l4 + 2] << 8) | b[l4 + 3];
+  if (m.spLo !== NONE && (sp < m.spLo || sp > m.spHi)) return false;
+  return m.dpLo === NONE || (dp >= m.dpLo && dp <= m.dpHi);
 }
 
 function v6in(b: Uint8Array, o: number, w: Int32Array): boolean {
   return (s32(b, o) & w[4]) === w[0] && (s32(b, o + 4) & w[5]) === w[1] && (s32(b, o + 8) & w[6]) === w[2] && (s32(b, o + 12) & w[7]) === w[3];
+}
+
+/**
+ * Match a frame in place with a matcher compiled here, running this module's own code: an object
+ * that merely looks like a matcher (an extension's) is refused, so frame bytes handed over by the
+ * extension views never reach extension code.
+ */
+export function matchInPlace(m: unknown, b: Uint8Array, off: number, len: number): boolean {
+  if (!CompiledMatcher.real(m)) throw new TypeError('matches(): pass a matcher from compileMatch() or parseMatch(), not an object of your own');
+  return runMatch(m, b, off, len);
 }
 
 /** Compile a spec (validated here too) into a matcher for the hot path. */

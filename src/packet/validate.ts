@@ -57,10 +57,7 @@ export class ValidateStage {
   constructor(maxPorts: number) {
     this.mtuByPort = new Int32Array(maxPorts).fill(1500);
   }
-  /** hook after validation (live trace arms its frames here); null normally */
-  afterValidate: ((batch: Batch) => void) | null = null;
   process(batch: Batch, pool: FramePool): void {
     validateFrames(batch, pool, batch.inPort >= 0 ? this.mtuByPort[batch.inPort] : 65535);
-    if (this.afterValidate !== null) this.afterValidate(batch);
   }
 }

@@ -5,26 +5,39 @@
  */
 import type { FramePool } from '../core/frame-pool.js';
 import { VNET_HDR_LEN } from '../core/frame-pool.js';
-import type { ExtensionContext, OwnedFrame } from '../extensions/api.js';
+import type { ExtensionContext, OwnedFrame, SwitchMacTable } from '../extensions/api.js';
 import type { FrameOwnership } from './ownership.js';
 import { MAX_PORTS_PER_SWITCH } from '../config/types.js';
+import { DropReason } from '../core/drop-reasons.js';
 
-/** The engine's queue of frames injected/originated by extensions, processed at the next breath. */
+const POOL_EXHAUSTED = DropReason['pool-exhausted'];
+const INJECT_QUEUE_FULL = DropReason['inject-queue-full'];
+
+/**
+ * The engine's queue of frames injected/originated by extensions, processed at the next breath;
+ * `entry` is the injector's slot, which the engine maps to the stage just below the injector.
+ */
 export class InjectQueue {
   readonly ids: Uint32Array;
   readonly asPort: Int32Array;
+  readonly entry: Int32Array;
   count = 0;
   constructor(capacity: number) {
     this.ids = new Uint32Array(capacity);
     this.asPort = new Int32Array(capacity);
+    this.entry = new Int32Array(capacity);
   }
-  push(id: number, asPort: number): boolean {
+  push(id: number, asPort: number, entry: number): boolean {
     if (this.count >= this.ids.length) return false;
     this.ids[this.count] = id;
+    this.entry[this.count] = entry;
     this.asPort[this.count++] = asPort;
     return true;
   }
 }
+
+/** counts a frame that never made it into a batch (pool exhausted, inject queue full) under a reason */
+export type LostFrameCounter = (reason: number, asPort: number) => void;
 
 /** Port names by index, shared by every context of a worker. */
 export class PortDirectory {
@@ -50,6 +63,7 @@ export class DataPathContext implements ExtensionContext {
   readonly counters: Float64Array;
   now = 0;
   tracing = false;
+  readonly fdb: SwitchMacTable | null;
   readonly maxPorts = MAX_PORTS_PER_SWITCH;
   get nowMs(): number { return performance.timeOrigin + performance.now(); }
   readonly #pool: FramePool;
@@ -59,11 +73,14 @@ export class DataPathContext implements ExtensionContext {
   readonly #inject: InjectQueue;
   readonly #counterNames: string[];
   readonly #log: (m: string) => void;
+  readonly #lost: LostFrameCounter;
 
   constructor(opts: {
     switchName: string; workerIndex: number; pool: FramePool; owner: FrameOwnership; me: number;
     ports: PortDirectory; inject: InjectQueue; counters: Float64Array; counterNames: string[]; log: (m: string) => void;
+    lost: LostFrameCounter; fdb: SwitchMacTable | null;
   }) {
+    this.fdb = opts.fdb;
     this.switchName = opts.switchName;
     this.workerIndex = opts.workerIndex;
     this.#pool = opts.pool;
@@ -74,6 +91,7 @@ export class DataPathContext implements ExtensionContext {
     this.counters = opts.counters;
     this.#counterNames = opts.counterNames;
     this.#log = opts.log;
+    this.#lost = opts.lost;
   }
 
   counterIndex(name: string): number {
@@ -96,7 +114,7 @@ export class DataPathContext implements ExtensionContext {
     const pool = this.#pool;
     if (length < 0 || length > pool.slotSize - pool.start[0] - 1) throw new RangeError(`allocate(${length}): bad length`);
     const id = pool.alloc();
-    if (id < 0) return -1;
+    if (id < 0) { this.#lost(POOL_EXHAUSTED, -1); return -1; }
     const base = id * pool.slotSize;
     pool.bytes.fill(0, base, base + VNET_HDR_LEN);
     pool.bytes.fill(0, base + pool.start[id], base + pool.start[id] + length);
@@ -149,7 +167,13 @@ export class DataPathContext implements ExtensionContext {
   inject(frame: OwnedFrame, asPort = -1): void {
     this.mine(frame);
     this.#owner.clear(frame);
-    if (this.tracing || !this.#inject.push(frame, asPort)) this.#pool.release(frame); // never sent while tracing
+    if (this.tracing) { this.#pool.release(frame); return; } // never sent while tracing
+    const port = Number.isInteger(asPort) && asPort >= 0 && asPort < MAX_PORTS_PER_SWITCH ? asPort : -1;
+    // the frame enters the ingress path just below this extension (entry key: its slot)
+    if (!this.#inject.push(frame, port, this.#me - 1)) {
+      this.#pool.release(frame);
+      this.#lost(INJECT_QUEUE_FULL, port);
+    }
   }
 
   release(frame: OwnedFrame): void {

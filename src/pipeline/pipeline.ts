@@ -1,30 +1,34 @@
 /**
- * ExtensionPipeline: the fixed shape of the Hyper-V data path, run over one batch at a time.
+ * ExtensionPipeline: turns the one stage list (stage-list.ts) and the enabled extensions into the
+ * engine's stage array, and runs every extension hook under guard.
  *
- *   ingress: capture[0..n] → filter[0..m] → (built-in ingress policies) → forward (extension or
- *            the built-in learning forwarder: the only place destinations are chosen)
- *   egress:  forward → (built-in egress policies) → filter[m..0] → capture[n..0]
+ *   validate → ingress-capture… → ingress-filter… → ingress-policies → ingress-forward → miniport →
+ *   egress-forward → egress-policies → …egress-filter → …egress-capture → (transmit: the engine)
  *
- * The stage lists are replaced as a whole between batches (`install`), so a reorder or reconfigure
- * never happens in the middle of a batch. Every hook call is guarded: an extension that throws is
- * taken out of the pipeline on this worker, its error counted and reported, and its on-error
- * policy applied to the batch (bypass: frames go on; drop: the batch's frames are dropped as
- * extension-error). The switch keeps forwarding.
+ * The array is rebuilt as a whole (`compile`) when the plan changes or an extension fails, and
+ * takes effect at the next batch. Exactly one forwarder runs: the planned forwarding extension, or
+ * the default one (`learning`, a forwarding extension like any other) — the pipeline has no
+ * forwarding code of its own. Every hook call is guarded: an extension that throws is taken out of
+ * this worker's pipeline at once, counted, reported, and its on-error policy applied to the batch
+ * (capture: always bypass; filter and forward: drop by default — a forwarder fails closed, and the
+ * default forwarder takes over from the next batch).
  */
 import type { Batch } from '../core/batch.js';
-import { DstMode } from '../core/batch.js';
-import { DropReason, dropReasonName } from '../core/drop-reasons.js';
+import { SW } from '../core/counters.js';
+import { DropReason } from '../core/drop-reasons.js';
+import type { Engine } from '../core/engine.js';
 import type { FramePool } from '../core/frame-pool.js';
 import type { BreathContext, Stage } from '../core/stage.js';
 import type { Direction, ExtensionInstance, ExtensionKind, OnError } from '../extensions/api.js';
-import type { LearningForwarder } from '../forward/learning.js';
 import type { DataPathContext } from './context.js';
-import type { CaptureBatchView, FilterBatchView, ForwardBatchView, ReaderView } from './views.js';
+import type { BuiltinPolicies } from './policies.js';
+import { STAGE_LIST, hookDirection, type StageDef, type StagePath } from './stage-list.js';
+import { bindView, clearDropWords, type CaptureBatchView, type FilterBatchView, type ForwardBatchView, type ReaderView } from './views.js';
 
 const EXT_ERROR = DropReason['extension-error'];
 
 export interface ActiveExtension {
-  /** stage id: the extension's counter slot on this switch */
+  /** the extension's counter slot on this switch (also its injection entry key) */
   slot: number;
   name: string;
   kind: ExtensionKind;
@@ -33,156 +37,176 @@ export interface ActiveExtension {
   view: ReaderView;
   ctx: DataPathContext;
   counters: Float64Array;
+  /** set when it threw: its remaining steps in the current batch are skipped */
+  failed: boolean;
 }
 
 /** One recorded step of a traced frame. */
 export interface TraceStep {
+  /** the extension's name at an extension stage, else the stage name */
   stage: string;
-  kind: 'builtin' | ExtensionKind;
-  direction: Direction;
+  /** the stage of the stage list this step belongs to */
+  group: string;
+  kind: 'builtin' | 'policy' | ExtensionKind;
+  direction: StagePath;
   verdict: 'pass' | 'drop';
   reason?: string;
-  /** destination port indices after the stage (once forwarding ran) */
+  /** destination port indices after the step (once forwarding ran) */
   destinations?: number[];
-}
-
-/** Which frames of the current batch are traced, and where their steps go. */
-export interface TraceRecorder {
-  /** 1 for frames whose steps are recorded */
-  readonly watch: Uint8Array;
-  record(i: number, step: TraceStep): void;
 }
 
 export type FailureHandler = (ext: ActiveExtension, error: unknown) => void;
 
-export class ExtensionPipeline implements Stage {
-  readonly name = 'pipeline';
+/** An extension hook at one place of the stage list. */
+class ExtensionStep implements Stage {
+  readonly name: string;
+  constructor(readonly def: StageDef, readonly ext: ActiveExtension, private readonly pipeline: ExtensionPipeline) {
+    this.name = `${def.name}:${ext.name}`;
+  }
+  process(batch: Batch, _pool: FramePool, ctx: BreathContext): void {
+    this.pipeline.runHook(this.ext, hookDirection(this.def), batch, ctx);
+  }
+}
+
+export class ExtensionPipeline {
   captures: ActiveExtension[] = [];
   filters: ActiveExtension[] = [];
+  /** the forwarder that runs: the planned one, or the default */
   forward: ActiveExtension | null = null;
+  /** the switch's default forwarder (learning): takes over when the planned one fails */
+  defaultForward: ActiveExtension | null = null;
   generation = 0;
-  trace: TraceRecorder | null = null;
-  /** a reader view of the switch's own, used to read destinations for traces */
-  probe: ReaderView | null = null;
-  private readonly learning: LearningForwarder;
+  /** the compiled stage array (also the engine's) and, per step, its stage-list entry and extension */
+  steps: Stage[] = [];
+  stepDefs: StageDef[] = [];
+  stepExt: (ActiveExtension | null)[] = [];
+  /** true while a trace records: drop words are cleared per hook */
+  tracing = false;
+  private readonly engine: Engine;
+  private readonly validate: Stage;
+  readonly policies: BuiltinPolicies;
   private readonly onFailure: FailureHandler;
-  private readonly scratch = new Int32Array(256);
 
-  constructor(learning: LearningForwarder, onFailure: FailureHandler) {
-    this.learning = learning;
+  constructor(engine: Engine, validate: Stage, policies: BuiltinPolicies, onFailure: FailureHandler) {
+    this.engine = engine;
+    this.validate = validate;
+    this.policies = policies;
     this.onFailure = onFailure;
+    this.compile();
   }
 
-  install(generation: number, captures: ActiveExtension[], filters: ActiveExtension[], forward: ActiveExtension | null): void {
+  install(generation: number, captures: ActiveExtension[], filters: ActiveExtension[], forward: ActiveExtension | null, defaultForward: ActiveExtension | null): void {
     this.generation = generation;
     this.captures = captures;
     this.filters = filters;
-    this.forward = forward;
+    this.defaultForward = defaultForward;
+    this.forward = forward ?? defaultForward;
+    this.compile();
   }
 
-  /** every active extension (for close at shutdown / plan changes) */
+  /** every active extension (for ticks, tracing flags, close) */
   all(): ActiveExtension[] {
-    return [...this.captures, ...this.filters, ...(this.forward ? [this.forward] : [])];
+    const out = [...this.captures, ...this.filters];
+    if (this.forward) out.push(this.forward);
+    if (this.defaultForward && this.defaultForward !== this.forward) out.push(this.defaultForward);
+    return out;
   }
 
-  process(batch: Batch, pool: FramePool, ctx: BreathContext): void {
-    const tracing = this.trace !== null;
-    for (let k = 0; k < this.captures.length; k++) this.run(this.captures[k], 'ingress', batch, ctx);
-    for (let k = 0; k < this.filters.length; k++) this.run(this.filters[k], 'ingress', batch, ctx);
-    if (this.forward !== null) {
-      this.run(this.forward, 'ingress', batch, ctx);
-    } else {
-      this.learning.process(batch, pool, ctx);
-      if (tracing) this.recordBuiltin('learning', 'forward', 'ingress', batch);
+  /** Build the engine's stage array from the stage list, and where injected frames enter. */
+  private compile(): void {
+    const steps: Stage[] = [];
+    const defs: StageDef[] = [];
+    const exts: (ActiveExtension | null)[] = [];
+    const entry = this.engine.entryStage;
+    entry.fill(1);
+    const add = (stage: Stage, def: StageDef, ext: ActiveExtension | null): void => {
+      steps.push(stage);
+      defs.push(def);
+      exts.push(ext);
+    };
+    for (const def of STAGE_LIST) {
+      if (def.role === 'builtin') {
+        if (def.name === 'validate') add(this.validate, def, null);
+        else if (def.name !== 'transmit') throw new Error(`stage list: no built-in stage "${def.name}"`);
+        continue; // transmit is the engine's own, after the array
+      }
+      if (def.role === 'policy') {
+        const p = this.policies.stages.get(def.name);
+        if (!p) throw new Error(`stage list: no policy stage "${def.name}"`);
+        add(p, def, null);
+        continue;
+      }
+      let list: ActiveExtension[];
+      if (def.role === 'capture') list = this.captures;
+      else if (def.role === 'filter') list = this.filters;
+      else list = this.forward ? [this.forward] : [];
+      const ordered = def.path === 'egress' ? [...list].reverse() : list;
+      for (const ext of ordered) {
+        add(new ExtensionStep(def, ext, this), def, ext);
+        // a frame an extension injects enters just below its ingress step
+        if (def.path === 'ingress') entry[ext.slot] = steps.length;
+      }
     }
-    if (this.forward !== null) this.run(this.forward, 'egress', batch, ctx);
-    for (let k = this.filters.length - 1; k >= 0; k--) this.run(this.filters[k], 'egress', batch, ctx);
-    for (let k = this.captures.length - 1; k >= 0; k--) this.run(this.captures[k], 'egress', batch, ctx);
+    this.steps = steps;
+    this.stepDefs = defs;
+    this.stepExt = exts;
+    this.engine.stages = steps;
   }
 
-  private run(ext: ActiveExtension, dir: Direction, batch: Batch, bctx: BreathContext): void {
+  runHook(ext: ActiveExtension, dir: Direction, batch: Batch, bctx: BreathContext): void {
+    if (ext.failed) return;
     const inst = ext.instance as ExtensionInstance<ReaderView>;
     const hook = dir === 'ingress' ? inst.ingress : inst.egress;
     if (hook === undefined) return;
-    ext.view.bind(batch, dir);
+    bindView(ext.view, batch, dir);
     ext.ctx.now = bctx.now;
     // a traced frame's drop word must come from this call, not from an earlier batch
-    if (this.trace !== null) ext.view.dropWords.fill(undefined, 0, batch.count);
+    if (this.tracing) clearDropWords(ext.view, batch.count);
     const c = ext.counters;
     c[0]++;
     c[1] += batch.count;
     const dropsBefore = batch.dropCount;
+    const v = bctx.counters.v;
+    v[SW.extRunning] = ext.slot + 1;
     try {
       hook.call(inst, ext.view, ext.ctx);
     } catch (e) {
       c[2]++;
-      if (ext.onError === 'drop') for (let i = 0; i < batch.count; i++) batch.drop(i, EXT_ERROR);
-      this.remove(ext);
-      this.onFailure(ext, e);
+      // a capture never drops; a filter or forwarder with on-error drop fails closed
+      if (ext.kind !== 'capture' && ext.onError === 'drop') for (let i = 0; i < batch.count; i++) batch.drop(i, EXT_ERROR);
+      this.fail(ext, e);
+    } finally {
+      v[SW.extRunning] = 0;
     }
     c[3] += batch.dropCount - dropsBefore;
-    if (this.trace !== null) this.recordExt(ext, dir, batch);
   }
 
   /** the once-a-second tick of every active extension (guarded like the hooks) */
-  tick(now: number): void {
+  tick(now: number, counters: Float64Array): void {
     for (const ext of this.all()) {
       const inst = ext.instance as ExtensionInstance<ReaderView>;
-      if (inst.tick === undefined) continue;
+      if (inst.tick === undefined || ext.failed) continue;
       ext.ctx.now = now;
+      counters[SW.extRunning] = ext.slot + 1;
       try {
         inst.tick(ext.ctx);
       } catch (e) {
         ext.counters[2]++;
-        this.remove(ext);
-        this.onFailure(ext, e);
+        this.fail(ext, e);
+      } finally {
+        counters[SW.extRunning] = 0;
       }
     }
   }
 
-  private remove(ext: ActiveExtension): void {
+  /** take an extension out of this worker's pipeline now; the default forwarder replaces a failed forwarder */
+  private fail(ext: ActiveExtension, error: unknown): void {
+    ext.failed = true;
     this.captures = this.captures.filter((e) => e !== ext);
     this.filters = this.filters.filter((e) => e !== ext);
-    if (this.forward === ext) this.forward = null;
-  }
-
-  private step(i: number, stage: string, kind: TraceStep['kind'], dir: Direction, batch: Batch, word?: string): TraceStep {
-    const r = batch.reason[i];
-    const s: TraceStep = { stage, kind, direction: dir, verdict: r === 0 ? 'pass' : 'drop' };
-    if (r !== 0) s.reason = word ? `${dropReasonName(r)}: ${word}` : dropReasonName(r);
-    if (r === 0 && (batch.dstMode[i] !== DstMode.none)) {
-      s.destinations = [];
-    }
-    return s;
-  }
-
-  private recordExt(ext: ActiveExtension, dir: Direction, batch: Batch): void {
-    const t = this.trace!;
-    for (let i = 0; i < batch.count; i++) {
-      if (t.watch[i] !== 1) continue;
-      const s = this.step(i, ext.name, ext.kind, dir, batch, ext.view.dropWords[i]);
-      if (s.destinations) {
-        const n = ext.view.destinations(i, this.scratch);
-        s.destinations = Array.from(this.scratch.subarray(0, n));
-      }
-      t.record(i, s);
-    }
-  }
-
-  /** record a built-in stage (validate, learning) for traced frames; destinations via any view */
-  recordBuiltin(stage: string, kind: TraceStep['kind'], dir: Direction, batch: Batch): void {
-    const t = this.trace;
-    if (t === null) return;
-    const view = this.probe;
-    for (let i = 0; i < batch.count; i++) {
-      if (t.watch[i] !== 1) continue;
-      const s = this.step(i, stage, kind, dir, batch);
-      if (s.destinations && view) {
-        view.bind(batch, 'egress');
-        const n = view.destinations(i, this.scratch);
-        s.destinations = Array.from(this.scratch.subarray(0, n));
-      }
-      t.record(i, s);
-    }
+    if (this.forward === ext) this.forward = ext === this.defaultForward ? null : this.defaultForward;
+    if (this.defaultForward === ext) this.defaultForward = null;
+    this.compile();
+    this.onFailure(ext, error);
   }
 }

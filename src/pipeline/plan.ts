@@ -8,8 +8,12 @@
  */
 import type { FramePool } from '../core/frame-pool.js';
 import type { Extension, ExtensionConfig, ExtensionInstance, ExtensionKind, OnError } from '../extensions/api.js';
-import { DataPathContext, EXT_STRIDE, type InjectQueue, type PortDirectory } from './context.js';
+import type { SwitchMacTable } from '../extensions/api.js';
+import { DataPathContext, EXT_STRIDE, type InjectQueue, type LostFrameCounter, type PortDirectory } from './context.js';
+import { DropReason } from '../core/drop-reasons.js';
 import type { FrameOwnership } from './ownership.js';
+
+const POOL_EXHAUSTED = DropReason['pool-exhausted'];
 import type { ActiveExtension, ExtensionPipeline } from './pipeline.js';
 import { CaptureBatchView, FilterBatchView, ForwardBatchView, type PortPresence, type ReaderView } from './views.js';
 
@@ -18,8 +22,8 @@ export interface StagePlan {
   slot: number;
   name: string;
   kind: ExtensionKind;
-  /** module URL whose default export is the Extension; null for the built-in learning forwarder */
-  module: string | null;
+  /** module URL whose default export is the Extension */
+  module: string;
   config: ExtensionConfig;
   onError: OnError;
   /** bumped by enable: a failed stage comes back only with a new epoch */
@@ -28,13 +32,14 @@ export interface StagePlan {
 
 export interface PipelinePlan {
   generation: number;
+  /** in ingress order (egress runs them in reverse) */
   captures: StagePlan[];
   filters: StagePlan[];
-  /** null: the built-in learning forwarder */
-  forward: StagePlan | null;
+  /** the forwarder that runs: an enabled forwarding extension, else the default one */
+  forward: StagePlan;
+  /** the switch's default forwarder (learning): built on every worker, takes over when `forward` fails */
+  defaultForward: StagePlan;
 }
-
-export const EMPTY_PLAN: PipelinePlan = { generation: 0, captures: [], filters: [], forward: null };
 
 const moduleCache = new Map<string, Extension>();
 
@@ -66,6 +71,10 @@ export interface PlanDeps {
   /** this worker's extension counters: MAX_EXTENSION_SLOTS records of EXT_STRIDE */
   extCounters: Float64Array;
   batchSize: number;
+  /** the switch's MAC table, handed to forwarding extensions */
+  fdb: SwitchMacTable;
+  /** counts frames an extension could not create or inject */
+  lost: LostFrameCounter;
   log: (m: string) => void;
 }
 
@@ -91,11 +100,11 @@ export class PlanApplier {
   }
 
   async apply(plan: PipelinePlan): Promise<void> {
-    const wanted = [...plan.captures, ...plan.filters, ...(plan.forward ? [plan.forward] : [])];
+    const wanted = [...plan.captures, ...plan.filters, plan.forward];
+    if (plan.defaultForward.slot !== plan.forward.slot) wanted.push(plan.defaultForward);
     const keep = new Set<number>();
     const built = new Map<number, ActiveExtension>();
     for (const sp of wanted) {
-      if (sp.module === null) continue; // built-in learning forwarder
       const failedAt = this.failed.get(sp.slot);
       if (failedAt !== undefined && failedAt === sp.epoch) continue;
       this.failed.delete(sp.slot);
@@ -112,7 +121,7 @@ export class PlanApplier {
         }
         cur.plan = sp;
         cur.configJson = configJson;
-        cur.active.onError = sp.onError;
+        cur.active.onError = sp.kind === 'capture' ? 'bypass' : sp.onError;
         keep.add(sp.slot);
         built.set(sp.slot, cur.active);
         continue;
@@ -133,33 +142,36 @@ export class PlanApplier {
     }
     const pick = (list: StagePlan[]): ActiveExtension[] =>
       list.map((sp) => built.get(sp.slot)).filter((a): a is ActiveExtension => a !== undefined);
-    const fwd = plan.forward && plan.forward.module !== null ? built.get(plan.forward.slot) ?? null : null;
-    this.pipeline.install(plan.generation, pick(plan.captures), pick(plan.filters), fwd);
+    this.pipeline.install(plan.generation, pick(plan.captures), pick(plan.filters),
+      built.get(plan.forward.slot) ?? null, built.get(plan.defaultForward.slot) ?? null);
   }
 
   private async instantiate(sp: StagePlan, ctx: DataPathContext): Promise<ActiveExtension['instance']> {
-    const def = await loadExtensionModule(sp.module!, sp);
+    const def = await loadExtensionModule(sp.module, sp);
     return def.create(sp.config, ctx) as ActiveExtension['instance'];
   }
 
   private async create(sp: StagePlan): Promise<ActiveExtension> {
     const d = this.deps;
-    const def = await loadExtensionModule(sp.module!, sp);
+    const def = await loadExtensionModule(sp.module, sp);
     const base = sp.slot * EXT_STRIDE;
     d.extCounters.fill(0, base, base + EXT_STRIDE);
     const ctx = new DataPathContext({
       switchName: d.switchName, workerIndex: d.workerIndex, pool: d.pool, owner: d.owner, me: sp.slot + 1,
       ports: d.ports, inject: d.inject, counters: d.extCounters.subarray(base + 4, base + EXT_STRIDE),
       counterNames: Object.keys(def.counters), log: (m) => d.log(`${sp.name}: ${m}`),
+      lost: d.lost, fdb: sp.kind === 'forward' ? d.fdb : null,
     });
+    const poolExhausted = (): void => d.lost(POOL_EXHAUSTED, -1);
     let view: ReaderView;
     if (sp.kind === 'capture') view = new CaptureBatchView(d.pool, d.presence, d.batchSize);
-    else if (sp.kind === 'filter') view = new FilterBatchView(d.pool, d.presence, d.batchSize, d.owner, sp.slot + 1);
-    else view = new ForwardBatchView(d.pool, d.presence, d.batchSize, d.owner, sp.slot + 1);
+    else if (sp.kind === 'filter') view = new FilterBatchView(d.pool, d.presence, d.batchSize, d.owner, sp.slot + 1, poolExhausted);
+    else view = new ForwardBatchView(d.pool, d.presence, d.batchSize, d.owner, sp.slot + 1, poolExhausted);
+    Object.freeze(view); // no property of a view can be replaced or added by extension code
     const instance = def.create(sp.config, ctx) as ExtensionInstance<CaptureBatchView>;
     return {
-      slot: sp.slot, name: sp.name, kind: sp.kind, onError: sp.onError, instance, view, ctx,
-      counters: d.extCounters.subarray(base, base + 4),
+      slot: sp.slot, name: sp.name, kind: sp.kind, onError: sp.kind === 'capture' ? 'bypass' : sp.onError, instance, view, ctx,
+      counters: d.extCounters.subarray(base, base + 4), failed: false,
     };
   }
 

@@ -4,50 +4,74 @@
  * CaptureBatchView has no mutating method at all, FilterBatchView adds drop/clone/exclude,
  * ForwardBatchView adds destinations. Batch and pool live in private (#) fields, so an extension
  * cannot reach the frame bytes except through these methods. Direction rules are checked at run
- * time (destinations only on ingress, exclusions only on egress).
+ * time (destinations only on ingress, exclusions only on egress) against a direction only the
+ * pipeline can set; the mutating methods check the view's class brand (a capture view passed to
+ * FilterBatchView.prototype.drop.call throws), `matches` takes only matchers compiled by
+ * packet/match.ts and never hands the frame pool to extension code, and the prototypes are frozen.
  */
 import { Batch, DST_WORDS, DstMode } from '../core/batch.js';
 import { DropReason } from '../core/drop-reasons.js';
 import type { FramePool } from '../core/frame-pool.js';
 import type { CaptureView, Direction, FilterView, ForwardView, OwnedFrame } from '../extensions/api.js';
+import { matchInPlace } from '../packet/match.js';
 import type { FrameOwnership } from './ownership.js';
 
 const EXT_DROP = DropReason['extension-drop'];
+const SAME_PORT = DropReason['same-port'];
 
-/** Which ports exist right now (fan-out floods to these); maintained by the engine. */
+/**
+ * Which ports exist right now and whose link is down (fan-out floods to attached ports that are up;
+ * views never show a port that is down as a destination); maintained by the engine.
+ */
 export interface PortPresence {
   readonly attached: Uint8Array;
+  readonly linkDown: Uint8Array | null;
 }
 
 /** module-private access to a view's batch and pool (subclasses here use these; extensions cannot) */
 let batchOf: (v: ReaderView) => Batch;
 let poolOf: (v: ReaderView) => FramePool;
+let dropWordsOf: (v: ReaderView) => (string | undefined)[];
+let bindTo: (v: ReaderView, batch: Batch, direction: Direction) => void;
+
+/** pipeline side: point a view at a batch and a direction (not reachable from extension code) */
+export function bindView(v: ReaderView, batch: Batch, direction: Direction): void {
+  bindTo(v, batch, direction);
+}
+
+/** the reason word of the last drop of frame i by this view's extension (trace) */
+export function dropWordOf(v: ReaderView, i: number): string | undefined {
+  return dropWordsOf(v)[i];
+}
+
+/** forget the drop words of the first n frames (a traced frame's word must come from this call) */
+export function clearDropWords(v: ReaderView, n: number): void {
+  dropWordsOf(v).fill(undefined, 0, n);
+}
 
 export class ReaderView {
   static {
     batchOf = (v) => v.#batch;
     poolOf = (v) => v.#pool;
+    dropWordsOf = (v) => v.#dropWords;
+    bindTo = (v, batch, direction) => { v.#batch = batch; v.#direction = direction; };
   }
 
   #batch: Batch;
   #pool: FramePool;
   readonly #ports: PortPresence;
-  direction: Direction = 'ingress';
+  #direction: Direction = 'ingress';
   /** reason word of the last drop per frame (trace); set by FilterBatchView.drop */
-  readonly dropWords: (string | undefined)[];
+  readonly #dropWords: (string | undefined)[];
 
   constructor(pool: FramePool, ports: PortPresence, capacity: number) {
     this.#pool = pool;
     this.#ports = ports;
     this.#batch = new Batch(1);
-    this.dropWords = new Array<string | undefined>(capacity).fill(undefined);
+    this.#dropWords = new Array<string | undefined>(capacity).fill(undefined);
   }
 
-  /** engine side: point the view at a batch */
-  bind(batch: Batch, direction: Direction): void {
-    this.#batch = batch;
-    this.direction = direction;
-  }
+  get direction(): Direction { return this.#direction; }
 
   get count(): number { return this.#batch.count; }
   get inPort(): number { return this.#batch.inPort; }
@@ -92,12 +116,16 @@ export class ReaderView {
 
   matches(i: number, matcher: { matches(bytes: Uint8Array, off: number, len: number): boolean }): boolean {
     const id = this.#batch.ids[i];
-    return matcher.matches(this.#pool.bytes, id * this.#pool.slotSize + this.#pool.start[id], this.#pool.len[id]);
+    // matchInPlace runs packet/match.ts's own code for a matcher compiled there (anything else
+    // throws): extension code never receives the pool's buffer
+    return matchInPlace(matcher, this.#pool.bytes, id * this.#pool.slotSize + this.#pool.start[id], this.#pool.len[id]);
   }
 
   hasDestination(i: number, port: number): boolean {
     const b = this.#batch;
     if (b.reason[i] !== 0 || port < 0 || port >= DST_WORDS * 32) return false;
+    const down = this.#ports.linkDown;
+    if (down !== null && down[port] === 1) return false;
     if (b.hasExclusions && b.isExcluded(i, port)) return false;
     const mode = b.dstMode[i];
     if (mode === DstMode.unicast) return b.dstPort[i] === port;
@@ -133,24 +161,34 @@ export class FilterBatchView extends ReaderView implements FilterView {
   readonly #owner: FrameOwnership;
   readonly #me: number;
 
-  constructor(pool: FramePool, ports: PortPresence, capacity: number, owner: FrameOwnership, me: number) {
+  readonly #onPoolExhausted: () => void;
+
+  constructor(pool: FramePool, ports: PortPresence, capacity: number, owner: FrameOwnership, me: number, onPoolExhausted: () => void) {
     super(pool, ports, capacity);
     this.#owner = owner;
     this.#me = me;
+    this.#onPoolExhausted = onPoolExhausted;
+  }
+
+  /** throws unless `v` really is a filter or forward view (a capture view cannot borrow these methods) */
+  static #check(v: FilterBatchView): void {
+    if (!(#owner in v)) throw new TypeError('not a filter or forward view');
   }
 
   drop(i: number, reason?: string): void {
+    FilterBatchView.#check(this);
     const batch = batchOf(this);
     if (batch.reason[i] !== 0) return;
     batch.drop(i, EXT_DROP);
-    this.dropWords[i] = reason;
+    dropWordsOf(this)[i] = reason;
   }
 
   clone(i: number): OwnedFrame | -1 {
+    FilterBatchView.#check(this);
     const pool = poolOf(this);
     const src = batchOf(this).ids[i];
     const id = pool.alloc();
-    if (id < 0) return -1;
+    if (id < 0) { this.#onPoolExhausted(); return -1; }
     const s = src * pool.slotSize;
     const d = id * pool.slotSize;
     pool.bytes.copyWithin(d, s, s + 10); // the virtio-net header travels with the copy
@@ -161,6 +199,7 @@ export class FilterBatchView extends ReaderView implements FilterView {
   }
 
   excludeDestination(i: number, port: number): void {
+    FilterBatchView.#check(this);
     if (this.direction !== 'egress') throw new Error('excludeDestination is only allowed on the egress path');
     if (port < 0 || port >= DST_WORDS * 32) return;
     batchOf(this).excludeDestination(i, port);
@@ -169,19 +208,29 @@ export class FilterBatchView extends ReaderView implements FilterView {
 
 export class ForwardBatchView extends FilterBatchView implements ForwardView {
   override readonly kind = 'forward' as const;
+  readonly #forward = true;
 
   private ingressOnly(): void {
+    if (!(#forward in this) || !this.#forward) throw new TypeError('not a forward view');
     if (this.direction !== 'ingress') throw new Error('destinations are set on the ingress path only');
   }
 
   setDestinations(i: number, ports: ArrayLike<number>): void {
     this.ingressOnly();
-    batchOf(this).setDestinations(i, ports);
+    const batch = batchOf(this);
+    batch.setDestinations(i, ports);
+    // never back out of the port it came from
+    const p = batch.inPort;
+    if (p >= 0) batch.dstSet[i * DST_WORDS + (p >>> 5)] &= ~(1 << (p & 31));
   }
 
   setDestination(i: number, port: number): void {
     this.ingressOnly();
     const batch = batchOf(this);
+    if (port === batch.inPort) {
+      batch.drop(i, SAME_PORT);
+      return;
+    }
     batch.dstMode[i] = DstMode.unicast;
     batch.dstPort[i] = port;
   }
@@ -190,4 +239,10 @@ export class ForwardBatchView extends FilterBatchView implements ForwardView {
     this.ingressOnly();
     batchOf(this).dstMode[i] = DstMode.flood;
   }
+}
+
+// extension code may not replace the methods every view shares
+for (const c of [ReaderView, CaptureBatchView, FilterBatchView, ForwardBatchView]) {
+  Object.freeze(c.prototype);
+  Object.freeze(c);
 }

@@ -6,6 +6,11 @@
  * `running` until it is enabled again (which gives it a new epoch, so the workers rebuild it).
  * Every change validates first, then sends the new plan to every worker; if a worker cannot apply
  * it (an extension's create() threw) the previous plan is sent back and the change is refused.
+ *
+ * Order: the binding list is the ingress order within each kind; enabling an extension moves it to
+ * the front (Hyper-V: the most recently enabled sits nearest the protocol edge); `order` overrides.
+ * The default forwarder (`learning`) is the forwarding stage whenever no other forwarding extension
+ * is enabled and running: it shows as enabled and running then, and as replaced otherwise.
  */
 import type { SwitchExtensionConfig } from '../config/types.js';
 import { ConfigError } from '../core/errors.js';
@@ -14,6 +19,7 @@ import { validateExtensionConfig } from '../extensions/config.js';
 import type { ExtensionRegistry, RegisteredExtension } from '../extensions/registry.js';
 import { EXT_BUILTIN_COUNTERS, EXT_STRIDE, MAX_EXTENSION_SLOTS } from '../pipeline/context.js';
 import type { PipelinePlan, StagePlan } from '../pipeline/plan.js';
+import { STAGE_LIST } from '../pipeline/stage-list.js';
 import type { PipelineStageView, PipelineView, SwitchExtensionState } from './manager-api.js';
 
 interface Binding {
@@ -29,6 +35,18 @@ interface Binding {
 
 const defaultOnError = (kind: ExtensionKind): OnError => (kind === 'capture' ? 'bypass' : 'drop');
 
+/** the switch's own forwarder: runs when no other forwarding extension is enabled */
+export const DEFAULT_FORWARDER = 'learning';
+
+/** a capture extension never drops, so it cannot be told to drop on error */
+function checkOnError(kind: ExtensionKind, onError: OnError | undefined, field: string): void {
+  if (kind === 'capture' && onError === 'drop') {
+    throw new ConfigError(field, 'a capture extension never drops frames; a capture that throws is bypassed (on-error drop is for filters and forwarders)');
+  }
+}
+
+/** a worker-side check of a configuration with the extension's own validate() (plug-in code stays off this thread) */
+export type ConfigValidator = (stage: StagePlan) => Promise<void>;
 export class SwitchExtensions {
   private bindings: Binding[] = [];
   private generation = 0;
@@ -37,11 +55,13 @@ export class SwitchExtensions {
   private readonly send: (plan: PipelinePlan) => Promise<void>;
   private readonly log: (m: string) => void;
   private readonly workers: number;
+  private readonly validateIn: ConfigValidator;
 
   constructor(opts: {
     switchName: string; registry: ExtensionRegistry; workers: number;
-    send: (plan: PipelinePlan) => Promise<void>; log: (m: string) => void;
+    send: (plan: PipelinePlan) => Promise<void>; log: (m: string) => void; validate: ConfigValidator;
   }) {
+    this.validateIn = opts.validate;
     this.switchName = opts.switchName;
     this.workers = opts.workers;
     this.registry = opts.registry;
@@ -81,6 +101,7 @@ export class SwitchExtensions {
     const reuse = (name: string): Binding | undefined => this.bindings.find((b) => b.name === name);
     list.forEach((e, i) => {
       const reg = this.registry.require(e.name, `${field}[${i}].name`);
+      checkOnError(reg.kind, e.onError, `${field}[${i}].onError`);
       const config = this.configFor(reg, e.enabled, e.config ?? {}, `${field}[${i}].config`);
       if (e.enabled) this.checkWorkers(reg, `${field}[${i}].enabled`);
       const old = reuse(e.name);
@@ -99,25 +120,40 @@ export class SwitchExtensions {
       }
     }
     for (const b of out) if (b.slot < 0) { b.slot = this.freeSlot(taken); taken.add(b.slot); }
-    const fwd = out.filter((b) => b.enabled && this.registry.get(b.name)?.kind === 'forward');
+    const fwd = out.filter((b) => b.enabled && b.name !== DEFAULT_FORWARDER && this.registry.get(b.name)?.kind === 'forward');
     if (fwd.length > 1) {
       throw new ConfigError(field, `only one forwarding extension may be enabled per switch (enabled: ${fwd.map((b) => b.name).join(', ')})`);
     }
     return out;
   }
 
-  private planFor(bindings: Binding[]): PipelinePlan {
-    const stage = (b: Binding, reg: RegisteredExtension): StagePlan => ({
+  /** the forwarding extension that replaces the default one, if any is enabled (and not failed) */
+  private replacingForwarder(bindings: Binding[]): Binding | undefined {
+    return bindings.find((b) => b.name !== DEFAULT_FORWARDER && b.enabled && !b.failure && this.registry.get(b.name)?.kind === 'forward');
+  }
+
+  private stagePlan(b: Binding): StagePlan {
+    const reg = this.registry.get(b.name)!;
+    return {
       slot: b.slot, name: b.name, kind: reg.kind, module: reg.module, config: b.config,
       onError: b.onError ?? defaultOnError(reg.kind), epoch: b.epoch,
-    });
-    const plan: PipelinePlan = { generation: ++this.generation, captures: [], filters: [], forward: null };
+    };
+  }
+
+  private planFor(bindings: Binding[]): PipelinePlan {
+    const dflt = bindings.find((b) => b.name === DEFAULT_FORWARDER);
+    if (!dflt || !this.registry.get(DEFAULT_FORWARDER)) throw new Error(`the default forwarder "${DEFAULT_FORWARDER}" is not installed`);
+    const defaultForward = this.stagePlan(dflt);
+    const fwd = this.replacingForwarder(bindings);
+    const plan: PipelinePlan = {
+      generation: ++this.generation, captures: [], filters: [],
+      forward: fwd ? this.stagePlan(fwd) : defaultForward, defaultForward,
+    };
     for (const b of bindings) {
       const reg = this.registry.get(b.name);
       if (!reg || !b.enabled || b.failure) continue;
-      if (reg.kind === 'capture') plan.captures.push(stage(b, reg));
-      else if (reg.kind === 'filter') plan.filters.push(stage(b, reg));
-      else plan.forward = reg.module === null ? null : stage(b, reg);
+      if (reg.kind === 'capture') plan.captures.push(this.stagePlan(b));
+      else if (reg.kind === 'filter') plan.filters.push(this.stagePlan(b));
     }
     return plan;
   }
@@ -176,17 +212,27 @@ export class SwitchExtensions {
     const reg = this.registry.get(name)!;
     this.checkWorkers(reg, 'name');
     if (reg.kind === 'forward') {
-      const other = next.find((x) => x.enabled && x.name !== name && this.registry.get(x.name)?.kind === 'forward');
-      if (other) throw new ConfigError('name', `forwarding extension "${other.name}" is enabled on switch "${this.switchName}": disable it first (one forwarding extension per switch)`);
+      const other = next.find((x) => x.enabled && x.name !== name && x.name !== DEFAULT_FORWARDER && this.registry.get(x.name)?.kind === 'forward');
+      if (other) {
+        const what = name === DEFAULT_FORWARDER ? `disable it to go back to ${DEFAULT_FORWARDER}` : 'disable it first (one forwarding extension per switch)';
+        throw new ConfigError('name', `forwarding extension "${other.name}" is enabled on switch "${this.switchName}": ${what}`);
+      }
     }
     b.config = validateExtensionConfig(reg.def, b.config, 'config');
-    b.enabled = true;
+    await this.validateIn(this.stagePlan(b));
     if (b.failure) { b.failure = undefined; b.epoch++; }
+    b.enabled = true;
+    // the most recently enabled extension sits nearest the protocol edge: first in ingress order
+    next.splice(next.indexOf(b), 1);
+    next.unshift(b);
     await this.commit(next);
   }
 
   async disable(name: string): Promise<void> {
     this.find(name);
+    if (name === DEFAULT_FORWARDER) {
+      throw new ConfigError('name', `${DEFAULT_FORWARDER} is the switch's default forwarder and runs whenever no other forwarding extension is enabled; enable another forwarding extension to replace it`);
+    }
     const next = this.clone();
     const b = next.find((x) => x.name === name)!;
     b.enabled = false;
@@ -207,8 +253,15 @@ export class SwitchExtensions {
     const reg = this.registry.get(name)!;
     const next = this.clone();
     const b = next.find((x) => x.name === name)!;
-    if (change.config !== undefined) b.config = validateExtensionConfig(reg.def, change.config, 'config');
-    if (change.onError !== undefined) b.onError = change.onError;
+    if (change.onError !== undefined) {
+      checkOnError(reg.kind, change.onError, 'onError');
+      b.onError = change.onError;
+    }
+    if (change.config !== undefined) {
+      // checked in full whether the extension is enabled or not: a bad configuration is refused now
+      b.config = validateExtensionConfig(reg.def, change.config, 'config');
+      await this.validateIn(this.stagePlan(b));
+    }
     await this.commit(next);
   }
 
@@ -229,6 +282,7 @@ export class SwitchExtensions {
   }
 
   state(extCounters: Float64Array[]): SwitchExtensionState[] {
+    const replacing = this.replacingForwarder(this.bindings);
     return this.bindings.map((b) => {
       const reg = this.registry.get(b.name)!;
       const counters: Record<string, number> = {};
@@ -236,38 +290,34 @@ export class SwitchExtensions {
       EXT_BUILTIN_COUNTERS.forEach((n, k) => { counters[n] = extCounters.reduce((s, c) => s + c[base + k], 0); });
       Object.keys(reg.def.counters).forEach((n, k) => { counters[n] = extCounters.reduce((s, c) => s + c[base + 4 + k], 0); });
       const onError = b.onError ?? defaultOnError(reg.kind);
-      const running = b.enabled && !b.failure;
+      const isDefault = b.name === DEFAULT_FORWARDER;
+      const enabled = isDefault ? replacing === undefined : b.enabled;
+      const running = enabled && !b.failure;
       return {
         name: b.name, version: reg.version, kind: reg.kind, summary: reg.summary, source: reg.source,
-        enabled: b.enabled, running, onError, config: structuredClone(b.config) as Record<string, unknown>,
+        enabled, running, onError, ...(isDefault && replacing ? { replacedBy: replacing.name } : {}), config: structuredClone(b.config) as Record<string, unknown>,
         ...(b.failure ? { failure: { ...b.failure } } : {}), counters,
       };
     });
   }
 
+  /** the running data path, stage by stage, from the one stage list */
   pipeline(): PipelineView {
     const running = this.bindings.filter((b) => b.enabled && !b.failure);
-    const failed = this.bindings.filter((b) => b.enabled && b.failure);
-    const of = (kind: ExtensionKind): Binding[] => running.filter((b) => this.registry.get(b.name)?.kind === kind);
-    const stage = (b: Binding, kind: ExtensionKind): PipelineStageView => ({ stage: b.name, kind, state: 'running' });
-    const fwd = of('forward')[0];
-    const fwdStage: PipelineStageView = fwd && fwd.name !== 'learning'
-      ? stage(fwd, 'forward')
-      : { stage: 'learning', kind: 'forward', state: fwd ? 'running' : 'default' };
-    const ingress: PipelineStageView[] = [
-      { stage: 'validate', kind: 'builtin' as const, state: 'running' as const },
-      ...of('capture').map((b) => stage(b, 'capture')),
-      ...of('filter').map((b) => stage(b, 'filter')),
-      { stage: 'ingress policies (none configured)', kind: 'policy' as const, state: 'default' as const },
-      fwdStage,
-    ];
-    const egress: PipelineStageView[] = [
-      ...(fwdStage.stage !== 'learning' ? [fwdStage] : []),
-      { stage: 'egress policies (none configured)', kind: 'policy' as const, state: 'default' as const },
-      ...of('filter').reverse().map((b) => stage(b, 'filter')),
-      ...of('capture').reverse().map((b) => stage(b, 'capture')),
-    ];
-    for (const f of failed) ingress.push({ stage: `${f.name} (failed, out of the pipeline)`, kind: this.registry.get(f.name)!.kind, state: 'failed' });
-    return { switch: this.switchName, generation: this.generation, ingress, egress };
+    const of = (kind: ExtensionKind): Binding[] => running.filter((b) => b.name !== DEFAULT_FORWARDER && this.registry.get(b.name)?.kind === kind);
+    const fwd = this.replacingForwarder(this.bindings)?.name ?? DEFAULT_FORWARDER;
+    const stages: PipelineStageView[] = STAGE_LIST.map((def) => {
+      let members: string[] = [];
+      if (def.role === 'capture' || def.role === 'filter') members = of(def.role).map((b) => b.name);
+      else if (def.role === 'forward') members = [fwd];
+      if (def.path === 'egress') members.reverse();
+      return {
+        stage: def.name, path: def.path, kind: def.role, doc: def.doc,
+        ...(def.role === 'builtin' || def.role === 'policy' ? {} : { extensions: members }),
+        state: def.role === 'policy' ? 'empty' : 'running',
+      };
+    });
+    const failed = this.bindings.filter((b) => b.enabled && b.failure).map((b) => ({ name: b.name, error: b.failure!.error }));
+    return { switch: this.switchName, generation: this.generation, stages, failed };
   }
 }

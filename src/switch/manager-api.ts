@@ -78,21 +78,31 @@ export interface SwitchExtensionState extends ExtensionInfo {
   config: Record<string, unknown>;
   /** the last failure: the extension threw and was taken out of the pipeline */
   failure?: { error: string; at: string; count: number };
+  /** the default forwarder only: the forwarding extension that replaces it */
+  replacedBy?: string;
   /** built-in counters (batches, frames, errors, drops) and the extension's own, summed over workers */
   counters: Record<string, number>;
 }
 
+/** One entry of the stage list (pipeline/stage-list.ts) as it runs on a switch. */
 export interface PipelineStageView {
   stage: string;
-  kind: 'capture' | 'filter' | 'forward' | 'policy' | 'builtin';
-  state: 'running' | 'failed' | 'default';
+  path: 'ingress' | 'miniport' | 'egress';
+  kind: 'builtin' | 'capture' | 'filter' | 'forward' | 'policy';
+  /** extension stages: the extensions that run there, in running order (egress: reversed) */
+  extensions?: string[];
+  /** policy stages are empty until port policies / HNV fill them */
+  state: 'running' | 'empty';
+  doc: string;
 }
 
 export interface PipelineView {
   switch: string;
   generation: number;
-  ingress: PipelineStageView[];
-  egress: PipelineStageView[];
+  /** every stage of the stage list, in data-path order */
+  stages: PipelineStageView[];
+  /** enabled extensions taken out of the pipeline after a failure */
+  failed: { name: string; error: string }[];
 }
 
 export interface TraceView {
@@ -101,7 +111,7 @@ export interface TraceView {
   frame: string;
   /** decoded frame, e.g. eth(...),ipv4(...),tcp(...) */
   packet: string;
-  steps: { stage: string; kind: string; direction: string; verdict: string; reason?: string; destinations?: string[] }[];
+  steps: { stage: string; group: string; kind: string; direction: string; verdict: string; reason?: string; destinations?: string[] }[];
   verdict: 'forwarded' | 'dropped';
   reason?: string;
   destinations: string[];

@@ -132,6 +132,15 @@ export class Switch {
     this.extensions = new SwitchExtensions({
       switchName: cfg.name, registry, log, workers: cfg.workers,
       send: async (plan) => { await Promise.all(this.workers.map((w) => w.request({ type: 'plan', plan }))); },
+      validate: async (stage) => {
+        try {
+          await this.workers[0].request({ type: 'validate', stage });
+        } catch (e) {
+          // the worker's ConfigError arrives as its message "field: text"
+          const m = /^([\w.[\]-]+): ([\s\S]*)$/.exec((e as Error).message);
+          throw m ? new ConfigError(m[1], m[2]) : e;
+        }
+      },
     });
     this.table = new MacTable(MAC_TABLE_CAPACITY_FOR(cfg.macTableLimit));
     this.table.setLimit(cfg.macTableLimit);
@@ -384,7 +393,7 @@ export class Switch {
     return {
       switch: this.cfg.name, inPort, frame: Buffer.from(t.frame).toString('hex'), packet: describeFrame(t.frame),
       steps: t.steps.map((s) => ({
-        stage: s.stage, kind: s.kind, direction: s.direction, verdict: s.verdict,
+        stage: s.stage, group: s.group, kind: s.kind, direction: s.direction, verdict: s.verdict,
         ...(s.reason ? { reason: s.reason } : {}),
         ...(s.destinations ? { destinations: s.destinations.map(name) } : {}),
       })),

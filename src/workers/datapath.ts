@@ -5,19 +5,21 @@
  * extension test harness (`extensions/testing.ts`) drives it in-process with memory ports.
  */
 import { Batch, DstMode } from '../core/batch.js';
-import { CounterBlock, PF_DROPS, SW } from '../core/counters.js';
+import { CounterBlock, ORIGINATED, PF_DROPS, SW } from '../core/counters.js';
 import { DropReason, dropReasonName } from '../core/drop-reasons.js';
 import { Engine, EnginePort } from '../core/engine.js';
 import { FramePool } from '../core/frame-pool.js';
 import { MAX_PORTS_PER_SWITCH } from '../config/types.js';
-import { LearningForwarder } from '../forward/learning.js';
+import { SwitchFdb } from '../forward/fdb.js';
 import { MacTable } from '../forward/mac-table.js';
-import { compileMatch, type FrameMatcher, type MatchSpec } from '../packet/match.js';
+import { compileMatch, type MatchSpec } from '../packet/match.js';
 import { ValidateStage } from '../packet/validate.js';
 import { InjectQueue, PortDirectory } from '../pipeline/context.js';
 import { FrameOwnership } from '../pipeline/ownership.js';
 import { ExtensionPipeline, type ActiveExtension, type TraceStep } from '../pipeline/pipeline.js';
 import { PlanApplier, type PipelinePlan } from '../pipeline/plan.js';
+import { BuiltinPolicies } from '../pipeline/policies.js';
+import { PipelineTracer } from '../pipeline/trace.js';
 import { CaptureBatchView } from '../pipeline/views.js';
 import type { PortIo } from '../ports/port.js';
 import type { FrameTrace } from './messages.js';
@@ -37,14 +39,12 @@ export interface DataPathOptions {
   onTraceDone: (traceId: number) => void;
 }
 
-interface LiveTrace { traceId: number; left: number; matcher: FrameMatcher | null; inPort: number; steps: TraceStep[][] }
-
 export class DataPath {
   readonly pool: FramePool;
   readonly engine: Engine;
   readonly counters: CounterBlock;
   readonly validate: ValidateStage;
-  readonly forwarder: LearningForwarder;
+  readonly policies = new BuiltinPolicies();
   readonly pipeline: ExtensionPipeline;
   readonly applier: PlanApplier;
   readonly directory = new PortDirectory();
@@ -53,8 +53,8 @@ export class DataPath {
   private readonly opts: DataPathOptions;
   private readonly lastKernelDrops = new Float64Array(MAX_PORTS_PER_SWITCH);
   private readonly lastTruncated = new Float64Array(MAX_PORTS_PER_SWITCH);
-  private live: LiveTrace | null = null;
-  private readonly liveWatch: Uint8Array;
+  private readonly probe: CaptureBatchView;
+  private liveTraceId = -1;
 
   constructor(o: DataPathOptions) {
     this.opts = o;
@@ -63,23 +63,23 @@ export class DataPath {
     this.pool = new FramePool(o.poolSlots, o.slotSize);
     this.engine = new Engine(this.pool, o.counters, o.batchSize, MAX_PORTS_PER_SWITCH);
     this.validate = new ValidateStage(MAX_PORTS_PER_SWITCH);
-    this.forwarder = new LearningForwarder(o.table);
     const inject = new InjectQueue(this.pool.slots);
     const owner = new FrameOwnership(this.pool.slots);
     this.engine.inject = inject;
-    this.pipeline = new ExtensionPipeline(this.forwarder, (ext, error) => {
+    this.pipeline = new ExtensionPipeline(this.engine, this.validate, this.policies, (ext, error) => {
       this.applier.markFailed(ext.slot);
       const msg = error instanceof Error ? error.message : String(error);
       o.log(`extension ${ext.name} failed and was taken out of the pipeline (on-error ${ext.onError}): ${msg}`);
       o.onExtensionFailed(ext, msg);
     });
-    this.pipeline.probe = new CaptureBatchView(this.pool, this.engine, o.batchSize);
+    this.probe = new CaptureBatchView(this.pool, this.engine, o.batchSize);
+    const v = o.counters.v;
     this.applier = new PlanApplier({
       switchName: o.switchName, workerIndex: o.workerIndex, pool: this.pool, owner, ports: this.directory,
       presence: this.engine, inject, extCounters: o.extCounters, batchSize: o.batchSize, log: o.log,
+      fdb: new SwitchFdb(o.table, this.engine.ctx),
+      lost: (reason, asPort) => { v[CounterBlock.port(asPort >= 0 ? asPort : ORIGINATED) + PF_DROPS + reason]++; },
     }, this.pipeline);
-    this.engine.stages = [this.validate, this.pipeline];
-    this.liveWatch = new Uint8Array(o.batchSize);
   }
 
   attach(index: number, name: string, io: PortIo, rx: boolean, mtu: number): void {
@@ -110,7 +110,7 @@ export class DataPath {
 
   /** once a second: aging (worker 0) and backend counters → drop reasons */
   housekeeping(now: number): void {
-    this.pipeline.tick(now);
+    this.pipeline.tick(now, this.counters.v);
     if (this.opts.workerIndex === 0) {
       const aged = this.table.age(now, this.agingSeconds);
       if (aged > 0) this.counters.v[SW.fdbAged] += aged;
@@ -139,7 +139,7 @@ export class DataPath {
     return ringDrops;
   }
 
-  /** run one synthetic frame through validate + pipeline without learning, sending or counting it */
+  /** run one synthetic frame through every stage but transmit, without learning, sending or counting it */
   traceSynthetic(frame: Uint8Array, inPort: number): FrameTrace {
     const pool = this.pool;
     const id = pool.fromBytes(frame, inPort);
@@ -147,86 +147,74 @@ export class DataPath {
     const batch = new Batch(1);
     batch.ids[0] = id;
     batch.reset(1, inPort);
-    const steps: TraceStep[] = [];
-    const pipeline = this.pipeline;
-    pipeline.trace = { watch: new Uint8Array(1).fill(1), record: (_i, s) => steps.push(s) };
-    this.forwarder.learn = false;
-    const ctxs = pipeline.all().map((e) => e.ctx);
+    let result: FrameTrace | null = null;
+    const tracer = new PipelineTracer(1, this.pipeline, this.probe, {
+      select: (_b, watch) => { watch[0] = 1; },
+      finished: () => {},
+    });
+    const ctxs = this.pipeline.all().map((e) => e.ctx);
+    const live = this.engine.observer;
     for (const c of ctxs) c.tracing = true;
+    this.engine.observer = tracer;
     try {
-      this.validate.process(batch, pool);
-      pipeline.recordBuiltin('validate', 'builtin', 'ingress', batch);
-      if (batch.reason[0] === 0) pipeline.process(batch, pool, this.engine.ctx);
-      return this.finishTrace(batch, 0, inPort, frame, steps);
+      this.engine.runStages(batch, 0);
+      result = this.finishTrace(batch, 0, inPort, frame, tracer.recordTransmit(batch, 0), tracer.destinations(batch, 0));
     } finally {
+      this.engine.observer = live;
+      this.pipeline.tracing = false;
       for (const c of ctxs) c.tracing = false;
-      this.forwarder.learn = true;
-      pipeline.trace = null;
       pool.release(id);
     }
+    return result;
   }
 
-  private finishTrace(batch: Batch, i: number, inPort: number, frame: Uint8Array, steps: TraceStep[]): FrameTrace {
-    const out = new Int32Array(MAX_PORTS_PER_SWITCH);
-    const view = this.pipeline.probe!;
-    view.bind(batch, 'egress');
-    const n = view.destinations(i, out);
+  private finishTrace(batch: Batch, i: number, inPort: number, frame: Uint8Array, steps: TraceStep[], destinations: number[]): FrameTrace {
     const r = batch.reason[i];
-    const dropped = r !== 0 || n === 0;
+    const dropped = r !== 0 || destinations.length === 0;
     const t: FrameTrace = {
       inPort, frame, steps, generation: this.pipeline.generation,
-      verdict: dropped ? 'dropped' : 'forwarded', destinations: Array.from(out.subarray(0, n)),
+      verdict: dropped ? 'dropped' : 'forwarded', destinations: dropped ? [] : destinations,
     };
     if (r !== 0) t.reason = dropReasonName(r);
-    else if (n === 0) t.reason = batch.dstMode[i] === DstMode.none ? 'no-destination' : 'no-destination (all excluded)';
+    else if (destinations.length === 0) t.reason = batch.dstMode[i] === DstMode.none ? 'no-destination' : 'no-destination (all excluded or down)';
     return t;
   }
 
   /** live trace: record the steps of the next `count` real frames that match (and came in on inPort, if >= 0) */
   armLive(traceId: number, count: number, match: MatchSpec | null, inPort: number): void {
-    const l: LiveTrace = { traceId, left: count, matcher: match ? compileMatch(match) : null, inPort, steps: [] };
-    this.live = l;
-    const watch = this.liveWatch;
+    const matcher = match ? compileMatch(match) : null;
     const pool = this.pool;
-    this.pipeline.trace = { watch, record: (i, s) => { this.live?.steps[i]?.push(s); } };
-    this.validate.afterValidate = (batch) => {
-      const cur = this.live;
-      if (!cur) return;
-      watch.fill(0);
-      let armed = 0;
-      for (let i = 0; i < batch.count && armed < cur.left; i++) {
-        if (cur.inPort >= 0 && batch.inPort !== cur.inPort) continue;
-        const id = batch.ids[i];
-        if (cur.matcher && !cur.matcher.matches(pool.bytes, pool.dataOffset(id), pool.len[id])) continue;
-        watch[i] = 1;
-        cur.steps[i] = [];
-        armed++;
-      }
-      if (armed > 0) this.pipeline.recordBuiltin('validate', 'builtin', 'ingress', batch);
-    };
-    this.engine.afterFanOut = (batch) => {
-      const cur = this.live;
-      if (!cur) return;
-      for (let i = 0; i < batch.count; i++) {
-        if (watch[i] !== 1) continue;
-        watch[i] = 0;
-        const t = this.finishTrace(batch, i, batch.inPort, pool.toBytes(batch.ids[i]), cur.steps[i] ?? []);
-        this.opts.onTraceFrame(cur.traceId, t);
-        if (--cur.left === 0) {
-          this.disarmLive(cur.traceId);
-          this.opts.onTraceDone(cur.traceId);
-          return;
+    let left = count;
+    this.liveTraceId = traceId;
+    const tracer: PipelineTracer = new PipelineTracer(this.opts.batchSize, this.pipeline, this.probe, {
+      select: (batch, watch) => {
+        let armed = 0;
+        for (let i = 0; i < batch.count && armed < left; i++) {
+          if (inPort >= 0 && batch.inPort !== inPort) continue;
+          const id = batch.ids[i];
+          if (matcher && !matcher.matches(pool.bytes, pool.dataOffset(id), pool.len[id])) continue;
+          watch[i] = 1;
+          armed++;
         }
-      }
-    };
+      },
+      finished: (batch, i, steps) => {
+        if (left <= 0) return;
+        const t = this.finishTrace(batch, i, batch.inPort, pool.toBytes(batch.ids[i]), steps, tracer.destinations(batch, i));
+        this.opts.onTraceFrame(traceId, t);
+        if (--left === 0) {
+          this.disarmLive(traceId);
+          this.opts.onTraceDone(traceId);
+        }
+      },
+    });
+    this.engine.observer = tracer;
   }
 
   disarmLive(traceId: number): void {
-    if (!this.live || this.live.traceId !== traceId) return;
-    this.live = null;
-    this.pipeline.trace = null;
-    this.validate.afterValidate = null;
-    this.engine.afterFanOut = null;
+    if (this.liveTraceId !== traceId) return;
+    this.liveTraceId = -1;
+    this.engine.observer = null;
+    this.pipeline.tracing = false;
   }
 
   close(): void {

@@ -7,7 +7,7 @@
  * Worker → control replies carry the request id.
  */
 import type { PortSpec } from '../ports/port.js';
-import type { PipelinePlan } from '../pipeline/plan.js';
+import type { PipelinePlan, StagePlan } from '../pipeline/plan.js';
 import type { TraceStep } from '../pipeline/pipeline.js';
 import type { MatchSpec } from '../packet/match.js';
 
@@ -46,6 +46,8 @@ export type WorkerRequest =
   | { id: number; type: 'detach'; index: number }
   | { id: number; type: 'configure'; macAgingSeconds: number }
   | { id: number; type: 'plan'; plan: PipelinePlan }
+  /** check a configuration with the extension's own validate() (loaded here, never on the control thread) */
+  | { id: number; type: 'validate'; stage: StagePlan }
   | { id: number; type: 'trace'; frame: Uint8Array; inPort: number }
   | { id: number; type: 'trace-live'; traceId: number; count: number; match: MatchSpec | null; inPort: number }
   | { id: number; type: 'trace-live-stop'; traceId: number }

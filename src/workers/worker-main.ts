@@ -19,6 +19,7 @@ import type { PortIo, PortSpec } from '../ports/port.js';
 import { TapFdPort } from '../ports/tap.js';
 import { RxCoalescing } from './coalescing.js';
 import { DataPath } from './datapath.js';
+import { loadExtensionModule } from '../pipeline/plan.js';
 import type { WorkerEvent, WorkerInit, WorkerReply, WorkerRequest } from './messages.js';
 
 const { init, port } = workerData as { init: WorkerInit; port: MessagePort };
@@ -90,6 +91,10 @@ function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
           (): WorkerReply => ({ id: req.id, ok: true }),
           (e: unknown): WorkerReply => ({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
         );
+      case 'validate':
+        return loadExtensionModule(req.stage.module, req.stage).then(
+          (def): WorkerReply => { def.validate?.(req.stage.config); return { id: req.id, ok: true }; },
+        ).catch((e: unknown): WorkerReply => ({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }));
       case 'trace':
         return { id: req.id, ok: true, trace: dp.traceSynthetic(req.frame, req.inPort) };
       case 'trace-live':

@@ -585,6 +585,9 @@ export default defineFilter({
     malformed: 'DHCP client datagrams from served ports that did not parse (dropped)',
     arpReplies: 'ARP replies sent for a serverAddress',
   },
+  validate(config) {
+    compileDhcp(config);
+  },
   create(config, ctx) {
     return new DhcpServer(config, ctx);
   },

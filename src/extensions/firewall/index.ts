@@ -275,6 +275,9 @@ export default defineFilter({
     default: { type: 'enum', values: ['allow', 'deny'], default: 'allow', doc: 'ingress verdict when no rule matches' },
   },
   counters,
+  validate(config) {
+    compileFirewall(config);
+  },
   create(config, ctx) {
     return new Firewall(config, ctx);
   },

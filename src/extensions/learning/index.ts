@@ -1,14 +1,57 @@
 /**
- * forward `learning`: the switch's built-in learning forwarder, listed as an extension so it can be
- * named, described and explicitly enabled. It runs inside the data path itself (forward/learning.ts,
- * with the switch's shared MAC table), whether it is enabled or simply no other forwarding extension
- * is.
+ * forward `learning`: the switch's built-in learning forwarder, a forwarding extension like any
+ * other. It is the switch's forwarder whenever no other forwarding extension is enabled (listed as
+ * enabled and running then), is replaced when one is enabled, and comes back when that one is
+ * disabled or fails. It uses the switch's shared MAC table through `ctx.fdb`.
+ *
+ * Per batch: learn every source MAC on the batch's port (one learn per run of frames from one
+ * source; nothing is learned from originated frames or while tracing), then choose destinations:
+ * group (broadcast/multicast) and unknown unicast flood; a known unicast goes to its port, and a
+ * destination on the source port is dropped as `same-port` by the view. A frame sees the table as
+ * it stands after every frame of its batch was learned.
  */
-import { defineForward } from '../api.js';
+import { defineForward, type ExtensionContext, type ForwardView, type SwitchMacTable } from '../api.js';
+
+class LearningForwarder {
+  readonly #fdb: SwitchMacTable;
+
+  constructor(fdb: SwitchMacTable) {
+    this.#fdb = fdb;
+  }
+
+  ingress(view: ForwardView, ctx: ExtensionContext): void {
+    const fdb = this.#fdb;
+    const n = view.count;
+    const inPort = view.inPort;
+    if (inPort >= 0 && !ctx.tracing) {
+      let lastHi = -1;
+      let lastLo = 0;
+      for (let i = 0; i < n; i++) {
+        if (view.dropped(i)) continue;
+        const hi = view.u16(i, 6);
+        const lo = view.u32(i, 8) | 0;
+        if (hi === lastHi && lo === lastLo) continue;
+        lastHi = hi;
+        lastLo = lo;
+        fdb.learn(hi, lo, inPort);
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      if (view.dropped(i)) continue;
+      if ((view.byte(i, 0) & 1) !== 0) {
+        view.flood(i);
+        continue;
+      }
+      const p = fdb.lookup(view.u16(i, 0), view.u32(i, 2) | 0);
+      if (p < 0) view.flood(i);
+      else view.setDestination(i, p);
+    }
+  }
+}
 
 export default defineForward({
   name: 'learning',
-  version: '1.0.0',
+  version: '2.0.0',
   kind: 'forward',
   doc: {
     synopsis: 'learning (no keys: aging and the table limit are switch settings: --mac-aging, --mac-limit)',
@@ -17,15 +60,18 @@ export default defineForward({
       + 'to the port its destination MAC was learned on; broadcast, multicast and unknown unicast flood to every port but the '
       + 'source. A frame whose destination was learned on its own source port is dropped (same-port). The table is shared by '
       + 'all workers of the switch and shown by `xvs fdb show`.',
-    path: 'ingress: it chooses destinations. It is the forwarding stage whenever no other forwarding extension is enabled.',
+    path: 'ingress: it chooses destinations. It is the switch\'s forwarder whenever no other forwarding extension is enabled: '
+      + 'listed as enabled and running then, replaced when another forwarder is enabled, back when that one is disabled or fails.',
     notes: 'When the table is full (switch setting macTableLimit, default 8192) new MACs are not learned and the switch counter '
       + 'fdb.limitHits counts them; their frames are still forwarded (flooded as unknown unicast). Entries age out after '
-      + 'macAgingSeconds (default 300) without traffic. Counters live in `xvs stats SWITCH` (fdb.*), not here.',
+      + 'macAgingSeconds (default 300) without traffic. Counters live in `xvs stats SWITCH` (fdb.*), not here. It cannot be '
+      + 'disabled on its own: enable another forwarding extension to replace it.',
     seeAlso: 'static (a MAC table from configuration only); xvs fdb show; xvs stats',
   },
   config: {},
   counters: {},
-  create() {
-    throw new Error('the learning forwarder is built into the data path and is not instantiated as a module');
+  create(_config, ctx) {
+    if (ctx.fdb === null) throw new Error('learning: the switch gave no MAC table (forwarding extensions get ctx.fdb)');
+    return new LearningForwarder(ctx.fdb);
   },
 });

@@ -214,6 +214,9 @@ export default defineForward({
     missingPort: 'frames to a MAC whose entry names a port that does not exist (dropped)',
     samePort: 'frames to a MAC whose entry is their own source port (dropped)',
   },
+  validate(config) {
+    compileStatic(config);
+  },
   create(config, ctx) {
     return new StaticForward(config, ctx);
   },

@@ -1,44 +1,51 @@
 /**
- * The real engine, stages and MAC table driven in-process through memory ports: forwarding
- * semantics, drop reasons, and the no-allocation-per-frame property (heap does not grow over
- * millions of frames).
+ * The real DataPath — engine, stage list, validation and the learning forwarder (a forwarding
+ * extension) with a real MAC table — driven in-process through memory ports: forwarding semantics,
+ * drop reasons, and the no-allocation-per-frame property (heap does not grow over millions of frames).
  */
 import test from 'ava';
-import { CounterBlock, PF, PF_DROPS, SW } from './counters.js';
-import { DropReason } from './drop-reasons.js';
-import { Engine, EnginePort } from './engine.js';
-import { FramePool } from './frame-pool.js';
-import { LearningForwarder } from '../forward/learning.js';
+import { CounterBlock, PF, PF_DROPS, SW } from '../core/counters.js';
+import { DropReason } from '../core/drop-reasons.js';
 import { MacTable } from '../forward/mac-table.js';
-import { ValidateStage } from '../packet/validate.js';
+import { EXT_STRIDE, MAX_EXTENSION_SLOTS } from '../pipeline/context.js';
+import type { StagePlan } from '../pipeline/plan.js';
 import { MemoryPort } from '../ports/memory.js';
 import { hex, udpFrame } from '../test-support/frames.js';
+import { DataPath } from './datapath.js';
 
 const A = '02:00:00:00:00:0a';
 const B = '02:00:00:00:00:0b';
 const C = '02:00:00:00:00:0c';
 const BCAST = 'ff:ff:ff:ff:ff:ff';
 
-function rig(nPorts = 3, limit = 1024) {
-  const pool = new FramePool(600, 2048 + 256);
+async function rig(nPorts = 3, limit = 1024) {
   const counters = new CounterBlock();
-  const engine = new Engine(pool, counters, 256, 256);
   const table = new MacTable(limit);
-  engine.stages = [new ValidateStage(256), new LearningForwarder(table)];
+  const dp = new DataPath({
+    switchName: 't', workerIndex: 0, counters, extCounters: new Float64Array(MAX_EXTENSION_SLOTS * EXT_STRIDE),
+    table, poolSlots: 600, slotSize: 2048 + 256, batchSize: 256, log: () => {},
+    onExtensionFailed: () => {}, onTraceFrame: () => {}, onTraceDone: () => {},
+  });
+  const learning: StagePlan = {
+    slot: 0, name: 'learning', kind: 'forward', module: new URL('../extensions/learning/index.js', import.meta.url).href,
+    config: {}, onError: 'drop', epoch: 1,
+  };
+  await dp.applyPlan({ generation: 1, captures: [], filters: [], forward: learning, defaultForward: learning });
   const ports: MemoryPort[] = [];
   for (let i = 0; i < nPorts; i++) {
     const io = new MemoryPort();
     io.record = [];
     ports.push(io);
-    engine.attach(new EnginePort(i, `p${i}`, io, true, 256));
+    dp.attach(i, `p${i}`, io, true, 1500);
   }
+  const engine = { breathe: (now: number): number => dp.breathe(now) };
   const port = (p: number, f: string): number => counters.v[CounterBlock.port(p) + PF[f as keyof typeof PF]];
   const drops = (p: number, r: keyof typeof DropReason): number => counters.v[CounterBlock.port(p) + PF_DROPS + DropReason[r]];
-  return { pool, counters, engine, table, ports, port, drops };
+  return { pool: dp.pool, counters, engine, table, ports, port, drops };
 }
 
-test('broadcast floods to every port but the source; learned unicast goes to one port only', (t) => {
-  const r = rig();
+test('broadcast floods to every port but the source; learned unicast goes to one port only', async (t) => {
+  const r = await rig();
   r.ports[0].inbox.push(udpFrame(BCAST, A));
   r.engine.breathe(1000);
   t.is(r.ports[0].sentFrames, 0);
@@ -59,8 +66,8 @@ test('broadcast floods to every port but the source; learned unicast goes to one
   t.is(r.pool.inUse, 0, 'every frame was freed');
 });
 
-test('unknown unicast floods; a MAC move re-points the entry and is counted', (t) => {
-  const r = rig();
+test('unknown unicast floods; a MAC move re-points the entry and is counted', async (t) => {
+  const r = await rig();
   r.ports[0].inbox.push(udpFrame(C, A));
   r.engine.breathe(1);
   t.is(r.ports[1].sentFrames + r.ports[2].sentFrames, 2, 'unknown unicast flooded');
@@ -73,8 +80,8 @@ test('unknown unicast floods; a MAC move re-points the entry and is counted', (t
   t.is(r.ports[0].sentFrames, 1, 'only the first broadcast reached port 0');
 });
 
-test('a frame to a MAC learned on its own source port is dropped as same-port', (t) => {
-  const r = rig();
+test('a frame to a MAC learned on its own source port is dropped as same-port', async (t) => {
+  const r = await rig();
   r.ports[0].inbox.push(udpFrame(BCAST, A), udpFrame(BCAST, C));
   r.engine.breathe(1);
   r.ports[0].inbox.push(udpFrame(C, A));
@@ -82,8 +89,8 @@ test('a frame to a MAC learned on its own source port is dropped as same-port', 
   t.is(r.drops(0, 'same-port'), 1);
 });
 
-test('table limit: new MACs beyond the limit are not learned and are counted', (t) => {
-  const r = rig(2, 4);
+test('table limit: new MACs beyond the limit are not learned and are counted', async (t) => {
+  const r = await rig(2, 4);
   for (let i = 0; i < 10; i++) r.ports[0].inbox.push(udpFrame(BCAST, `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`));
   r.engine.breathe(1);
   t.is(r.table.count, 4);
@@ -92,8 +99,8 @@ test('table limit: new MACs beyond the limit are not learned and are counted', (
   t.is(r.ports[1].sentFrames, 10, 'frames from unlearned MACs are still forwarded');
 });
 
-test('aging removes entries older than the aging time; then unicast floods again', (t) => {
-  const r = rig();
+test('aging removes entries older than the aging time; then unicast floods again', async (t) => {
+  const r = await rig();
   r.ports[1].inbox.push(udpFrame(BCAST, B));
   r.engine.breathe(100);
   t.is(r.table.count, 1);
@@ -104,8 +111,8 @@ test('aging removes entries older than the aging time; then unicast floods again
   t.is(r.ports[2].sentFrames, 2, 'flooded after B aged out (1 = the first broadcast)');
 });
 
-test('malformed frames are counted under their reason and never forwarded', (t) => {
-  const r = rig();
+test('malformed frames are counted under their reason and never forwarded', async (t) => {
+  const r = await rig();
   r.ports[0].inbox.push(
     hex('0200'),                                             // runt
     new Uint8Array(13),                                      // runt
@@ -125,8 +132,8 @@ test('malformed frames are counted under their reason and never forwarded', (t) 
   t.is(r.pool.inUse, 0);
 });
 
-test('random garbage never throws and every frame is accounted for', (t) => {
-  const r = rig();
+test('random garbage never throws and every frame is accounted for', async (t) => {
+  const r = await rig();
   let seed = 42;
   const rnd = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) | 0; return (seed >>> 8) & 0xff; };
   let sent = 0;
@@ -147,8 +154,8 @@ test('random garbage never throws and every frame is accounted for', (t) => {
   t.is(r.pool.inUse, 0);
 });
 
-test('no allocation per frame: 5 million frames through the pipeline, the heap does not grow', (t) => {
-  const r = rig();
+test('no allocation per frame: 5 million frames through the pipeline, the heap does not grow', async (t) => {
+  const r = await rig();
   for (const p of r.ports) p.record = null;
   // a learned unicast stream, a broadcast and an unknown unicast in the mix, from two ports
   r.ports[0].inbox.push(udpFrame(B, A), udpFrame(BCAST, A), udpFrame(C, A), udpFrame(B, A, 1500));

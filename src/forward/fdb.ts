@@ -1,0 +1,43 @@
+/**
+ * The switch's MAC table as forwarding extensions see it (`ctx.fdb`): learn a source MAC on a port,
+ * look a destination up. One table per switch in shared memory (forward/mac-table.ts), shared by
+ * every worker and shown by `xvs fdb show`; aging and the limit are switch settings. MACs are given
+ * as their first 16 bits and last 32 bits, as `view.u16(i, off)` and `view.u32(i, off + 2)` read
+ * them. Learning results are counted in the switch counters (fdb.learned/moves/limitHits).
+ */
+import type { BreathContext } from '../core/stage.js';
+import { SW } from '../core/counters.js';
+import type { SwitchMacTable } from '../extensions/api.js';
+import { LearnResult, type MacTable } from './mac-table.js';
+
+/** key of the untagged, non-virtualized context (VLAN/VSID keys come with their issues) */
+const KEY = 0x80000000;
+
+export class SwitchFdb implements SwitchMacTable {
+  readonly #table: MacTable;
+  readonly #breath: BreathContext;
+
+  constructor(table: MacTable, breath: BreathContext) {
+    this.#table = table;
+    this.#breath = breath;
+  }
+
+  learn(hi16: number, lo32: number, port: number): void {
+    const r = this.#table.learn((KEY | (hi16 & 0xffff)) | 0, lo32 | 0, port, this.#breath.now);
+    const v = this.#breath.counters.v;
+    if (r === LearnResult.learned) v[SW.fdbLearned]++;
+    else if (r === LearnResult.moved) v[SW.fdbMoves]++;
+    else if (r === LearnResult.limit) v[SW.fdbLimitHits]++;
+  }
+
+  lookup(hi16: number, lo32: number): number {
+    const t = this.#table;
+    const hi = (KEY | (hi16 & 0xffff)) | 0;
+    // an aging pass shifts entries under a sequence number: redo a lookup that raced with one
+    for (;;) {
+      const seq = t.seq();
+      const p = t.lookup(hi, lo32 | 0);
+      if ((seq & 1) === 0 && t.seq() === seq) return p;
+    }
+  }
+}
