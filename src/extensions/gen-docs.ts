@@ -9,12 +9,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { renderExtensionDoc } from './docs.js';
 import { BUILTIN_EXTENSIONS, ExtensionRegistry, missingDocSections } from './registry.js';
+import { STAGE_LIST } from '../pipeline/stage-list.js';
 
 export async function generateExtensionsMarkdown(): Promise<string> {
   const reg = new ExtensionRegistry();
   await reg.loadBuiltins();
   const guide = readFileSync(new URL('../../docs/extensions-guide.md', import.meta.url), 'utf8');
-  const parts = [guide.trimEnd(), '', '## Built-in extensions (generated from their doc blocks)', ''];
+  const parts = [guide.trimEnd(), '', '## The stage list (generated from src/pipeline/stage-list.ts)', ''];
+  parts.push('| # | stage | path | runs | what |', '|---|---|---|---|---|');
+  STAGE_LIST.forEach((s, k) => parts.push(`| ${k + 1} | \`${s.name}\` | ${s.path} | ${s.role} | ${s.doc} |`));
+  parts.push('', '## Built-in extensions (generated from their doc blocks)', '');
   parts.push('| name | kind | summary |', '|---|---|---|');
   const list = BUILTIN_EXTENSIONS.map((n) => reg.get(n)).filter((e) => e !== undefined);
   for (const e of list) parts.push(`| \`${e.name}\` | ${e.kind} | ${e.summary} |`);
