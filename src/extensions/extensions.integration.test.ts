@@ -41,7 +41,12 @@ const ext = (name: string): SwitchExtensionState => list().find((e) => e.name ==
 test.serial('installed extensions are bound disabled; enable, set, order and the pipeline order', (t) => {
   const l = list();
   t.true(l.length >= 3);
-  t.true(l.every((e) => !e.enabled), 'all disabled by default');
+  t.true(l.every((e) => !e.enabled || e.name === 'learning'), 'all disabled by default');
+  t.like(ext('learning'), { enabled: true, running: true }, 'but the default forwarder');
+  const early = d.xvs('extension', 'set', SW, 'firewall', '--config', '{"rules":[{"match":"tcp.nosuchfield=1","action":"deny"}]}');
+  t.is(early.code, 1, 'a bad rule is refused while the extension is disabled (checked in a worker)');
+  t.regex(early.err, /config\.rules\[0\]\.match/);
+  t.is(d.xvs('extension', 'set', SW, 'pcap', '--on-error', 'drop').code, 1, 'a capture never drops');
   t.is(d.xvs('extension', 'enable', SW, 'noop').code, 0);
   t.is(d.xvs('extension', 'set', SW, 'firewall', 'default=allow', '--config', '{"rules":[{"match":"ipv4.dst=10.79.0.99","action":"deny"}]}').code, 0);
   t.is(d.xvs('extension', 'enable', SW, 'firewall').code, 0);
@@ -50,8 +55,10 @@ test.serial('installed extensions are bound disabled; enable, set, order and the
   t.regex(bad.err, /config\.rules\[0\]\.action/);
   const twoForwarders = d.xvs('extension', 'enable', SW, 'static');
   t.is(twoForwarders.code, 0, 'static replaces the built-in learning forwarder');
+  t.like(ext('learning'), { enabled: false, running: false, replacedBy: 'static' });
   t.is(d.xvs('extension', 'enable', SW, 'learning').code, 1, 'a second forwarding extension is refused');
   t.is(d.xvs('extension', 'disable', SW, 'static').code, 0);
+  t.like(ext('learning'), { enabled: true, running: true });
 
   t.is(d.xvs('extension', 'order', SW, 'firewall', 'noop').code, 0);
   const p = d.json<PipelineView>('pipeline', 'show', SW);
