@@ -15,6 +15,7 @@ import type { Batch } from '../core/batch.js';
 import { DstMode } from '../core/batch.js';
 import { DropReason, dropReasonName } from '../core/drop-reasons.js';
 import type { FramePool } from '../core/frame-pool.js';
+import { SW, type CounterBlock } from '../core/counters.js';
 import type { BreathContext, Stage } from '../core/stage.js';
 import type { Direction, ExtensionInstance, ExtensionKind, OnError } from '../extensions/api.js';
 import type { LearningForwarder } from '../forward/learning.js';
@@ -112,6 +113,8 @@ export class ExtensionPipeline implements Stage {
     c[0]++;
     c[1] += batch.count;
     const dropsBefore = batch.dropCount;
+    const sup = bctx.counters.v;
+    sup[SW.extRunning] = ext.slot + 1; // the watchdog blames this extension if the worker stalls or dies now
     try {
       hook.call(inst, ext.view, ext.ctx);
     } catch (e) {
@@ -119,23 +122,28 @@ export class ExtensionPipeline implements Stage {
       if (ext.onError === 'drop') for (let i = 0; i < batch.count; i++) batch.drop(i, EXT_ERROR);
       this.remove(ext);
       this.onFailure(ext, e);
+    } finally {
+      sup[SW.extRunning] = 0;
     }
     c[3] += batch.dropCount - dropsBefore;
     if (this.trace !== null) this.recordExt(ext, dir, batch);
   }
 
   /** the once-a-second tick of every active extension (guarded like the hooks) */
-  tick(now: number): void {
+  tick(now: number, counters?: CounterBlock): void {
     for (const ext of this.all()) {
       const inst = ext.instance as ExtensionInstance<ReaderView>;
       if (inst.tick === undefined) continue;
       ext.ctx.now = now;
+      if (counters) counters.v[SW.extRunning] = ext.slot + 1;
       try {
         inst.tick(ext.ctx);
       } catch (e) {
         ext.counters[2]++;
         this.remove(ext);
         this.onFailure(ext, e);
+      } finally {
+        if (counters) counters.v[SW.extRunning] = 0;
       }
     }
   }

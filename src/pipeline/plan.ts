@@ -6,6 +6,7 @@
  * in the plan is closed. A stage that failed stays out until the control plane re-enables it
  * (a new `epoch`).
  */
+import { SW, type CounterBlock } from '../core/counters.js';
 import type { FramePool } from '../core/frame-pool.js';
 import type { Extension, ExtensionConfig, ExtensionInstance, ExtensionKind, OnError } from '../extensions/api.js';
 import { DataPathContext, EXT_STRIDE, type InjectQueue, type PortDirectory } from './context.js';
@@ -67,6 +68,8 @@ export interface PlanDeps {
   extCounters: Float64Array;
   batchSize: number;
   log: (m: string) => void;
+  /** the worker's counters: extRunning names the extension whose import/create/reconfigure runs (watchdog) */
+  counters?: CounterBlock;
 }
 
 export class PlanApplier {
@@ -96,6 +99,7 @@ export class PlanApplier {
     const built = new Map<number, ActiveExtension>();
     for (const sp of wanted) {
       if (sp.module === null) continue; // built-in learning forwarder
+      if (this.deps.counters) this.deps.counters.v[SW.extRunning] = sp.slot + 1; // reset by DataPath.applyPlan
       const failedAt = this.failed.get(sp.slot);
       if (failedAt !== undefined && failedAt === sp.epoch) continue;
       this.failed.delete(sp.slot);

@@ -76,7 +76,7 @@ export class DataPath {
     this.pipeline.probe = new CaptureBatchView(this.pool, this.engine, o.batchSize);
     this.applier = new PlanApplier({
       switchName: o.switchName, workerIndex: o.workerIndex, pool: this.pool, owner, ports: this.directory,
-      presence: this.engine, inject, extCounters: o.extCounters, batchSize: o.batchSize, log: o.log,
+      presence: this.engine, inject, extCounters: o.extCounters, batchSize: o.batchSize, log: o.log, counters: o.counters,
     }, this.pipeline);
     this.engine.stages = [this.validate, this.pipeline];
     this.liveWatch = new Uint8Array(o.batchSize);
@@ -100,7 +100,8 @@ export class DataPath {
   }
 
   applyPlan(plan: PipelinePlan): Promise<void> {
-    return this.applier.apply(plan);
+    // the applier marks each extension it imports/creates as running (extRunning); clear it however it ends
+    return this.applier.apply(plan).finally(() => { this.counters.v[SW.extRunning] = 0; });
   }
 
   /** one breath; returns frames received (and injected) */
@@ -110,7 +111,7 @@ export class DataPath {
 
   /** once a second: aging (worker 0) and backend counters → drop reasons */
   housekeeping(now: number): void {
-    this.pipeline.tick(now);
+    this.pipeline.tick(now, this.counters);
     if (this.opts.workerIndex === 0) {
       const aged = this.table.age(now, this.agingSeconds);
       if (aged > 0) this.counters.v[SW.fdbAged] += aged;
