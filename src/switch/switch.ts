@@ -377,10 +377,12 @@ export class Switch {
     const i = old.index;
     if (this.stopping || this.workers[i] !== old) return; // already being replaced
     this.watchdog.unwatch(i);
-    await old.kill(`restarted after ${cause.reason} (${cause.message})`);
+    // the thread is wedged or dead: extRunning no longer changes (and stays readable after termination)
     const v = this.counters[i].v;
     const slot = v[SW.extRunning] - 1;
-    v[SW.extRunning] = 0;
+    // ends the thread; pending requests are rejected now, and the bookkeeping below is done
+    // synchronously, before their callers run (they see the failure and the restart)
+    const killed = old.kill(`restarted after ${cause.reason} (${cause.message})`);
     const ext = slot >= 0 ? this.stageName(slot) : undefined;
     const what = cause.reason === 'timeout' ? `stopped breathing (${cause.message})`
       : cause.reason === 'out-of-memory' ? `ran out of heap (limit ${this.tuning.workerHeapMb} MB)` : `crashed (${cause.message})`;
@@ -389,7 +391,10 @@ export class Switch {
     let delay = log.record(cause.reason, msg, ext);
     this.log(`switch ${this.cfg.name}: ${msg}; restarting it${ext ? ` without "${ext}"` : ''}${delay ? ` in ${delay} ms` : ''} (restart ${log.health.restarts})`);
     // takes the extension out of this.plan and of the other workers' pipelines
-    if (ext !== undefined) await this.extensions.failed(slot, msg, cause.reason);
+    const failed = ext !== undefined ? this.extensions.failed(slot, msg, cause.reason) : undefined;
+    await killed;
+    v[SW.extRunning] = 0;
+    await failed;
     for (;;) {
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       if (this.stopping) return;

@@ -130,7 +130,7 @@ export class DataPathWorker {
   }
 
   request(req: DistributiveOmit<WorkerRequest, 'id'>): Promise<OkReply> {
-    if (this.exited) return Promise.reject(new Error(`${this.what()} did not answer: ${this.ending ?? 'it exited'}`));
+    if (this.exited || this.ending !== undefined) return Promise.reject(new Error(`${this.what()} did not answer: ${this.ending ?? 'it exited'}`));
     const id = this.nextId++;
     const msg = { ...req, id } as WorkerRequest;
     return new Promise<OkReply>((resolve, reject) => {
@@ -163,11 +163,15 @@ export class DataPathWorker {
 
   /** Ask the worker to stop after its current breath and wait for the thread to end. */
   async stop(): Promise<void> {
-    this.ending ??= 'the switch stopped';
-    if (this.exited) return;
+    if (this.exited || this.ending !== undefined) {
+      this.ending ??= 'the switch stopped';
+      return;
+    }
     const exited = new Promise<void>((res) => this.worker.once('exit', () => res()));
+    const stopped = this.request({ type: 'stop' });
+    this.ending = 'the switch stopped'; // no other request from here on; the exit is not a death
     try {
-      await Promise.race([this.request({ type: 'stop' }), new Promise((r) => setTimeout(r, 2000))]);
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, 2000))]);
     } catch { /* already gone */ }
     const timer = setTimeout(() => { void this.worker.terminate(); }, 3000);
     await exited;
