@@ -11,10 +11,12 @@ function log(msg: string): void {
   process.stderr.write(`xvs: ${msg}\n`);
 }
 
-async function runDaemon(argv: GlobalArgs & { config: string }): Promise<void> {
+async function runDaemon(argv: GlobalArgs & { config: string; watchdogMs?: number }): Promise<void> {
   const config = loadConfig(argv.config);
   const { DataPathManager } = await import('../switch/manager.js');
-  const manager = new DataPathManager({ log });
+  const wd = argv.watchdogMs;
+  if (wd !== undefined && (!Number.isInteger(wd) || wd < 100)) throw new Error(`--watchdog-ms: expected an integer ≥ 100, got ${wd}`);
+  const manager = new DataPathManager({ log, tuning: wd !== undefined ? { watchdogMs: wd } : {} });
   const server = new ControlServer({ manager, extensions: manager, socketPath: argv.socket, configPath: argv.config, config, log });
   try {
     await server.listen();
@@ -54,6 +56,7 @@ export function daemonCommands(y: Cli): Cli {
     (d) =>
       d
         .option('config', { type: 'string', default: DEFAULT_CONFIG_PATH, describe: 'config file to load and keep' })
+        .option('watchdog-ms', { type: 'number', describe: 'replace a data-path worker whose heartbeat stops this long (default 2000; env XVS_WATCHDOG_MS)' })
         .command(
           'status',
           'show the running daemon and what it could not restore',

@@ -10,7 +10,7 @@ function extTable(list: SwitchExtensionState[]): string {
     ['#', 'NAME', 'KIND', 'VERSION', 'ENABLED', 'STATE', 'ON-ERROR', 'COUNTERS'],
     list.map((e, i) => [
       i + 1, e.name, e.kind, e.version, e.enabled,
-      e.failure ? `FAILED ${e.failure.at}: ${e.failure.error}` : e.running ? 'running' : '-',
+      e.failure ? `FAILED${e.failure.reason ? ` (${e.failure.reason})` : ''} ${e.failure.at}: ${e.failure.error}` : e.running ? 'running' : '-',
       e.onError, counts(e.counters),
     ]),
   );

@@ -12,8 +12,8 @@ export function describeStats(s: SwitchStats): string {
     `fdb: ${f.entries}/${f.limit} entries, learned ${f.learned}, moves ${f.moves}, ` +
     `limit hits ${f.limitHits}, aged ${f.aged}`;
   const workers = table(
-    ['WORKER', 'TID', 'CPU', 'BREATHS', 'BATCHES', 'IDLE-POLLS', 'COALESCE-WAITS'],
-    s.workers.map((w) => [w.index, w.tid, w.cpu, w.breaths, w.batches, w.idlePolls, w.coalesceWaits]),
+    ['WORKER', 'TID', 'CPU', 'BREATHS', 'BATCHES', 'IDLE-POLLS', 'COALESCE-WAITS', 'RESTARTS', 'LAST-CAUSE'],
+    s.workers.map((w) => [w.index, w.tid, w.cpu, w.breaths, w.batches, w.idlePolls, w.coalesceWaits, w.restarts ?? 0, w.lastCause ?? '-']),
   );
   return [`switch ${s.name} (${s.type})`, '', ports, '', `drops: ${counts(s.drops)}`, fdb, '', workers].join('\n');
 }

@@ -20,7 +20,13 @@ export function describeSwitch(v: SwitchView): string {
     ['PORT', 'KIND', 'NETDEV', 'INDEX', 'UP'],
     v.ports.map((p) => [p.name, p.kind, p.netdev, p.index, p.up]),
   );
-  return `${head}\n\n${ports}`;
+  // supervision (workers/watchdog.ts): shown once a worker was restarted
+  const restarted = (v.workers ?? []).filter((w) => w.restarts > 0);
+  const workers = restarted.length === 0 ? '' : `\n\n${table(
+    ['WORKER', 'RESTARTS', 'LAST', 'CAUSE'],
+    restarted.map((w) => [w.worker, w.restarts, w.at ?? '-', w.lastCause ?? '-']),
+  )}`;
+  return `${head}\n\n${ports}${workers}`;
 }
 
 export function switchCommands(y: Cli): Cli {

@@ -74,7 +74,7 @@ export class FakeManager implements SwitchManager {
       })),
       drops: {},
       fdb: { entries: 1, limit: info.config.macTableLimit, learned: 1, moves: 0, limitHits: 0, aged: 0 },
-      workers: [{ index: 0, tid: 1, cpu: null, breaths: 10, batches: 5, idlePolls: 3, coalesceWaits: 0 }],
+      workers: [{ index: 0, tid: 1, cpu: null, breaths: 10, batches: 5, idlePolls: 3, coalesceWaits: 0, restarts: 0 }],
     };
   }
   async shutdown(): Promise<void> {

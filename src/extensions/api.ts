@@ -239,6 +239,21 @@ export type FilterExtension = DefinitionBase<'filter', FilterView>;
 export type ForwardExtension = DefinitionBase<'forward', ForwardView>;
 export type Extension = CaptureExtension | FilterExtension | ForwardExtension;
 
+/**
+ * What the control plane knows of an extension: its definition without code. A plug-in's module
+ * is never run on the control plane's thread: this is read in a short-lived worker
+ * (extensions/probe-worker.ts) and structured-cloned back (RegExp patterns included).
+ */
+export interface ExtensionMeta {
+  readonly name: string;
+  readonly version: string;
+  readonly kind: ExtensionKind;
+  readonly doc: ExtensionDoc;
+  readonly config: ConfigSpec;
+  readonly counters: Readonly<Record<string, string>>;
+  readonly singleWorker?: boolean;
+}
+
 /** Identity helpers that give extension authors type checking and inference. */
 export function defineCapture(e: CaptureExtension): CaptureExtension { return e; }
 export function defineFilter(e: FilterExtension): FilterExtension { return e; }

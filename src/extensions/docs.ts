@@ -2,10 +2,10 @@
  * Extension documentation generated from each extension's doc block, config spec and counters:
  * `xvs extension describe NAME` and docs/EXTENSIONS.md (`node dist/extensions/gen-docs.js`).
  */
-import type { Extension } from './api.js';
+import type { ExtensionMeta } from './api.js';
 import { specRows } from './config.js';
 
-export function renderExtensionDoc(def: Extension): string {
+export function renderExtensionDoc(def: ExtensionMeta): string {
   const d = def.doc;
   const lines: string[] = [];
   lines.push(`### ${def.kind} \`${def.name}\` ${def.version}`, '', d.summary, '');

@@ -6,32 +6,40 @@
  * A plug-in carries a manifest (`xvs-extension.json` in its directory, or the `xvs` key of its
  * package.json): `{ name, version, kind, main, xvsApi: 1 }`. `main` (relative to the manifest) is an
  * ES module whose default export is the Extension; its name and kind must match the manifest.
+ *
+ * A plug-in's code never runs on the control plane's thread: `install` loads it in a short-lived
+ * worker (probe-worker.ts) with heap limits and a timeout and keeps the metadata it returns; the
+ * data-path workers import it when a plan enables it (under the watchdog). Built-in extensions are
+ * our own code and are imported here.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { ConfigError } from '../core/errors.js';
 import type { ExtensionInfo } from '../switch/manager-api.js';
-import { EXTENSION_API_VERSION, type Extension, type ExtensionDoc, type ExtensionManifest } from './api.js';
+import { EXTENSION_API_VERSION, type Extension, type ExtensionDoc, type ExtensionManifest, type ExtensionMeta } from './api.js';
+import type { ProbeResult } from './probe-worker.js';
 
 export const BUILTIN_EXTENSIONS = ['learning', 'static', 'firewall', 'dhcp-server', 'pcap', 'sflow', 'noop'] as const;
 const DOC_SECTIONS: (keyof ExtensionDoc)[] = ['synopsis', 'summary', 'description', 'path', 'notes', 'seeAlso'];
 
 export interface RegisteredExtension extends ExtensionInfo {
-  def: Extension;
+  /** name, kind, doc, config spec, counters: no code (plug-ins are loaded in a worker) */
+  def: ExtensionMeta;
   /** module URL the workers import */
   module: string;
 }
 
 /** Checks an extension's doc block: every section present and non-empty. Returns the missing ones. */
-export function missingDocSections(def: Extension): string[] {
+export function missingDocSections(def: ExtensionMeta): string[] {
   const doc = def.doc as Partial<ExtensionDoc> | undefined;
   return DOC_SECTIONS.filter((k) => typeof doc?.[k] !== 'string' || doc[k]!.trim() === '');
 }
 
-function checkDefinition(def: Extension, where: string): void {
-  if (!def || typeof def !== 'object' || typeof def.create !== 'function') throw new ConfigError(where, 'no extension exported as default');
+function checkDefinition(def: ExtensionMeta, where: string): void {
+  if (!def || typeof def !== 'object') throw new ConfigError(where, 'no extension exported as default');
   if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(def.name)) throw new ConfigError(`${where}.name`, `bad extension name "${def.name}"`);
   if (!['capture', 'filter', 'forward'].includes(def.kind)) throw new ConfigError(`${where}.kind`, `expected capture, filter or forward, got "${def.kind}"`);
   const missing = missingDocSections(def);
@@ -42,8 +50,46 @@ function checkDefinition(def: Extension, where: string): void {
   }
 }
 
+export interface RegistryOptions {
+  /** a plug-in that has not finished loading in this time is refused (default 5000 ms) */
+  loadTimeoutMs?: number;
+  /** heap limit (MB) of the worker that loads a plug-in (default 256) */
+  heapMb?: number;
+}
+
+/** Load a plug-in module in a worker thread and return its metadata; the worker is always ended. */
+export async function probePlugin(url: string, label: string, opts: RegistryOptions = {}): Promise<ExtensionMeta> {
+  const timeoutMs = opts.loadTimeoutMs ?? 5000;
+  const w = new Worker(new URL('./probe-worker.js', import.meta.url), {
+    workerData: { url }, name: `xvs-probe-${label}`,
+    resourceLimits: { maxOldGenerationSizeMb: opts.heapMb ?? 256 },
+    stdout: false, stderr: false,
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const r = await new Promise<ProbeResult>((resolve) => {
+      timer = setTimeout(() => resolve({ ok: false, error: `did not finish loading within ${timeoutMs / 1000} s (does its module loop or block at import?)` }), timeoutMs);
+      w.once('message', (m: ProbeResult) => resolve(m));
+      w.once('error', (e: Error & { code?: string }) => resolve({
+        ok: false, error: e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `ran out of memory while loading (${e.message})` : e.message,
+      }));
+      w.once('exit', (code) => resolve({ ok: false, error: `its loader exited (code ${code}) before reporting` }));
+    });
+    if (!r.ok) throw new ConfigError('source', `plug-in "${label}": ${r.error}`);
+    return r.meta;
+  } finally {
+    clearTimeout(timer);
+    await w.terminate(); // interrupts a module still running (a loop at import)
+  }
+}
+
 export class ExtensionRegistry {
   private readonly exts = new Map<string, RegisteredExtension>();
+  private readonly opts: RegistryOptions;
+
+  constructor(opts: RegistryOptions = {}) {
+    this.opts = opts;
+  }
 
   /** the built-in extensions (a missing folder is skipped with a log line) */
   async loadBuiltins(log: (m: string) => void = () => {}): Promise<void> {
@@ -54,6 +100,7 @@ export class ExtensionRegistry {
         continue;
       }
       const def = ((await import(url.href)) as { default: Extension }).default;
+      if (typeof def?.create !== 'function') throw new ConfigError(`extensions.${name}`, 'no extension exported as default');
       checkDefinition(def, `extensions.${name}`);
       this.exts.set(def.name, {
         name: def.name, version: def.version, kind: def.kind, summary: def.doc.summary, source: 'builtin',
@@ -119,7 +166,7 @@ export class ExtensionRegistry {
     const main = path.resolve(path.dirname(file), manifest.main);
     if (!existsSync(main)) throw new ConfigError('source', `${file}: main "${manifest.main}" does not exist`);
     const url = pathToFileURL(main).href;
-    const def = ((await import(url)) as { default: Extension }).default;
+    const def = await probePlugin(url, manifest.name, this.opts);
     checkDefinition(def, `plugin ${manifest.name}`);
     if (def.name !== manifest.name || def.kind !== manifest.kind) {
       throw new ConfigError('source', `${main} exports ${def.kind} "${def.name}", the manifest says ${manifest.kind} "${manifest.name}"`);

@@ -6,6 +6,7 @@
  * in the plan is closed. A stage that failed stays out until the control plane re-enables it
  * (a new `epoch`).
  */
+import { SW, type CounterBlock } from '../core/counters.js';
 import type { FramePool } from '../core/frame-pool.js';
 import type { Extension, ExtensionConfig, ExtensionInstance, ExtensionKind, OnError } from '../extensions/api.js';
 import type { SwitchMacTable } from '../extensions/api.js';
@@ -76,6 +77,8 @@ export interface PlanDeps {
   /** counts frames an extension could not create or inject */
   lost: LostFrameCounter;
   log: (m: string) => void;
+  /** the worker's counters: extRunning names the extension whose import/create/reconfigure runs (watchdog) */
+  counters?: CounterBlock;
 }
 
 export class PlanApplier {
@@ -105,6 +108,7 @@ export class PlanApplier {
     const keep = new Set<number>();
     const built = new Map<number, ActiveExtension>();
     for (const sp of wanted) {
+      if (this.deps.counters) this.deps.counters.v[SW.extRunning] = sp.slot + 1; // reset by DataPath.applyPlan
       const failedAt = this.failed.get(sp.slot);
       if (failedAt !== undefined && failedAt === sp.epoch) continue;
       this.failed.delete(sp.slot);

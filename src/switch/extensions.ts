@@ -30,7 +30,7 @@ interface Binding {
   onError?: OnError;
   slot: number;
   epoch: number;
-  failure?: { error: string; at: string; count: number };
+  failure?: { error: string; at: string; count: number; reason?: string };
 }
 
 const defaultOnError = (kind: ExtensionKind): OnError => (kind === 'capture' ? 'bypass' : 'drop');
@@ -265,12 +265,12 @@ export class SwitchExtensions {
     await this.commit(next);
   }
 
-  /** a worker reported that an extension threw: take it out on every worker of the switch */
-  async failed(slot: number, error: string): Promise<void> {
+  /** a worker reported that an extension threw (or the watchdog blamed it: `reason`): take it out on every worker of the switch */
+  async failed(slot: number, error: string, reason?: string): Promise<void> {
     const b = this.bindings.find((x) => x.slot === slot);
     if (!b) return;
     const at = new Date().toISOString();
-    b.failure = { error, at, count: (b.failure?.count ?? 0) + 1 };
+    b.failure = { error, at, count: (b.failure?.count ?? 0) + 1, ...(reason ? { reason } : {}) };
     this.log(`switch ${this.switchName}: extension ${b.name} failed and is disabled on this switch until enabled again: ${error}`);
     await this.send(this.planFor(this.bindings)).catch((e: unknown) => this.log(`switch ${this.switchName}: ${String(e)}`));
   }

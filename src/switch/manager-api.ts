@@ -32,13 +32,35 @@ export interface SwitchStats {
   /** switch-wide drops by reason name (sum over ports) */
   drops: Record<string, number>;
   fdb: { entries: number; limit: number; learned: number; moves: number; limitHits: number; aged: number };
-  workers: { index: number; tid: number; cpu: number | null; breaths: number; batches: number; idlePolls: number; coalesceWaits: number }[];
+  workers: {
+    index: number; tid: number; cpu: number | null; breaths: number; batches: number; idlePolls: number; coalesceWaits: number;
+    /** times the watchdog replaced this worker (stalled, out of memory, crashed) and the last cause */
+    restarts: number; lastCause?: string;
+  }[];
+}
+
+/** Supervision of one data-path worker (workers/watchdog.ts). */
+export interface WorkerHealthView {
+  worker: number;
+  restarts: number;
+  reason?: 'timeout' | 'out-of-memory' | 'crashed';
+  lastCause?: string;
+  /** the extension blamed for the last restart */
+  extension?: string;
+  at?: string;
 }
 
 /** What `xvs switch show` prints. */
 export interface SwitchInfo {
   config: SwitchConfig;
   ports: { name: string; kind: PortKind; netdev: string; index: number; up: boolean }[];
+  /** per data-path worker: restarts and the last cause (absent for a switch that is not running) */
+  workers?: WorkerHealthView[];
+}
+
+/** One worker's health as `xvs daemon status` lists it (SwitchManager.health). */
+export interface WorkerHealthEntry extends WorkerHealthView {
+  switch: string;
 }
 
 /**
@@ -54,6 +76,8 @@ export interface SwitchManager {
   showSwitch(name: string): SwitchInfo;
   fdb(name: string): FdbEntry[];
   stats(name: string): SwitchStats;
+  /** restarts and last cause of every data-path worker of every switch (for `daemon status`) */
+  health?(): WorkerHealthEntry[];
   /** stop every worker; leaves TAPs in place (persistent) so running VMs keep their link. */
   shutdown(): Promise<void>;
 }
@@ -76,8 +100,11 @@ export interface SwitchExtensionState extends ExtensionInfo {
   running: boolean;
   onError: 'bypass' | 'drop';
   config: Record<string, unknown>;
-  /** the last failure: the extension threw and was taken out of the pipeline */
-  failure?: { error: string; at: string; count: number };
+  /**
+   * the last failure: the extension threw (reason absent or 'error'), or its worker stalled
+   * ('timeout'), ran out of heap ('out-of-memory') or crashed while it ran; it was taken out of the pipeline
+   */
+  failure?: { error: string; at: string; count: number; reason?: string };
   /** the default forwarder only: the forwarding extension that replaces it */
   replacedBy?: string;
   /** built-in counters (batches, frames, errors, drops) and the extension's own, summed over workers */

@@ -10,20 +10,21 @@ import { renderExtensionDoc } from '../extensions/docs.js';
 import { ExtensionRegistry } from '../extensions/registry.js';
 import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
 import type {
-  ExtensionInfo, ExtensionManager, FdbEntry, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView,
+  ExtensionInfo, ExtensionManager, FdbEntry, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, WorkerHealthEntry,
 } from './manager-api.js';
 
 export class DataPathManager implements SwitchManager, ExtensionManager {
   private readonly switches = new Map<string, Switch>();
   private readonly log: (m: string) => void;
   private readonly tuning: DataPathTuning;
-  readonly registry = new ExtensionRegistry();
+  readonly registry: ExtensionRegistry;
   /** resolves once the built-in extensions are loaded */
   readonly ready: Promise<void>;
 
   constructor(opts: { log?: (msg: string) => void; tuning?: Partial<DataPathTuning> } = {}) {
     this.log = opts.log ?? ((m) => process.stderr.write(`xvs: ${m}\n`));
     this.tuning = { ...DEFAULT_TUNING, ...tuningFromEnv(), ...opts.tuning };
+    this.registry = new ExtensionRegistry({ loadTimeoutMs: this.tuning.requestTimeoutMs, heapMb: this.tuning.workerHeapMb });
     this.ready = this.registry.loadBuiltins(this.log);
   }
 
@@ -99,6 +100,10 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
 
   stats(name: string): SwitchStats {
     return this.get(name).stats();
+  }
+
+  health(): WorkerHealthEntry[] {
+    return [...this.switches.entries()].flatMap(([name, sw]) => sw.health().map((h) => ({ switch: name, ...h })));
   }
 
   async shutdown(): Promise<void> {

@@ -21,7 +21,9 @@ import {
 import { DEFAULT_RING_FRAMES } from '../ports/afpacket.js';
 import type { PortBackend, PortSpec } from '../ports/port.js';
 import { createPersistentTap, destroyPersistentTap } from '../ports/tap.js';
-import { DataPathWorker } from '../workers/worker-handle.js';
+import { DataPathWorker, DEFAULT_REQUEST_TIMEOUT_MS, type WorkerDeath } from '../workers/worker-handle.js';
+import { DEFAULT_WATCHDOG_MS, RestartLog, Watchdog, type Stall, type WorkerHealth } from '../workers/watchdog.js';
+import type { PipelinePlan } from '../pipeline/plan.js';
 import { EXT_STRIDE, MAX_EXTENSION_SLOTS } from '../pipeline/context.js';
 import type { FdbEntry, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
 import type { ExtensionRegistry } from '../extensions/registry.js';
@@ -57,6 +59,12 @@ export interface DataPathTuning {
   nice: number;
   /** pin worker i to cpus[i % cpus.length]; empty = no pinning */
   cpus: number[];
+  /** a worker whose heartbeat has not moved this long is terminated and replaced (workers/watchdog.ts) */
+  watchdogMs: number;
+  /** heap limit of each data-path worker (V8 old generation, MB): an extension that allocates without bound kills only its worker */
+  workerHeapMb: number;
+  /** a control request a worker has not answered in this time fails */
+  requestTimeoutMs: number;
 }
 
 export const DEFAULT_TUNING: DataPathTuning = {
@@ -69,11 +77,15 @@ export const DEFAULT_TUNING: DataPathTuning = {
   coalesceUs: 50,
   nice: 0,
   cpus: [],
+  watchdogMs: DEFAULT_WATCHDOG_MS,
+  workerHeapMb: 256,
+  requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
 };
 
 /**
  * Data-path tuning from the environment of the daemon (for benchmarking and unusual hosts):
- * XVS_BATCH, XVS_RING_FRAMES, XVS_SPIN_BREATHS, XVS_SPIN_YIELD (0|1), XVS_COALESCE_US, XVS_NICE, XVS_POLL_MS, XVS_CPUS ("0,1"). Bad values are rejected by name.
+ * XVS_BATCH, XVS_RING_FRAMES, XVS_SPIN_BREATHS, XVS_SPIN_YIELD (0|1), XVS_COALESCE_US, XVS_NICE, XVS_POLL_MS, XVS_CPUS ("0,1"),
+ * XVS_WATCHDOG_MS, XVS_WORKER_HEAP_MB, XVS_REQUEST_TIMEOUT_MS. Bad values are rejected by name.
  */
 export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<DataPathTuning> {
   const out: Partial<DataPathTuning> = {};
@@ -98,6 +110,12 @@ export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Dat
   if (nice !== undefined) out.nice = nice;
   const poll = int('XVS_POLL_MS', 1, 1000);
   if (poll !== undefined) out.pollTimeoutMs = poll;
+  const watchdog = int('XVS_WATCHDOG_MS', 100, 600_000);
+  if (watchdog !== undefined) out.watchdogMs = watchdog;
+  const heap = int('XVS_WORKER_HEAP_MB', 16, 65_536);
+  if (heap !== undefined) out.workerHeapMb = heap;
+  const reqTimeout = int('XVS_REQUEST_TIMEOUT_MS', 100, 600_000);
+  if (reqTimeout !== undefined) out.requestTimeoutMs = reqTimeout;
   const cpus = env['XVS_CPUS'];
   if (cpus) {
     out.cpus = cpus.split(',').map((c) => {
@@ -124,17 +142,31 @@ export class Switch {
   private readonly log: (m: string) => void;
   private nextTraceId = 1;
   private readonly liveTraces = new Map<number, { frames: FrameTrace[]; want: number; done: () => void }>();
+  private readonly tuning: DataPathTuning;
+  /** the plan last sent to the workers: what a replacement worker starts with */
+  /** the plan the workers run (null until the first is sent) */
+  private plan: PipelinePlan | null = null;
+  private readonly watchdog: Watchdog;
+  private readonly restarts: RestartLog[] = [];
+  private stopping = false;
 
-  private constructor(cfg: SwitchConfig, log: (m: string) => void, registry: ExtensionRegistry) {
+  private constructor(cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void, registry: ExtensionRegistry) {
     this.cfg = { ...cfg, ports: [] };
     delete this.cfg.extensions;
     this.log = log;
+    this.tuning = tuning;
     this.extensions = new SwitchExtensions({
       switchName: cfg.name, registry, log, workers: cfg.workers,
-      send: async (plan) => { await Promise.all(this.workers.map((w) => w.request({ type: 'plan', plan }))); },
+      send: async (plan) => {
+        this.plan = plan;
+        // a worker being replaced gets this.plan when its successor starts
+        await Promise.all(this.workers.filter((w) => w.alive).map((w) => w.request({ type: 'plan', plan })));
+      },
       validate: async (stage) => {
+        const w = this.workers.find((x) => x.alive);
+        if (!w) throw new Error(`switch "${this.cfg.name}": no data-path worker is running to check the configuration`);
         try {
-          await this.workers[0].request({ type: 'validate', stage });
+          await w.request({ type: 'validate', stage });
         } catch (e) {
           // the worker's ConfigError arrives as its message "field: text"
           const m = /^([\w.[\]-]+): ([\s\S]*)$/.exec((e as Error).message);
@@ -142,35 +174,26 @@ export class Switch {
         }
       },
     });
+    // an idle worker beats every pollTimeoutMs: never time out below a few of those
+    const timeoutMs = Math.max(tuning.watchdogMs, 2 * tuning.pollTimeoutMs + 100);
+    this.watchdog = new Watchdog({ timeoutMs, onStall: (st) => this.onStall(st) });
     this.table = new MacTable(MAC_TABLE_CAPACITY_FOR(cfg.macTableLimit));
     this.table.setLimit(cfg.macTableLimit);
   }
 
   /** Start the workers and attach the uplink/host ports; VM ports are added after. */
   static async start(cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void, registry: ExtensionRegistry): Promise<Switch> {
-    const sw = new Switch(cfg, log, registry);
+    const sw = new Switch(cfg, tuning, log, registry);
     try {
       for (let w = 0; w < cfg.workers; w++) {
-        const counters = new CounterBlock();
-        sw.counters.push(counters);
-        const extCounters = new Float64Array(new SharedArrayBuffer(MAX_EXTENSION_SLOTS * EXT_STRIDE * 8));
-        sw.extCounters.push(extCounters);
-        const cpu = tuning.cpus.length ? tuning.cpus[w % tuning.cpus.length] % availableParallelism() : null;
-        const worker = new DataPathWorker({
-          switchName: cfg.name, workerIndex: w, workerCount: cfg.workers, counters: counters.buffer,
-          extCounters: extCounters.buffer, linkDown: sw.linkDown.buffer as SharedArrayBuffer,
-          macTable: sw.table.buffer, batchSize: tuning.batchSize, poolSlots: tuning.poolSlots, ringFrames: tuning.ringFrames,
-          macAgingSeconds: cfg.macAgingSeconds, cpu, spinBreaths: tuning.spinBreaths, spinYield: tuning.spinYield, coalesceUs: tuning.coalesceUs, nice: tuning.nice,
-          pollTimeoutMs: tuning.pollTimeoutMs,
-        }, log);
-        worker.listener = {
-          extensionFailed: (slot, _name, error) => { void sw.extensions.failed(slot, error); },
-          traceFrame: (id, trace) => sw.onTraceFrame(id, trace),
-          traceDone: () => {},
-        };
-        sw.workers.push(worker);
+        sw.counters.push(new CounterBlock());
+        sw.extCounters.push(new Float64Array(new SharedArrayBuffer(MAX_EXTENSION_SLOTS * EXT_STRIDE * 8)));
+        sw.restarts.push(new RestartLog(w));
+        sw.workers.push(sw.spawnWorker(w));
       }
       await Promise.all(sw.workers.map((w) => w.ready));
+      sw.workers.forEach((w) => sw.watchdog.watch(w.index, sw.counters[w.index].v));
+      sw.watchdog.start();
       await sw.extensions.apply(cfg.extensions ?? [], 'extensions', true);
       sw.linkTimer = setInterval(() => sw.refreshLinks(), 1000);
       sw.linkTimer.unref();
@@ -189,18 +212,21 @@ export class Switch {
     throw new ConfigError('ports', `switch "${this.cfg.name}" has the maximum of ${MAX_PORTS_PER_SWITCH} ports`);
   }
 
-  /** Attach a port to every worker: rx on its owner (index mod workers), tx everywhere; TAP fds rx everywhere. */
+  /** a port as worker `w` opens it: rx on its owner (index mod workers), tx everywhere; TAP fds rx everywhere */
+  private specFor(port: SwitchPort, w: number, mtu: number): PortSpec {
+    return {
+      index: port.index, name: port.name, kind: port.kind, netdev: port.netdev, backend: port.backend,
+      rx: port.backend === 'tapfd' || w === port.index % this.workers.length, mtu,
+    };
+  }
+
+  /** Attach a port to every worker (see specFor). */
   private async attach(port: SwitchPort): Promise<void> {
     const mtu = netdevMtu(port.netdev);
-    const owner = port.index % this.workers.length;
     const done: DataPathWorker[] = [];
     try {
       for (const w of this.workers) {
-        const spec: PortSpec = {
-          index: port.index, name: port.name, kind: port.kind, netdev: port.netdev, backend: port.backend,
-          rx: port.backend === 'tapfd' || w.index === owner, mtu,
-        };
-        await w.request({ type: 'attach', port: spec });
+        await w.request({ type: 'attach', port: this.specFor(port, w.index, mtu) });
         done.push(w);
       }
     } catch (e) {
@@ -312,8 +338,121 @@ export class Switch {
 
   /** Daemon shutdown: stop the workers, leave every TAP (and the host port's addresses) in place. */
   async stop(): Promise<void> {
+    this.stopping = true;
+    this.watchdog.stop();
     clearInterval(this.linkTimer);
     await Promise.all(this.workers.map((w) => w.stop()));
+  }
+
+  // ---------------------------------------------------------------- supervision (workers/watchdog.ts)
+
+  /** a data-path worker thread for index `w`, reporting to this switch */
+  private spawnWorker(w: number): DataPathWorker {
+    const t = this.tuning;
+    const cfg = this.cfg;
+    const cpu = t.cpus.length ? t.cpus[w % t.cpus.length] % availableParallelism() : null;
+    const worker = new DataPathWorker({
+      switchName: cfg.name, workerIndex: w, workerCount: cfg.workers, counters: this.counters[w].buffer,
+      extCounters: this.extCounters[w].buffer as SharedArrayBuffer, linkDown: this.linkDown.buffer as SharedArrayBuffer,
+      macTable: this.table.buffer, batchSize: t.batchSize, poolSlots: t.poolSlots, ringFrames: t.ringFrames,
+      macAgingSeconds: cfg.macAgingSeconds, cpu, spinBreaths: t.spinBreaths, spinYield: t.spinYield, coalesceUs: t.coalesceUs, nice: t.nice,
+      pollTimeoutMs: t.pollTimeoutMs,
+    }, this.log, { resourceLimits: { maxOldGenerationSizeMb: t.workerHeapMb }, requestTimeoutMs: t.requestTimeoutMs });
+    worker.listener = {
+      extensionFailed: (slot, _name, error) => { void this.extensions.failed(slot, error); },
+      traceFrame: (id, trace) => this.onTraceFrame(id, trace),
+      traceDone: () => {},
+      died: (cause) => { void this.replaceWorker(worker, cause); },
+    };
+    return worker;
+  }
+
+  private onStall(st: Stall): void {
+    const worker = this.workers[st.index];
+    if (!worker) return;
+    void this.replaceWorker(worker, { reason: 'timeout', message: `no heartbeat for ${st.silentMs} ms` });
+  }
+
+  /** the extension in `slot` of the running plan */
+  private stageName(slot: number): string | undefined {
+    const p = this.plan;
+    return p ? [...p.captures, ...p.filters, p.forward, p.defaultForward].find((s) => s.slot === slot)?.name : undefined;
+  }
+
+  /**
+   * A worker stalled or died: end it, blame the extension that was running (failed, reason =
+   * timeout | out-of-memory | crashed: the next plan leaves it out), and start a replacement with
+   * the current plan, the switch's settings and every port the old one had. A worker that keeps
+   * dying is restarted with back-off (RestartLog). A replacement that dies is replaced the same way.
+   */
+  private async replaceWorker(old: DataPathWorker, cause: WorkerDeath): Promise<void> {
+    const i = old.index;
+    if (this.stopping || this.workers[i] !== old) return; // already being replaced
+    this.watchdog.unwatch(i);
+    // the thread is wedged or dead: extRunning no longer changes (and stays readable after termination)
+    const v = this.counters[i].v;
+    const slot = v[SW.extRunning] - 1;
+    // ends the thread; pending requests are rejected now, and the bookkeeping below is done
+    // synchronously, before their callers run (they see the failure and the restart)
+    const killed = old.kill(`restarted after ${cause.reason} (${cause.message})`);
+    const ext = slot >= 0 ? this.stageName(slot) : undefined;
+    const what = cause.reason === 'timeout' ? `stopped breathing (${cause.message})`
+      : cause.reason === 'out-of-memory' ? `ran out of heap (limit ${this.tuning.workerHeapMb} MB)` : `crashed (${cause.message})`;
+    const msg = `${cause.reason}: data-path worker ${i} ${what}${ext ? ` while extension "${ext}" ran` : ''}`;
+    const log = this.restarts[i];
+    let delay = log.record(cause.reason, msg, ext);
+    this.log(`switch ${this.cfg.name}: ${msg}; restarting it${ext ? ` without "${ext}"` : ''}${delay ? ` in ${delay} ms` : ''} (restart ${log.health.restarts})`);
+    // takes the extension out of this.plan and of the other workers' pipelines
+    const failed = ext !== undefined ? this.extensions.failed(slot, msg, cause.reason) : undefined;
+    await killed;
+    v[SW.extRunning] = 0;
+    await failed;
+    for (;;) {
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      if (this.stopping) return;
+      const w = this.spawnWorker(i);
+      try {
+        await w.ready;
+      } catch (e) {
+        await w.kill('it failed to start');
+        delay = log.record('crashed', `crashed: data-path worker ${i} failed to start: ${(e as Error).message}`, undefined);
+        this.log(`switch ${this.cfg.name}: ${log.health.lastCause}; retrying in ${delay} ms`);
+        delay = Math.max(delay, 1000);
+        continue;
+      }
+      if (this.stopping) { await w.kill('the switch stopped'); return; }
+      // one synchronous step: from here on every plan change also goes to w, after this plan
+      this.workers[i] = w;
+      const ports = [...this.ports.values()];
+      const first = [
+        ...(this.plan ? [w.request({ type: 'plan', plan: this.plan })] : []),
+        w.request({ type: 'configure', macAgingSeconds: this.cfg.macAgingSeconds }),
+      ];
+      this.watchdog.watch(i, v);
+      // a death from here on is handled by its own replaceWorker call (w is the current worker)
+      try {
+        await Promise.all(first);
+      } catch (e) {
+        if (w.alive) this.log(`switch ${this.cfg.name}: restarted worker ${i}: ${(e as Error).message}`);
+      }
+      let attached = 0;
+      for (const p of ports) {
+        if (!w.alive) return;
+        try {
+          await w.request({ type: 'attach', port: this.specFor(p, i, netdevMtu(p.netdev)) });
+          attached++;
+        } catch (e) {
+          this.log(`switch ${this.cfg.name}: restarted worker ${i}: cannot attach ${p.name}: ${(e as Error).message}`);
+        }
+      }
+      this.log(`switch ${this.cfg.name}: data-path worker ${i} restarted with ${attached} of ${ports.length} port(s)`);
+      return;
+    }
+  }
+
+  /** restarts and last cause of every worker */
+  health(): WorkerHealth[] {
+    return this.restarts.map((r) => ({ ...r.health }));
   }
 
   /** `switch delete`: stop, give the uplink its addresses back, remove the TAPs xvs created. */
@@ -341,6 +480,7 @@ export class Switch {
         name: p.name, kind: p.kind, netdev: p.netdev, index: p.index,
         up: netdevExists(p.netdev) && this.linkDown[p.index] === 0,
       })),
+      workers: this.health(),
     };
   }
 
@@ -376,7 +516,8 @@ export class Switch {
       workers: blocks.map((b, i) => ({
         index: i, tid: b.v[SW.tid], cpu: b.v[SW.cpu] >= 0 ? b.v[SW.cpu] : null,
         breaths: b.v[SW.breaths], batches: b.v[SW.batches], idlePolls: b.v[SW.idlePolls],
-        coalesceWaits: b.v[SW.coalesceWaits],
+        coalesceWaits: b.v[SW.coalesceWaits], restarts: this.restarts[i]?.health.restarts ?? 0,
+        ...(this.restarts[i]?.health.lastCause ? { lastCause: this.restarts[i].health.lastCause } : {}),
       })),
     };
   }

@@ -19,3 +19,12 @@ test('a bad tuning value is refused with the variable named, not clamped', (t) =
   t.throws(() => tuningFromEnv({ XVS_COALESCE_US: 'soon' }), { message: /^XVS_COALESCE_US: expected an integer 0\.\.10000/ });
   t.throws(() => tuningFromEnv({ XVS_CPUS: '0,x' }), { message: /^XVS_CPUS: expected CPU numbers/ });
 });
+
+test('supervision tuning: watchdog 2 s, 256 MB worker heap, 5 s request timeout by default; each settable', (t) => {
+  t.like(DEFAULT_TUNING, { watchdogMs: 2000, workerHeapMb: 256, requestTimeoutMs: 5000 });
+  t.deepEqual(
+    tuningFromEnv({ XVS_WATCHDOG_MS: '750', XVS_WORKER_HEAP_MB: '64', XVS_REQUEST_TIMEOUT_MS: '3000' }),
+    { watchdogMs: 750, workerHeapMb: 64, requestTimeoutMs: 3000 },
+  );
+  t.throws(() => tuningFromEnv({ XVS_WATCHDOG_MS: '10' }), { message: /^XVS_WATCHDOG_MS: expected an integer 100\.\./ });
+});

@@ -76,7 +76,7 @@ export class DataPath {
     const v = o.counters.v;
     this.applier = new PlanApplier({
       switchName: o.switchName, workerIndex: o.workerIndex, pool: this.pool, owner, ports: this.directory,
-      presence: this.engine, inject, extCounters: o.extCounters, batchSize: o.batchSize, log: o.log,
+      presence: this.engine, inject, extCounters: o.extCounters, batchSize: o.batchSize, log: o.log, counters: o.counters,
       fdb: new SwitchFdb(o.table, this.engine.ctx),
       lost: (reason, asPort) => { v[CounterBlock.port(asPort >= 0 ? asPort : ORIGINATED) + PF_DROPS + reason]++; },
     }, this.pipeline);
@@ -100,7 +100,8 @@ export class DataPath {
   }
 
   applyPlan(plan: PipelinePlan): Promise<void> {
-    return this.applier.apply(plan);
+    // the applier marks each extension it imports/creates as running (extRunning); clear it however it ends
+    return this.applier.apply(plan).finally(() => { this.counters.v[SW.extRunning] = 0; });
   }
 
   /** one breath; returns frames received (and injected) */

@@ -112,12 +112,26 @@ function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
   }
 }
 
+/** the watchdog's sign of life (workers/watchdog.ts): one store per loop turn, busy or idle */
+const beat = (): void => { counters.v[SW.heartbeat]++; };
+
 async function drainMailbox(): Promise<void> {
   for (;;) {
     const m = receiveMessageOnPort(port);
     if (!m) return;
     const r = handle(m.message as WorkerRequest);
-    port.postMessage(r instanceof Promise ? await r : r);
+    if (r instanceof Promise) {
+      // a plan may await module imports: keep beating while the event loop is free (a module that
+      // loops at import blocks this timer too, and the watchdog blames it through extRunning)
+      const timer = setInterval(beat, 50);
+      try {
+        port.postMessage(await r);
+      } finally {
+        clearInterval(timer);
+      }
+    } else {
+      port.postMessage(r);
+    }
   }
 }
 
@@ -129,6 +143,7 @@ async function run(): Promise<void> {
   let receivedSinceCheck = 0;
   emit({ type: 'ready', tid: counters.v[SW.tid] });
   while (!stopping) {
+    counters.v[SW.heartbeat]++; // the watchdog's sign of life
     const mail = Atomics.load(mailbox, 0);
     if (mail !== seenMail) {
       seenMail = mail;
