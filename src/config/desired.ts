@@ -146,6 +146,10 @@ function switchText(s: SwitchConfig): string {
 
 /** What changes in an extension list, e.g. `enable firewall; configure firewall; order pcap, firewall`. */
 export function describeExtensions(before: SwitchExtensionConfig[], after: SwitchExtensionConfig[]): string {
+  if (before.length === 0) {
+    const on = after.filter((e) => e.enabled).map((e) => `${e.name}${e.onError ? ` (on-error ${e.onError})` : ''}`);
+    return on.length > 0 ? `enable ${on.join(', ')} (in this order; others disabled)` : 'all disabled';
+  }
   const parts: string[] = [];
   for (const e of after) {
     const b = before.find((x) => x.name === e.name);
