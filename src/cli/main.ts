@@ -13,6 +13,7 @@ import { statsCommands } from './stats.js';
 import { switchCommands } from './switch.js';
 import { extensionCommands } from './extension.js';
 import { traceCommands } from './trace.js';
+import { configCommands } from './config.js';
 
 class UsageError extends Error {
   constructor(message: string) {
@@ -23,7 +24,7 @@ class UsageError extends Error {
 
 async function main(): Promise<void> {
   let cli = globalOptions(yargs(hideBin(process.argv)).scriptName('xvs'));
-  for (const add of [daemonCommands, switchCommands, portCommands, fdbCommands, statsCommands, extensionCommands, traceCommands]) cli = add(cli);
+  for (const add of [daemonCommands, switchCommands, portCommands, fdbCommands, statsCommands, extensionCommands, traceCommands, configCommands]) cli = add(cli);
   cli = cli
     .strict()
     .demandCommand(1, 'name a command (see xvs --help)')

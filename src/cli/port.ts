@@ -12,26 +12,33 @@ export function portCommands(y: Cli): Cli {
           withJson(c)
             .positional('switch', { type: 'string', demandOption: true })
             .positional('name', { type: 'string', demandOption: true, describe: 'port name (and TAP name)' })
-            .option('netdev', { type: 'string', describe: 'use this existing netdev (e.g. a veth end)' }),
+            .option('netdev', { type: 'string', describe: 'use this existing netdev (e.g. a veth end)' })
+            .option('may-exist', { type: 'boolean', default: false, describe: 'no error if the port exists with this netdev' }),
         async (a) => {
           const params: PortAddParams = { switch: a.switch, name: a.name };
           if (a.netdev !== undefined) params.netdev = a.netdev;
+          if (a.mayExist) params.mayExist = true;
           const v = await call(a, 'port.add', params);
           if (a.json) printJson(v);
+          else if (v.unchanged) out(`port "${v.name}" (${v.netdev}) already on switch "${v.switch}" (unchanged)`);
           else out(`added port "${v.name}" (${v.netdev}) to switch "${v.switch}"`);
         },
       )
       .command(
         'remove <switch> <name>',
-        'remove a port',
+        'remove a port (refused while a VM still holds its TAP, unless --force)',
         (c) =>
           withJson(c)
             .positional('switch', { type: 'string', demandOption: true })
-            .positional('name', { type: 'string', demandOption: true }),
+            .positional('name', { type: 'string', demandOption: true })
+            .option('if-exists', { type: 'boolean', default: false, describe: 'no error if there is no such port' })
+            .option('force', { type: 'boolean', default: false, describe: 'remove even if a process (QEMU) holds the TAP; it lasts until that process closes it' }),
         async (a) => {
-          const r = await call(a, 'port.remove', { switch: a.switch, name: a.name });
+          const r = await call(a, 'port.remove', {
+            switch: a.switch, name: a.name, ...(a.ifExists ? { ifExists: true } : {}), ...(a.force ? { force: true } : {}),
+          });
           if (a.json) printJson(r);
-          else out(`removed port "${r.name}" from switch "${r.switch}"`);
+          else out(r.unchanged ? `no port "${r.name}" on switch "${r.switch}" (unchanged)` : `removed port "${r.name}" from switch "${r.switch}"`);
         },
       )
       .command(

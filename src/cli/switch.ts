@@ -44,7 +44,8 @@ export function switchCommands(y: Cli): Cli {
             .option('host-port', { type: 'string', describe: 'host port netdev name (default <name>-host)' })
             .option('mac-aging', { type: 'number', describe: 'MAC aging time in seconds (default 300)' })
             .option('mac-limit', { type: 'number', describe: 'most MAC addresses learned (default 8192)' })
-            .option('workers', { type: 'number', describe: 'data-path worker threads (default 1)' }),
+            .option('workers', { type: 'number', describe: 'data-path worker threads (default 1)' })
+            .option('may-exist', { type: 'boolean', default: false, describe: 'no error if it exists with these settings' }),
         async (a) => {
           const params: SwitchCreateParams = { name: a.name, type: a.type as SwitchType };
           if (a.uplink !== undefined) params.uplink = a.uplink;
@@ -56,8 +57,10 @@ export function switchCommands(y: Cli): Cli {
           if (limit !== undefined) params.macTableLimit = limit;
           const workers = intOption('workers', a.workers);
           if (workers !== undefined) params.workers = workers;
+          if (a.mayExist) params.mayExist = true;
           const v = await call(a, 'switch.create', params);
           if (a.json) printJson(v);
+          else if (v.unchanged) out(`switch "${v.config.name}" already exists (unchanged)`);
           else {
             const host = v.config.hostPort ? `, host port ${v.config.hostPort}` : '';
             const up = v.config.uplink ? `, uplink ${v.config.uplink}` : '';
@@ -68,11 +71,14 @@ export function switchCommands(y: Cli): Cli {
       .command(
         'delete <name>',
         'delete a switch and its ports',
-        (c) => withJson(c).positional('name', { type: 'string', demandOption: true }),
+        (c) =>
+          withJson(c)
+            .positional('name', { type: 'string', demandOption: true })
+            .option('if-exists', { type: 'boolean', default: false, describe: 'no error if there is no such switch' }),
         async (a) => {
-          const r = await call(a, 'switch.delete', { name: a.name });
+          const r = await call(a, 'switch.delete', { name: a.name, ...(a.ifExists ? { ifExists: true } : {}) });
           if (a.json) printJson(r);
-          else out(`deleted switch "${r.name}"`);
+          else out(r.unchanged ? `no switch "${r.name}" (unchanged)` : `deleted switch "${r.name}"`);
         },
       )
       .command(

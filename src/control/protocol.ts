@@ -10,7 +10,7 @@
  * its params parser to `METHODS`; the compiler then asks the server for a handler.
  */
 import { ConfigError } from '../core/errors.js';
-import type { PortConfig, SwitchConfig, SwitchType } from '../config/types.js';
+import type { PortConfig, SwitchConfig, SwitchType, XvsConfig } from '../config/types.js';
 import type {
   ExtensionInfo, FdbEntry, PipelineView, PortKind, PortStats, SwitchExtensionState, SwitchInfo, SwitchStats, TraceView,
 } from '../switch/manager-api.js';
@@ -21,7 +21,9 @@ import {
   expectObject,
   fieldPath,
   rejectUnknownKeys,
+  optionalBoolean,
   requireIfname,
+  validateConfig,
   validatePort,
   validateSwitch,
 } from '../config/schema.js';
@@ -44,8 +46,32 @@ export interface PortRefParams {
   switch: string;
   name: string;
 }
-export type PortAddParams = PortRefParams & { netdev?: string };
-export interface SwitchCreateParams {
+/** `--may-exist`: no error if it already exists with the same settings (an error naming the field if not) */
+export interface MayExist { mayExist?: boolean }
+/** `--if-exists`: no error if it does not exist */
+export interface IfExists { ifExists?: boolean }
+export type PortAddParams = PortRefParams & MayExist & { netdev?: string };
+export type PortRemoveParams = PortRefParams & IfExists & {
+  /** remove the port even if a process (QEMU) still holds its TAP; the TAP then lasts until that process closes it */
+  force?: boolean;
+};
+export type SwitchDeleteParams = NameParams & IfExists;
+/** What a change verb did: `unchanged` is true when --may-exist / --if-exists found nothing to do. */
+export interface Unchanged { unchanged?: boolean }
+export interface ConfigApplyParams {
+  /** the whole desired document (as `config.show` returns it or the config file holds it) */
+  config: unknown;
+  /** compute and return the diff, change nothing */
+  dryRun?: boolean;
+}
+export interface ConfigApplyResult {
+  dryRun: boolean;
+  /** one line per change (`+ switch sw0 (...)`, `- port sw0/vm1 (TAP)`, `~ extensions of sw0: ...`), in order */
+  changes: string[];
+  /** `no changes`, or the changes one per line */
+  text: string;
+}
+export interface SwitchCreateParams extends MayExist {
   name: string;
   type: SwitchType;
   uplink?: string;
@@ -100,12 +126,12 @@ export interface DaemonStatus {
  * `METHODS[m].parse`; `result`: what comes back.
  */
 export interface Methods {
-  'switch.create': { params: SwitchCreateParams; parsed: SwitchConfig; result: SwitchView };
-  'switch.delete': { params: NameParams; parsed: NameParams; result: NameParams };
+  'switch.create': { params: SwitchCreateParams; parsed: { config: SwitchConfig; mayExist: boolean }; result: SwitchView & Unchanged };
+  'switch.delete': { params: SwitchDeleteParams; parsed: { name: string; ifExists: boolean }; result: NameParams & Unchanged };
   'switch.list': { params: EmptyParams; parsed: EmptyParams; result: SwitchView[] };
   'switch.show': { params: NameParams; parsed: NameParams; result: SwitchView };
-  'port.add': { params: PortAddParams; parsed: { switch: string; port: PortConfig }; result: PortView };
-  'port.remove': { params: PortRefParams; parsed: PortRefParams; result: PortRefParams };
+  'port.add': { params: PortAddParams; parsed: { switch: string; port: PortConfig; mayExist: boolean }; result: PortView & Unchanged };
+  'port.remove': { params: PortRemoveParams; parsed: { switch: string; name: string; ifExists: boolean; force: boolean }; result: PortRefParams & Unchanged };
   'port.list': { params: SwitchRefParams; parsed: SwitchRefParams; result: PortView[] };
   'port.show': { params: PortRefParams; parsed: PortRefParams; result: PortDetail };
   'fdb.show': { params: SwitchRefParams; parsed: SwitchRefParams; result: FdbEntry[] };
@@ -122,6 +148,8 @@ export interface Methods {
   'extension.uninstall': { params: NameParams; parsed: NameParams; result: NameParams };
   'pipeline.show': { params: SwitchRefParams; parsed: SwitchRefParams; result: PipelineView };
   trace: { params: TraceParams; parsed: TraceParsed; result: TraceView[] };
+  'config.show': { params: EmptyParams; parsed: EmptyParams; result: XvsConfig };
+  'config.apply': { params: ConfigApplyParams; parsed: { config: XvsConfig; dryRun: boolean }; result: ConfigApplyResult };
 }
 
 export interface ExtRefParams { switch: string; name: string }
@@ -189,12 +217,50 @@ function parsePortRef(input: unknown): PortRefParams {
   return { switch: requireIfname(obj, 'switch', P), name: requireIfname(obj, 'name', P) };
 }
 
-function parsePortAdd(input: unknown): { switch: string; port: PortConfig } {
-  const obj = paramsObject(input, ['switch', 'name', 'netdev']);
+function parsePortAdd(input: unknown): { switch: string; port: PortConfig; mayExist: boolean } {
+  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'mayExist']);
   const sw = requireIfname(obj, 'switch', P);
-  const { switch: _omit, ...rest } = obj;
+  const mayExist = optionalBoolean(obj, 'mayExist', P) ?? false;
+  const { switch: _omit, mayExist: _m, ...rest } = obj;
   void _omit;
-  return { switch: sw, port: validatePort(rest, P) };
+  void _m;
+  return { switch: sw, port: validatePort(rest, P), mayExist };
+}
+
+function parsePortRemove(input: unknown): { switch: string; name: string; ifExists: boolean; force: boolean } {
+  const obj = paramsObject(input, ['switch', 'name', 'ifExists', 'force']);
+  return {
+    switch: requireIfname(obj, 'switch', P), name: requireIfname(obj, 'name', P),
+    ifExists: optionalBoolean(obj, 'ifExists', P) ?? false, force: optionalBoolean(obj, 'force', P) ?? false,
+  };
+}
+
+function parseSwitchCreate(input: unknown): { config: SwitchConfig; mayExist: boolean } {
+  const obj = expectObject(input ?? {}, P);
+  const mayExist = optionalBoolean(obj, 'mayExist', P) ?? false;
+  const { mayExist: _m, ...rest } = obj;
+  void _m;
+  return { config: validateSwitch(rest, P, { allowPorts: false }), mayExist };
+}
+
+function parseSwitchDelete(input: unknown): { name: string; ifExists: boolean } {
+  const obj = paramsObject(input, ['name', 'ifExists']);
+  return { name: requireIfname(obj, 'name', P), ifExists: optionalBoolean(obj, 'ifExists', P) ?? false };
+}
+
+/** The document is validated whole (shape and claims), errors naming `params.config.switches[0]....`. */
+function parseConfigApply(input: unknown): { config: XvsConfig; dryRun: boolean } {
+  const obj = paramsObject(input, ['config', 'dryRun']);
+  if (obj.config === undefined) throw new ConfigError(fieldPath(P, 'config'), 'required: the desired configuration document');
+  let config: XvsConfig;
+  try {
+    config = validateConfig(obj.config);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    const field = e.field ? `${P}.config.${e.field}` : `${P}.config`;
+    throw new ConfigError(field, e.message.slice(e.field ? e.field.length + 2 : 0));
+  }
+  return { config, dryRun: optionalBoolean(obj, 'dryRun', P) ?? false };
 }
 
 const EXT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -282,13 +348,13 @@ export const METHODS: { [M in MethodName]: MethodSpec<ParsedOf<M>> } = {
   'switch.create': {
     summary: 'create a switch (private, internal or external)',
     mutates: true,
-    parse: (p) => validateSwitch(p, P, { allowPorts: false }),
+    parse: parseSwitchCreate,
   },
-  'switch.delete': { summary: 'delete a switch and its ports', mutates: true, parse: parseName },
+  'switch.delete': { summary: 'delete a switch and its ports', mutates: true, parse: parseSwitchDelete },
   'switch.list': { summary: 'list switches', mutates: false, parse: parseEmpty },
   'switch.show': { summary: 'show one switch: config and ports', mutates: false, parse: parseName },
   'port.add': { summary: 'add a VM port (a TAP, or an existing netdev)', mutates: true, parse: parsePortAdd },
-  'port.remove': { summary: 'remove a port from a switch', mutates: true, parse: parsePortRef },
+  'port.remove': { summary: 'remove a port from a switch', mutates: true, parse: parsePortRemove },
   'port.list': { summary: "list a switch's ports", mutates: false, parse: parseSwitchRef },
   'port.show': { summary: 'show one port and its counters', mutates: false, parse: parsePortRef },
   'fdb.show': { summary: "show a switch's learned MAC addresses", mutates: false, parse: parseSwitchRef },
@@ -305,6 +371,8 @@ export const METHODS: { [M in MethodName]: MethodSpec<ParsedOf<M>> } = {
   'extension.uninstall': { summary: 'uninstall a third-party extension', mutates: true, parse: parseExtName },
   'pipeline.show': { summary: "show a switch's running pipeline, ingress and egress", mutates: false, parse: parseSwitchRef },
   trace: { summary: 'trace a synthetic frame (or the next live frames) through the pipeline', mutates: false, parse: parseTrace },
+  'config.show': { summary: 'the running desired state: the configuration document', mutates: false, parse: parseEmpty },
+  'config.apply': { summary: 'make the running state equal a configuration document (by diff; dryRun: only show the diff)', mutates: true, parse: parseConfigApply },
 };
 
 export function isMethodName(m: string): m is MethodName {

@@ -1,39 +1,28 @@
 /**
  * The daemon's control server: a Unix socket speaking `control/protocol.ts`, routing each method to the
- * `SwitchManager` (the data path) and keeping the config file in step with it.
+ * `SwitchManager` (the data path) through the one owner of the configuration, `DesiredState`.
  *
- * Every mutating method runs alone (a queue), in three steps:
- *   1. validate: params (`METHODS[m].parse`), claims against the current config, existence of netdevs;
- *   2. apply: one `SwitchManager` call — if it throws, nothing changed and nothing is saved;
- *   3. persist: `saveConfig` of the new config — if that throws, the manager call is undone.
- * So the running switches, the in-memory config and the file agree after every request.
+ * A mutating verb takes the lock of the switch it touches (`config.apply` and plug-in install/uninstall take
+ * every lock), edits a copy of the desired-state document (`control/edits.ts`: errors name the request's
+ * field), and commits it: validate → diff → apply (rolled back on the first failure) → persist (rolled back if
+ * writing fails). So the running switches, the document and the file agree after every request, and a change
+ * to one switch never waits behind a change to another.
  */
 import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { ConfigError, NotFoundError } from '../core/errors.js';
-import {
-  checkClaims,
-  checkPortAgainstSystem,
-  checkPortNameInSwitch,
-  checkSwitchAgainstSystem,
-  configClaims,
-  interfaceExists,
-  portClaim,
-  portNetdev,
-  switchClaims,
-  type InterfaceExists,
-} from '../config/schema.js';
+import { describe as describeChanges, describeChange } from '../config/desired.js';
+import { checkPortAgainstSystem, checkSwitchAgainstSystem, interfaceExists, portNetdev, type InterfaceExists } from '../config/schema.js';
 import { DEFAULT_CONFIG_PATH, emptyConfig, saveConfig } from '../config/store.js';
-import { MAX_PORTS_PER_SWITCH, type PortConfig, type SwitchConfig, type XvsConfig } from '../config/types.js';
-import type { ExtensionManager, SwitchExtensionState, SwitchManager } from '../switch/manager-api.js';
-import type { SwitchExtensionConfig } from '../config/types.js';
+import type { PortConfig, SwitchConfig, XvsConfig } from '../config/types.js';
+import type { TapHolder } from '../ports/netdev.js';
+import type { SwitchExtensionState, SwitchManager } from '../switch/manager-api.js';
+import { DesiredState, type ExtensionControl } from './desired-state.js';
+import * as edits from './edits.js';
+import { ALL, type LockScope } from './locks.js';
 
-/** What the server needs, beyond ExtensionManager, to persist and undo extension changes. */
-export interface ExtensionControl extends ExtensionManager {
-  extensionConfig(switchName: string): SwitchExtensionConfig[];
-  applyExtensionConfig(switchName: string, list: SwitchExtensionConfig[]): Promise<void>;
-}
+export type { ExtensionControl } from './desired-state.js';
 import {
   DEFAULT_SOCKET_PATH,
   LineSplitter,
@@ -41,6 +30,7 @@ import {
   encodeMessage,
   errorToWire,
   parseRequestLine,
+  type ConfigApplyResult,
   type MethodName,
   type ParsedOf,
   type PortView,
@@ -63,6 +53,10 @@ export interface ControlServerOptions {
   exists?: InterfaceExists;
   /** how to persist (default: `saveConfig`); injectable so tests can make it fail */
   save?: (path: string, cfg: XvsConfig) => void;
+  /** how long a request waits for a switch's lock before failing with BusyError (default 20 s) */
+  lockWaitMs?: number;
+  /** who holds a TAP (default: `tapHolders` from /proc); injectable for tests */
+  tapHolders?: (name: string) => TapHolder[];
 }
 
 type Handlers = { [M in MethodName]: (params: ParsedOf<M>) => Promise<ResultOf<M>> };
@@ -79,20 +73,15 @@ function readVersion(): string {
   return 'unknown';
 }
 
-const portKey = (sw: string, port: string): string => `${sw}/${port}`;
-
 export class ControlServer {
   readonly socketPath: string;
   readonly configPath: string;
   private readonly manager: SwitchManager;
-  private readonly ext: ExtensionControl | undefined;
   private readonly log: (msg: string) => void;
   private readonly exists: InterfaceExists;
-  private readonly save: (path: string, cfg: XvsConfig) => void;
-  private config: XvsConfig;
-  /** switches and ports in the config that are not running (restore failed); key: switch or switch/port */
-  private readonly down = new Map<string, Problem>();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly state: DesiredState;
+  /** the document loaded at start-up, applied by `restore()` */
+  private readonly loaded: XvsConfig;
   private server: Server | null = null;
   private socketIno: number | null = null;
   private readonly conns = new Set<Socket>();
@@ -102,20 +91,28 @@ export class ControlServer {
 
   constructor(opts: ControlServerOptions) {
     this.manager = opts.manager;
-    this.ext = opts.extensions;
     this.socketPath = opts.socketPath ?? DEFAULT_SOCKET_PATH;
     this.configPath = opts.configPath ?? DEFAULT_CONFIG_PATH;
-    this.config = structuredClone(opts.config ?? emptyConfig());
+    this.loaded = structuredClone(opts.config ?? emptyConfig());
     this.log = opts.log ?? (() => {});
     this.exists = opts.exists ?? interfaceExists;
-    this.save = opts.save ?? saveConfig;
+    this.state = new DesiredState({
+      manager: opts.manager,
+      ext: opts.extensions,
+      configPath: this.configPath,
+      save: opts.save ?? saveConfig,
+      exists: this.exists,
+      log: this.log,
+      lockWaitMs: opts.lockWaitMs ?? 20_000,
+      ...(opts.tapHolders ? { tapHolders: opts.tapHolders } : {}),
+    });
     this.handlers = {
-      'switch.create': (p) => this.createSwitch(p),
-      'switch.delete': (p) => this.deleteSwitch(p.name),
+      'switch.create': (p) => this.locked([p.config.name], () => this.createSwitch(p.config, p.mayExist)),
+      'switch.delete': (p) => this.locked([p.name], () => this.deleteSwitch(p.name, p.ifExists)),
       'switch.list': async () => this.config.switches.map((sw) => this.switchView(sw)),
       'switch.show': async (p) => this.switchView(this.findSwitch(p.name, 'params.name')),
-      'port.add': (p) => this.addPort(p.switch, p.port),
-      'port.remove': (p) => this.removePort(p.switch, p.name),
+      'port.add': (p) => this.locked([p.switch], () => this.addPort(p.switch, p.port, p.mayExist)),
+      'port.remove': (p) => this.locked([p.switch], () => this.removePort(p.switch, p.name, p.ifExists, p.force)),
       'port.list': async (p) => this.portViews(this.findSwitch(p.switch, 'params.switch')),
       'port.show': async (p) => {
         const sw = this.findSwitch(p.switch, 'params.switch');
@@ -138,8 +135,8 @@ export class ControlServer {
       'extension.set': (p) => this.changeExtensions(p.switch, p.name, (x, sw) => x.setExtension(sw, p.name, {
         ...(p.config !== undefined ? { config: p.config } : {}), ...(p.onError !== undefined ? { onError: p.onError } : {}),
       }), 'reconfigured'),
-      'extension.install': (p) => this.installExtension(p.source),
-      'extension.uninstall': (p) => this.uninstallExtension(p.name),
+      'extension.install': (p) => this.locked(ALL, () => this.installExtension(p.source)),
+      'extension.uninstall': (p) => this.locked(ALL, () => this.uninstallExtension(p.name)),
       'pipeline.show': async (p) => this.exts().pipeline(this.runningSwitch(p.switch).name),
       trace: async (p) => {
         const sw = this.runningSwitch(p.switch).name;
@@ -155,46 +152,56 @@ export class ControlServer {
         uptimeSeconds: Math.floor((Date.now() - this.startedAt.getTime()) / 1000),
         switches: this.config.switches.length,
         ports: this.config.switches.reduce((n, sw) => n + sw.ports.length, 0),
-        problems: [...this.down.values()],
+        problems: this.state.problems,
       }),
+      'config.show': async () => this.currentConfig,
+      'config.apply': (p) => this.locked(ALL, () => this.applyConfig(p.config, p.dryRun)),
     };
+  }
+
+  private get config(): XvsConfig {
+    return this.state.current;
+  }
+
+  private locked<T>(scope: LockScope, fn: () => Promise<T>): Promise<T> {
+    return this.state.locks.run(scope, fn);
   }
 
   private exts(): ExtensionControl {
-    if (!this.ext) throw new Error('this daemon has no extension support');
-    return this.ext;
+    return this.state.exts();
   }
 
-  /** run an extension change on a running switch, then persist the switch's extension list (undo on failure) */
-  private async changeExtensions(
+  /**
+   * An extension verb: the manager method validates the change against the extension's own spec and applies
+   * it; the switch's list is then read back into the document and committed (persisted, or undone).
+   */
+  private changeExtensions(
     switchName: string, name: string, change: (x: ExtensionControl, sw: string) => Promise<void>, what: string,
   ): Promise<SwitchExtensionState> {
-    const x = this.exts();
-    const sw = this.runningSwitch(switchName);
-    const before = x.extensionConfig(sw.name);
-    try {
-      await change(x, sw.name);
-    } catch (e) {
-      if (e instanceof ConfigError && !e.field.startsWith('params')) throw new ConfigError(`params.${e.field}`, e.message.slice(e.field.length + 2));
-      throw e;
-    }
-    const after = x.extensionConfig(sw.name);
-    const next: XvsConfig = {
-      ...this.config,
-      switches: this.config.switches.map((s) => (s.name === sw.name ? { ...s, extensions: after } : s)),
-    };
-    await this.persist(next, () => x.applyExtensionConfig(sw.name, before));
-    this.log(`switch "${sw.name}": extension ${name} ${what}`);
-    const st = x.listExtensions(sw.name).find((e) => e.name === name);
-    if (!st) throw new NotFoundError('params.name', `no extension "${name}"`);
-    return st;
+    return this.locked([switchName], async () => {
+      const x = this.exts();
+      const sw = this.runningSwitch(switchName);
+      try {
+        await change(x, sw.name);
+      } catch (e) {
+        if (e instanceof ConfigError && !e.field.startsWith('params')) throw new ConfigError(`params.${e.field}`, e.message.slice(e.field.length + 2));
+        throw e;
+      }
+      const next = { ...this.config, switches: this.config.switches.map((s) => (s.name === sw.name ? { ...s, extensions: x.extensionConfig(sw.name) } : s)) };
+      await this.state.commit(next, { scope: [sw.name], preApplied: true });
+      this.log(`switch "${sw.name}": extension ${name} ${what}`);
+      const st = x.listExtensions(sw.name).find((e) => e.name === name);
+      if (!st) throw new NotFoundError('params.name', `no extension "${name}"`);
+      return st;
+    });
   }
 
+  /** plug-ins: installed first (the registry validates them), then the document gets them (and every switch's list) */
   private async installExtension(source: string) {
     const x = this.exts();
     const info = await x.installExtension(source);
     const plugins = [...(this.config.plugins ?? []).filter((p) => p !== source), source];
-    await this.persist({ ...this.config, plugins }, () => x.uninstallExtension(info.name));
+    await this.state.commit({ ...this.config, plugins }, { scope: ALL, preApplied: true });
     return info;
   }
 
@@ -205,8 +212,17 @@ export class ControlServer {
     await x.uninstallExtension(name);
     const plugins = (this.config.plugins ?? []).filter((p) => p !== info.source);
     const switches = this.config.switches.map((s) => (s.extensions ? { ...s, extensions: s.extensions.filter((e) => e.name !== name) } : s));
-    await this.persist({ ...this.config, plugins, switches }, async () => { await x.installExtension(info.source); });
+    await this.state.commit({ ...this.config, plugins, switches }, { scope: ALL, preApplied: true });
     return { name };
+  }
+
+  /** `config.apply`: the whole document, by diff. Idempotent: the same document again changes nothing. */
+  private async applyConfig(desired: XvsConfig, dryRun: boolean): Promise<ConfigApplyResult> {
+    const newPlugins = (desired.plugins ?? []).some((p) => !(this.config.plugins ?? []).includes(p));
+    const next = this.state.normalize(desired, newPlugins ? 'keep' : 'error', 'params.config.');
+    const changes = await this.state.commit(next, { scope: ALL, dryRun, fieldPrefix: 'params.config.', heldField: 'params.config' });
+    if (!dryRun && changes.length > 0) this.log(`config applied: ${changes.map(describeChange).join('; ')}`);
+    return { dryRun, changes: changes.map(describeChange), text: describeChanges(changes) };
   }
 
   /** A copy of the config as it is now (what the file holds after the last successful change). */
@@ -216,7 +232,7 @@ export class ControlServer {
 
   /** What could not be restored and is configured but not running. */
   get problems(): Problem[] {
-    return [...this.down.values()];
+    return this.state.problems;
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -224,41 +240,31 @@ export class ControlServer {
 
   /** Runs one method as a request would (params validated first). Used by the socket and by tests. */
   async call<M extends MethodName>(method: M, params: unknown): Promise<ResultOf<M>> {
-    const spec = METHODS[method];
-    const parsed: ParsedOf<M> = spec.parse(params);
-    const handler = this.handlers[method];
-    return spec.mutates ? this.serialize(() => handler(parsed)) : handler(parsed);
-  }
-
-  private serialize<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => {});
-    return run;
+    const parsed: ParsedOf<M> = METHODS[method].parse(params);
+    return this.handlers[method](parsed);
   }
 
   private findSwitch(name: string, field: string): SwitchConfig {
-    const sw = this.config.switches.find((s) => s.name === name);
-    if (!sw) throw new NotFoundError(field, `no such switch "${name}"`);
-    return sw;
+    return edits.findSwitch(this.config, name, field);
   }
 
   private runningSwitch(name: string): SwitchConfig {
     const sw = this.findSwitch(name, 'params.switch');
-    if (this.down.has(sw.name)) {
+    if (!this.state.isRunning(sw.name)) {
       throw new ConfigError('params.switch', `switch "${name}" is not running (see "xvs daemon status")`);
     }
     return sw;
   }
 
   private switchView(sw: SwitchConfig): SwitchView {
-    if (this.down.has(sw.name)) return { config: structuredClone(sw), ports: [], running: false };
+    if (!this.state.isRunning(sw.name)) return { config: structuredClone(sw), ports: [], running: false };
     const info = this.manager.showSwitch(sw.name);
     return { config: structuredClone(sw), ports: info.ports, running: true };
   }
 
   private portViews(sw: SwitchConfig): PortView[] {
     const views: PortView[] = [];
-    if (!this.down.has(sw.name)) {
+    if (this.state.isRunning(sw.name)) {
       for (const p of this.manager.showSwitch(sw.name).ports) views.push({ switch: sw.name, ...p, running: true });
     }
     for (const p of sw.ports) {
@@ -268,139 +274,53 @@ export class ControlServer {
     return views;
   }
 
-  /** Saves `next`; on failure undoes the manager change and reports both. */
-  private async persist(next: XvsConfig, undo: () => Promise<void>): Promise<void> {
-    try {
-      this.save(this.configPath, next);
-    } catch (e) {
-      const why = e instanceof Error ? e.message : String(e);
-      try {
-        await undo();
-      } catch (u) {
-        this.log(`undo after failed save also failed: ${u instanceof Error ? u.message : String(u)}`);
-      }
-      throw new Error(`could not save ${this.configPath}: ${why} (the change was undone)`);
-    }
-    this.config = next;
-  }
-
-  private async createSwitch(sw: SwitchConfig): Promise<SwitchView> {
-    if (this.config.switches.some((s) => s.name === sw.name)) {
-      throw new ConfigError('params.name', `switch "${sw.name}" already exists`);
-    }
-    checkClaims([...configClaims(this.config), ...switchClaims(sw, 'params')]);
+  private async createSwitch(sw: SwitchConfig, mayExist: boolean): Promise<SwitchView & { unchanged?: boolean }> {
+    const next = edits.addSwitch(this.config, sw, mayExist);
+    if (!next) return { ...this.switchView(this.findSwitch(sw.name, 'params.name')), unchanged: true };
     checkSwitchAgainstSystem(sw, 'params', this.exists);
-    await this.manager.createSwitch(structuredClone(sw));
-    const next: XvsConfig = { ...this.config, version: 1, switches: [...this.config.switches, sw] };
-    await this.persist(next, () => this.manager.deleteSwitch(sw.name));
+    await this.state.commit(next, { scope: [sw.name] });
     this.log(`created switch "${sw.name}" (${sw.type})`);
-    return this.switchView(sw);
+    return this.switchView(this.findSwitch(sw.name, 'params.name'));
   }
 
-  private async deleteSwitch(name: string): Promise<{ name: string }> {
-    const sw = this.findSwitch(name, 'params.name');
-    const running = !this.down.has(name);
-    if (running) await this.manager.deleteSwitch(name);
-    const next: XvsConfig = { ...this.config, version: 1, switches: this.config.switches.filter((s) => s !== sw) };
-    await this.persist(next, async () => {
-      if (!running) return;
-      await this.manager.createSwitch({ ...structuredClone(sw), ports: [] });
-      for (const p of sw.ports) {
-        if (!this.down.has(portKey(name, p.name))) await this.manager.addPort(name, structuredClone(p));
-      }
-    });
-    for (const key of [...this.down.keys()]) if (key === name || key.startsWith(`${name}/`)) this.down.delete(key);
+  private async deleteSwitch(name: string, ifExists: boolean): Promise<{ name: string; unchanged?: boolean }> {
+    const next = edits.removeSwitch(this.config, name, ifExists);
+    if (!next) return { name, unchanged: true };
+    await this.state.commit(next, { scope: [name] });
     this.log(`deleted switch "${name}"`);
     return { name };
   }
 
-  private async addPort(switchName: string, port: PortConfig): Promise<PortView> {
+  private async addPort(switchName: string, port: PortConfig, mayExist: boolean): Promise<PortView & { unchanged?: boolean }> {
+    const next = edits.addPort(this.config, switchName, port, mayExist);
     const sw = this.runningSwitch(switchName);
-    checkPortNameInSwitch(sw, port, 'params.name');
-    if (sw.ports.length >= MAX_PORTS_PER_SWITCH) {
-      throw new ConfigError('params.name', `switch "${sw.name}" already has ${MAX_PORTS_PER_SWITCH} ports`);
-    }
-    checkClaims([...configClaims(this.config), portClaim(sw.name, port, 'params')]);
+    const view = (): PortView => this.portViews(this.findSwitch(sw.name, 'params.switch')).find((v) => v.name === port.name)
+      ?? { switch: sw.name, name: port.name, kind: 'vm', netdev: portNetdev(port), index: null, up: false, running: true };
+    if (!next) return { ...view(), unchanged: true };
     checkPortAgainstSystem(port, 'params', this.exists);
-    await this.manager.addPort(sw.name, structuredClone(port));
-    const next: XvsConfig = {
-      ...this.config,
-      version: 1,
-      switches: this.config.switches.map((s) => (s === sw ? { ...s, ports: [...s.ports, port] } : s)),
-    };
-    await this.persist(next, () => this.manager.removePort(sw.name, port.name));
+    await this.state.commit(next, { scope: [sw.name] });
     this.log(`added port "${port.name}" to switch "${sw.name}"${port.netdev ? ` (netdev ${port.netdev})` : ''}`);
-    const updated = this.findSwitch(sw.name, 'params.switch');
-    const view = this.portViews(updated).find((v) => v.name === port.name);
-    return view ?? { switch: sw.name, name: port.name, kind: 'vm', netdev: portNetdev(port), index: null, up: false, running: true };
+    return view();
   }
 
-  private async removePort(switchName: string, portName: string): Promise<{ switch: string; name: string }> {
-    const sw = this.findSwitch(switchName, 'params.switch');
-    const port = sw.ports.find((p) => p.name === portName);
-    if (!port) throw new NotFoundError('params.name', `no such port "${portName}" on switch "${sw.name}"`);
-    const key = portKey(sw.name, port.name);
-    const running = !this.down.has(sw.name) && !this.down.has(key);
-    if (running) await this.manager.removePort(sw.name, port.name);
-    const next: XvsConfig = {
-      ...this.config,
-      version: 1,
-      switches: this.config.switches.map((s) => (s === sw ? { ...s, ports: s.ports.filter((p) => p !== port) } : s)),
-    };
-    await this.persist(next, async () => {
-      if (running) await this.manager.addPort(sw.name, structuredClone(port));
-    });
-    this.down.delete(key);
-    this.log(`removed port "${port.name}" from switch "${sw.name}"`);
-    return { switch: sw.name, name: port.name };
+  private async removePort(switchName: string, portName: string, ifExists: boolean, force: boolean): Promise<{ switch: string; name: string; unchanged?: boolean }> {
+    const next = edits.removePort(this.config, switchName, portName, ifExists);
+    if (!next) return { switch: switchName, name: portName, unchanged: true };
+    await this.state.commit(next, { scope: [switchName], force, heldField: 'params.name' });
+    this.log(`removed port "${portName}" from switch "${switchName}"${force ? ' (forced)' : ''}`);
+    return { switch: switchName, name: portName };
   }
 
   // -------------------------------------------------------------------------------------------------------------
   // Start-up
 
   /**
-   * Creates every configured switch and port through the manager. What fails (a vanished uplink or netdev, a
-   * manager error) is logged and listed in `daemon.status`; the rest is restored and the config is kept as is.
+   * Applies the loaded document from the empty one, through the same diff as every change, leniently: what
+   * fails (a vanished uplink or netdev, a manager error) is logged and listed in `daemon.status`; the rest is
+   * restored and the config is kept as is.
    */
   restore(): Promise<Problem[]> {
-    return this.serialize(async () => {
-      const note = (key: string, path: string, e: unknown): void => {
-        const field = e instanceof ConfigError && e.field.startsWith(path) ? e.field : path;
-        const message = e instanceof Error ? e.message : String(e);
-        this.down.set(key, { field, message });
-        this.log(`restore: ${message}${message.startsWith(field) ? '' : ` (${field})`}; kept in the config`);
-      };
-      for (const [k, source] of (this.config.plugins ?? []).entries()) {
-        try {
-          await this.exts().installExtension(source);
-        } catch (e) {
-          note(`plugin:${source}`, `plugins[${k}]`, e);
-        }
-      }
-      let ok = 0;
-      for (const [i, sw] of this.config.switches.entries()) {
-        const path = `switches[${i}]`;
-        try {
-          checkSwitchAgainstSystem(sw, path, this.exists);
-          await this.manager.createSwitch({ ...structuredClone(sw), ports: [] });
-          ok++;
-        } catch (e) {
-          note(sw.name, path, e);
-          continue;
-        }
-        for (const [j, p] of sw.ports.entries()) {
-          const portPath = `${path}.ports[${j}]`;
-          try {
-            checkPortAgainstSystem(p, portPath, this.exists);
-            await this.manager.addPort(sw.name, structuredClone(p));
-          } catch (e) {
-            note(portKey(sw.name, p.name), portPath, e);
-          }
-        }
-      }
-      this.log(`restored ${ok} of ${this.config.switches.length} switches (${this.down.size} problems)`);
-      return this.problems;
-    });
+    return this.locked(ALL, () => this.state.restore(this.loaded));
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -18,29 +18,32 @@ export class FakeManager implements SwitchManager {
   readonly calls: string[] = [];
   /** the next call of this method throws */
   failNext: string | null = null;
+  /** calls starting with this prefix wait until `until` resolves (a wedged switch) */
+  gate: { prefix: string; until: Promise<void> } | null = null;
 
-  private step(what: string): void {
+  private async step(what: string): Promise<void> {
     this.calls.push(what);
+    if (this.gate && what.startsWith(this.gate.prefix)) await this.gate.until;
     if (this.failNext && what.startsWith(this.failNext)) {
       this.failNext = null;
       throw new Error(`injected failure in ${what}`);
     }
   }
   async createSwitch(cfg: SwitchConfig): Promise<void> {
-    this.step(`createSwitch ${cfg.name}`);
+    await this.step(`createSwitch ${cfg.name}`);
     if (this.switches.has(cfg.name)) throw new ConfigError('name', `switch "${cfg.name}" already exists`);
     this.switches.set(cfg.name, structuredClone(cfg));
   }
   async deleteSwitch(name: string): Promise<void> {
-    this.step(`deleteSwitch ${name}`);
+    await this.step(`deleteSwitch ${name}`);
     if (!this.switches.delete(name)) throw new NotFoundError('switch', `no such switch "${name}"`);
   }
   async addPort(sw: string, port: PortConfig): Promise<void> {
-    this.step(`addPort ${sw} ${port.name}`);
+    await this.step(`addPort ${sw} ${port.name}`);
     this.get(sw).ports.push(structuredClone(port));
   }
   async removePort(sw: string, name: string): Promise<void> {
-    this.step(`removePort ${sw} ${name}`);
+    await this.step(`removePort ${sw} ${name}`);
     const s = this.get(sw);
     s.ports = s.ports.filter((p) => p.name !== name);
   }

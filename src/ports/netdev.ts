@@ -4,7 +4,7 @@
  * is given: the callers make sure it is one xvs was told to use.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 export function netdevExists(name: string): boolean {
   return existsSync(`/sys/class/net/${name}`);
@@ -88,4 +88,52 @@ export function moveAddresses(from: string, to: string): { addresses: number; ro
     } catch { /* a route that cannot move (e.g. gateway now unreachable) is reported by the caller's log */ }
   }
   return { addresses: addrs.length, routes: routes.length };
+}
+
+/** A process holding a tun/tap fd. */
+export interface TapHolder {
+  pid: number;
+  /** its command name (`/proc/<pid>/comm`), e.g. `qemu-system-x86` */
+  comm: string;
+}
+
+/**
+ * The processes (other than this one) that hold an fd on TAP `name`, e.g. a QEMU still attached to a VM port.
+ * Linux shows `iff:\t<name>` in `/proc/<pid>/fdinfo/<fd>` of an fd of `/dev/net/tun` attached to a TAP. While
+ * one is held, removing the TAP only clears its persist flag: the netdev stays until the holder closes it.
+ * Processes whose /proc entries vanish or cannot be read are skipped.
+ */
+export function tapHolders(name: string): TapHolder[] {
+  const out: TapHolder[] = [];
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    if (Number(pid) === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== '/dev/net/tun') continue;
+        const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+        if (!info.split('\n').some((l) => l === `iff:\t${name}`)) continue;
+        let comm = '?';
+        try {
+          comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+        } catch { /* exited meanwhile */ }
+        out.push({ pid: Number(pid), comm });
+        break;
+      } catch {
+        // the fd or the process went away meanwhile
+      }
+    }
+  }
+  return out;
 }

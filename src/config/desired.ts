@@ -1,0 +1,276 @@
+/**
+ * The desired state, applied by diff: one path for every CLI verb, `xvs config apply`, restore at start and
+ * the tests (Snabb's `compute_config_actions` / `apply_config_actions`).
+ *
+ *   current, desired ──diff──▶ Change[] ──applyDiff──▶ target (the data path)
+ *                                  │                      │ first failure: the inverse of every change
+ *                                  └──describe──▶ text    ▼ already done, newest first (rollback)
+ *
+ * `diff` is pure and ordered: ports and switches go first (so a netdev moved from one switch to another is
+ * free before it is claimed again), then plugins are installed, switches created, ports added, extension lists
+ * set, and plugins uninstalled last (an extension list must stop naming a plug-in before it goes). A switch whose
+ * immutable settings (type, uplink, …) differ is deleted and created again; the diff says so. A port whose
+ * netdev differs is removed and added again. Every change carries what it replaces, so its inverse needs no
+ * other state: rollback is computed from the diff, not written per method.
+ */
+import type { PortConfig, SwitchConfig, SwitchExtensionConfig, XvsConfig } from './types.js';
+
+export type Change =
+  | { kind: 'removePort'; switch: string; port: PortConfig; reason?: string }
+  /** `config` is the whole switch as it was (ports and extensions too), so the inverse can rebuild it */
+  | { kind: 'deleteSwitch'; config: SwitchConfig; reason?: string }
+  | { kind: 'uninstallPlugin'; source: string }
+  | { kind: 'installPlugin'; source: string }
+  /** the switch without ports or extensions: those follow as addPort / setExtensions changes */
+  | { kind: 'createSwitch'; config: SwitchConfig; reason?: string }
+  | { kind: 'addPort'; switch: string; port: PortConfig; reason?: string }
+  | { kind: 'setExtensions'; switch: string; before: SwitchExtensionConfig[]; after: SwitchExtensionConfig[] };
+
+/** The settings that the data path cannot change on a running switch: a change recreates the switch. */
+export const IMMUTABLE_SWITCH_KEYS = [
+  'type', 'uplink', 'allowManagementOs', 'hostPort', 'workers', 'macTableLimit', 'macAgingSeconds',
+] as const;
+
+const ORDER: Record<Change['kind'], number> = {
+  removePort: 0, deleteSwitch: 1, installPlugin: 2, createSwitch: 3, addPort: 4, setExtensions: 5, uninstallPlugin: 6,
+};
+
+/** Deep equality of JSON data (key order ignored). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  const ka = Object.keys(ra).filter((k) => ra[k] !== undefined);
+  const kb = Object.keys(rb).filter((k) => rb[k] !== undefined);
+  return ka.length === kb.length && ka.every((k) => sameJson(ra[k], rb[k]));
+}
+
+/** The immutable settings in which two configurations of one switch differ, as `key: old → new`. */
+export function immutableDifferences(a: SwitchConfig, b: SwitchConfig): string[] {
+  const show = (v: unknown): string => (v === undefined ? '(none)' : JSON.stringify(v));
+  return IMMUTABLE_SWITCH_KEYS.filter((k) => !sameJson(a[k], b[k])).map((k) => `${k} ${show(a[k])} → ${show(b[k])}`);
+}
+
+/** A switch without ports and extensions: what `createSwitch` changes carry. */
+export function bareSwitch(sw: SwitchConfig): SwitchConfig {
+  const { extensions: _e, ...rest } = structuredClone(sw);
+  void _e;
+  return { ...rest, ports: [] };
+}
+
+function buildSwitch(sw: SwitchConfig, out: Change[], reason?: string): void {
+  out.push({ kind: 'createSwitch', config: bareSwitch(sw), ...(reason ? { reason } : {}) });
+  for (const p of sw.ports) out.push({ kind: 'addPort', switch: sw.name, port: structuredClone(p) });
+  const ext = sw.extensions ?? [];
+  if (ext.length > 0) out.push({ kind: 'setExtensions', switch: sw.name, before: [], after: structuredClone(ext) });
+}
+
+/** The ordered changes that turn `current` into `desired`. Pure; both documents must be valid. */
+export function diff(current: XvsConfig, desired: XvsConfig): Change[] {
+  const out: Change[] = [];
+  const cur = new Map(current.switches.map((s) => [s.name, s]));
+  const want = new Map(desired.switches.map((s) => [s.name, s]));
+
+  for (const old of current.switches) {
+    const next = want.get(old.name);
+    if (!next) {
+      out.push({ kind: 'deleteSwitch', config: structuredClone(old) });
+      continue;
+    }
+    const why = immutableDifferences(old, next);
+    if (why.length > 0) {
+      const reason = `recreated: ${why.join(', ')}`;
+      out.push({ kind: 'deleteSwitch', config: structuredClone(old), reason });
+      buildSwitch(next, out, reason);
+      continue;
+    }
+    for (const p of old.ports) {
+      const q = next.ports.find((x) => x.name === p.name);
+      if (q && sameJson(p, q)) continue;
+      out.push({ kind: 'removePort', switch: old.name, port: structuredClone(p), ...(q ? { reason: 'replaced' } : {}) });
+    }
+    for (const q of next.ports) {
+      const p = old.ports.find((x) => x.name === q.name);
+      if (p && sameJson(p, q)) continue;
+      out.push({ kind: 'addPort', switch: old.name, port: structuredClone(q), ...(p ? { reason: 'replaced' } : {}) });
+    }
+    const before = old.extensions ?? [];
+    const after = next.extensions ?? [];
+    if (!sameJson(before, after)) out.push({ kind: 'setExtensions', switch: old.name, before: structuredClone(before), after: structuredClone(after) });
+  }
+  for (const sw of desired.switches) if (!cur.has(sw.name)) buildSwitch(sw, out);
+
+  const had = current.plugins ?? [];
+  const wanted = desired.plugins ?? [];
+  for (const s of wanted) if (!had.includes(s)) out.push({ kind: 'installPlugin', source: s });
+  for (const s of had) if (!wanted.includes(s)) out.push({ kind: 'uninstallPlugin', source: s });
+
+  // stable sort by phase: within a phase the document order is kept
+  return out.map((c, i) => ({ c, i })).sort((a, b) => ORDER[a.c.kind] - ORDER[b.c.kind] || a.i - b.i).map((x) => x.c);
+}
+
+/** The changes that undo `c` (applied newest first by `applyDiff`). */
+export function inverse(c: Change): Change[] {
+  switch (c.kind) {
+    case 'removePort': return [{ kind: 'addPort', switch: c.switch, port: c.port }];
+    case 'addPort': return [{ kind: 'removePort', switch: c.switch, port: c.port }];
+    case 'createSwitch': return [{ kind: 'deleteSwitch', config: c.config }];
+    case 'deleteSwitch': {
+      const out: Change[] = [];
+      buildSwitch(c.config, out);
+      return out;
+    }
+    case 'setExtensions': return [{ kind: 'setExtensions', switch: c.switch, before: c.after, after: c.before }];
+    case 'installPlugin': return [{ kind: 'uninstallPlugin', source: c.source }];
+    case 'uninstallPlugin': return [{ kind: 'installPlugin', source: c.source }];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Describe
+
+function portText(p: PortConfig): string {
+  return p.netdev === undefined ? `${p.name} (TAP)` : `${p.name} (netdev ${p.netdev})`;
+}
+
+function switchText(s: SwitchConfig): string {
+  const parts: string[] = [s.type];
+  if (s.uplink !== undefined) parts.push(`uplink ${s.uplink}`);
+  if (s.hostPort !== undefined) parts.push(`host port ${s.hostPort}`);
+  parts.push(`workers ${s.workers}`, `mac aging ${s.macAgingSeconds} s`, `mac limit ${s.macTableLimit}`);
+  return parts.join(', ');
+}
+
+/** What changes in an extension list, e.g. `enable firewall; configure firewall; order pcap, firewall`. */
+export function describeExtensions(before: SwitchExtensionConfig[], after: SwitchExtensionConfig[]): string {
+  if (before.length === 0) {
+    const on = after.filter((e) => e.enabled).map((e) => `${e.name}${e.onError ? ` (on-error ${e.onError})` : ''}`);
+    return on.length > 0 ? `enable ${on.join(', ')} (in this order; others disabled)` : 'all disabled';
+  }
+  const parts: string[] = [];
+  for (const e of after) {
+    const b = before.find((x) => x.name === e.name);
+    if (!b) {
+      if (e.enabled || e.config !== undefined || e.onError !== undefined) parts.push(`${e.enabled ? 'enable' : 'bind'} ${e.name}${e.config ? ' (configured)' : ''}`);
+      continue;
+    }
+    if (b.enabled !== e.enabled) parts.push(`${e.enabled ? 'enable' : 'disable'} ${e.name}`);
+    if (!sameJson(b.config ?? {}, e.config ?? {})) parts.push(`configure ${e.name}`);
+    if (b.onError !== e.onError) parts.push(`on-error ${e.name} ${e.onError ?? 'default'}`);
+  }
+  for (const b of before) if (!after.some((e) => e.name === b.name)) parts.push(`unbind ${b.name}`);
+  const order = (l: SwitchExtensionConfig[]): string[] => l.filter((e) => before.some((x) => x.name === e.name) && after.some((x) => x.name === e.name)).map((e) => e.name);
+  if (!sameJson(order(before), order(after))) parts.push(`order ${after.filter((e) => e.enabled).map((e) => e.name).join(', ') || '(none enabled)'}`);
+  return parts.length > 0 ? parts.join('; ') : 'rebind (same settings)';
+}
+
+/** One line per change, as `--dry-run` prints it: `+ switch sw0 (private, …)`, `- port sw0/vm1 (TAP)`, `~ …`. */
+export function describeChange(c: Change): string {
+  const why = 'reason' in c && c.reason ? ` [${c.reason}]` : '';
+  switch (c.kind) {
+    case 'removePort': return `- port ${c.switch}/${portText(c.port)}${why}`;
+    case 'addPort': return `+ port ${c.switch}/${portText(c.port)}${why}`;
+    case 'deleteSwitch': return `- switch ${c.config.name} (${switchText(c.config)}; ${c.config.ports.length} ports)${why}`;
+    case 'createSwitch': return `+ switch ${c.config.name} (${switchText(c.config)})${why}`;
+    case 'setExtensions': return `~ extensions of ${c.switch}: ${describeExtensions(c.before, c.after)}`;
+    case 'installPlugin': return `+ plugin ${c.source}`;
+    case 'uninstallPlugin': return `- plugin ${c.source}`;
+  }
+}
+
+/** The diff as text, or `no changes`. */
+export function describe(changes: readonly Change[]): string {
+  return changes.length === 0 ? 'no changes' : changes.map(describeChange).join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Apply
+
+/** What applies one change to the data path; `undo` is true while rolling back. */
+export type ApplyChange = (c: Change, undo: boolean) => Promise<void>;
+
+/** A change failed; every change before it was undone (`rollbackErrors` lists undo steps that failed too). */
+export class ApplyError extends Error {
+  readonly change: Change;
+  readonly cause: unknown;
+  readonly rollbackErrors: string[];
+  constructor(change: Change, cause: unknown, rollbackErrors: string[]) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    const rb = rollbackErrors.length > 0 ? `; rollback incomplete: ${rollbackErrors.join('; ')}` : '';
+    super(`${why} (while applying "${describeChange(change)}"; nothing was changed${rb})`);
+    this.name = 'ApplyError';
+    this.change = change;
+    this.cause = cause;
+    this.rollbackErrors = rollbackErrors;
+  }
+}
+
+/** Undoes `done` (newest first); returns the messages of undo steps that failed (rollback goes on past them). */
+export async function rollback(apply: ApplyChange, done: readonly Change[]): Promise<string[]> {
+  const errors: string[] = [];
+  for (const c of [...done].reverse()) {
+    for (const u of inverse(c)) {
+      try {
+        await apply(u, true);
+      } catch (e) {
+        errors.push(`${describeChange(u)}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+  return errors;
+}
+
+/**
+ * Applies `changes` in order. On the first failure, undoes what was done and throws `ApplyError` (whose
+ * `cause` is the original error, e.g. a ConfigError naming the field). Returns the changes applied.
+ */
+export async function applyDiff(apply: ApplyChange, changes: readonly Change[]): Promise<Change[]> {
+  const done: Change[] = [];
+  for (const c of changes) {
+    try {
+      await apply(c, false);
+    } catch (e) {
+      throw new ApplyError(c, e, await rollback(apply, done));
+    }
+    done.push(c);
+  }
+  return done;
+}
+
+/** Names of switches a change touches (for locks and for merging a per-switch commit into the document). */
+export function switchOf(c: Change): string | null {
+  switch (c.kind) {
+    case 'deleteSwitch':
+    case 'createSwitch': return c.config.name;
+    case 'installPlugin':
+    case 'uninstallPlugin': return null;
+    default: return c.switch;
+  }
+}
+
+/**
+ * Restore at start-up: like `applyDiff` but nothing is rolled back. A change that fails is passed to `failed`
+ * (which records the problem; the object stays in the document) and the changes that depend on it (the ports
+ * and extensions of a switch that could not be created) are skipped. Returns the changes applied.
+ */
+export async function applyLenient(
+  apply: ApplyChange, changes: readonly Change[], failed: (c: Change, e: unknown) => void,
+): Promise<Change[]> {
+  const done: Change[] = [];
+  const brokenSwitches = new Set<string>();
+  for (const c of changes) {
+    const sw = switchOf(c);
+    if (sw !== null && c.kind !== 'createSwitch' && brokenSwitches.has(sw)) continue;
+    try {
+      await apply(c, false);
+      done.push(c);
+    } catch (e) {
+      if (c.kind === 'createSwitch') brokenSwitches.add(c.config.name);
+      failed(c, e);
+    }
+  }
+  return done;
+}
