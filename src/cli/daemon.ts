@@ -87,6 +87,10 @@ export function daemonCommands(y: Cli): Cli {
               ]),
             );
             if (s.problems.length > 0) out(`\n${table(['FIELD', 'PROBLEM'], s.problems.map((p) => [p.field, p.message]))}`);
+            const restarted = s.workers ?? [];
+            if (restarted.length > 0) {
+              out(`\n${table(['SWITCH', 'WORKER', 'RESTARTS', 'LAST CAUSE', 'AT'], restarted.map((w) => [w.switch, w.worker, w.restarts, w.lastCause ?? '', w.at ?? '']))}`);
+            }
           },
         ),
     (a) => runDaemon(a),

@@ -10,6 +10,7 @@
  * its params parser to `METHODS`; the compiler then asks the server for a handler.
  */
 import { ConfigError } from '../core/errors.js';
+import type { WorkerHealthEntry } from '../switch/manager-api.js';
 import type { PortConfig, SwitchConfig, SwitchType, XvsConfig } from '../config/types.js';
 import type {
   ExtensionInfo, FdbEntry, PipelineView, PortKind, PortStats, SwitchExtensionState, SwitchInfo, SwitchStats, TraceView,
@@ -119,6 +120,8 @@ export interface DaemonStatus {
   ports: number;
   /** what could not be restored at start-up (the config keeps it) */
   problems: Problem[];
+  /** data-path workers the watchdog or a crash restarted, with the last cause */
+  workers: WorkerHealthEntry[];
 }
 
 /**

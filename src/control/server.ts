@@ -153,6 +153,8 @@ export class ControlServer {
         switches: this.config.switches.length,
         ports: this.config.switches.reduce((n, sw) => n + sw.ports.length, 0),
         problems: this.state.problems,
+        // data-path workers that were restarted (stalled, out of heap, crashed), with the cause
+        workers: (this.manager.health?.() ?? []).filter((w) => w.restarts > 0),
       }),
       'config.show': async () => this.currentConfig,
       'config.apply': (p) => this.locked(ALL, () => this.applyConfig(p.config, p.dryRun)),
@@ -259,7 +261,7 @@ export class ControlServer {
   private switchView(sw: SwitchConfig): SwitchView {
     if (!this.state.isRunning(sw.name)) return { config: structuredClone(sw), ports: [], running: false };
     const info = this.manager.showSwitch(sw.name);
-    return { config: structuredClone(sw), ports: info.ports, running: true };
+    return { config: structuredClone(sw), ports: info.ports, ...(info.workers ? { workers: info.workers } : {}), running: true };
   }
 
   private portViews(sw: SwitchConfig): PortView[] {
