@@ -4,8 +4,6 @@
  * The data path is imported only when the daemon starts, so the client commands never load it.
  */
 import { DEFAULT_CONFIG_PATH, loadConfig } from '../config/store.js';
-import type { SwitchExtensionConfig } from '../config/types.js';
-import type { UnknownExtension } from '../control/desired-state.js';
 import { ControlServer } from '../control/server.js';
 import { call, keyValues, out, printJson, table, withJson, type Cli, type GlobalArgs } from './common.js';
 
@@ -18,15 +16,9 @@ async function runDaemon(argv: GlobalArgs & { config: string; watchdogMs?: numbe
   const { DataPathManager } = await import('../switch/manager.js');
   const wd = argv.watchdogMs;
   if (wd !== undefined && (!Number.isInteger(wd) || wd < 100)) throw new Error(`--watchdog-ms: expected an integer ≥ 100, got ${wd}`);
-  const { normalizeExtensionList } = await import('../control/extension-lists.js');
   const manager = new DataPathManager({ log, tuning: wd !== undefined ? { watchdogMs: wd } : {} });
   await manager.ready;
-  // the desired-state document compares extension lists in the form the data path reads them back
-  const extensions = Object.assign(manager, {
-    normalizeExtensions: (list: SwitchExtensionConfig[], field: string, unknown: UnknownExtension) =>
-      normalizeExtensionList(manager.registry, list, field, unknown),
-  });
-  const server = new ControlServer({ manager, extensions, socketPath: argv.socket, configPath: argv.config, config, log });
+  const server = new ControlServer({ manager, extensions: manager, socketPath: argv.socket, configPath: argv.config, config, log });
   try {
     await server.listen();
   } catch (e) {

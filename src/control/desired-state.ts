@@ -22,13 +22,12 @@ import {
 import { serializeConfig } from '../config/store.js';
 import type { SwitchExtensionConfig, XvsConfig } from '../config/types.js';
 import { tapHolders as procTapHolders, type TapHolder } from '../ports/netdev.js';
-import type { ExtensionManager, SwitchManager } from '../switch/manager-api.js';
+import type { ExtensionManager, SwitchManager, UnknownExtension } from '../switch/manager-api.js';
 import { mergeSwitches } from './edits.js';
 import { ALL, SwitchLocks, type LockScope } from './locks.js';
 import type { Problem } from './protocol.js';
 
-/** What to do with an extension list entry naming an extension that is not installed. */
-export type UnknownExtension = 'error' | 'keep' | 'skip';
+export type { UnknownExtension };
 
 /** What the server needs, beyond ExtensionManager, to keep extension lists in the document. */
 export interface ExtensionControl extends ExtensionManager {

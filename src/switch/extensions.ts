@@ -20,7 +20,7 @@ import type { ExtensionRegistry, RegisteredExtension } from '../extensions/regis
 import { EXT_BUILTIN_COUNTERS, EXT_STRIDE, MAX_EXTENSION_SLOTS } from '../pipeline/context.js';
 import type { PipelinePlan, StagePlan } from '../pipeline/plan.js';
 import { STAGE_LIST } from '../pipeline/stage-list.js';
-import type { PipelineStageView, PipelineView, SwitchExtensionState } from './manager-api.js';
+import type { PipelineStageView, PipelineView, SwitchExtensionState, UnknownExtension } from './manager-api.js';
 
 interface Binding {
   name: string;
@@ -43,6 +43,51 @@ function checkOnError(kind: ExtensionKind, onError: OnError | undefined, field: 
   if (kind === 'capture' && onError === 'drop') {
     throw new ConfigError(field, 'a capture extension never drops frames; a capture that throws is bypassed (on-error drop is for filters and forwarders)');
   }
+}
+
+/**
+ * An extension's configuration as a binding keeps it: validated, with the spec's defaults; a
+ * DISABLED extension may stay unconfigured (required keys missing): its raw configuration is kept
+ * and checked when it is enabled.
+ */
+function bindingConfig(reg: RegisteredExtension, enabled: boolean, raw: Record<string, unknown>, field: string): ExtensionConfig {
+  try {
+    return validateExtensionConfig(reg.def, raw, field);
+  } catch (e) {
+    if (enabled) throw e;
+    return structuredClone(raw) as ExtensionConfig;
+  }
+}
+
+/**
+ * An extension list as `SwitchExtensions.toConfig` reads it back once applied: each configuration as
+ * a binding keeps it, every installed extension that is not listed appended, disabled, in registry
+ * order. An entry naming an extension that is not installed is refused, dropped or kept as written.
+ */
+export function normalizeExtensionList(
+  registry: Pick<ExtensionRegistry, 'get' | 'list'>, list: SwitchExtensionConfig[], field: string, unknown: UnknownExtension,
+): SwitchExtensionConfig[] {
+  const out: SwitchExtensionConfig[] = [];
+  const entry = (name: string, enabled: boolean, config: ExtensionConfig, onError?: OnError): SwitchExtensionConfig => ({
+    name, enabled,
+    ...(Object.keys(config).length > 0 ? { config: config as Record<string, unknown> } : {}),
+    ...(onError !== undefined ? { onError } : {}),
+  });
+  list.forEach((e, i) => {
+    const reg = registry.get(e.name);
+    if (reg) {
+      out.push(entry(e.name, e.enabled, bindingConfig(reg, e.enabled, e.config ?? {}, `${field}[${i}].config`), e.onError));
+    } else if (unknown === 'keep') {
+      out.push(structuredClone(e));
+    } else if (unknown === 'error') {
+      const installed = registry.list().map((r) => r.name).join(', ');
+      throw new ConfigError(`${field}[${i}].name`, `no installed extension "${e.name}" (installed: ${installed})`);
+    }
+  });
+  for (const reg of registry.list()) {
+    if (!out.some((e) => e.name === reg.name)) out.push(entry(reg.name, false, bindingConfig(reg, false, {}, field)));
+  }
+  return out;
 }
 
 /** a worker-side check of a configuration with the extension's own validate() (plug-in code stays off this thread) */
@@ -69,19 +114,6 @@ export class SwitchExtensions {
     this.log = opts.log;
   }
 
-  /**
-   * The validated configuration; a DISABLED extension may stay unconfigured (required keys missing):
-   * its raw configuration is kept and checked when it is enabled.
-   */
-  private configFor(reg: RegisteredExtension, enabled: boolean, raw: Record<string, unknown>, field: string): ExtensionConfig {
-    try {
-      return validateExtensionConfig(reg.def, raw, field);
-    } catch (e) {
-      if (enabled) throw e;
-      return structuredClone(raw) as ExtensionConfig;
-    }
-  }
-
   /** an extension whose state lives in one instance cannot run on several workers */
   private checkWorkers(reg: RegisteredExtension, field: string): void {
     if (reg.def.singleWorker === true && this.workers > 1) {
@@ -102,7 +134,7 @@ export class SwitchExtensions {
     list.forEach((e, i) => {
       const reg = this.registry.require(e.name, `${field}[${i}].name`);
       checkOnError(reg.kind, e.onError, `${field}[${i}].onError`);
-      const config = this.configFor(reg, e.enabled, e.config ?? {}, `${field}[${i}].config`);
+      const config = bindingConfig(reg, e.enabled, e.config ?? {}, `${field}[${i}].config`);
       if (e.enabled) this.checkWorkers(reg, `${field}[${i}].enabled`);
       const old = reuse(e.name);
       const slot = old?.slot ?? -1;
@@ -116,7 +148,7 @@ export class SwitchExtensions {
         out.push({ ...old });
         taken.add(old.slot);
       } else {
-        out.push({ name: reg.name, enabled: false, config: this.configFor(reg, false, {}, `extensions.${reg.name}.config`), slot: -1, epoch: 1 });
+        out.push({ name: reg.name, enabled: false, config: bindingConfig(reg, false, {}, `extensions.${reg.name}.config`), slot: -1, epoch: 1 });
       }
     }
     for (const b of out) if (b.slot < 0) { b.slot = this.freeSlot(taken); taken.add(b.slot); }

@@ -145,6 +145,9 @@ export interface TraceView {
   generation: number;
 }
 
+/** What to do with an extension list entry naming an extension that is not installed. */
+export type UnknownExtension = 'error' | 'keep' | 'skip';
+
 export interface ExtensionManager {
   installedExtensions(): ExtensionInfo[];
   describeExtension(name: string): { info: ExtensionInfo; markdown: string };

@@ -8,9 +8,10 @@ import type { PortConfig, SwitchConfig, SwitchExtensionConfig } from '../config/
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { renderExtensionDoc } from '../extensions/docs.js';
 import { ExtensionRegistry } from '../extensions/registry.js';
+import { normalizeExtensionList } from './extensions.js';
 import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
 import type {
-  ExtensionInfo, ExtensionManager, FdbEntry, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, WorkerHealthEntry,
+  ExtensionInfo, ExtensionManager, FdbEntry, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
 } from './manager-api.js';
 
 export class DataPathManager implements SwitchManager, ExtensionManager {
@@ -142,6 +143,11 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
 
   setExtension(switchName: string, name: string, change: { config?: Record<string, unknown>; onError?: 'bypass' | 'drop' }): Promise<void> {
     return this.get(switchName).extensions.set(name, change);
+  }
+
+  /** an extension list as `extensionConfig` would read it back once applied (the desired-state document compares in this form) */
+  normalizeExtensions(list: SwitchExtensionConfig[], field: string, unknown: UnknownExtension): SwitchExtensionConfig[] {
+    return normalizeExtensionList(this.registry, list, field, unknown);
   }
 
   /** the switch's extension list as it should be persisted */
