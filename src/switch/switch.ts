@@ -143,8 +143,7 @@ export class Switch {
   private nextTraceId = 1;
   private readonly liveTraces = new Map<number, { frames: FrameTrace[]; want: number; done: () => void }>();
   private readonly tuning: DataPathTuning;
-  /** the plan last sent to the workers: what a replacement worker starts with */
-  /** the plan the workers run (null until the first is sent) */
+  /** the plan last sent to the workers, what a replacement worker starts with (null until the first is sent) */
   private plan: PipelinePlan | null = null;
   private readonly watchdog: Watchdog;
   private readonly restarts: RestartLog[] = [];

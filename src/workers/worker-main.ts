@@ -91,10 +91,15 @@ function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
           (): WorkerReply => ({ id: req.id, ok: true }),
           (e: unknown): WorkerReply => ({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
         );
-      case 'validate':
+      case 'validate': {
+        // extension code: the watchdog blames this extension if its import or validate() never returns
+        const running = (on: boolean): void => { counters.v[SW.extRunning] = on ? req.stage.slot + 1 : 0; };
+        running(true);
         return loadExtensionModule(req.stage.module, req.stage).then(
-          (def): WorkerReply => { def.validate?.(req.stage.config); return { id: req.id, ok: true }; },
-        ).catch((e: unknown): WorkerReply => ({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }));
+          (def): WorkerReply => { running(true); def.validate?.(req.stage.config); return { id: req.id, ok: true }; },
+        ).catch((e: unknown): WorkerReply => ({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }))
+          .finally(() => running(false));
+      }
       case 'trace':
         return { id: req.id, ok: true, trace: dp.traceSynthetic(req.frame, req.inPort) };
       case 'trace-live':
@@ -143,7 +148,7 @@ async function run(): Promise<void> {
   let receivedSinceCheck = 0;
   emit({ type: 'ready', tid: counters.v[SW.tid] });
   while (!stopping) {
-    counters.v[SW.heartbeat]++; // the watchdog's sign of life
+    beat();
     const mail = Atomics.load(mailbox, 0);
     if (mail !== seenMail) {
       seenMail = mail;
