@@ -73,8 +73,11 @@ export class Engine {
    * their entry stage.
    */
   stages: Stage[] = [];
-  /** injection entry key (the injector's slot) → stage index where its frames enter */
-  readonly entryStage = new Int32Array(256).fill(1);
+  /**
+   * injection entry key (the injector's slot) → stage index where its frames enter; sized and kept
+   * by the pipeline that compiles the stages (0 = from the start)
+   */
+  entryStage = new Int32Array(0);
   /** stage-by-stage observer (packet trace), null normally */
   observer: StageObserver | null = null;
   /** ports this worker receives from, and every attached port (flooding), rebuilt on change */
@@ -173,7 +176,7 @@ export class Engine {
       batch.reset(m, as);
       this.counters.v[SW.originated] += m;
       if (as < 0) this.countRx(ORIGINATED, m);
-      this.processBatch(batch, this.entryStage[entry]);
+      this.processBatch(batch, entry < this.entryStage.length ? this.entryStage[entry] : 0);
     }
     return n;
   }

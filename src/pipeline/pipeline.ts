@@ -20,7 +20,7 @@ import type { Engine } from '../core/engine.js';
 import type { FramePool } from '../core/frame-pool.js';
 import type { BreathContext, Stage } from '../core/stage.js';
 import type { Direction, ExtensionInstance, ExtensionKind, OnError } from '../extensions/api.js';
-import type { DataPathContext } from './context.js';
+import { MAX_EXTENSION_SLOTS, type DataPathContext } from './context.js';
 import type { BuiltinPolicies } from './policies.js';
 import { STAGE_LIST, hookDirection, type StageDef, type StagePath } from './stage-list.js';
 import { bindView, clearDropWords, type CaptureBatchView, type FilterBatchView, type ForwardBatchView, type ReaderView } from './views.js';
@@ -60,11 +60,13 @@ export type FailureHandler = (ext: ActiveExtension, error: unknown) => void;
 /** An extension hook at one place of the stage list. */
 class ExtensionStep implements Stage {
   readonly name: string;
+  private readonly dir: Direction;
   constructor(readonly def: StageDef, readonly ext: ActiveExtension, private readonly pipeline: ExtensionPipeline) {
     this.name = `${def.name}:${ext.name}`;
+    this.dir = hookDirection(def);
   }
   process(batch: Batch, _pool: FramePool, ctx: BreathContext): void {
-    this.pipeline.runHook(this.ext, hookDirection(this.def), batch, ctx);
+    this.pipeline.runHook(this.ext, this.dir, batch, ctx);
   }
 }
 
@@ -92,6 +94,7 @@ export class ExtensionPipeline {
     this.validate = validate;
     this.policies = policies;
     this.onFailure = onFailure;
+    engine.entryStage = new Int32Array(MAX_EXTENSION_SLOTS);
     this.compile();
   }
 
@@ -118,7 +121,7 @@ export class ExtensionPipeline {
     const defs: StageDef[] = [];
     const exts: (ActiveExtension | null)[] = [];
     const entry = this.engine.entryStage;
-    entry.fill(1);
+    entry.fill(0); // an extension no longer in the pipeline: its frames run every stage
     const add = (stage: Stage, def: StageDef, ext: ActiveExtension | null): void => {
       steps.push(stage);
       defs.push(def);
