@@ -297,6 +297,11 @@ export class SwitchExtensions {
     await this.commit(next);
   }
 
+  /** the extension bound in a counter slot (enabled or not: a disabled one's validate() runs too) */
+  nameOf(slot: number): string | undefined {
+    return this.bindings.find((b) => b.slot === slot)?.name;
+  }
+
   /** a worker reported that an extension threw (or the watchdog blamed it: `reason`): take it out on every worker of the switch */
   async failed(slot: number, error: string, reason?: string): Promise<void> {
     const b = this.bindings.find((x) => x.slot === slot);

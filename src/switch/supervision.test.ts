@@ -114,3 +114,19 @@ test.serial('a plug-in that loops at import is refused by name; the main thread 
   t.true(ticks >= (ms / 50) * 0.5, `the main thread kept running: ${ticks} ticks in ${Math.round(ms)} ms`);
   t.falsy(m.registry.get('import-loop'));
 });
+
+test.serial('a validate() that never returns is blamed like a hook: the set fails, the extension is FAILED (timeout)', async (t) => {
+  const m = new DataPathManager({ log: (s) => logs.push(s), tuning: { watchdogMs: 500 } });
+  managers.push(m);
+  const sw = `${P}v`;
+  await m.createSwitch(cfg(sw));
+  await m.installExtension(plugin('spinner'));
+  const err = await t.throwsAsync(m.setExtension(sw, 'spinner', { config: { spinInValidate: true } }));
+  t.regex(err?.message ?? '', /did not answer: restarted after timeout/);
+  const st = m.listExtensions(sw).find((e) => e.name === 'spinner')!;
+  t.is(st.failure?.reason, 'timeout');
+  t.regex(st.failure?.error ?? '', /while extension "spinner" ran/);
+  t.deepEqual(st.config, { at: 100, spinInValidate: false }, 'the configuration was not changed');
+  await retry(() => m.setExtension(sw, 'spinner', { config: { at: 5 } }), 3000);
+  t.is(m.listExtensions(sw).find((e) => e.name === 'spinner')!.config['at'], 5, 'the replacement worker checks configurations again');
+});

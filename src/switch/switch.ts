@@ -372,12 +372,6 @@ export class Switch {
     void this.replaceWorker(worker, { reason: 'timeout', message: `no heartbeat for ${st.silentMs} ms` });
   }
 
-  /** the extension in `slot` of the running plan */
-  private stageName(slot: number): string | undefined {
-    const p = this.plan;
-    return p ? [...p.captures, ...p.filters, p.forward, p.defaultForward].find((s) => s.slot === slot)?.name : undefined;
-  }
-
   /**
    * A worker stalled or died: end it, blame the extension that was running (failed, reason =
    * timeout | out-of-memory | crashed: the next plan leaves it out), and start a replacement with
@@ -394,7 +388,7 @@ export class Switch {
     // ends the thread; pending requests are rejected now, and the bookkeeping below is done
     // synchronously, before their callers run (they see the failure and the restart)
     const killed = old.kill(`restarted after ${cause.reason} (${cause.message})`);
-    const ext = slot >= 0 ? this.stageName(slot) : undefined;
+    const ext = slot >= 0 ? this.extensions.nameOf(slot) : undefined;
     const what = cause.reason === 'timeout' ? `stopped breathing (${cause.message})`
       : cause.reason === 'out-of-memory' ? `ran out of heap (limit ${this.tuning.workerHeapMb} MB)` : `crashed (${cause.message})`;
     const msg = `${cause.reason}: data-path worker ${i} ${what}${ext ? ` while extension "${ext}" ran` : ''}`;
