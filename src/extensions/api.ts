@@ -84,6 +84,12 @@ export interface FrameReader {
   byte(i: number, off: number): number;
   u16(i: number, off: number): number;
   u32(i: number, off: number): number;
+  /**
+   * Batch read: the 6-byte MAC at `off` (0: destination, 6: source) of every frame i < count, as its
+   * first 16 bits in hi16[i] and its last 32 bits (as int32) in lo32[i]; hi16[i] = -1 where the
+   * frame is too short. One call per batch instead of two reads per frame.
+   */
+  readMacs(off: number, hi16: Int32Array, lo32: Int32Array): void;
   /** copy up to `max` bytes of frame i into dst at dstOff; returns the number copied */
   copy(i: number, dst: Uint8Array, dstOff: number, max: number): number;
   /** the port a frame came from (for injected frames, the port they were injected as) */
@@ -134,6 +140,8 @@ export interface SwitchMacTable {
   learn(hi16: number, lo32: number, port: number): void;
   /** the port a MAC was learned on, or -1 */
   lookup(hi16: number, lo32: number): number;
+  /** out[i] = lookup(hi16[i], lo32[i]) for i < n, in one consistent read of the table (per batch: cheaper) */
+  lookupBatch(hi16: Int32Array, lo32: Int32Array, n: number, out: Int32Array): void;
 }
 
 /** Services every extension instance gets at creation (one per worker). */
@@ -155,6 +163,8 @@ export interface ExtensionContext {
   readonly nowMs: number;
   /** port indices are 0 .. maxPorts-1 (size per-port arrays with it) */
   readonly maxPorts: number;
+  /** a batch holds at most this many frames (size per-frame arrays with it) */
+  readonly maxBatch: number;
   /**
    * true while a synthetic frame from `xvs trace` runs through the pipeline: decide as usual, but do
    * not record it, answer it or count it as traffic (it is never sent).

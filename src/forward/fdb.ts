@@ -16,6 +16,9 @@ const KEY = 0x80000000;
 export class SwitchFdb implements SwitchMacTable {
   readonly #table: MacTable;
   readonly #breath: BreathContext;
+  readonly #one = new Int32Array(1);
+  readonly #oneLo = new Int32Array(1);
+  readonly #oneOut = new Int32Array(1);
 
   constructor(table: MacTable, breath: BreathContext) {
     this.#table = table;
@@ -31,13 +34,20 @@ export class SwitchFdb implements SwitchMacTable {
   }
 
   lookup(hi16: number, lo32: number): number {
+    this.#one[0] = hi16;
+    this.#oneLo[0] = lo32;
+    this.lookupBatch(this.#one, this.#oneLo, 1, this.#oneOut);
+    return this.#oneOut[0];
+  }
+
+  lookupBatch(hi16: Int32Array, lo32: Int32Array, n: number, out: Int32Array): void {
     const t = this.#table;
-    const hi = (KEY | (hi16 & 0xffff)) | 0;
-    // an aging pass shifts entries under a sequence number: redo a lookup that raced with one
+    const m = Math.min(n, hi16.length, lo32.length, out.length);
+    // an aging pass shifts entries under a sequence number: redo lookups that raced with one
     for (;;) {
       const seq = t.seq();
-      const p = t.lookup(hi, lo32 | 0);
-      if ((seq & 1) === 0 && t.seq() === seq) return p;
+      for (let i = 0; i < m; i++) out[i] = t.lookup((KEY | (hi16[i] & 0xffff)) | 0, lo32[i] | 0);
+      if ((seq & 1) === 0 && t.seq() === seq) return;
     }
   }
 }

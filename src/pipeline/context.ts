@@ -65,6 +65,7 @@ export class DataPathContext implements ExtensionContext {
   tracing = false;
   readonly fdb: SwitchMacTable | null;
   readonly maxPorts = MAX_PORTS_PER_SWITCH;
+  readonly maxBatch: number;
   get nowMs(): number { return performance.timeOrigin + performance.now(); }
   readonly #pool: FramePool;
   readonly #owner: FrameOwnership;
@@ -78,8 +79,9 @@ export class DataPathContext implements ExtensionContext {
   constructor(opts: {
     switchName: string; workerIndex: number; pool: FramePool; owner: FrameOwnership; me: number;
     ports: PortDirectory; inject: InjectQueue; counters: Float64Array; counterNames: string[]; log: (m: string) => void;
-    lost: LostFrameCounter; fdb: SwitchMacTable | null;
+    lost: LostFrameCounter; fdb: SwitchMacTable | null; maxBatch: number;
   }) {
+    this.maxBatch = opts.maxBatch;
     this.fdb = opts.fdb;
     this.switchName = opts.switchName;
     this.workerIndex = opts.workerIndex;

@@ -164,7 +164,7 @@ export class PlanApplier {
       switchName: d.switchName, workerIndex: d.workerIndex, pool: d.pool, owner: d.owner, me: sp.slot + 1,
       ports: d.ports, inject: d.inject, counters: d.extCounters.subarray(base + 4, base + EXT_STRIDE),
       counterNames: Object.keys(def.counters), log: (m) => d.log(`${sp.name}: ${m}`),
-      lost: d.lost, fdb: sp.kind === 'forward' ? d.fdb : null,
+      lost: d.lost, fdb: sp.kind === 'forward' ? d.fdb : null, maxBatch: d.batchSize,
     });
     const poolExhausted = (): void => d.lost(POOL_EXHAUSTED, -1);
     let view: ReaderView;

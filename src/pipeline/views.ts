@@ -103,6 +103,20 @@ export class ReaderView {
     return ((b[o - 3] << 24) | (b[o - 2] << 16) | (b[o - 1] << 8) | b[o]) >>> 0;
   }
 
+  readMacs(off: number, hi16: Int32Array, lo32: Int32Array): void {
+    const b = this.#batch;
+    const pool = this.#pool;
+    const bytes = pool.bytes;
+    const n = Math.min(b.count, hi16.length, lo32.length);
+    for (let i = 0; i < n; i++) {
+      const id = b.ids[i];
+      if (off < 0 || off + 6 > pool.len[id]) { hi16[i] = -1; lo32[i] = 0; continue; }
+      const o = id * pool.slotSize + pool.start[id] + off;
+      hi16[i] = (bytes[o] << 8) | bytes[o + 1];
+      lo32[i] = (bytes[o + 2] << 24) | (bytes[o + 3] << 16) | (bytes[o + 4] << 8) | bytes[o + 5];
+    }
+  }
+
   copy(i: number, dst: Uint8Array, dstOff: number, max: number): number {
     const id = this.#batch.ids[i];
     const n = Math.min(max, this.#pool.len[id], dst.length - dstOff);

@@ -14,37 +14,43 @@ import { defineForward, type ExtensionContext, type ForwardView, type SwitchMacT
 
 class LearningForwarder {
   readonly #fdb: SwitchMacTable;
+  // MACs of the current batch (one batch read each instead of two reads per frame)
+  readonly #hi: Int32Array;
+  readonly #lo: Int32Array;
+  readonly #port: Int32Array;
 
-  constructor(fdb: SwitchMacTable) {
+  constructor(fdb: SwitchMacTable, capacity: number) {
     this.#fdb = fdb;
+    this.#hi = new Int32Array(capacity);
+    this.#lo = new Int32Array(capacity);
+    this.#port = new Int32Array(capacity);
   }
 
   ingress(view: ForwardView, ctx: ExtensionContext): void {
     const fdb = this.#fdb;
-    const n = view.count;
+    const hi = this.#hi;
+    const lo = this.#lo;
+    const n = Math.min(view.count, hi.length);
     const inPort = view.inPort;
     if (inPort >= 0 && !ctx.tracing) {
+      view.readMacs(6, hi, lo);
       let lastHi = -1;
       let lastLo = 0;
       for (let i = 0; i < n; i++) {
-        if (view.dropped(i)) continue;
-        const hi = view.u16(i, 6);
-        const lo = view.u32(i, 8) | 0;
-        if (hi === lastHi && lo === lastLo) continue;
-        lastHi = hi;
-        lastLo = lo;
-        fdb.learn(hi, lo, inPort);
+        if (view.dropped(i) || (hi[i] === lastHi && lo[i] === lastLo)) continue;
+        lastHi = hi[i];
+        lastLo = lo[i];
+        fdb.learn(lastHi, lastLo, inPort);
       }
     }
+    view.readMacs(0, hi, lo);
+    const port = this.#port;
+    fdb.lookupBatch(hi, lo, n, port);
     for (let i = 0; i < n; i++) {
       if (view.dropped(i)) continue;
-      if ((view.byte(i, 0) & 1) !== 0) {
-        view.flood(i);
-        continue;
-      }
-      const p = fdb.lookup(view.u16(i, 0), view.u32(i, 2) | 0);
-      if (p < 0) view.flood(i);
-      else view.setDestination(i, p);
+      // group bit of the first byte (broadcast/multicast) or unknown: flood
+      if ((hi[i] & 0x100) !== 0 || port[i] < 0) view.flood(i);
+      else view.setDestination(i, port[i]);
     }
   }
 }
@@ -72,6 +78,6 @@ export default defineForward({
   counters: {},
   create(_config, ctx) {
     if (ctx.fdb === null) throw new Error('learning: the switch gave no MAC table (forwarding extensions get ctx.fdb)');
-    return new LearningForwarder(ctx.fdb);
+    return new LearningForwarder(ctx.fdb, ctx.maxBatch);
   },
 });
