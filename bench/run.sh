@@ -18,7 +18,7 @@ if [ ! -x "$HARNESS/peers.sh" ]; then
 fi
 # the peers' tools, as the harness lists them (lib.sh): OVS userspace, sockperf, trafgen, vde_switch
 bash "$ROOT/scripts/apt-install.sh" iperf3 sockperf netsniff-ng openvswitch-switch vde2 ethtool iputils-ping iproute2
-[ -f "$ROOT/dist/cli/main.js" ] || bash "$ROOT/scripts/setup.sh"
+[ -f "$ROOT/dist/src/cli/main.js" ] || bash "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 if [ $# -eq 0 ]; then
   set -- -r 3 -c "bridge:on ovs:off ovstso:on vde xvs:off xvs:on" -o "bench/results/$(date +%F-%H%M)"

@@ -20,7 +20,7 @@ set -u
 [ $# -ge 2 ] || { echo "usage: $0 PORT PORT..." >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "must run as root" >&2; exit 1; }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CLI=$ROOT/dist/cli/main.js
+CLI=$ROOT/dist/src/cli/main.js
 [ -f "$CLI" ] || { echo "$CLI missing: run bash scripts/setup.sh first" >&2; exit 1; }
 D=/tmp/pb-xvs
 PORTS=("$@")
@@ -55,7 +55,7 @@ done
 for p in "${PORTS[@]}"; do "${XVS[@]}" port add pbxvs "$p" --netdev "$p" >/dev/null || exit 1; done
 for ((k = 1; k <= ${XVS_NOOP_PLUGINS:-0}; k++)); do
     mkdir -p "$D/noop$k"
-    printf "import noop from '%s';\nexport default { ...noop, name: 'noop%d' };\n" "$ROOT/dist/extensions/noop/index.js" "$k" >"$D/noop$k/index.js"
+    printf "import noop from '%s';\nexport default { ...noop, name: 'noop%d' };\n" "$ROOT/dist/src/extensions/noop/index.js" "$k" >"$D/noop$k/index.js"
     printf '{"name":"noop%d","version":"1.0.0","kind":"filter","main":"index.js","xvsApi":1}\n' "$k" >"$D/noop$k/xvs-extension.json"
     "${XVS[@]}" extension install "$D/noop$k" >/dev/null || exit 1
 done

@@ -33,17 +33,8 @@ else
   say "node_modules up to date"
 fi
 
-if [ ! -f build/Release/xvs_native.node ] || [ src/ports/native/xvs_native.c -nt build/Release/xvs_native.node ] || [ binding.gyp -nt build/Release/xvs_native.node ]; then
-  say "building the native edge"
-  bash scripts/build-native.sh
-else
-  say "native edge up to date"
-fi
-
-say "compiling TypeScript (tsc -p .)"
-rm -rf dist
-npx tsc -p .
-chmod +x dist/cli/main.js 2>/dev/null || true
+say "building: native edge and TypeScript → dist/ (scripts/build.sh)"
+bash scripts/build.sh
 
 say "lab VM image (scripts/vm-image.sh)"
 bash scripts/vm-image.sh

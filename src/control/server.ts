@@ -9,6 +9,7 @@
  * to one switch never waits behind a change to another.
  */
 import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { fromRoot } from '../repo-root.js';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { ConfigError, NotFoundError } from '../core/errors.js';
@@ -63,7 +64,7 @@ type Handlers = { [M in MethodName]: (params: ParsedOf<M>) => Promise<ResultOf<M
 
 function readVersion(): string {
   try {
-    const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    const pkg: unknown = JSON.parse(readFileSync(fromRoot('package.json'), 'utf8'));
     if (typeof pkg === 'object' && pkg !== null && 'version' in pkg && typeof pkg.version === 'string') {
       return pkg.version;
     }

@@ -1,11 +1,11 @@
 /** Every drop reason is produced somewhere: a reason nothing produces is noise in `xvs stats`. */
 import test from 'ava';
+import { fromRoot } from '../repo-root.js';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DROP_REASONS } from './drop-reasons.js';
 
-const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src');
+const src = fromRoot('src');
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => {

@@ -1,5 +1,6 @@
 /** Docs are generated from code: every extension has every doc section, and docs/EXTENSIONS.md is current. */
 import test from 'ava';
+import { fromRoot } from '../repo-root.js';
 import { readFileSync } from 'node:fs';
 import { generateExtensionsMarkdown } from './gen-docs.js';
 import { BUILTIN_EXTENSIONS, ExtensionRegistry, missingDocSections } from './registry.js';
@@ -26,14 +27,14 @@ test('a missing doc section is detected, and the registry refuses such an extens
 
 test('docs/EXTENSIONS.md is generated from the doc blocks and is up to date', async (t) => {
   const md = await generateExtensionsMarkdown();
-  const cur = readFileSync(new URL('../../docs/EXTENSIONS.md', import.meta.url), 'utf8');
-  t.is(cur, md, 'run: node dist/extensions/gen-docs.js');
+  const cur = readFileSync(fromRoot('docs', 'EXTENSIONS.md'), 'utf8');
+  t.is(cur, md, 'run: node dist/src/extensions/gen-docs.js');
   for (const name of BUILTIN_EXTENSIONS) t.true(md.includes(`\`${name}\``), name);
 });
 
 test('the tutorial prints the example plug-in exactly as it is tested, and it is under 60 lines', (t) => {
-  const guide = readFileSync(new URL('../../docs/extensions-guide.md', import.meta.url), 'utf8');
-  const code = readFileSync(new URL('../../examples/mac-deny/index.js', import.meta.url), 'utf8');
+  const guide = readFileSync(fromRoot('docs', 'extensions-guide.md'), 'utf8');
+  const code = readFileSync(fromRoot('examples', 'mac-deny', 'index.js'), 'utf8');
   t.true(guide.includes(code));
   t.true(code.split('\n').length < 60);
 });

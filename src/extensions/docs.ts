@@ -1,6 +1,6 @@
 /**
  * Extension documentation generated from each extension's doc block, config spec and counters:
- * `xvs extension describe NAME` and docs/EXTENSIONS.md (`node dist/extensions/gen-docs.js`).
+ * `xvs extension describe NAME` and docs/EXTENSIONS.md (`node dist/src/extensions/gen-docs.js`).
  */
 import type { ExtensionMeta } from './api.js';
 import { specRows } from './config.js';

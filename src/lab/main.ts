@@ -8,14 +8,14 @@
  * Checks: ping between every pair of namespaces, a short iperf3 TCP run, and with QEMU: ping to the
  * VM, a TCP upload into the VM and a download from it, both md5-verified. Prints a result table, the
  * switch counters and the MAC table. The daemon and namespaces stay up (explore with the CLI:
- * `node dist/cli/main.js --socket .lab/run/xvs.sock stats lab0`) until `down`.
+ * `node dist/src/cli/main.js --socket .lab/run/xvs.sock stats lab0`) until `down`.
  * Every name starts with "xvsl"; stale ones are removed first; only PIDs the lab started are signalled.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { repoRoot } from '../repo-root.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { cleanPrefix, NetLab, type Host } from './netlab.js';
 import { startVm, vmImagePaths } from './vm.js';
 
@@ -24,7 +24,7 @@ const SWITCH = 'lab0';
 const TAP = 'xvslvm';
 const VM_IP = '10.78.0.50';
 const VM_MAC = '52:54:00:78:76:50';
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const root = repoRoot;
 const run = path.join(root, '.lab', 'run');
 const sock = path.join(run, 'xvs.sock');
 const pidFile = path.join(run, 'daemon.pid');
@@ -166,7 +166,7 @@ async function up(): Promise<number> {
   console.log(must('fdb', 'show', SWITCH));
   const failed = rows.filter((r) => r.result === 'FAIL').length;
   console.log(`${rows.filter((r) => r.result === 'ok').length} ok, ${failed} failed`);
-  console.log(`\nThe lab stays up. Try: node dist/cli/main.js --socket ${sock} stats ${SWITCH}`);
+  console.log(`\nThe lab stays up. Try: node dist/src/cli/main.js --socket ${sock} stats ${SWITCH}`);
   console.log('Remove it with: sudo npm run lab -- down');
   return failed === 0 ? 0 : 1;
 }

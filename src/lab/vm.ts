@@ -10,10 +10,10 @@
  * and the switch under test must handle the virtio-net header.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { repoRoot } from '../repo-root.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 export type VmRun = 'ping' | 'tcp-get' | 'serve' | 'idle';
 
@@ -116,17 +116,12 @@ const EXTRA_VALUE_RE = /^[^\s"]*$/;
 const RESULT_RE = /XVS-RESULT (\S+) (ok|fail)((?: \S+)*)\s*$/;
 const STATE_RE = /XVS-STATE (\S+)((?: \S+)*)\s*$/;
 
-/** Repo root: this file is `dist/lab/vm.js` (or `src/lab/vm.ts`). */
-function repoRoot(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-}
-
 /**
  * Where the VM image is. Throws a clear error when it has not been built.
  * @param dir image directory (default `$XVS_VM_DIR`, else `<repo>/.lab/vm`)
  */
 export function vmImagePaths(dir?: string): VmImage {
-  const d = path.resolve(dir ?? process.env['XVS_VM_DIR'] ?? path.join(repoRoot(), '.lab', 'vm'));
+  const d = path.resolve(dir ?? process.env['XVS_VM_DIR'] ?? path.join(repoRoot, '.lab', 'vm'));
   const kernel = path.join(d, 'vmlinuz');
   const initrd = path.join(d, 'initrd.gz');
   const missing = [kernel, initrd].filter((f) => !existsSync(f) || statSync(f).size === 0);

@@ -1,7 +1,7 @@
 /**
  * Per-frame cost of the native edge on a real veth pair, against the npm `cap` package (libpcap).
  *
- *   npx tsc -p . && node dist/ports/native/edge-bench.js [--rounds 5]
+ *   npx tsc -p . && node dist/src/ports/native/edge-bench.js [--rounds 5]
  *
  * Run as root. Creates veth pair xtn<pid>ba/xtn<pid>bb (IPv6 off) and removes it on exit.
  * Figures are medians over rounds; 64-byte frames of an experimental ethertype (the receiving stack

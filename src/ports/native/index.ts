@@ -7,7 +7,7 @@
  * to the thread that opened them; pass frame ids between threads, never handles.
  */
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../../repo-root.js';
 import path from 'node:path';
 
 export interface PortOptions {
@@ -86,9 +86,9 @@ export interface NativeError extends Error {
 }
 
 /** Absolute path of the compiled addon: <package root>/build/Release/xvs_native.node
- *  (this file runs as dist/ports/native/index.js). */
+ *  (this file runs as dist/src/ports/native/index.js). */
 export const addonPath: string = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)), '../../../build/Release/xvs_native.node');
+  repoRoot, 'build', 'Release', 'xvs_native.node');
 
 const require = createRequire(import.meta.url);
 

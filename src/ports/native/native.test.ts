@@ -1,6 +1,6 @@
 /**
  * Tests of the native edge against real devices (run as root):
- *   npx tsc -p . && npx ava dist/ports/native/native.test.js
+ *   npx tsc -p . && npx ava dist/src/ports/native/native.test.js
  *
  * Every device and namespace is named `xtn<pid><suffix>` (≤ 15 chars) and removed in every outcome.
  * At start, leftovers of earlier runs (`xtn<pid>…` whose pid is no longer alive) are removed; nothing

@@ -5,7 +5,7 @@
  *                              bridge xtq<s>br
  *   [netns xtq<s>ns: xtq<s>n] -- veth -- xtq<s>h --+
  *
- * Root only. Run: npx tsc -p . && npx ava dist/lab/vm.test.js
+ * Root only. Run: npx tsc -p . && npx ava dist/test/vm.test.js
  */
 import test from 'ava';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -13,8 +13,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startVm, vmImagePaths, type VmHandle } from './vm.js';
+import { repoRoot } from '../src/repo-root.js';
+import { startVm, vmImagePaths, type VmHandle } from '../src/lab/vm.js';
 
 const PREFIX = 'xtq';
 const sfx = randomBytes(3).toString('hex');
@@ -29,7 +29,6 @@ const VM_MAC = `52:54:00:${sfx.slice(0, 2)}:${sfx.slice(2, 4)}:${sfx.slice(4, 6)
 const HTTP_PORT = 8080;
 const NC_PORT = 9000;
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function hasQemu(): boolean {
   return spawnSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' }).status === 0;

@@ -8,16 +8,16 @@ import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { NetLab, testPrefix } from '../lab/netlab.js';
-import { TestDaemon } from '../test-support/daemon.js';
-import type { PipelineView, SwitchExtensionState, TraceView } from '../switch/manager-api.js';
+import { distSrc } from '../src/repo-root.js';
+import { NetLab, testPrefix } from '../src/lab/netlab.js';
+import { TestDaemon } from '../src/test-support/daemon.js';
+import type { PipelineView, SwitchExtensionState, TraceView } from '../src/switch/manager-api.js';
 
 const P = testPrefix('x');
 const SW = `${P}s`;
 let d: TestDaemon;
 let lab: NetLab;
-const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = distSrc;
 
 test.before(async () => {
   lab = new NetLab(P);

@@ -7,9 +7,9 @@ import test from 'ava';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DataPathManager } from '../../switch/manager.js';
-import { NetLab, testPrefix } from '../../lab/netlab.js';
-import type { SwitchConfig } from '../../config/types.js';
+import { DataPathManager } from '../src/switch/manager.js';
+import { NetLab, testPrefix } from '../src/lab/netlab.js';
+import type { SwitchConfig } from '../src/config/types.js';
 
 const P = testPrefix('dh');
 const SW = `${P}sw`;

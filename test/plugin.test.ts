@@ -3,14 +3,13 @@
  * from its directory, configured, enabled, and dropping frames from a denied MAC between namespaces.
  */
 import test from 'ava';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { NetLab, testPrefix } from '../lab/netlab.js';
-import { TestDaemon } from '../test-support/daemon.js';
-import type { SwitchExtensionState, TraceView } from '../switch/manager-api.js';
+import { fromRoot } from '../src/repo-root.js';
+import { NetLab, testPrefix } from '../src/lab/netlab.js';
+import { TestDaemon } from '../src/test-support/daemon.js';
+import type { SwitchExtensionState, TraceView } from '../src/switch/manager-api.js';
 
 const P = testPrefix('p');
-const example = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'mac-deny');
+const example = fromRoot('examples', 'mac-deny');
 let d: TestDaemon;
 let lab: NetLab;
 

@@ -10,17 +10,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DataPathManager } from '../switch/manager.js';
-import { NetLab, sh, testPrefix } from './netlab.js';
-import { startVm, vmImagePaths, type VmHandle } from './vm.js';
+import { repoRoot } from '../src/repo-root.js';
+import { DataPathManager } from '../src/switch/manager.js';
+import { NetLab, sh, testPrefix } from '../src/lab/netlab.js';
+import { startVm, vmImagePaths, type VmHandle } from '../src/lab/vm.js';
 
 const P = testPrefix('q');
 const SW = `${P}sw`;
 const TAP = `${P}t`;
 const VM_MAC = '52:54:00:78:76:01';
 const VM_IP = '10.77.0.50';
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const hasQemu = spawnSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' }).status === 0;
 
 let lab: NetLab;

@@ -7,8 +7,8 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { NetLab, sh, testPrefix } from '../lab/netlab.js';
-import { TestDaemon } from '../test-support/daemon.js';
+import { NetLab, sh, testPrefix } from '../src/lab/netlab.js';
+import { TestDaemon } from '../src/test-support/daemon.js';
 
 const P = testPrefix('d');
 let d: TestDaemon;

@@ -1,10 +1,10 @@
 /** The compiled `xvs` CLI against a real control server (fake data path): `--json` output, tables, errors. */
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { startHarness } from '../control/test-harness.js';
+import { fromRoot } from '../src/repo-root.js';
+import { startHarness } from '../src/control/test-harness.js';
 
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+const MAIN = fromRoot('dist', 'src', 'cli', 'main.js');
 
 interface Run {
   code: number;
