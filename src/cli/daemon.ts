@@ -5,13 +5,14 @@
  */
 import { DEFAULT_CONFIG_PATH, loadConfig } from '../config/store.js';
 import { ControlServer } from '../control/server.js';
+import { createLogger, LOG_FORMATS, LOG_LEVELS, parseLogFormat, parseLogLevel } from '../log/logger.js';
 import { call, keyValues, out, printJson, table, withJson, type Cli, type GlobalArgs } from './common.js';
 
-function log(msg: string): void {
-  process.stderr.write(`xvs: ${msg}\n`);
-}
-
-async function runDaemon(argv: GlobalArgs & { config: string; watchdogMs?: number }): Promise<void> {
+async function runDaemon(argv: GlobalArgs & { config: string; watchdogMs?: number; logLevel?: string; logFormat?: string }): Promise<void> {
+  const log = createLogger({
+    level: parseLogLevel(argv.logLevel ?? process.env['XVS_LOG_LEVEL'] ?? 'info', '--log-level'),
+    ...(argv.logFormat !== undefined ? { format: parseLogFormat(argv.logFormat, '--log-format') } : {}),
+  });
   const config = loadConfig(argv.config);
   const { DataPathManager } = await import('../switch/manager.js');
   const wd = argv.watchdogMs;
@@ -37,7 +38,7 @@ async function runDaemon(argv: GlobalArgs & { config: string; watchdogMs?: numbe
         await server.close();
         await manager.shutdown();
       } catch (e) {
-        log(`shutdown: ${e instanceof Error ? e.message : String(e)}`);
+        log.error(`shutdown: ${e instanceof Error ? e.message : String(e)}`);
         code = 1;
       }
       process.exit(code);
@@ -57,6 +58,8 @@ export function daemonCommands(y: Cli): Cli {
     (d) =>
       d
         .option('config', { type: 'string', default: DEFAULT_CONFIG_PATH, describe: 'config file to load and keep' })
+        .option('log-level', { type: 'string', choices: [...LOG_LEVELS], describe: 'least important messages logged (default info; env XVS_LOG_LEVEL)' })
+        .option('log-format', { type: 'string', choices: [...LOG_FORMATS], describe: 'text (time, level), journal (sd-daemon priorities; the default under systemd) or json' })
         .option('watchdog-ms', { type: 'number', describe: 'replace a data-path worker whose heartbeat stops this long (default 2000; env XVS_WATCHDOG_MS)' })
         .command(
           'status',
