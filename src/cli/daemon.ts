@@ -3,7 +3,8 @@
  *
  * The data path is imported only when the daemon starts, so the client commands never load it.
  */
-import { DEFAULT_CONFIG_PATH, loadConfig } from '../config/store.js';
+import { DEFAULT_CONFIG_PATH, loadConfig, removeStaleTemps } from '../config/store.js';
+import { acquireInstanceLock } from '../control/instance-lock.js';
 import { ControlServer } from '../control/server.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, parseLogFormat, parseLogLevel } from '../log/logger.js';
 import { call, keyValues, out, printJson, table, withJson, type Cli, type GlobalArgs } from './common.js';
@@ -13,13 +14,18 @@ async function runDaemon(argv: GlobalArgs & { config: string; watchdogMs?: numbe
     level: parseLogLevel(argv.logLevel ?? process.env['XVS_LOG_LEVEL'] ?? 'info', '--log-level'),
     ...(argv.logFormat !== undefined ? { format: parseLogFormat(argv.logFormat, '--log-format') } : {}),
   });
-  const config = loadConfig(argv.config);
-  const { DataPathManager } = await import('../switch/manager.js');
   const wd = argv.watchdogMs;
   if (wd !== undefined && (!Number.isInteger(wd) || wd < 100)) throw new Error(`--watchdog-ms: expected an integer ≥ 100, got ${wd}`);
+  // One daemon per config file and per socket, before anything touches the system (control/instance-lock.ts).
+  const socketPath = argv.socket;
+  const lock = await acquireInstanceLock({ configPath: argv.config, socketPath, log });
+  // Holding the lock, no save is running: a temporary file next to the config is left from a crash.
+  for (const f of removeStaleTemps(argv.config)) log(`removed ${f}, left by an interrupted save`);
+  const config = loadConfig(argv.config);
+  const { DataPathManager } = await import('../switch/manager.js');
   const manager = new DataPathManager({ log, tuning: wd !== undefined ? { watchdogMs: wd } : {} });
   await manager.ready;
-  const server = new ControlServer({ manager, extensions: manager, socketPath: argv.socket, configPath: argv.config, config, log });
+  const server = new ControlServer({ manager, extensions: manager, socketPath, configPath: argv.config, config, log, lock });
   try {
     await server.listen();
   } catch (e) {
@@ -76,6 +82,7 @@ export function daemonCommands(y: Cli): Cli {
                 ['config', s.configPath],
                 ['started', s.startedAt],
                 ['uptime', `${s.uptimeSeconds} s`],
+                ...(s.restoring ? [['state', `restoring (${s.restoring.switchesDone} of ${s.restoring.switches} switches, ${s.restoring.changesDone} of ${s.restoring.changes} changes)`] as [string, string]] : []),
                 ['switches', s.switches],
                 ['ports', s.ports],
                 ['problems', s.problems.length],

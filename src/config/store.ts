@@ -4,10 +4,18 @@
  * Save follows ARCHITECTURE §7.7: write a temporary file in the same directory, fsync it, rename it over the
  * target, then fsync the directory, so after a crash the file is either the old or the new version, never a mix.
  * Validation runs first: a config that does not validate never reaches the disk.
+ *
+ * A config path that is a symbolic link is written through the link: the temporary file is written next to the
+ * link's final target and renamed onto it, so the link stays a link (an operator who keeps the file elsewhere,
+ * e.g. in a managed /etc directory, keeps it there). A temporary file left by a crash during a save
+ * (`.<name>.<pid>.<hex>.tmp`) is removed by `removeStaleTemps` at the next start, under the daemon's lock.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync,
+  unlinkSync, writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import { validateConfig } from './schema.js';
 import type { XvsConfig } from './types.js';
@@ -53,12 +61,85 @@ export function serializeConfig(cfg: XvsConfig): string {
   return `${JSON.stringify(cfg, null, 2)}\n`;
 }
 
-/** Validates `cfg` and replaces the file at `path` atomically. Creates the directory (mode 0700) if needed. */
+/**
+ * The file a save replaces: `path`, or if it is a symbolic link (a chain of them) the file it finally points
+ * to, which need not exist yet. Absolute.
+ */
+export function configTarget(path: string): string {
+  let p = resolve(path);
+  for (let hops = 0; hops < 40; hops++) {
+    let isLink: boolean;
+    try {
+      isLink = lstatSync(p).isSymbolicLink();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return p;
+      throw e;
+    }
+    if (!isLink) return p;
+    p = resolve(dirname(p), readlinkSync(p));
+  }
+  throw new ConfigError('config', `${path}: too many levels of symbolic links`);
+}
+
+/** `path` with every symbolic link in its directories resolved (the file itself need not exist). */
+export function canonicalPath(path: string): string {
+  const p = resolve(path);
+  try {
+    return realpathSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const dir = dirname(p);
+  return dir === p ? p : join(canonicalPath(dir), basename(p));
+}
+
+/** The temporary files `saveConfig` writes for the file `target`: `.config.json.<pid>.<8 hex>.tmp`. */
+function tempPattern(target: string): RegExp {
+  const name = basename(target).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^\\.${name}\\.\\d+\\.[0-9a-f]{8}\\.tmp$`);
+}
+
+/**
+ * Removes the temporary files a save interrupted by a crash left next to the config file (only names of
+ * `saveConfig`'s own pattern for this file). Call it only while holding the daemon's lock on the config
+ * (`control/instance-lock.ts`): then no save is running. Returns the paths removed.
+ */
+export function removeStaleTemps(path: string): string[] {
+  const target = configTarget(path);
+  const dir = dirname(target);
+  const re = tempPattern(target);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    if (!re.test(n)) continue;
+    const f = join(dir, n);
+    try {
+      if (!lstatSync(f).isFile()) continue;
+      unlinkSync(f);
+      removed.push(f);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return removed;
+}
+
+/**
+ * Validates `cfg` and replaces the file at `path` atomically (through a symbolic link: its target is replaced).
+ * Creates the directory (mode 0700) if needed.
+ */
 export function saveConfig(path: string, cfg: XvsConfig): void {
   const valid = validateConfig(cfg);
-  const dir = dirname(path);
+  const target = configTarget(path);
+  const dir = dirname(target);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   let fd = -1;
   try {
     fd = openSync(tmp, 'wx', 0o600);
@@ -68,7 +149,7 @@ export function saveConfig(path: string, cfg: XvsConfig): void {
     fsyncSync(fd);
     closeSync(fd);
     fd = -1;
-    renameSync(tmp, path);
+    renameSync(tmp, target);
   } catch (e) {
     if (fd >= 0) closeSync(fd);
     try {

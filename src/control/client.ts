@@ -14,6 +14,15 @@ import {
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
+/**
+ * The longest reply line the client accepts: 256 MiB. Replies are not bound by the request limit (1 MiB):
+ * a large table (`fdb show` of a million entries is about 70 MB of JSON) is one reply line. The daemon is
+ * trusted (root-only socket) and the line is assembled linearly, so the bound only keeps a runaway reply from
+ * taking the CLI's memory; it stays under V8's longest string (2^29 characters), past which JSON.parse could not
+ * read the reply anyway.
+ */
+export const MAX_REPLY_BYTES = 256 * 1024 * 1024;
+
 /** The daemon answered with an error: `name`, `message` and (for a config error) `field` as it sent them. */
 export class DaemonError extends Error {
   readonly field: string | undefined;
@@ -45,7 +54,7 @@ export function callDaemon<M extends MethodName>(
   const id = nextId++;
   return new Promise<ResultOf<M>>((resolve, reject) => {
     const sock = createConnection(socketPath);
-    const splitter = new LineSplitter();
+    const splitter = new LineSplitter(MAX_REPLY_BYTES, 'reply');
     let done = false;
     const finish = (err: Error | null, result?: ResultOf<M>): void => {
       if (done) return;
@@ -59,7 +68,6 @@ export function callDaemon<M extends MethodName>(
       () => finish(new DaemonUnreachableError(`no answer from xvs daemon at ${socketPath} within ${timeoutMs} ms`)),
       timeoutMs,
     );
-    sock.setEncoding('utf8');
     sock.once('connect', () => sock.write(encodeMessage({ id, method, params })));
     sock.on('error', (e: NodeJS.ErrnoException) => {
       const code = e.code ?? '';
@@ -71,7 +79,7 @@ export function callDaemon<M extends MethodName>(
         finish(new DaemonUnreachableError(`xvs daemon at ${socketPath}: ${e.message}`));
       }
     });
-    sock.on('data', (chunk: string) => {
+    sock.on('data', (chunk: Buffer) => {
       let lines: string[];
       try {
         lines = splitter.push(chunk);

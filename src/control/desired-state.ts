@@ -25,7 +25,7 @@ import { tapHolders as procTapHolders, type TapHolder } from '../ports/netdev.js
 import type { ExtensionManager, SwitchManager, UnknownExtension } from '../switch/manager-api.js';
 import { mergeSwitches } from './edits.js';
 import { ALL, SwitchLocks, type LockScope } from './locks.js';
-import type { Problem } from './protocol.js';
+import type { Problem, RestoreProgress } from './protocol.js';
 
 export type { UnknownExtension };
 
@@ -273,7 +273,17 @@ export class DesiredState {
       if (c.kind === 'setExtensions') return { key: `extensions:${sw}`, path: `switches[${i}].extensions` };
       return { key: sw, path: `switches[${i}]` };
     };
+    // progress for daemon.status: switches created (or failed) and changes tried so far
+    const creates = changes.map((c, i) => (c.kind === 'createSwitch' ? i : -1)).filter((i) => i >= 0);
+    const progress = { switches: loaded.switches.length, switchesDone: 0, changes: changes.length, changesDone: 0 };
+    this.restoring = progress;
+    const step = (c: Change): void => {
+      const i = changes.indexOf(c);
+      progress.changesDone = i;
+      progress.switchesDone = creates.filter((j) => j < i).length;
+    };
     const apply = async (c: Change, undo: boolean): Promise<void> => {
+      step(c);
       const { path } = pathOf(c);
       if (c.kind === 'createSwitch') checkSwitchAgainstSystem(c.config, path, this.opts.exists);
       if (c.kind === 'addPort') checkPortAgainstSystem(c.port, path, this.opts.exists);
@@ -292,9 +302,13 @@ export class DesiredState {
     for (const k of this.problemsOnly.keys()) this.down.delete(k);
     ok = loaded.switches.filter((s) => this.isRunning(s.name)).length;
     this.doc = this.readBack(loaded, ALL);
+    this.restoring = null;
     this.opts.log(`restored ${ok} of ${loaded.switches.length} switches (${this.problems.length} problems)`);
     return this.problems;
   }
+
+  /** while `restore` runs: switches created (or failed) and changes tried so far, of all */
+  restoring: RestoreProgress | null = null;
 
   /** restore problems that do not stop anything from running (a plug-in, an extension list) */
   private readonly problemsOnly = new Map<string, Problem>();

@@ -109,6 +109,14 @@ export interface Problem {
   message: string;
 }
 
+/** The start-up restore so far: switches created (or failed), and changes (switches, ports, lists) tried. */
+export interface RestoreProgress {
+  switches: number;
+  switchesDone: number;
+  changes: number;
+  changesDone: number;
+}
+
 export interface DaemonStatus {
   pid: number;
   version: string;
@@ -122,6 +130,10 @@ export interface DaemonStatus {
   problems: Problem[];
   /** data-path workers the watchdog or a crash restarted, with the last cause */
   workers: WorkerHealthEntry[];
+  /** present while the daemon restores its configuration at start */
+  restoring?: RestoreProgress;
+  /** open control connections (this one included) */
+  connections?: number;
 }
 
 /**
@@ -451,20 +463,80 @@ export function encodeMessage(msg: Response | Request): string {
   return `${JSON.stringify(msg)}\n`;
 }
 
-/** Splits a byte stream into lines; refuses a line over `max` bytes. */
+/**
+ * Splits a byte stream into lines; refuses a line over `max` bytes.
+ *
+ * Linear in the input however it is cut: only each new chunk is scanned for '\n', and the bytes of an
+ * unfinished line are appended to one buffer that doubles when full (each byte is copied a bounded number of
+ * times), so a request trickled one byte at a time costs what it costs in one piece, and an unfinished line
+ * holds at most 2 × `max` bytes. Lines are decoded as UTF-8 once complete, so a character cut between chunks
+ * survives.
+ */
 export class LineSplitter {
-  private buf = '';
-  constructor(private readonly max = MAX_LINE_BYTES) {}
+  private buf: Buffer = Buffer.alloc(0);
+  private len = 0;
+  /** bytes examined so far (scanned for '\n'); stays equal to the bytes pushed */
+  scanned = 0;
+  /** @param what names the line in the error: "request line" (server) or "reply" (client) */
+  constructor(private readonly max = MAX_LINE_BYTES, private readonly what = 'request line') {}
 
   /** The complete lines in `chunk` (empty lines dropped). Throws ProtocolError when a line grows too long. */
-  push(chunk: string): string[] {
-    this.buf += chunk;
-    const parts = this.buf.split('\n');
-    this.buf = parts.pop() ?? '';
-    if (Buffer.byteLength(this.buf) > this.max) {
-      this.buf = '';
-      throw new ProtocolError('', `request line longer than ${this.max} bytes`);
+  push(chunk: string | Uint8Array): string[] {
+    const { lines, error } = this.feed(chunk);
+    if (error) throw error;
+    return lines;
+  }
+
+  /**
+   * The complete lines in `chunk` (trimmed, empty ones dropped), and the error if a line is over `max` bytes:
+   * the lines before it are returned, the rest of the input is discarded (the caller closes the stream).
+   */
+  feed(chunk: string | Uint8Array): { lines: string[]; error: ProtocolError | null } {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    const lines: string[] = [];
+    let start = 0;
+    while (start <= bytes.length) {
+      const nl = bytes.indexOf(10, start);
+      const end = nl < 0 ? bytes.length : nl;
+      this.scanned += end - start + (nl < 0 ? 0 : 1);
+      if (this.len + (end - start) > this.max) {
+        this.len = 0;
+        this.buf = Buffer.alloc(0);
+        return { lines, error: new ProtocolError('', `${this.what} longer than ${this.max} bytes`) };
+      }
+      if (nl < 0) {
+        this.append(bytes, start, end);
+        break;
+      }
+      let line: string;
+      if (this.len === 0) line = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8');
+      else {
+        this.append(bytes, start, end);
+        line = this.buf.toString('utf8', 0, this.len);
+        this.len = 0;
+        if (this.buf.length > 64 * 1024) this.buf = Buffer.alloc(0); // do not keep a large buffer for short lines
+      }
+      const t = line.trim();
+      if (t.length > 0) lines.push(t);
+      start = nl + 1;
     }
-    return parts.map((l) => l.trim()).filter((l) => l.length > 0);
+    return { lines, error: null };
+  }
+
+  /** bytes of an unfinished line held */
+  get pending(): number {
+    return this.len;
+  }
+
+  private append(src: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    if (n === 0) return;
+    if (this.len + n > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(256, 2 * this.buf.length, this.len + n));
+      this.buf.copy(grown, 0, 0, this.len);
+      this.buf = grown;
+    }
+    this.buf.set(src.subarray(from, to), this.len);
+    this.len += n;
   }
 }

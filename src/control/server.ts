@@ -16,6 +16,9 @@ import { ConfigError, NotFoundError } from '../core/errors.js';
 import { describe as describeChanges, describeChange } from '../config/desired.js';
 import { checkPortAgainstSystem, checkSwitchAgainstSystem, interfaceExists, portNetdev, type InterfaceExists } from '../config/schema.js';
 import { DEFAULT_CONFIG_PATH, emptyConfig, saveConfig } from '../config/store.js';
+import { Connection, DEFAULT_LIMITS, RateLimitedLog, refuseConnection, type ConnectionLimits, type ConnectionStats } from './connections.js';
+import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
+import { BusyError } from './locks.js';
 import type { PortConfig, SwitchConfig, XvsConfig } from '../config/types.js';
 import type { TapHolder } from '../ports/netdev.js';
 import type { SwitchExtensionState, SwitchManager } from '../switch/manager-api.js';
@@ -26,9 +29,7 @@ import { ALL, type LockScope } from './locks.js';
 export type { ExtensionControl } from './desired-state.js';
 import {
   DEFAULT_SOCKET_PATH,
-  LineSplitter,
   METHODS,
-  encodeMessage,
   errorToWire,
   parseRequestLine,
   type ConfigApplyResult,
@@ -37,6 +38,8 @@ import {
   type PortView,
   type Problem,
   type RequestId,
+  type RestoreProgress,
+  type Response,
   type ResultOf,
   type SwitchView,
 } from './protocol.js';
@@ -58,6 +61,12 @@ export interface ControlServerOptions {
   lockWaitMs?: number;
   /** who holds a TAP (default: `tapHolders` from /proc); injectable for tests */
   tapHolders?: (name: string) => TapHolder[];
+  /** connection cap, idle timeout, backpressure bounds (defaults: `DEFAULT_LIMITS`, docs/CONTROL.md) */
+  limits?: Partial<ConnectionLimits>;
+  /** the one-daemon lock on config and socket, if the caller took it already; else `listen()` takes it */
+  lock?: InstanceLock;
+  /** how long a request waits for the start-up restore before failing with BusyError (default: `lockWaitMs`) */
+  restoreWaitMs?: number;
 }
 
 type Handlers = { [M in MethodName]: (params: ParsedOf<M>) => Promise<ResultOf<M>> };
@@ -85,7 +94,15 @@ export class ControlServer {
   private readonly loaded: XvsConfig;
   private server: Server | null = null;
   private socketIno: number | null = null;
-  private readonly conns = new Set<Socket>();
+  private readonly conns = new Map<Socket, Connection>();
+  private readonly limits: ConnectionLimits;
+  private readonly notes: RateLimitedLog;
+  private lock: InstanceLock | null;
+  /** resolves when the start-up restore is done; requests other than daemon.status wait for it (bounded) */
+  private readonly restored: Promise<void>;
+  private markRestored: () => void = () => {};
+  private restorePending: boolean;
+  private readonly restoreWaitMs: number;
   private readonly startedAt = new Date();
   private readonly version = readVersion();
   private readonly handlers: Handlers;
@@ -97,6 +114,16 @@ export class ControlServer {
     this.loaded = structuredClone(opts.config ?? emptyConfig());
     this.log = opts.log ?? (() => {});
     this.exists = opts.exists ?? interfaceExists;
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.notes = new RateLimitedLog(this.log, this.limits.logIntervalMs);
+    this.lock = opts.lock ?? null;
+    // A loaded document with something in it is restored right after listen(); until then requests wait.
+    this.restorePending = this.loaded.switches.length > 0 || (this.loaded.plugins ?? []).length > 0;
+    this.restored = new Promise((r) => {
+      this.markRestored = r;
+    });
+    if (!this.restorePending) this.markRestored();
+    this.restoreWaitMs = opts.restoreWaitMs ?? opts.lockWaitMs ?? 20_000;
     this.state = new DesiredState({
       manager: opts.manager,
       ext: opts.extensions,
@@ -156,6 +183,8 @@ export class ControlServer {
         problems: this.state.problems,
         // data-path workers that were restarted (stalled, out of heap, crashed), with the cause
         workers: (this.manager.health?.() ?? []).filter((w) => w.restarts > 0),
+        ...(this.restorePending ? { restoring: this.restoreProgress() } : {}),
+        connections: this.conns.size,
       }),
       'config.show': async () => this.currentConfig,
       'config.apply': (p) => this.locked(ALL, () => this.applyConfig(p.config, p.dryRun)),
@@ -241,10 +270,40 @@ export class ControlServer {
   // -------------------------------------------------------------------------------------------------------------
   // Calls
 
-  /** Runs one method as a request would (params validated first). Used by the socket and by tests. */
+  /**
+   * Runs one method as a request would (params validated first). Used by the socket and by tests. While the
+   * start-up restore runs, every method but `daemon.status` waits for it (at most `restoreWaitMs`), so a read
+   * right after a start sees the restored switches, not an empty document.
+   */
   async call<M extends MethodName>(method: M, params: unknown): Promise<ResultOf<M>> {
     const parsed: ParsedOf<M> = METHODS[method].parse(params);
+    if (this.restorePending && method !== 'daemon.status') await this.waitRestored();
     return this.handlers[method](parsed);
+  }
+
+  private restoreProgress(): RestoreProgress {
+    return this.state.restoring ? { ...this.state.restoring } : { switches: this.loaded.switches.length, switchesDone: 0, changes: 0, changesDone: 0 };
+  }
+
+  private async waitRestored(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((r) => {
+      timer = setTimeout(() => r(false), this.restoreWaitMs);
+    });
+    const ok = await Promise.race([this.restored.then(() => true), timeout]);
+    clearTimeout(timer);
+    if (!ok) {
+      const p = this.restoreProgress();
+      throw new BusyError(
+        `the daemon is still restoring its configuration (${p.switchesDone} of ${p.switches} switches) after ${Math.round(this.restoreWaitMs / 1000)} s; ` +
+        'try again later (see "xvs daemon status")',
+      );
+    }
+  }
+
+  /** Per open connection: bytes read, requests, in flight, queued, paused (for tests and diagnostics). */
+  connectionStats(): ConnectionStats[] {
+    return [...this.conns.values()].map((c) => ({ ...c.stats }));
   }
 
   private findSwitch(name: string, field: string): SwitchConfig {
@@ -322,16 +381,36 @@ export class ControlServer {
    * fails (a vanished uplink or netdev, a manager error) is logged and listed in `daemon.status`; the rest is
    * restored and the config is kept as is.
    */
-  restore(): Promise<Problem[]> {
-    return this.locked(ALL, () => this.state.restore(this.loaded));
+  async restore(): Promise<Problem[]> {
+    this.restorePending = true;
+    try {
+      return await this.locked(ALL, () => this.state.restore(this.loaded));
+    } finally {
+      this.restorePending = false;
+      this.markRestored();
+    }
   }
 
   // -------------------------------------------------------------------------------------------------------------
   // Socket
 
-  /** Binds the socket (mode 0600, directory 0700). Refuses if another daemon answers on it. */
+  /**
+   * Takes the one-daemon lock on config and socket (`instance-lock.ts`) unless given one, then binds the socket
+   * (mode 0600, directory 0700), replacing a stale socket file.
+   */
   async listen(): Promise<void> {
     if (this.server) throw new Error('control server already listening');
+    this.lock ??= await acquireInstanceLock({ configPath: this.configPath, socketPath: this.socketPath, log: this.log });
+    try {
+      await this.bind();
+    } catch (e) {
+      await this.lock.release();
+      this.lock = null;
+      throw e;
+    }
+  }
+
+  private async bind(): Promise<void> {
     mkdirSync(dirname(this.socketPath), { recursive: true, mode: 0o700 });
     await this.clearStaleSocket();
     const server = createServer((conn) => this.accept(conn));
@@ -355,6 +434,8 @@ export class ControlServer {
     });
     chmodSync(this.socketPath, 0o600);
     this.socketIno = statSync(this.socketPath).ino;
+    // accept can fail (EMFILE when the process is out of fds): log it, never crash
+    server.on('error', (e) => this.notes.note('accept', `control: ${e.message}`));
     this.server = server;
     this.log(`listening on ${this.socketPath}`);
   }
@@ -368,7 +449,16 @@ export class ControlServer {
       throw e;
     }
     if (!isSocket) throw new Error(`${this.socketPath} exists and is not a socket; not removing it`);
-    const answers = await new Promise<boolean>((resolve) => {
+    // We hold the lock on this socket path, so no xvs daemon owns the file. A daemon killed a moment ago may
+    // still accept on it while the kernel tears it down: wait for that (bounded) before giving up.
+    for (let i = 0; i < 50 && (await this.socketAnswers()); i++) await new Promise((r) => setTimeout(r, 100));
+    if (await this.socketAnswers()) throw new Error(`another process is listening on ${this.socketPath} (not an xvs daemon holding its lock); not removing it`);
+    this.log(`removing stale socket ${this.socketPath}`);
+    unlinkSync(this.socketPath);
+  }
+
+  private socketAnswers(): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
       const probe = createConnection(this.socketPath);
       const timer = setTimeout(() => {
         probe.destroy();
@@ -384,49 +474,30 @@ export class ControlServer {
         resolve(false);
       });
     });
-    if (answers) throw new Error(`another xvs daemon is already listening on ${this.socketPath}`);
-    this.log(`removing stale socket ${this.socketPath}`);
-    unlinkSync(this.socketPath);
   }
 
   private accept(conn: Socket): void {
-    this.conns.add(conn);
-    conn.setEncoding('utf8');
-    const splitter = new LineSplitter();
-    conn.on('data', (chunk: string) => {
-      let lines: string[];
-      try {
-        lines = splitter.push(chunk);
-      } catch (e) {
-        this.reply(conn, { id: null, ok: false, error: errorToWire(e) });
-        conn.end();
-        return;
-      }
-      for (const line of lines) void this.answer(conn, line);
-    });
-    conn.on('error', () => {}); // the client went away; nothing to do
+    if (this.conns.size >= this.limits.maxConnections) {
+      this.notes.note('cap', `control: refusing a connection: ${this.limits.maxConnections} connections open (the limit)`);
+      refuseConnection(conn, `too many connections to the xvs daemon (${this.limits.maxConnections} open); try again later`);
+      return;
+    }
+    this.conns.set(conn, new Connection(conn, this.limits, (line) => this.answer(line), this.notes));
     conn.on('close', () => this.conns.delete(conn));
   }
 
-  private async answer(conn: Socket, line: string): Promise<void> {
+  /** The reply to one request line; never throws. */
+  private async answer(line: string): Promise<Response> {
     const req = parseRequestLine(line);
-    if (!req.ok) {
-      this.reply(conn, { id: req.id, ok: false, error: req.error });
-      return;
-    }
+    if (!req.ok) return { id: req.id, ok: false, error: req.error };
     const id: RequestId = req.id;
     try {
       const result = await this.call(req.method, req.params);
-      this.reply(conn, { id, ok: true, result });
+      return { id, ok: true, result };
     } catch (e) {
       if (!(e instanceof ConfigError)) this.log(`${req.method} failed: ${e instanceof Error ? e.message : String(e)}`);
-      this.reply(conn, { id, ok: false, error: errorToWire(e) });
+      return { id, ok: false, error: errorToWire(e) };
     }
-  }
-
-  private reply(conn: Socket, msg: Parameters<typeof encodeMessage>[0]): void {
-    if (conn.destroyed || !conn.writable) return;
-    conn.write(encodeMessage(msg));
   }
 
   /** Stops listening, drops connections, removes the socket file (if it is still ours). */
@@ -435,12 +506,14 @@ export class ControlServer {
     if (!server) return;
     this.server = null;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const c of this.conns) c.destroy();
+    for (const c of this.conns.keys()) c.destroy();
     await closed;
     try {
       if (statSync(this.socketPath).ino === this.socketIno) unlinkSync(this.socketPath);
     } catch {
       // already gone
     }
+    await this.lock?.release();
+    this.lock = null;
   }
 }
