@@ -81,16 +81,24 @@ export function configTarget(path: string): string {
   throw new ConfigError('config', `${path}: too many levels of symbolic links`);
 }
 
-/** `path` with every symbolic link in its directories resolved (the file itself need not exist). */
-export function canonicalPath(path: string): string {
+/** `path` with every symbolic link in it resolved (dangling ones too: the file itself need not exist). */
+export function canonicalPath(path: string, hops = 0): string {
   const p = resolve(path);
   try {
     return realpathSync(p);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
+  if (hops > 40) throw new ConfigError('config', `${path}: too many levels of symbolic links`);
+  let link: string | null = null;
+  try {
+    if (lstatSync(p).isSymbolicLink()) link = readlinkSync(p);
+  } catch {
+    // does not exist: resolve its directory
+  }
+  if (link !== null) return canonicalPath(resolve(dirname(p), link), hops + 1);
   const dir = dirname(p);
-  return dir === p ? p : join(canonicalPath(dir), basename(p));
+  return dir === p ? p : join(canonicalPath(dir, hops + 1), basename(p));
 }
 
 /** The temporary files `saveConfig` writes for the file `target`: `.config.json.<pid>.<8 hex>.tmp`. */

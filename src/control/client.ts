@@ -95,7 +95,9 @@ export function callDaemon<M extends MethodName>(
           finish(new Error(`xvs daemon sent a malformed reply: ${line.slice(0, 80)}`));
           return;
         }
-        if (typeof msg !== 'object' || msg === null || !('id' in msg) || msg.id !== id || !('ok' in msg)) continue;
+        if (typeof msg !== 'object' || msg === null || !('id' in msg) || !('ok' in msg)) continue;
+        // id null: the daemon could not read our request, or refused the connection (too many)
+        if (msg.id !== id && !(msg.id === null && msg.ok === false)) continue;
         if (msg.ok === true && 'result' in msg) finish(null, msg.result as ResultOf<M>);
         else if ('error' in msg && typeof msg.error === 'object' && msg.error !== null) {
           const e = msg.error as Partial<WireError>;

@@ -84,7 +84,10 @@ export class Connection {
   private readonly queue: string[] = [];
   private head = 0;
   private idleTimer: NodeJS.Timeout | null = null;
+  /** no more reading: idle, or an over-long line (then `lastWords` is sent after the replies before it) */
   private closing = false;
+  private lastWords: Response | null = null;
+  private endTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly sock: Socket,
@@ -99,7 +102,10 @@ export class Connection {
       this.pump();
     });
     sock.on('error', () => {}); // the client went away; 'close' follows
-    sock.on('close', () => this.clearIdle());
+    sock.on('close', () => {
+      this.clearIdle();
+      if (this.endTimer) clearTimeout(this.endTimer);
+    });
     this.touch();
   }
 
@@ -110,14 +116,12 @@ export class Connection {
     for (const l of lines) this.queue.push(l);
     if (lines.length > 0) this.touch();
     if (error) {
+      // the requests before the long line are answered, then the error, then the connection is closed
       this.notes.note('long-line', `control: closing a connection: ${error.message}`);
       this.closing = true;
-      this.queue.length = 0;
-      this.head = 0;
+      this.lastWords = { id: null, ok: false, error: errorToWire(error) };
+      this.clearIdle();
       this.sock.pause();
-      this.write({ id: null, ok: false, error: errorToWire(error) });
-      this.end();
-      return;
     }
     this.pump();
   }
@@ -125,7 +129,7 @@ export class Connection {
   /** Starts queued requests while the limits allow; pauses or resumes reading accordingly. */
   private pump(): void {
     while (
-      !this.closing && this.head < this.queue.length && this.stats.inFlight < this.limits.maxInFlight &&
+      this.head < this.queue.length && this.stats.inFlight < this.limits.maxInFlight &&
       this.sock.writableLength <= this.limits.maxUnsentBytes
     ) {
       const line = this.queue[this.head];
@@ -137,6 +141,14 @@ export class Connection {
       this.head = 0;
     }
     this.stats.queued = this.queue.length - this.head;
+    if (this.closing) {
+      if (this.lastWords && this.stats.queued === 0 && this.stats.inFlight === 0) {
+        this.write(this.lastWords);
+        this.lastWords = null;
+        this.end();
+      }
+      return;
+    }
     const blocked = this.stats.queued > 0 || this.stats.inFlight >= this.limits.maxInFlight ||
       this.sock.writableLength > this.limits.maxUnsentBytes;
     if (blocked && !this.stats.paused) {
@@ -186,7 +198,8 @@ export class Connection {
   private end(): void {
     this.clearIdle();
     this.sock.end();
-    setTimeout(() => this.sock.destroy(), 1000).unref();
+    this.sock.resume(); // read (and drop) what comes, so the peer's close is seen
+    this.endTimer = setTimeout(() => this.sock.destroy(), 1000);
   }
 }
 
@@ -194,5 +207,7 @@ export class Connection {
 export function refuseConnection(sock: Socket, message: string): void {
   sock.on('error', () => {});
   sock.end(encodeMessage({ id: null, ok: false, error: { name: 'BusyError', message } }));
-  setTimeout(() => sock.destroy(), 1000).unref();
+  sock.resume(); // read (and drop) what comes, so the peer's close is seen
+  const timer = setTimeout(() => sock.destroy(), 1000);
+  sock.on('close', () => clearTimeout(timer));
 }

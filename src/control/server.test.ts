@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,9 @@ import { loadConfig, saveConfig } from '../config/store.js';
 import type { XvsConfig } from '../config/types.js';
 import { callDaemon, DaemonError } from './client.js';
 import { ControlServer } from './server.js';
+import { LineSplitter } from './protocol.js';
 import { FakeManager, startHarness } from './test-harness.js';
+import type { FdbEntry } from '../switch/manager-api.js';
 
 /** Sends raw lines and collects `n` reply lines. */
 function rawExchange(socket: string, text: string, n: number): Promise<unknown[]> {
@@ -237,7 +239,7 @@ test('a stale socket is replaced; a live one is not; a non-socket is not touched
   const stale = join(dir, 'run', 'xvs.sock');
   const h1 = await startHarness({ dir });
   const other = new ControlServer({ manager: new FakeManager(), socketPath: h1.socket, configPath: join(dir, 'o.json') });
-  await t.throwsAsync(other.listen(), { message: /another xvs daemon is already listening/ });
+  await t.throwsAsync(other.listen(), { message: /socket .* is in use by another xvs daemon \(pid \d+/ });
   t.deepEqual(await callDaemon(h1.socket, 'switch.list', {}), [], 'the first daemon still answers');
   await h1.done();
 
@@ -272,4 +274,283 @@ test('mutations run one at a time', async (t) => {
   t.is(results.filter((r) => r.status === 'rejected').length, 2, 'two of the three "dup" creates fail');
   t.is(loadConfig(h.configPath).switches.length, 4);
   await h.done();
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Connections and limits (docs/CONTROL.md)
+
+function writeConfig(dir: string, doc: unknown): void {
+  mkdirSync(join(dir, 'state'), { recursive: true });
+  writeFileSync(join(dir, 'state', 'config.json'), JSON.stringify(doc));
+}
+
+/** Connects and resolves once connected. */
+function connect(socket: string): Promise<ReturnType<typeof createConnection>> {
+  return new Promise((resolve, reject) => {
+    const c = createConnection(socket);
+    c.once('connect', () => resolve(c));
+    c.once('error', reject);
+  });
+}
+
+/** Everything the server sends until it closes the connection. */
+function untilClosed(c: ReturnType<typeof createConnection>): Promise<string> {
+  return new Promise((resolve) => {
+    let got = '';
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => { got += d; });
+    c.on('error', () => {});
+    c.on('close', () => resolve(got));
+  });
+}
+
+test.serial('line assembly is linear: a 512 KiB line trickled one byte at a time scans and copies each byte a bounded number of times', (t) => {
+  // Count the work of every scanning, measuring and copying primitive while the splitter runs (whatever the
+  // implementation uses), instead of timing it.
+  let work = 0;
+  const S = String.prototype;
+  const B = Buffer.prototype;
+  const U = Uint8Array.prototype;
+  const saved = { split: S.split, indexOf: S.indexOf, includes: S.includes, bIndexOf: B.indexOf, copy: B.copy, set: U.set, toString: B.toString, byteLength: Buffer.byteLength };
+  type Fn = (...a: unknown[]) => unknown;
+  const wrap = (orig: unknown, cost: (self: { length: number }, a: unknown[]) => number): Fn => function (this: { length: number }, ...a: unknown[]) {
+    work += cost(this, a);
+    return (orig as Fn).apply(this, a);
+  };
+  const from = (a: unknown[], i: number): number => (typeof a[i] === 'number' ? (a[i] as number) : 0);
+  const splitter = new LineSplitter();
+  const n = 512 * 1024;
+  let pushed = 0;
+  let lines: string[] = [];
+  let runaway = false;
+  try {
+    S.split = wrap(saved.split, (s) => s.length) as typeof S.split;
+    S.indexOf = wrap(saved.indexOf, (s, a) => s.length - from(a, 1)) as typeof S.indexOf;
+    S.includes = wrap(saved.includes, (s, a) => s.length - from(a, 1)) as typeof S.includes;
+    B.indexOf = wrap(saved.bIndexOf, (s, a) => s.length - from(a, 1)) as typeof B.indexOf;
+    B.copy = wrap(saved.copy, (s, a) => (typeof a[3] === 'number' ? a[3] : s.length) - from(a, 2)) as typeof B.copy;
+    U.set = wrap(saved.set, (_s, a) => (a[0] as { length: number }).length) as typeof U.set;
+    B.toString = wrap(saved.toString, (s, a) => (typeof a[2] === 'number' ? a[2] : s.length) - from(a, 1)) as typeof B.toString;
+    Buffer.byteLength = wrap(saved.byteLength, (_s, a) => (a[0] as { length: number }).length) as typeof Buffer.byteLength;
+    for (; pushed < n; pushed++) {
+      lines = splitter.push(pushed === n - 1 ? '\n' : 'x');
+      // stop early once the work is clearly not linear (a quadratic splitter would take minutes)
+      if (pushed % 1024 === 1023 && work > 8 * pushed + 65_536) {
+        runaway = true;
+        break;
+      }
+    }
+  } finally {
+    Object.assign(S, { split: saved.split, indexOf: saved.indexOf, includes: saved.includes });
+    Object.assign(B, { indexOf: saved.bIndexOf, copy: saved.copy, toString: saved.toString });
+    U.set = saved.set;
+    Buffer.byteLength = saved.byteLength;
+  }
+  t.false(runaway, `work ${work} after ${pushed} one-byte pushes`);
+  t.is(pushed, n);
+  t.deepEqual(lines.map((l) => l.length), [n - 1]);
+  t.true(work <= 8 * n + 65_536, `work ${work} for ${n} bytes`);
+  t.is(splitter.scanned, n);
+});
+
+test('a complete request line over the limit is refused even when it arrives in one piece', (t) => {
+  const s = new LineSplitter(1000);
+  t.deepEqual(s.push(`{"a":1}\n${'x'.repeat(999)}\n`), ['{"a":1}', 'x'.repeat(999)]);
+  const { lines, error } = s.feed(`ok\n${'y'.repeat(1001)}\nnext\n`);
+  t.deepEqual(lines, ['ok']);
+  t.regex(error?.message ?? '', /request line longer than 1000 bytes/);
+  // a multi-byte character cut between two chunks survives
+  const u = new LineSplitter();
+  const bytes = Buffer.from('"é"\n');
+  t.deepEqual(u.push(bytes.subarray(0, 2)), []);
+  t.deepEqual(u.push(bytes.subarray(2)), ['"é"']);
+});
+
+test('an over-long line gets an error reply and closes the connection; what follows it is not answered', async (t) => {
+  const h = await startHarness({ limits: { maxLineBytes: 4096 } });
+  const c = await connect(h.socket);
+  const got = untilClosed(c);
+  c.write(`{"id":1,"method":"switch.list"}\n${'x'.repeat(5000)}\n{"id":2,"method":"switch.list"}\n`);
+  const replies = (await got).trim().split('\n').map((l) => JSON.parse(l) as { id: unknown; ok: boolean; error?: { message: string } });
+  t.deepEqual(replies.map((r) => r.id), [1, null]);
+  t.regex(replies[1].error?.message ?? '', /request line longer than 4096 bytes/);
+  t.deepEqual(await callDaemon(h.socket, 'switch.list', {}), [], 'the server still answers others');
+  await h.done();
+});
+
+test.serial('backpressure: a client that pipelines requests and never reads stops being read; the daemon does not grow', async (t) => {
+  const h = await startHarness();
+  for (let i = 0; i < 4; i++) {
+    await callDaemon(h.socket, 'switch.create', { name: `sw${i}`, type: 'private' });
+    for (let j = 0; j < 6; j++) await callDaemon(h.socket, 'port.add', { switch: `sw${i}`, name: `s${i}p${j}` });
+  }
+  const request = '{"id":1,"method":"config.show"}\n';
+  const replyBytes = JSON.stringify({ id: 1, ok: true, result: h.server.currentConfig }).length;
+  const total = 16 * 1024 * 1024; // 16 MiB of requests: ~500 000 requests, ~ 20× that in replies
+  // The client is another process, so its own buffers do not count: it writes with backpressure and reports
+  // how far it got when every request is written, or when a write has not drained for 1.5 s (it is not read).
+  const client = spawn(process.execPath, ['-e', `
+    const c = require('net').createConnection(${JSON.stringify(h.socket)});
+    const block = Buffer.from(${JSON.stringify(request)}.repeat(2048));
+    let written = 0;
+    const report = (done) => { process.stdout.write(JSON.stringify({ written, done }) + '\\n'); };
+    c.on('connect', function more() {
+      while (written < ${total}) {
+        written += block.length;
+        if (!c.write(block)) {
+          const t = setTimeout(() => report(false), 1500);
+          c.once('drain', () => { clearTimeout(t); more(); });
+          return;
+        }
+      }
+      report(true);
+    });`]);
+  const mem = (): number => { const m = process.memoryUsage(); return m.heapUsed + m.external + m.arrayBuffers; };
+  const base = mem();
+  let peak = base;
+  const sampler = setInterval(() => { peak = Math.max(peak, mem()); }, 20);
+  const report = await new Promise<{ written: number; done: boolean }>((resolve) => {
+    let out = '';
+    client.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]) as { written: number; done: boolean });
+    });
+  });
+  peak = Math.max(peak, mem());
+  const stats = h.server.connectionStats();
+  clearInterval(sampler);
+  client.kill('SIGKILL');
+  t.log(`reply ${replyBytes} B; client wrote ${(report.written / 2 ** 20).toFixed(2)} MiB of ${total / 2 ** 20}; server read ${stats.map((s) => s.bytesRead)}; peak growth ${((peak - base) / 2 ** 20).toFixed(1)} MiB`);
+  t.false(report.done, 'the client could not write everything: the daemon stopped reading');
+  t.true(report.written < total / 2, `client wrote ${report.written} bytes`);
+  t.is(stats.length, 1);
+  t.true(stats[0].paused, 'reading is paused');
+  t.true(stats[0].bytesRead <= report.written);
+  t.true(stats[0].bytesRead < 2 * 1024 * 1024, `server read ${stats[0].bytesRead} bytes`);
+  t.true(stats[0].inFlight + stats[0].queued <= 16 + 2048, 'requests held: at most one read chunk');
+  t.true(peak - base < 64 * 1024 * 1024, `heap grew ${peak - base} bytes`);
+  await new Promise((r) => client.once('exit', r));
+  await h.done();
+});
+
+test('a connection over the cap is answered with an error and closed; refusals are logged once per interval', async (t) => {
+  const logs: string[] = [];
+  const h = await startHarness({ limits: { maxConnections: 3 }, log: (m) => logs.push(m) });
+  const open = await Promise.all([connect(h.socket), connect(h.socket), connect(h.socket)]);
+  await callDaemon(h.socket, 'switch.list', {}).then(() => t.fail('a fourth connection was served'), (e: Error) => {
+    t.regex(e.message, /too many connections to the xvs daemon \(3 open\)/);
+  });
+  for (let i = 0; i < 20; i++) await t.throwsAsync(callDaemon(h.socket, 'switch.list', {}), { message: /too many connections/ });
+  const refusals = logs.filter((l) => /refusing a connection: 3 connections open/.test(l));
+  t.is(refusals.length, 1, 'one log line for 21 refusals');
+  const closed = untilClosed(open[0]);
+  open[0].end();
+  t.is(await closed, '');
+  while (h.server.connectionStats().length > 2) await new Promise((r) => setTimeout(r, 10)); // the server saw it close
+  t.deepEqual(await callDaemon(h.socket, 'switch.list', {}), [], 'served again once one closed');
+  for (const c of open) c.destroy();
+  await h.done();
+});
+
+test('an idle connection is closed: a partial request, or no request at all; one in flight is not', async (t) => {
+  const logs: string[] = [];
+  const h = await startHarness({ limits: { idleTimeoutMs: 200 }, log: (m) => logs.push(m) });
+  const silent = await connect(h.socket);
+  const partial = await connect(h.socket);
+  partial.write('{"id":1,"method":"swi');
+  t.is(await untilClosed(silent), '');
+  t.is(await untilClosed(partial), '');
+  t.true(logs.some((l) => /closing a connection idle for 200 ms/.test(l)));
+  // a request that takes longer than the idle timeout is answered
+  let open: () => void = () => {};
+  h.manager.gate = { prefix: 'createSwitch', until: new Promise<void>((r) => { open = r; }) };
+  const slow = callDaemon(h.socket, 'switch.create', { name: 'sw0', type: 'private' });
+  await new Promise((r) => setTimeout(r, 500));
+  open();
+  t.like(await slow, { running: true });
+  await h.done();
+});
+
+test('the client reads replies far larger than the request limit', async (t) => {
+  class BigFdb extends FakeManager {
+    override fdb(name: string): FdbEntry[] {
+      super.fdb(name);
+      return Array.from({ length: 60_000 }, (_, i) => ({
+        mac: `02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+        port: 'tap0', ageSeconds: i % 300,
+      }));
+    }
+  }
+  const h = await startHarness({ manager: new BigFdb() });
+  await callDaemon(h.socket, 'switch.create', { name: 'sw0', type: 'private' });
+  const fdb = await callDaemon(h.socket, 'fdb.show', { switch: 'sw0' });
+  t.is(fdb.length, 60_000);
+  t.true(JSON.stringify(fdb).length > 2 * 1024 * 1024, 'the reply is over 2 MiB');
+  t.is(fdb[59_999].mac, '02:00:00:00:ea:5f');
+  await h.done();
+});
+
+test('requests wait for the start-up restore; daemon.status says restoring with progress meanwhile', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'xvs-ctl-'));
+  writeConfig(dir, { version: 1, switches: ['a', 'b', 'c'].map((n) => ({ name: n, type: 'private', ports: [{ name: `${n}1` }, { name: `${n}2` }] })) });
+  const h = await startHarness({ dir, restore: false });
+  let open: () => void = () => {};
+  h.manager.gate = { prefix: 'createSwitch c', until: new Promise<void>((r) => { open = r; }) };
+  const before = await callDaemon(h.socket, 'daemon.status', {});
+  t.deepEqual(before.restoring, { switches: 3, switchesDone: 0, changes: 0, changesDone: 0 }, 'not started yet');
+  const restored = h.server.restore();
+  const show = callDaemon(h.socket, 'switch.show', { name: 'c' });
+  const ports = callDaemon(h.socket, 'port.list', { switch: 'a' });
+  await new Promise((r) => setTimeout(r, 100));
+  const during = await callDaemon(h.socket, 'daemon.status', {});
+  t.deepEqual(during.restoring, { switches: 3, switchesDone: 2, changes: 9, changesDone: 2 });
+  open();
+  t.like(await show, { running: true, config: { name: 'c' } });
+  t.deepEqual((await ports).map((p) => p.name), ['a1', 'a2']);
+  t.deepEqual(await restored, []);
+  const after = await callDaemon(h.socket, 'daemon.status', {});
+  t.is(after.restoring, undefined);
+  t.is(after.switches, 3);
+  await h.done();
+  rmSync(dir, { recursive: true });
+});
+
+test('a restore that does not finish in time: reads fail with BusyError naming the progress, not "no such switch"', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'xvs-ctl-'));
+  writeConfig(dir, { version: 1, switches: [{ name: 'a', type: 'private', ports: [] }] });
+  const h = await startHarness({ dir, restore: false, restoreWaitMs: 200 });
+  let open: () => void = () => {};
+  h.manager.gate = { prefix: 'createSwitch a', until: new Promise<void>((r) => { open = r; }) };
+  const restored = h.server.restore();
+  const err = await t.throwsAsync(callDaemon(h.socket, 'switch.show', { name: 'a' }), { instanceOf: DaemonError });
+  t.is(err?.remoteName, 'BusyError');
+  t.regex(err?.message ?? '', /still restoring its configuration \(0 of 1 switches\)/);
+  open();
+  await restored;
+  t.like(await callDaemon(h.socket, 'switch.show', { name: 'a' }), { running: true });
+  await h.done();
+  rmSync(dir, { recursive: true });
+});
+
+test('one daemon per config file and per socket: a second is refused naming the holder', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'xvs-ctl-'));
+  const h = await startHarness({ dir });
+  // same config, another socket
+  const s1 = new ControlServer({ manager: new FakeManager(), socketPath: join(dir, 'other.sock'), configPath: h.configPath });
+  await t.throwsAsync(s1.listen(), { message: new RegExp(`configuration .*config\\.json is in use by another xvs daemon \\(pid ${process.pid}, config .*config\\.json, socket .*xvs\\.sock\\)`) });
+  t.false(existsSync(join(dir, 'other.sock')));
+  // the same config reached through a symlink
+  symlinkSync(join(dir, 'state'), join(dir, 'link'));
+  const s2 = new ControlServer({ manager: new FakeManager(), socketPath: join(dir, 'other.sock'), configPath: join(dir, 'link', 'config.json') });
+  await t.throwsAsync(s2.listen(), { message: /configuration .* is in use by another xvs daemon/ });
+  // same socket, another config
+  const s3 = new ControlServer({ manager: new FakeManager(), socketPath: h.socket, configPath: join(dir, 'other.json') });
+  await t.throwsAsync(s3.listen(), { message: /socket .*xvs\.sock is in use by another xvs daemon \(pid \d+/ });
+  t.deepEqual(await callDaemon(h.socket, 'switch.list', {}), [], 'the first still answers');
+  await h.done();
+  // released on close: the same config can be taken again
+  const h2 = await startHarness({ dir });
+  t.deepEqual(await callDaemon(h2.socket, 'switch.list', {}), []);
+  await h2.done();
+  rmSync(dir, { recursive: true });
 });

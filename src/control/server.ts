@@ -95,6 +95,8 @@ export class ControlServer {
   private server: Server | null = null;
   private socketIno: number | null = null;
   private readonly conns = new Map<Socket, Connection>();
+  /** connections over the cap, being refused */
+  private readonly refused = new Set<Socket>();
   private readonly limits: ConnectionLimits;
   private readonly notes: RateLimitedLog;
   private lock: InstanceLock | null;
@@ -480,6 +482,8 @@ export class ControlServer {
     if (this.conns.size >= this.limits.maxConnections) {
       this.notes.note('cap', `control: refusing a connection: ${this.limits.maxConnections} connections open (the limit)`);
       refuseConnection(conn, `too many connections to the xvs daemon (${this.limits.maxConnections} open); try again later`);
+      this.refused.add(conn);
+      conn.on('close', () => this.refused.delete(conn));
       return;
     }
     this.conns.set(conn, new Connection(conn, this.limits, (line) => this.answer(line), this.notes));
@@ -506,7 +510,7 @@ export class ControlServer {
     if (!server) return;
     this.server = null;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const c of this.conns.keys()) c.destroy();
+    for (const c of [...this.conns.keys(), ...this.refused]) c.destroy();
     await closed;
     try {
       if (statSync(this.socketPath).ino === this.socketIno) unlinkSync(this.socketPath);
