@@ -387,8 +387,8 @@ test.serial('backpressure: a client that pipelines requests and never reads stop
   const request = '{"id":1,"method":"config.show"}\n';
   const replyBytes = JSON.stringify({ id: 1, ok: true, result: h.server.currentConfig }).length;
   const total = 16 * 1024 * 1024; // 16 MiB of requests: ~500 000 requests, ~ 20× that in replies
-  // The client is another process, so its own buffers do not count: it writes with backpressure and reports
-  // how far it got when every request is written, or when a write has not drained for 1.5 s (it is not read).
+  // The client is another process, so its own buffers do not count. It writes with backpressure and reports
+  // how far it got each time a write has not drained for 1 s (it is not being read), and when all is written.
   const client = spawn(process.execPath, ['-e', `
     const c = require('net').createConnection(${JSON.stringify(h.socket)});
     const block = Buffer.from(${JSON.stringify(request)}.repeat(2048));
@@ -398,8 +398,8 @@ test.serial('backpressure: a client that pipelines requests and never reads stop
       while (written < ${total}) {
         written += block.length;
         if (!c.write(block)) {
-          const t = setTimeout(() => report(false), 1500);
-          c.once('drain', () => { clearTimeout(t); more(); });
+          const t = setInterval(() => report(false), 1000);
+          c.once('drain', () => { clearInterval(t); more(); });
           return;
         }
       }
@@ -409,26 +409,39 @@ test.serial('backpressure: a client that pipelines requests and never reads stop
   const base = mem();
   let peak = base;
   const sampler = setInterval(() => { peak = Math.max(peak, mem()); }, 20);
-  const report = await new Promise<{ written: number; done: boolean }>((resolve) => {
-    let out = '';
-    client.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]) as { written: number; done: boolean });
-    });
+  const reports: { written: number; done: boolean }[] = [];
+  let out = '';
+  client.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    const lines = out.split('\n');
+    out = lines.pop() ?? '';
+    for (const l of lines) reports.push(JSON.parse(l) as { written: number; done: boolean });
   });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // Wait for the client to finish (the daemon read everything) or for the daemon to pause reading and then a
+  // stall report from the client (so its count is fresh). Counts, not timings, are asserted.
+  let pausedAt = -1;
+  for (;;) {
+    if (reports.some((r) => r.done)) break;
+    const st = h.server.connectionStats();
+    if (pausedAt < 0 && st.length === 1 && st[0].paused) pausedAt = reports.length;
+    if (pausedAt >= 0 && reports.length > pausedAt) break;
+    await sleep(50);
+  }
+  const report = reports[reports.length - 1];
   peak = Math.max(peak, mem());
-  const stats = h.server.connectionStats();
   clearInterval(sampler);
+  const stats = h.server.connectionStats();
   client.kill('SIGKILL');
-  t.log(`reply ${replyBytes} B; client wrote ${(report.written / 2 ** 20).toFixed(2)} MiB of ${total / 2 ** 20}; server read ${stats.map((s) => s.bytesRead)}; peak growth ${((peak - base) / 2 ** 20).toFixed(1)} MiB`);
+  t.log(`reply ${replyBytes} B; client wrote ${(report.written / 2 ** 20).toFixed(2)} MiB of ${total / 2 ** 20}; server read ${stats.map((s) => s.bytesRead).join(', ')} bytes; peak growth ${((peak - base) / 2 ** 20).toFixed(1)} MiB`);
   t.false(report.done, 'the client could not write everything: the daemon stopped reading');
   t.true(report.written < total / 2, `client wrote ${report.written} bytes`);
+  t.true(peak - base < 64 * 1024 * 1024, `heap grew ${peak - base} bytes`);
   t.is(stats.length, 1);
   t.true(stats[0].paused, 'reading is paused');
   t.true(stats[0].bytesRead <= report.written);
   t.true(stats[0].bytesRead < 2 * 1024 * 1024, `server read ${stats[0].bytesRead} bytes`);
   t.true(stats[0].inFlight + stats[0].queued <= 16 + 2048, 'requests held: at most one read chunk');
-  t.true(peak - base < 64 * 1024 * 1024, `heap grew ${peak - base} bytes`);
   await new Promise((r) => client.once('exit', r));
   await h.done();
 });
