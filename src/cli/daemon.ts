@@ -6,16 +6,44 @@
 import { DEFAULT_CONFIG_PATH, loadConfig, removeStaleTemps } from '../config/store.js';
 import { acquireInstanceLock } from '../control/instance-lock.js';
 import { ControlServer } from '../control/server.js';
+import type { ConnectionLimits } from '../control/connections.js';
+import { ConfigError } from '../core/errors.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, parseLogFormat, parseLogLevel } from '../log/logger.js';
 import { call, keyValues, out, printJson, table, withJson, type Cli, type GlobalArgs } from './common.js';
 
-async function runDaemon(argv: GlobalArgs & { config: string; watchdogMs?: number; logLevel?: string; logFormat?: string }): Promise<void> {
+interface DaemonArgs extends GlobalArgs {
+  config: string;
+  watchdogMs?: number;
+  logLevel?: string;
+  logFormat?: string;
+  maxConnections?: number;
+  idleTimeout?: number;
+}
+
+/** --max-connections and --idle-timeout (seconds) as ControlServer limits; errors name the flag */
+function connectionLimits(argv: DaemonArgs): Partial<ConnectionLimits> {
+  const limits: Partial<ConnectionLimits> = {};
+  const mc = argv.maxConnections;
+  if (mc !== undefined) {
+    if (!Number.isInteger(mc) || mc < 1 || mc > 65_536) throw new ConfigError('--max-connections', `expected an integer 1..65536, got ${mc}`);
+    limits.maxConnections = mc;
+  }
+  const it = argv.idleTimeout;
+  if (it !== undefined) {
+    if (!Number.isFinite(it) || it < 0.1 || it > 86_400) throw new ConfigError('--idle-timeout', `expected seconds 0.1..86400, got ${it}`);
+    limits.idleTimeoutMs = Math.round(it * 1000);
+  }
+  return limits;
+}
+
+async function runDaemon(argv: DaemonArgs): Promise<void> {
   const log = createLogger({
     level: parseLogLevel(argv.logLevel ?? process.env['XVS_LOG_LEVEL'] ?? 'info', '--log-level'),
     ...(argv.logFormat !== undefined ? { format: parseLogFormat(argv.logFormat, '--log-format') } : {}),
   });
   const wd = argv.watchdogMs;
   if (wd !== undefined && (!Number.isInteger(wd) || wd < 100)) throw new Error(`--watchdog-ms: expected an integer ≥ 100, got ${wd}`);
+  const limits = connectionLimits(argv);
   // One daemon per config file and per socket, before anything touches the system (control/instance-lock.ts).
   const socketPath = argv.socket;
   const lock = await acquireInstanceLock({ configPath: argv.config, socketPath, log });
@@ -25,7 +53,7 @@ async function runDaemon(argv: GlobalArgs & { config: string; watchdogMs?: numbe
   const { DataPathManager } = await import('../switch/manager.js');
   const manager = new DataPathManager({ log, tuning: wd !== undefined ? { watchdogMs: wd } : {} });
   await manager.ready;
-  const server = new ControlServer({ manager, extensions: manager, socketPath, configPath: argv.config, config, log, lock });
+  const server = new ControlServer({ manager, extensions: manager, socketPath, configPath: argv.config, config, log, lock, limits });
   try {
     await server.listen();
   } catch (e) {
@@ -66,6 +94,8 @@ export function daemonCommands(y: Cli): Cli {
         .option('config', { type: 'string', default: DEFAULT_CONFIG_PATH, describe: 'config file to load and keep' })
         .option('log-level', { type: 'string', choices: [...LOG_LEVELS], describe: 'least important messages logged (default info; env XVS_LOG_LEVEL)' })
         .option('log-format', { type: 'string', choices: [...LOG_FORMATS], describe: 'text (time, level), journal (sd-daemon priorities; the default under systemd) or json' })
+        .option('max-connections', { type: 'number', describe: 'open control connections at most; one more is refused (default 256)' })
+        .option('idle-timeout', { type: 'number', describe: 'close a control connection idle this many seconds (default 60)' })
         .option('watchdog-ms', { type: 'number', describe: 'replace a data-path worker whose heartbeat stops this long (default 2000; env XVS_WATCHDOG_MS)' })
         .command(
           'status',
