@@ -93,6 +93,35 @@ test.serial('8 of 8 restarts right after kill -9 succeed', async (t) => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+test.serial('a holder that does not answer is waited for while it dies, and named if it stays', async (t) => {
+  // A daemon killed with -9 may keep its sockets (they accept, nobody answers) while the kernel tears it down;
+  // a stopped one (SIGSTOP) looks the same, for as long as we like.
+  const { dir, conf, sock } = tempDir();
+  writeConfig(conf, [{ name: `${P}w`, ports: [`${P}w0`] }]);
+  const a = startDaemon(conf, sock);
+  running.push(a);
+  t.true(await a.until('daemon ready'), a.log());
+  process.kill(a.proc.pid!, 'SIGSTOP');
+  const b = startDaemon(conf, sock);
+  running.push(b);
+  const waiting = await b.until('does not answer');
+  t.true(waiting, `the new daemon waits for the silent holder: ${b.log()}`);
+  process.kill(a.proc.pid!, 'SIGKILL'); // now it dies
+  t.true(await b.until('daemon ready'), b.log());
+  t.is((await callDaemon(sock, 'switch.show', { name: `${P}w` })).ports.length, 1);
+
+  // one that stays silent is named after the wait (5 s)
+  process.kill(b.proc.pid!, 'SIGSTOP');
+  const c = startDaemon(conf, sock);
+  running.push(c);
+  t.is(await c.exited, 1);
+  t.regex(c.log(), new RegExp(`configuration .* is locked by pid ${b.proc.pid} \\(node, uid \\d+\\), which does not answer as an xvs daemon`));
+  process.kill(b.proc.pid!, 'SIGCONT');
+  t.deepEqual((await callDaemon(sock, 'switch.list', {})).map((s) => s.config.name), [`${P}w`], 'the holder carries on');
+  await stopDaemon(b);
+  rmSync(dir, { recursive: true, force: true });
+});
+
 test.serial('a second daemon on the same config (another socket) or the same socket (another config) is refused, naming the holder', async (t) => {
   const { dir, conf, sock } = tempDir();
   writeConfig(conf, []);

@@ -167,7 +167,8 @@ export function holderPids(name: string): { pid: number; comm: string; uid: numb
     for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
       // Num RefCount Protocol Flags Type St Inode Path
-      if (f.length >= 8 && f[7] === shown) inodes.add(f[6]);
+      // libuv binds the whole sun_path: the name is shown padded with NULs, as '@'
+      if (f.length >= 8 && f[7].replace(/@+$/, '') === shown) inodes.add(f[6]);
     }
   } catch {
     return [];
