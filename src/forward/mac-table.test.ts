@@ -49,10 +49,18 @@ test('moves keep the counts; a move onto a full port forgets the entry', (t) => 
   t.is(table.portCount(1), 1);
   t.is(table.learn(HI(2), 2, 0, 1), LearnResult.learned);
   // port 1 is full: MAC 2 moving there is forgotten, not left pointing at port 0
+  const seq = table.seq();
   t.is(table.learn(HI(2), 2, 1, 1), LearnResult.portLimit);
+  t.is(table.seq(), seq, 'no entry shifted: no sequence window for a killed worker to leave open');
   t.is(table.lookup(HI(2), 2), -1);
   t.is(table.portCount(0), 0);
-  t.is(table.count, 1);
+  t.is(table.portCount(1), 1);
+  t.is(table.entries().length, 1, 'fdb show leaves the forgotten MAC out');
+  t.is(table.learn(HI(2), 2, 1, 2), LearnResult.portLimit, 'still full: still refused');
+  // it ages out like any entry, or is learned again where there is room
+  t.is(table.learn(HI(2), 2, 0, 3), LearnResult.learned);
+  t.is(table.lookup(HI(2), 2), 0);
+  t.is(table.portCount(0), 1);
 });
 
 test('aging and port flushes give the counts back; a lowered limit removes nothing', (t) => {

@@ -16,10 +16,10 @@
  * Per-port limits (issue 9): after the header come, for each port index, the number of entries
  * learned on it and its limit. They change only under the lock, with the entry they account for,
  * so every worker sees one count per port. A new MAC is refused (`portLimit`) when its port holds
- * its limit; a MAC moving onto such a port is forgotten (its entry removed under the sequence
- * number, so frames to it flood instead of going to the port it left) and refused. Both checks are
- * read once without the lock first, so a flood at the limit costs a probe and two loads per new
- * MAC, not a lock. Every RECOUNT_EVERY-th aging pass recounts the table and every port from the
+ * its limit; a MAC moving onto such a port is forgotten (its entry's port becomes -1: lookups
+ * miss and frames to it flood instead of going to the port it left; it ages out unless learned
+ * again; `fdb show` leaves it out) and refused. Both checks are read once without the lock first,
+ * so a flood at the limit costs a probe and two loads per new MAC, not a lock. Every RECOUNT_EVERY-th aging pass recounts the table and every port from the
  * entries (under the lock), so a count left wrong by a worker killed between an insert and its
  * count is right again within a minute; not every pass, since a recount of a million entries costs
  * as much again as the aging scan itself (~20 ms against ~20 ms).
@@ -134,10 +134,13 @@ export class MacTable {
         break;
       }
       if (k === hi && t[b + 1] === lo) {
-        if (t[b + 2] === port) {
+        const p = t[b + 2];
+        if (p === port) {
           if (t[b + 3] !== now) t[b + 3] = now;
           return LearnResult.refreshed;
         }
+        // forgotten (see the class comment) and its port still full: nothing to do, no lock
+        if (p < 0 && validPort(port) && t[P_COUNT + port] >= t[P_LIMIT + port]) return LearnResult.portLimit;
         break;
       }
       s = (s + 1) & this.mask;
@@ -181,19 +184,21 @@ export class MacTable {
             return LearnResult.refreshed;
           }
           if (validPort(port) && t[P_COUNT + port] >= t[P_LIMIT + port]) {
-            // the MAC left `old` for a port at its limit: forget it rather than keep sending its frames to `old`
-            Atomics.add(t, H_SEQ, 1);
-            this.removeAt(s);
-            Atomics.sub(t, H_COUNT, 1);
-            if (validPort(old)) Atomics.sub(t, P_COUNT + old, 1);
-            Atomics.add(t, H_SEQ, 1);
+            // the MAC left `old` for a port at its limit: forget where it is (port -1: lookups miss,
+            // its frames flood) rather than keep sending them to `old`. One store, no entry shifted,
+            // so no sequence bump (a worker killed here leaves no odd sequence behind); not
+            // refreshed, the entry ages out, unless the MAC is learned again first.
+            if (old >= 0) {
+              Atomics.store(t, b + 2, -1);
+              if (validPort(old)) Atomics.sub(t, P_COUNT + old, 1);
+            }
             return LearnResult.portLimit;
           }
           t[b + 2] = port;
           t[b + 3] = now;
           if (validPort(old)) Atomics.sub(t, P_COUNT + old, 1);
           if (validPort(port)) Atomics.add(t, P_COUNT + port, 1);
-          return LearnResult.moved;
+          return old < 0 ? LearnResult.learned : LearnResult.moved;
         }
         s = (s + 1) & this.mask;
       }
@@ -294,7 +299,7 @@ export class MacTable {
       for (let i = 0; i < this.capacity; i++) {
         const b = HEADER + i * E;
         const k = t[b];
-        if (k === 0) continue;
+        if (k === 0 || t[b + 2] < 0) continue;
         if (n === hi.length) { // inserts raced with the copy: grow
           const grow = (a: Int32Array): Int32Array => { const x = new Int32Array(Math.min(this.capacity, a.length * 2)); x.set(a); return x; };
           hi = grow(hi); lo = grow(lo); port = grow(port); lastSeen = grow(lastSeen);
@@ -314,7 +319,7 @@ export class MacTable {
       const t = this.t;
       for (let i = 0; i < this.capacity; i++) {
         const b = HEADER + i * E;
-        if (t[b] !== 0) out.push({ hi: t[b], lo: t[b + 1], port: t[b + 2], lastSeen: t[b + 3] });
+        if (t[b] !== 0 && t[b + 2] >= 0) out.push({ hi: t[b], lo: t[b + 1], port: t[b + 2], lastSeen: t[b + 3] });
       }
       if ((s0 & 1) === 0 && this.seq() === s0) return out;
     }
