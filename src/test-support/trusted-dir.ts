@@ -1,0 +1,27 @@
+/**
+ * A fresh directory that plug-in trust checks accept (extensions/trust.ts): root-owned and not
+ * writable by group or others, and so is every directory above it. Not under /tmp, which is
+ * world-writable (sticky) and therefore refused, as sshd's StrictModes refuses it. Tried in order:
+ * the repository's .lab/ (on CI the clone is root's), /run, /var/lib.
+ */
+import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { checkAncestors, type TrustProblem } from '../extensions/trust.js';
+import { fromRoot } from '../repo-root.js';
+
+export function trustedTempDir(prefix = 'xvs-trust-'): { dir: string; remove: () => void } {
+  for (const base of [fromRoot('.lab'), '/run', '/var/lib']) {
+    try {
+      mkdirSync(base, { recursive: true, mode: 0o755 });
+      const problems: TrustProblem[] = [];
+      const real = realpathSync(base);
+      checkAncestors(real, problems);
+      if (problems.length) continue;
+      const dir = mkdtempSync(path.join(real, prefix)); // 0700, root's
+      return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+    } catch {
+      continue;
+    }
+  }
+  throw new Error('no root-owned directory without group/other write to test plug-in trust in (run as root)');
+}
