@@ -8,7 +8,7 @@ import type { PortConfig, SwitchConfig, SwitchExtensionConfig } from '../config/
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { renderExtensionDoc } from '../extensions/docs.js';
 import { ExtensionRegistry, infoOf } from '../extensions/registry.js';
-import { warnLog } from '../extensions/trust.js';
+import { UntrustedPluginError, warnLog } from '../extensions/trust.js';
 import { normalizeExtensionList } from './extensions.js';
 import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
 import type {
@@ -175,7 +175,13 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
 
   async installExtension(source: string, opts: { allowUntrusted?: boolean } = {}): Promise<ExtensionInfo> {
     await this.ready;
-    const r = await this.registry.install(source, { allowUntrusted: opts.allowUntrusted === true, warn: (m) => warnLog(this.log, m) });
+    let r;
+    try {
+      r = await this.registry.install(source, { allowUntrusted: opts.allowUntrusted === true, warn: (m) => warnLog(this.log, m) });
+    } catch (e) {
+      if (e instanceof UntrustedPluginError) warnLog(this.log, e.message); // refused as a problem, not a typo
+      throw e;
+    }
     for (const sw of this.switches.values()) await sw.extensions.registryChanged();
     this.log(`installed extension ${r.kind} "${r.name}" ${r.version} from ${source}${r.allowUntrusted ? ' (--allow-untrusted)' : ''}`);
     return infoOf(r);
