@@ -6,7 +6,7 @@
  * --allow-untrusted (recorded, shown, warned at every load). Paths given to the CLI are resolved
  * against its working directory; a manifest's `main` stays inside the plug-in directory.
  *
- * Plug-in copies live in a root-owned 0700 directory outside /tmp (test-support/trusted-dir.ts):
+ * Plug-in copies live in a root-owned 0755 directory outside /tmp (test-support/trusted-dir.ts):
  * /tmp is world-writable and itself refused.
  */
 import test from 'ava';

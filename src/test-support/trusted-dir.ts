@@ -4,7 +4,7 @@
  * world-writable (sticky) and therefore refused, as sshd's StrictModes refuses it. Tried in order:
  * the repository's .lab/ (on CI the clone is root's), /run, /var/lib.
  */
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkAncestors, type TrustProblem } from '../extensions/trust.js';
 import { fromRoot } from '../repo-root.js';
@@ -17,7 +17,8 @@ export function trustedTempDir(prefix = 'xvs-trust-'): { dir: string; remove: ()
       const real = realpathSync(base);
       checkAncestors(real, problems);
       if (problems.length) continue;
-      const dir = mkdtempSync(path.join(real, prefix)); // 0700, root's
+      const dir = mkdtempSync(path.join(real, prefix));
+      chmodSync(dir, 0o755); // root's, 0755: as a real install directory
       return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
     } catch {
       continue;
