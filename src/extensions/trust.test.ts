@@ -102,5 +102,7 @@ test('enforce: refused with every path named, or (allowUntrusted) a warning', (t
   t.regex(warned[0], /installed with --allow-untrusted .*index\.js is writable by group and others/);
   chmodSync(path.join(dir, 'index.js'), 0o644);
   enforcePluginTrust({ dir, allowUntrusted: true }, 'p', 'source', (m) => warned.push(m), 'install');
-  t.is(warned.length, 1, 'nothing to warn about once fixed');
+  t.is(warned.length, 2, 'every load of an --allow-untrusted plug-in warns');
+  t.regex(warned[1], /installed with --allow-untrusted: a file made writable by others would not be refused \(none is now\)/);
+  enforcePluginTrust({ dir, allowUntrusted: false }, 'p', 'source', () => t.fail(), 'install');
 });

@@ -152,8 +152,8 @@ export interface PluginTrust {
 }
 
 /**
- * The check at a load: throws UntrustedPluginError, or (allowUntrusted) calls `warn` with the
- * problems. `what` says which load it is (for the log).
+ * The check at a load: throws UntrustedPluginError, or (allowUntrusted) calls `warn`, with the
+ * problems if there are any. `what` says which load it is (for the log).
  */
 export function enforcePluginTrust(trust: PluginTrust, label: string, field: string, warn: (m: string) => void, what: string): void {
   let problems: TrustProblem[];
@@ -162,9 +162,12 @@ export function enforcePluginTrust(trust: PluginTrust, label: string, field: str
   } catch (e) {
     problems = [{ path: trust.dir, why: `cannot be checked: ${(e as Error).message}` }];
   }
-  if (problems.length === 0) return;
-  if (!trust.allowUntrusted) throw new UntrustedPluginError(field, label, problems);
-  warn(`plug-in "${label}" (${what}) was installed with --allow-untrusted and users other than root can change its code: ${describeTrust(problems)}`);
+  if (problems.length > 0 && !trust.allowUntrusted) throw new UntrustedPluginError(field, label, problems);
+  if (!trust.allowUntrusted) return;
+  // every load of an --allow-untrusted plug-in says so, whether or not something is writable right now
+  warn(problems.length > 0
+    ? `plug-in "${label}" (${what}) was installed with --allow-untrusted and users other than root can change its code: ${describeTrust(problems)}`
+    : `plug-in "${label}" (${what}) was installed with --allow-untrusted: a file made writable by others would not be refused (none is now)`);
 }
 
 /** a warning through a `log` callback: Logger.warn when it is a Logger, else a "warning:" line */
