@@ -93,7 +93,14 @@ export function checkPluginTree(dir: string, maxEntries = MAX_ENTRIES): TrustPro
         return problems;
       }
       const p = path.join(d, name);
-      const st = lstatSync(p);
+      let st: Stats;
+      try {
+        st = lstatSync(p);
+      } catch (e) {
+        // removed since readdir: only someone who can write `d` (checked) could put it back
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw e;
+      }
       const why = entryProblem(st);
       if (why) problems.push({ path: p, why });
       if (st.isDirectory()) {
