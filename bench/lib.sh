@@ -14,7 +14,7 @@
 XB_BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 XB_ROOT=$(cd "$XB_BENCH/.." && pwd)
 XB_PREFIX=xb
-XB_STATE=${XB_STATE:-/tmp/xb-bench}
+XB_STATE=/tmp/xb-bench             # runtime state (removed at the end of a run)
 XB_MEASURE_LOCK=${XB_MEASURE_LOCK:-/tmp/pb-bench.measure.lock}
 XB_RUN_LOCK=/tmp/xb-bench.run.lock
 XB_LOCK_WAIT=${XB_LOCK_WAIT:-900}

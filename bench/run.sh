@@ -66,7 +66,11 @@ xb_require_root
 
 cd "$XB_ROOT"
 if [ "$SETUP" = 1 ]; then bash "$XB_BENCH/setup.sh" || xb_die "bench/setup.sh failed"; fi
-xb_require ip ethtool sysctl ss iperf3 sockperf trafgen ping flock timeout node
+need=(ip ethtool sysctl ss ping flock timeout node)
+for w in $WORKLOADS; do
+    case "$w" in tcp|udp64) need+=(iperf3);; flood64) need+=(trafgen);; rr) need+=(sockperf);; esac
+done
+xb_require "${need[@]}"
 [ -f "$XB_ROOT/dist/src/cli/main.js" ] || xb_die "xvs is not built (bash bench/setup.sh builds it)"
 OUT=${OUT:-$XB_ROOT/bench/results/$(date +%F-%H%M)}
 mkdir -p "$OUT/logs" "$XB_STATE" || exit 1
@@ -213,7 +217,7 @@ T0=$(date +%s)
     echo "# configs: $CONFIGS"
     echo "# workloads: $WORKLOADS"
     echo "# xvs: $(git -C "$XB_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') in $XB_ROOT; node $(node --version)"
-    echo "# versions: $(iperf3 --version | head -1); $(sockperf --version 2>&1 | head -1); $(ovs-vswitchd --version 2>/dev/null | head -1); trafgen $(trafgen -v 2>&1 | grep -o '[0-9][0-9.]*' | head -1)"
+    echo "# versions: $(iperf3 --version 2>/dev/null | head -1); $(sockperf --version 2>&1 | head -1); $(ovs-vswitchd --version 2>/dev/null | head -1); trafgen $(trafgen -v 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1)"
 } | tee "$OUT/meta.txt"
 echo "epoch,rep,config,switch,kind,offload,workload,metric,value,unit" >"$OUT/raw.csv"
 for ((rep = 1; rep <= REPS; rep++)); do
