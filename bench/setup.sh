@@ -13,7 +13,8 @@ APT_PACKAGES=(
   iperf3               # tcp and udp64 workloads
   sockperf             # rr workload (UDP ping-pong)
   netsniff-ng          # trafgen: the flood64 workload
-  openvswitch-switch   # Open vSwitch peers (ovsdb-server, ovs-vswitchd, ovs-vsctl; ovsdb-tool in openvswitch-common)
+  openvswitch-switch openvswitch-common  # Open vSwitch peers: ovs-vswitchd, ovs-vsctl; ovsdb-server, ovsdb-tool, ovs-appctl
+  git                  # the commit under test, recorded in meta.txt
 )
 # also used, from Debian's base system: bash, coreutils (timeout, sleep, sort), util-linux (flock),
 # findutils (find), mawk (awk), sed, grep; and node, xvs's own runtime.

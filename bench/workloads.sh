@@ -95,7 +95,7 @@ EOF
     ip netns exec "$dst" ping -c 1 -W 1 "$(xb_ip 0)" >/dev/null 2>&1
     ip netns exec "$bys" ping -c 1 -W 1 "$(xb_ip 0)" >/dev/null 2>&1
     # trafgen forks a worker; timeout signals the whole group: the flood ends after 1 + XB_T + 1 s at most
-    ip netns exec "$src" timeout -s INT -k 2 $((XB_T + 2)) \
+    ip netns exec "$src" timeout --signal=INT --kill-after=2 $((XB_T + 2)) \
         trafgen -o "$(xb_nic 0)" -i "$cfg" -P 1 -C -Q --no-sock-mem >"$log" 2>&1 9>&- &
     tg=$!
     sleep 1
