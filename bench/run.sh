@@ -127,14 +127,14 @@ clean_stale
 
 QUIET_DEADLINE=$(($(date +%s) + ${XB_QUIET_BUDGET:-900}))
 wait_quiet() {
-    local max=${XB_QUIET_MAX:-30} until busy
+    local max=${XB_QUIET_MAX:-30} limit busy
     [ "$max" = 0 ] && return 0
-    until=$(($(date +%s) + ${XB_QUIET_WAIT:-60}))
-    [ "$QUIET_DEADLINE" -lt "$until" ] && until=$QUIET_DEADLINE
+    limit=$(($(date +%s) + ${XB_QUIET_WAIT:-60}))
+    [ "$QUIET_DEADLINE" -lt "$limit" ] && limit=$QUIET_DEADLINE
     while :; do
         busy=$(xb_busy 1)
         [ "$busy" -lt "$max" ] && return 0
-        if [ "$(date +%s)" -ge "$until" ]; then
+        if [ "$(date +%s)" -ge "$limit" ]; then
             xb_log "machine ${busy}%core busy (others' work); measuring anyway, foreign_cpu records it"
             return 0
         fi
