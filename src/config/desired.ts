@@ -133,7 +133,8 @@ export function inverse(c: Change): Change[] {
 // Describe
 
 function portText(p: PortConfig): string {
-  return p.netdev === undefined ? `${p.name} (TAP)` : `${p.name} (netdev ${p.netdev})`;
+  const consent = p.allowHostAddresses === true ? ', host addresses allowed' : '';
+  return p.netdev === undefined ? `${p.name} (TAP${consent})` : `${p.name} (netdev ${p.netdev}${consent})`;
 }
 
 function switchText(s: SwitchConfig): string {

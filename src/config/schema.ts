@@ -130,7 +130,7 @@ export function optionalIfname(obj: Record<string, unknown>, key: string, path: 
 // ---------------------------------------------------------------------------------------------------------------
 // Shape
 
-const PORT_KEYS = ['name', 'netdev'] as const;
+const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses'] as const;
 const SWITCH_KEYS = [
   'name',
   'type',
@@ -178,7 +178,9 @@ export function validatePort(input: unknown, path: string): PortConfig {
   rejectUnknownKeys(obj, PORT_KEYS, path);
   const name = requireIfname(obj, 'name', path);
   const netdev = optionalIfname(obj, 'netdev', path);
-  return netdev === undefined ? { name } : { name, netdev };
+  // only `true` is kept, so `false` and absent read back (and diff) the same
+  const allowHostAddresses = optionalBoolean(obj, 'allowHostAddresses', path);
+  return { name, ...(netdev !== undefined ? { netdev } : {}), ...(allowHostAddresses === true ? { allowHostAddresses } : {}) };
 }
 
 /** The netdev a port uses: its `netdev`, or for a TAP port the TAP named after the port. */
