@@ -104,6 +104,8 @@ test.serial('private switch: nothing a VM sends to a veth or TAP port netdev rea
   const sw = `${P}p`;
   const tap = `${P}t`;
   t.is(d.xvs('switch', 'create', sw, '--type', 'private').code, 0);
+  // a setting xvs changes and must give back: IPv6 on
+  sh('sysctl', ['-qw', `net.ipv6.conf.${a.peer}.disable_ipv6=0`]);
   const add = d.xvs('port', 'add', sw, 'a', '--netdev', a.peer);
   t.is(add.code, 0, add.err);
   t.is(d.xvs('port', 'add', sw, tap).code, 0);
@@ -132,9 +134,19 @@ test.serial('private switch: nothing a VM sends to a veth or TAP port netdev rea
     t.is(sh('ip', ['-o', 'addr', 'show', 'dev', dev]).trim(), '', `${dev}: no addresses at all`);
   }
 
-  // the veth is given back as it was (NetLab created it with IPv6 off, no qdisc)
+  // a restarted daemon re-applies the isolation and keeps the settings from before the port was added
+  await d.stop();
+  await d.start();
+  t.regex(sh('tc', ['filter', 'show', 'dev', a.peer, 'ingress']), /bpf .*direct-action/, 'still cut off after a restart');
+  t.is(disableIpv6(a.peer), '1');
+  sendUdp(a, mac(a.peer), 'after restart');
+  await settle(500);
+  t.deepEqual(got, [], 'still nothing reaches the host socket');
+
+  // the veth is given back as it was: IPv6 on, no qdisc
   t.is(d.xvs('port', 'remove', sw, 'a').code, 0);
   t.notRegex(sh('tc', ['qdisc', 'show', 'dev', a.peer]), /clsact/);
+  t.is(disableIpv6(a.peer), '0', 'IPv6 as it was before the port was added');
   t.is(d.xvs('switch', 'delete', sw).code, 0);
 });
 
