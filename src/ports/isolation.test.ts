@@ -2,7 +2,8 @@
  * Host isolation on real veths (root only): `isolate` removes addresses, IPv6 and adds the ingress drop, and
  * records what was there first (on disk); `release` gives back exactly that; a second `isolate` (a restart)
  * keeps the first record; `checkPortNetdev` refuses loopback and host addresses; `reconcile` cleans what the
- * configuration no longer uses.
+ * configuration no longer uses; a replaced data-path worker finds its ports isolated again; a corrupt record is
+ * kept aside.
  */
 import test from 'ava';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,9 @@ import { cleanPrefix, sh, testPrefix } from '../lab/netlab.js';
 import { checkPortNetdev, hostAddresses, isolate, isolationState, reconcile, release, tc } from './isolation.js';
 import { NetdevRecord, netdevRecordPath } from './netdev-record.js';
 import { createPersistentTap } from './tap.js';
+import { DataPathManager } from '../switch/manager.js';
+import { udpFrame } from '../test-support/frames.js';
+import { fileURLToPath } from 'node:url';
 
 const P = testPrefix('iso');
 const A = `${P}a`;
@@ -119,4 +123,41 @@ test.serial('reconcile: owned TAPs not in the configuration are deleted, used an
   t.false(isolationState(A).ingressDrop);
   t.deepEqual([...new NetdevRecord(file).ownedTaps], [used]);
   for (const n of [used, adopted, A]) sh('ip', ['link', 'del', n]);
+});
+
+test.serial('a corrupt record is kept aside and the daemon starts with an empty one', (t) => {
+  const file = join(dir, 'c.netdevs.json');
+  writeFileSync(file, '{"version":1,"ownedTaps":');
+  const logs: string[] = [];
+  const rec = new NetdevRecord(file, (m) => logs.push(m));
+  t.deepEqual([...rec.ownedTaps], []);
+  t.true(existsSync(`${file}.corrupt`));
+  t.regex(logs.join('\n'), /kept as .*\.corrupt/);
+});
+
+test.serial('after a data-path worker is replaced, its ports are isolated again', async (t) => {
+  const fixtures = join(fileURLToPath(import.meta.url), '..', '..', 'workers', 'fixtures');
+  writeFileSync(join(dir, 'spinner.json'), JSON.stringify({ name: 'spinner', version: '0.0.1', kind: 'filter', main: join(fixtures, 'spinner.js'), xvsApi: 1 }));
+  const m = new DataPathManager({ log: () => {}, tuning: { watchdogMs: 500 } });
+  const sw = `${P}w`;
+  const tap = `${P}wt`;
+  try {
+    await m.createSwitch({ name: sw, type: 'private', macAgingSeconds: 300, macTableLimit: 1024, workers: 1, ports: [] });
+    await m.addPort(sw, { name: tap });
+    t.true(isolationState(tap).ingressDrop);
+    // someone takes the filter away; then the worker wedges (the spinner plug-in) and is replaced
+    sh('tc', ['qdisc', 'del', 'dev', tap, 'clsact']);
+    t.false(isolationState(tap).ingressDrop);
+    await m.installExtension(join(dir, 'spinner.json'));
+    await m.setExtension(sw, 'spinner', { config: { at: 1 } });
+    await m.enableExtension(sw, 'spinner');
+    await t.throwsAsync(m.trace(sw, tap, udpFrame('02:00:00:00:00:02', '02:00:00:00:00:01')));
+    for (let i = 0; i < 50 && !isolationState(tap).ingressDrop; i++) await new Promise((r) => setTimeout(r, 100));
+    t.true(isolationState(tap).ingressDrop, 're-applied by the replacement');
+    t.like(m.showSwitch(sw).workers?.[0], { restarts: 1 });
+  } finally {
+    await m.deleteSwitch(sw).catch(() => {});
+    await m.shutdown();
+  }
+  t.false(existsSync(`/sys/class/net/${tap}`));
 });
