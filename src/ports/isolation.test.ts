@@ -109,12 +109,12 @@ test.serial('reconcile: owned TAPs not in the configuration are deleted, used an
   sh('ip', ['link', 'add', A, 'type', 'veth', 'peer', 'name', B]);
   isolate(A, rec, 'x');
   rec.recordTap(`${P}gone`); // recorded, then killed before it was created
-  // a temp file of an interrupted write is removed at load
+  // a temp file of an interrupted write
   writeFileSync(join(dir, `.r.netdevs.json.1.abcd.tmp`), '{');
 
   const rec2 = new NetdevRecord(file);
-  t.false(existsSync(join(dir, `.r.netdevs.json.1.abcd.tmp`)));
   const r = reconcile(rec2, { version: 1, switches: [{ name: 's', type: 'private', macAgingSeconds: 300, macTableLimit: 10, workers: 1, ports: [{ name: used }, { name: adopted }] }] }, (m) => t.log(m));
+  t.false(existsSync(join(dir, `.r.netdevs.json.1.abcd.tmp`)), 'temp file of an interrupted write removed');
   t.deepEqual(r.tapsDeleted, [orphan]);
   t.deepEqual(r.released, [A]);
   t.false(existsSync(`/sys/class/net/${orphan}`));

@@ -208,7 +208,8 @@ export function isolationState(dev: string): { ingressDrop: boolean; ipv6Disable
 /**
  * At daemon start, before the configuration is restored: what the record names but the configuration does not
  * use any more is what an interrupted change (a `kill -9` during `port add`, `switch create`, `port remove`)
- * left behind. TAPs xvs created are deleted; netdevs it isolated get their settings back. Returns what it did.
+ * left behind. TAPs xvs created are deleted; netdevs it isolated get their settings back; temp files of an
+ * interrupted write of the record go. Returns what it did.
  */
 export function reconcile(record: NetdevRecord, cfg: XvsConfig, log: (m: string) => void): { tapsDeleted: string[]; released: string[] } {
   const used = new Set<string>();
@@ -218,6 +219,7 @@ export function reconcile(record: NetdevRecord, cfg: XvsConfig, log: (m: string)
     for (const p of sw.ports) used.add(p.netdev ?? p.name);
   }
   const out = { tapsDeleted: [] as string[], released: [] as string[] };
+  for (const f of record.removeStaleTemp()) log(`removed ${f}: a write of the netdev record that was interrupted`);
   for (const tap of record.ownedTaps) {
     if (used.has(tap)) continue;
     if (netdevExists(tap) && isTap(tap)) {

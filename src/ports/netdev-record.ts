@@ -80,11 +80,6 @@ export class NetdevRecord {
   constructor(path: string | null, log: (m: string) => void = () => {}) {
     this.path = path;
     if (path === null) return;
-    // temp files of a write that a kill interrupted
-    try {
-      const prefix = `.${basename(path)}.`;
-      for (const f of readdirSync(dirname(path))) if (f.startsWith(prefix) && f.endsWith('.tmp')) unlinkSync(join(dirname(path), f));
-    } catch { /* no directory yet */ }
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
@@ -102,6 +97,25 @@ export class NetdevRecord {
       renameSync(path, `${path}.corrupt`);
       log(`${path}: ${(e as Error).message}; kept as ${path}.corrupt, starting with an empty record`);
     }
+  }
+
+  /**
+   * Remove temp files of a write that a kill interrupted. Called at start once this daemon is the only one on
+   * its configuration (a daemon that is about to be refused must not delete a running one's temp file).
+   */
+  removeStaleTemp(): string[] {
+    if (this.path === null) return [];
+    const dir = dirname(this.path);
+    const prefix = `.${basename(this.path)}.`;
+    const out: string[] = [];
+    try {
+      for (const f of readdirSync(dir)) {
+        if (!f.startsWith(prefix) || !f.endsWith('.tmp')) continue;
+        unlinkSync(join(dir, f));
+        out.push(f);
+      }
+    } catch { /* no directory yet */ }
+    return out;
   }
 
   private persist(): void {
