@@ -9,7 +9,7 @@
  *   3. system: `checkAgainstSystem` (do `netdev` and `uplink` exist?) — kept apart so unit tests stay pure.
  */
 import type { SwitchExtensionConfig } from './types.js';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
 import {
   DEFAULT_MAC_AGING_SECONDS,
@@ -375,15 +375,32 @@ export type InterfaceExists = (name: string) => boolean;
 
 export const interfaceExists: InterfaceExists = (name) => existsSync(`/sys/class/net/${name}`);
 
+/** IFF_LOOPBACK in the netdev's flags (`lo`, or any other loopback): never a port or an uplink. */
+export function isLoopbackInterface(name: string): boolean {
+  try {
+    return (parseInt(readFileSync(`/sys/class/net/${name}/flags`, 'utf8'), 16) & 0x8) !== 0;
+  } catch {
+    return false;
+  }
+}
+
 export function checkSwitchAgainstSystem(sw: SwitchConfig, path: string, exists: InterfaceExists = interfaceExists): void {
   if (sw.uplink !== undefined && !exists(sw.uplink)) {
     throw new ConfigError(fieldPath(path, 'uplink'), `no such interface "${sw.uplink}"`);
+  }
+  if (sw.uplink !== undefined && isLoopbackInterface(sw.uplink)) {
+    throw new ConfigError(fieldPath(path, 'uplink'), `"${sw.uplink}" is a loopback device and can never be an uplink; name a NIC or a veth`);
   }
 }
 
 export function checkPortAgainstSystem(port: PortConfig, path: string, exists: InterfaceExists = interfaceExists): void {
   if (port.netdev !== undefined && !exists(port.netdev)) {
     throw new ConfigError(fieldPath(path, 'netdev'), `no such interface "${port.netdev}"`);
+  }
+  const dev = portNetdev(port);
+  if (isLoopbackInterface(dev)) {
+    throw new ConfigError(fieldPath(path, port.netdev !== undefined ? 'netdev' : 'name'),
+      `"${dev}" is a loopback device and can never be a switch port; use a TAP or a veth`);
   }
 }
 

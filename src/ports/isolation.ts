@@ -20,12 +20,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { ConfigError } from '../core/errors.js';
+import { isLoopbackInterface } from '../config/schema.js';
 import { ip, isTap, netdevExists, staticRoutes } from './netdev.js';
 import { destroyPersistentTap } from './tap.js';
 import type { XvsConfig } from '../config/types.js';
 import type { NetdevRecord, SavedAddress, SavedNetdev } from './netdev-record.js';
 
-const IFF_LOOPBACK = 0x8;
 /** the tc filter priority xvs uses for its drop filter */
 export const ISOLATION_PREF = 1;
 /** classic BPF: `ret #2` (TC_ACT_SHOT), for cls_bpf direct-action */
@@ -35,13 +35,8 @@ export function tc(...args: string[]): string {
   return execFileSync('tc', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-export function isLoopback(dev: string): boolean {
-  try {
-    return (parseInt(readFileSync(`/sys/class/net/${dev}/flags`, 'utf8'), 16) & IFF_LOOPBACK) !== 0;
-  } catch {
-    return false;
-  }
-}
+/** the same test as the configuration's system check (config/schema.ts), repeated where the data path attaches */
+export const isLoopback = isLoopbackInterface;
 
 interface AddrInfo {
   family: string; local: string; prefixlen: number; scope?: string; broadcast?: string; dynamic?: boolean;
