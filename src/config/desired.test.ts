@@ -157,3 +157,12 @@ test('applyLenient skips the ports of a switch that failed and goes on with the 
   t.deepEqual(failed, ['createSwitch a']);
   t.deepEqual(kinds(done), ['createSwitch b', 'addPort b/p2']);
 });
+
+test('allowHostAddresses is part of a port: giving or taking the consent replaces the port, and describe shows it', (t) => {
+  const a = doc(sw('sw0', { ports: [{ name: 'vm2', netdev: 'veth0' }] }));
+  const b = doc(sw('sw0', { ports: [{ name: 'vm2', netdev: 'veth0', allowHostAddresses: true }] }));
+  const cs = diff(a, b);
+  t.deepEqual(kinds(cs), ['removePort sw0/vm2', 'addPort sw0/vm2']);
+  t.is(describe(cs), '- port sw0/vm2 (netdev veth0) [replaced]\n+ port sw0/vm2 (netdev veth0, host addresses allowed) [replaced]');
+  t.deepEqual(kinds(diff(b, a)), ['removePort sw0/vm2', 'addPort sw0/vm2']);
+});
