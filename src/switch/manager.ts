@@ -80,7 +80,12 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
    * `cfg` does not use (what a `kill -9` in the middle of a change left).
    */
   reconcileNetdevs(cfg: XvsConfig): void {
-    reconcile(this.netdevRecord, cfg, this.log);
+    try {
+      reconcile(this.netdevRecord, cfg, this.log);
+    } catch (e) {
+      // the restore goes on; what was not cleaned is tried again at the next start
+      this.log(`cleaning netdevs left by an interrupted change: ${(e as Error).message}`);
+    }
   }
 
   async deleteSwitch(name: string): Promise<void> {
