@@ -44,6 +44,15 @@ test('to empty: delete switches (ports go with them)', (t) => {
   t.deepEqual(kinds(diff(a, doc())), ['deleteSwitch sw0', 'deleteSwitch sw1']);
 });
 
+test('allowHostAddresses is part of a port: giving or taking the consent replaces the port, and describe shows it', (t) => {
+  const a = doc(sw('sw0', { ports: [{ name: 'vm2', netdev: 'veth0' }] }));
+  const b = doc(sw('sw0', { ports: [{ name: 'vm2', netdev: 'veth0', allowHostAddresses: true }] }));
+  const cs = diff(a, b);
+  t.deepEqual(kinds(cs), ['removePort sw0/vm2', 'addPort sw0/vm2']);
+  t.is(describe(cs), '- port sw0/vm2 (netdev veth0) [replaced]\n+ port sw0/vm2 (netdev veth0, host addresses allowed) [replaced]');
+  t.deepEqual(kinds(diff(b, a)), ['removePort sw0/vm2', 'addPort sw0/vm2']);
+});
+
 test('removals come before additions, so a netdev can move between switches', (t) => {
   const a = doc(sw('sw0', { ports: [{ name: 'p', netdev: 'veth0' }] }), sw('sw1'));
   const b = doc(sw('sw0'), sw('sw1', { ports: [{ name: 'p', netdev: 'veth0' }] }));
@@ -156,13 +165,4 @@ test('applyLenient skips the ports of a switch that failed and goes on with the 
   const done = await applyLenient(r.apply, cs, (c) => failed.push(kinds([c])[0]));
   t.deepEqual(failed, ['createSwitch a']);
   t.deepEqual(kinds(done), ['createSwitch b', 'addPort b/p2']);
-});
-
-test('allowHostAddresses is part of a port: giving or taking the consent replaces the port, and describe shows it', (t) => {
-  const a = doc(sw('sw0', { ports: [{ name: 'vm2', netdev: 'veth0' }] }));
-  const b = doc(sw('sw0', { ports: [{ name: 'vm2', netdev: 'veth0', allowHostAddresses: true }] }));
-  const cs = diff(a, b);
-  t.deepEqual(kinds(cs), ['removePort sw0/vm2', 'addPort sw0/vm2']);
-  t.is(describe(cs), '- port sw0/vm2 (netdev veth0) [replaced]\n+ port sw0/vm2 (netdev veth0, host addresses allowed) [replaced]');
-  t.deepEqual(kinds(diff(b, a)), ['removePort sw0/vm2', 'addPort sw0/vm2']);
 });
