@@ -16,6 +16,7 @@ import { NetdevRecord, netdevRecordPath } from './netdev-record.js';
 import { createPersistentTap } from './tap.js';
 import { DataPathManager } from '../switch/manager.js';
 import { udpFrame } from '../test-support/frames.js';
+import { fixtureManifest } from '../test-support/trusted-dir.js';
 import { fileURLToPath } from 'node:url';
 
 const P = testPrefix('iso');
@@ -136,8 +137,9 @@ test.serial('a corrupt record is kept aside and the daemon starts with an empty 
 });
 
 test.serial('after a data-path worker is replaced, its ports are isolated again', async (t) => {
-  const fixtures = join(fileURLToPath(import.meta.url), '..', '..', 'workers', 'fixtures');
-  writeFileSync(join(dir, 'spinner.json'), JSON.stringify({ name: 'spinner', version: '0.0.1', kind: 'filter', main: join(fixtures, 'spinner.js'), xvsApi: 1 }));
+  // a manifest beside the compiled fixture (plug-in trust: main inside the plug-in directory, no /tmp)
+  const spinner = fixtureManifest(join(fileURLToPath(import.meta.url), '..', '..', 'workers', 'fixtures', 'spinner.js'), { name: 'spinner' });
+  t.teardown(spinner.remove);
   const m = new DataPathManager({ log: () => {}, tuning: { watchdogMs: 500 } });
   const sw = `${P}w`;
   const tap = `${P}wt`;
@@ -148,7 +150,7 @@ test.serial('after a data-path worker is replaced, its ports are isolated again'
     // someone takes the filter away; then the worker wedges (the spinner plug-in) and is replaced
     sh('tc', ['qdisc', 'del', 'dev', tap, 'clsact']);
     t.false(isolationState(tap).ingressDrop);
-    await m.installExtension(join(dir, 'spinner.json'));
+    await m.installExtension(spinner.file);
     await m.setExtension(sw, 'spinner', { config: { at: 1 } });
     await m.enableExtension(sw, 'spinner');
     await t.throwsAsync(m.trace(sw, tap, udpFrame('02:00:00:00:00:02', '02:00:00:00:00:01')));
