@@ -5,6 +5,7 @@
  */
 import { DEFAULT_CONFIG_PATH, loadConfig } from '../config/store.js';
 import { ControlServer } from '../control/server.js';
+import { netdevRecordPath } from '../ports/netdev-record.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, parseLogFormat, parseLogLevel } from '../log/logger.js';
 import { call, keyValues, out, printJson, table, withJson, type Cli, type GlobalArgs } from './common.js';
 
@@ -17,7 +18,7 @@ async function runDaemon(argv: GlobalArgs & { config: string; watchdogMs?: numbe
   const { DataPathManager } = await import('../switch/manager.js');
   const wd = argv.watchdogMs;
   if (wd !== undefined && (!Number.isInteger(wd) || wd < 100)) throw new Error(`--watchdog-ms: expected an integer ≥ 100, got ${wd}`);
-  const manager = new DataPathManager({ log, tuning: wd !== undefined ? { watchdogMs: wd } : {} });
+  const manager = new DataPathManager({ log, tuning: wd !== undefined ? { watchdogMs: wd } : {}, netdevRecord: netdevRecordPath(argv.config) });
   await manager.ready;
   const server = new ControlServer({ manager, extensions: manager, socketPath: argv.socket, configPath: argv.config, config, log });
   try {
@@ -47,6 +48,8 @@ async function runDaemon(argv: GlobalArgs & { config: string; watchdogMs?: numbe
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 
+  // what an interrupted change left (a TAP of a killed `port add`) goes before the configuration is restored
+  manager.reconcileNetdevs(config);
   await server.restore();
   log(`daemon ready (pid ${process.pid}, config ${argv.config})`);
 }

@@ -24,16 +24,21 @@ export function portCommands(y: Cli): Cli {
     py
       .command(
         'add <switch> <name>',
-        'add a VM port: a TAP named <name>, or an existing netdev (--netdev)',
+        'add a VM port: a TAP named <name> (created, or an existing one adopted), or an existing netdev (--netdev)',
         (c) =>
           withJson(c)
             .positional('switch', { type: 'string', demandOption: true })
             .positional('name', { type: 'string', demandOption: true, describe: 'port name (and TAP name)' })
             .option('netdev', { type: 'string', describe: 'use this existing netdev (e.g. a veth end)' })
+            .option('allow-host-addresses', {
+              type: 'boolean', default: false,
+              describe: 'accept a netdev (or existing TAP) that carries host IP addresses: they are removed while it is a port and put back after',
+            })
             .option('may-exist', { type: 'boolean', default: false, describe: 'no error if the port exists with this netdev' }),
         async (a) => {
           const params: PortAddParams = { switch: a.switch, name: a.name };
           if (a.netdev !== undefined) params.netdev = a.netdev;
+          if (a.allowHostAddresses) params.allowHostAddresses = true;
           if (a.mayExist) params.mayExist = true;
           const v = await call(a, 'port.add', params);
           if (a.json) printJson(v);

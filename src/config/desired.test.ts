@@ -45,6 +45,15 @@ test('to empty: delete switches (ports go with them)', (t) => {
   t.deepEqual(kinds(diff(a, doc())), ['deleteSwitch sw0', 'deleteSwitch sw1']);
 });
 
+test('allowHostAddresses is part of a port: giving or taking the consent replaces the port, and describe shows it', (t) => {
+  const a = doc(sw('sw0', { ports: [{ name: 'vm2', netdev: 'veth0' }] }));
+  const b = doc(sw('sw0', { ports: [{ name: 'vm2', netdev: 'veth0', allowHostAddresses: true }] }));
+  const cs = diff(a, b);
+  t.deepEqual(kinds(cs), ['removePort sw0/vm2', 'addPort sw0/vm2']);
+  t.is(describe(cs), '- port sw0/vm2 (netdev veth0) [replaced]\n+ port sw0/vm2 (netdev veth0, host addresses allowed) [replaced]');
+  t.deepEqual(kinds(diff(b, a)), ['removePort sw0/vm2', 'addPort sw0/vm2']);
+});
+
 test('removals come before additions, so a netdev can move between switches', (t) => {
   const a = doc(sw('sw0', { ports: [{ name: 'p', netdev: 'veth0' }] }), sw('sw1'));
   const b = doc(sw('sw0'), sw('sw1', { ports: [{ name: 'p', netdev: 'veth0' }] }));

@@ -159,8 +159,9 @@ export function inverse(c: Change): Change[] {
 // Describe
 
 function portText(p: PortConfig): string {
+  const consent = p.allowHostAddresses === true ? ', host addresses allowed' : '';
   const limit = p.macLimit !== undefined ? `, mac limit ${p.macLimit}` : '';
-  return p.netdev === undefined ? `${p.name} (TAP${limit})` : `${p.name} (netdev ${p.netdev}${limit})`;
+  return p.netdev === undefined ? `${p.name} (TAP${consent}${limit})` : `${p.name} (netdev ${p.netdev}${consent}${limit})`;
 }
 
 /** `mac limit 1024 → 64` for each setting that differs ("default" when unset) */

@@ -9,7 +9,7 @@
  *   3. system: `checkAgainstSystem` (do `netdev` and `uplink` exist?) — kept apart so unit tests stay pure.
  */
 import type { SwitchExtensionConfig } from './types.js';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
 import {
   DEFAULT_MAC_AGING_SECONDS,
@@ -132,7 +132,7 @@ export function optionalIfname(obj: Record<string, unknown>, key: string, path: 
 // ---------------------------------------------------------------------------------------------------------------
 // Shape
 
-const PORT_KEYS = ['name', 'netdev', 'macLimit'] as const;
+const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', 'macLimit'] as const;
 const SWITCH_KEYS = [
   'name',
   'type',
@@ -181,8 +181,13 @@ export function validatePort(input: unknown, path: string): PortConfig {
   rejectUnknownKeys(obj, PORT_KEYS, path);
   const name = requireIfname(obj, 'name', path);
   const netdev = optionalIfname(obj, 'netdev', path);
+  // only `true` is kept, so `false` and absent read back (and diff) the same
+  const allowHostAddresses = optionalBoolean(obj, 'allowHostAddresses', path);
   const macLimit = optionalInt(obj, 'macLimit', path, PORT_MAC_LIMIT_RANGE);
-  return { name, ...(netdev !== undefined ? { netdev } : {}), ...(macLimit !== undefined ? { macLimit } : {}) };
+  return {
+    name, ...(netdev !== undefined ? { netdev } : {}), ...(allowHostAddresses === true ? { allowHostAddresses } : {}),
+    ...(macLimit !== undefined ? { macLimit } : {}),
+  };
 }
 
 /** The netdev a port uses: its `netdev`, or for a TAP port the TAP named after the port. */
@@ -389,15 +394,32 @@ export type InterfaceExists = (name: string) => boolean;
 
 export const interfaceExists: InterfaceExists = (name) => existsSync(`/sys/class/net/${name}`);
 
+/** IFF_LOOPBACK in the netdev's flags (`lo`, or any other loopback): never a port or an uplink. */
+export function isLoopbackInterface(name: string): boolean {
+  try {
+    return (parseInt(readFileSync(`/sys/class/net/${name}/flags`, 'utf8'), 16) & 0x8) !== 0;
+  } catch {
+    return false;
+  }
+}
+
 export function checkSwitchAgainstSystem(sw: SwitchConfig, path: string, exists: InterfaceExists = interfaceExists): void {
   if (sw.uplink !== undefined && !exists(sw.uplink)) {
     throw new ConfigError(fieldPath(path, 'uplink'), `no such interface "${sw.uplink}"`);
+  }
+  if (sw.uplink !== undefined && isLoopbackInterface(sw.uplink)) {
+    throw new ConfigError(fieldPath(path, 'uplink'), `"${sw.uplink}" is a loopback device and can never be an uplink; name a NIC or a veth`);
   }
 }
 
 export function checkPortAgainstSystem(port: PortConfig, path: string, exists: InterfaceExists = interfaceExists): void {
   if (port.netdev !== undefined && !exists(port.netdev)) {
     throw new ConfigError(fieldPath(path, 'netdev'), `no such interface "${port.netdev}"`);
+  }
+  const dev = portNetdev(port);
+  if (isLoopbackInterface(dev)) {
+    throw new ConfigError(fieldPath(path, port.netdev !== undefined ? 'netdev' : 'name'),
+      `"${dev}" is a loopback device and can never be a switch port; use a TAP or a veth`);
   }
 }
 

@@ -25,6 +25,12 @@ export interface PortConfig extends PortSettings {
   name: string;
   /** An existing netdev (e.g. a veth end) used as this VM port instead of a TAP xvs creates. */
   netdev?: string;
+  /**
+   * The operator agrees that this netdev (or an existing TAP adopted by name) carries host IP addresses: xvs
+   * removes them while it is a port (a port netdev is cut off from the host stack) and puts them back after.
+   * Without it such a netdev is refused. Loopback is refused always.
+   */
+  allowHostAddresses?: boolean;
 }
 
 export interface SwitchConfig {

@@ -4,13 +4,15 @@
  * Switch operations. Every method checks before it changes anything, and undoes a half-done change
  * on failure.
  */
-import type { PortConfig, PortSettings, SwitchConfig, SwitchExtensionConfig } from '../config/types.js';
+import type { PortConfig, PortSettings, SwitchConfig, SwitchExtensionConfig, XvsConfig } from '../config/types.js';
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { renderExtensionDoc } from '../extensions/docs.js';
 import { ExtensionRegistry, infoOf } from '../extensions/registry.js';
 import { UntrustedPluginError, warnLog } from '../extensions/trust.js';
 import { FdbPager } from '../forward/fdb-pages.js';
 import { normalizeExtensionList } from './extensions.js';
+import { reconcile } from '../ports/isolation.js';
+import { NetdevRecord } from '../ports/netdev-record.js';
 import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
 import type {
   ExtensionInfo, ExtensionManager, FdbEntry, FdbPage, FdbPageOptions, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
@@ -25,9 +27,13 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
   readonly registry: ExtensionRegistry;
   /** resolves once the built-in extensions are loaded */
   readonly ready: Promise<void>;
+  /** TAPs xvs created, settings of the port netdevs it isolated (persisted next to the config by the daemon) */
+  readonly netdevRecord: NetdevRecord;
 
-  constructor(opts: { log?: (msg: string) => void; tuning?: Partial<DataPathTuning> } = {}) {
+  /** `netdevRecord`: the file of the NetdevRecord (ports/netdev-record.ts); absent: kept in memory only */
+  constructor(opts: { log?: (msg: string) => void; tuning?: Partial<DataPathTuning>; netdevRecord?: string } = {}) {
     this.log = opts.log ?? ((m) => process.stderr.write(`xvs: ${m}\n`));
+    this.netdevRecord = new NetdevRecord(opts.netdevRecord ?? null, this.log);
     this.tuning = { ...DEFAULT_TUNING, ...tuningFromEnv(), ...opts.tuning };
     this.registry = new ExtensionRegistry({ loadTimeoutMs: this.tuning.requestTimeoutMs, heapMb: this.tuning.workerHeapMb });
     this.ready = this.registry.loadBuiltins(this.log);
@@ -57,7 +63,7 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
       const o = this.owner(dev);
       if (o) throw new ConfigError(`ports[${i}].${p.netdev ? 'netdev' : 'name'}`, `"${dev}" is already used by switch "${o}"`);
     }
-    const sw = await Switch.start(cfg, this.tuning, this.log, this.registry);
+    const sw = await Switch.start(cfg, this.tuning, this.log, this.registry, this.netdevRecord);
     this.switches.set(cfg.name, sw);
     // a port that cannot be attached (its netdev vanished while the daemon was down) does not stop
     // the others: the switch stays with every port that worked, and the first failure is reported
@@ -71,6 +77,19 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
       }
     }
     if (firstError) throw firstError;
+  }
+
+  /**
+   * At start, before `cfg` is restored: delete the TAPs xvs created and give back the netdevs it isolated that
+   * `cfg` does not use (what a `kill -9` in the middle of a change left).
+   */
+  reconcileNetdevs(cfg: XvsConfig): void {
+    try {
+      reconcile(this.netdevRecord, cfg, this.log);
+    } catch (e) {
+      // the restore goes on; what was not cleaned is tried again at the next start
+      this.log(`cleaning netdevs left by an interrupted change: ${(e as Error).message}`);
+    }
   }
 
   async deleteSwitch(name: string): Promise<void> {

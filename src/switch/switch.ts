@@ -6,6 +6,10 @@
  * carries host IPs, read and written by xvs through its own queue fds); external = VM ports + one
  * uplink (NIC or veth) and, with allowManagementOs, a host port that takes over the uplink's
  * addresses and routes.
+ *
+ * Every port netdev but the host port is cut off from the host stack while it is a port (ports/isolation.ts),
+ * and given back as it was when the port goes; TAPs xvs created are recorded (ports/netdev-record.ts) before
+ * they are created and are the only ones it deletes.
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -16,9 +20,9 @@ import { ConfigError, NotFoundError } from '../core/errors.js';
 import { MacTable } from '../forward/mac-table.js';
 import { portMacLimit } from '../forward/mac-limits.js';
 import { macToString } from '../packet/ethernet.js';
-import {
-  globalAddresses, ip, isTap, moveAddresses, netdevExists, netdevMac, netdevMtu, setLinkUp,
-} from '../ports/netdev.js';
+import { ip, isTap, moveAddresses, netdevExists, netdevMac, netdevMtu, setLinkUp } from '../ports/netdev.js';
+import { checkPortNetdev, describeAddresses, hostAddresses, isLoopback, isolate, release } from '../ports/isolation.js';
+import { NetdevRecord } from '../ports/netdev-record.js';
 import { DEFAULT_RING_FRAMES } from '../ports/afpacket.js';
 import type { PortBackend, PortSpec } from '../ports/port.js';
 import { createPersistentTap, destroyPersistentTap } from '../ports/tap.js';
@@ -42,7 +46,7 @@ export interface SwitchPort {
   kind: PortKind;
   netdev: string;
   backend: PortBackend;
-  /** xvs created this TAP and removes it with the port */
+  /** xvs created this TAP (NetdevRecord) and removes it with the port; an adopted TAP stays */
   ownsTap: boolean;
 }
 
@@ -149,8 +153,11 @@ export class Switch {
   private readonly watchdog: Watchdog;
   private readonly restarts: RestartLog[] = [];
   private stopping = false;
+  /** TAPs xvs created and settings of the netdevs it isolated, shared by the switches of a daemon */
+  private readonly record: NetdevRecord;
 
-  private constructor(cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void, registry: ExtensionRegistry) {
+  private constructor(cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void, registry: ExtensionRegistry, record: NetdevRecord) {
+    this.record = record;
     this.cfg = { ...cfg, ports: [] };
     delete this.cfg.extensions;
     this.log = log;
@@ -182,8 +189,10 @@ export class Switch {
   }
 
   /** Start the workers and attach the uplink/host ports; VM ports are added after. */
-  static async start(cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void, registry: ExtensionRegistry): Promise<Switch> {
-    const sw = new Switch(cfg, tuning, log, registry);
+  static async start(
+    cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void, registry: ExtensionRegistry, record = new NetdevRecord(null),
+  ): Promise<Switch> {
+    const sw = new Switch(cfg, tuning, log, registry, record);
     try {
       for (let w = 0; w < cfg.workers; w++) {
         sw.counters.push(new CounterBlock());
@@ -199,9 +208,12 @@ export class Switch {
       sw.linkTimer.unref();
       if (cfg.type === 'external') await sw.attachUplink();
       if (cfg.type === 'internal' || (cfg.type === 'external' && cfg.allowManagementOs)) await sw.attachHostPort();
+      // after the host port took the uplink's addresses (isolating first would drop its IPv6 ones)
+      if (cfg.type === 'external' && cfg.uplink) isolate(cfg.uplink, sw.record, 'uplink');
       return sw;
     } catch (e) {
-      await sw.stop();
+      // undo what was done: addresses back on the uplink, isolation released, TAPs xvs created deleted
+      await sw.destroy();
       throw e;
     }
   }
@@ -249,9 +261,10 @@ export class Switch {
     const uplink = this.cfg.uplink;
     if (!uplink) throw new ConfigError('uplink', 'an external switch needs an uplink');
     if (!netdevExists(uplink)) throw new ConfigError('uplink', `no such interface "${uplink}"`);
-    const addrs = globalAddresses(uplink);
+    if (isLoopback(uplink)) throw new ConfigError('uplink', `"${uplink}" is a loopback device and can never be an uplink; name a NIC or a veth`);
+    const addrs = hostAddresses(uplink);
     if (addrs.length > 0 && !this.cfg.allowManagementOs) {
-      throw new ConfigError('uplink', `"${uplink}" has IP addresses (${addrs.map((a) => `${a.local}/${a.prefixlen}`).join(', ')}); ` +
+      throw new ConfigError('uplink', `"${uplink}" has IP addresses (${describeAddresses(addrs)}); ` +
         'pass --allow-management-os to move them to the switch\'s host port');
     }
     // a NIC must hear frames for every MAC behind the switch (veths deliver everything anyway)
@@ -268,12 +281,24 @@ export class Switch {
     const name = this.hostPortName();
     if (netdevExists(name) && !isTap(name)) throw new ConfigError('hostPort', `"${name}" exists and is not a TAP`);
     const fresh = !netdevExists(name);
-    createPersistentTap(name, true);
+    if (fresh) this.record.recordTap(name);
+    try {
+      createPersistentTap(name, true);
+    } catch (e) {
+      if (fresh) this.record.forgetTap(name);
+      throw new ConfigError('hostPort', `cannot create TAP "${name}": ${(e as Error).message}`);
+    }
     if (fresh && this.cfg.type === 'external' && this.cfg.uplink) {
       // the host keeps its identity: the host port takes the uplink's MAC, as Hyper-V's host vNIC does
       ip('link', 'set', 'dev', name, 'address', netdevMac(this.cfg.uplink));
     }
-    await this.attach({ index: this.freeIndex(), name, kind: 'internal', netdev: name, backend: 'tapfd', ownsTap: true });
+    const port: SwitchPort = { index: this.freeIndex(), name, kind: 'internal', netdev: name, backend: 'tapfd', ownsTap: this.record.ownsTap(name) };
+    try {
+      await this.attach(port);
+    } catch (e) {
+      this.giveBack(port);
+      throw e;
+    }
     setLinkUp(name);
     if (this.cfg.type === 'external' && this.cfg.allowManagementOs && this.cfg.uplink) {
       const moved = moveAddresses(this.cfg.uplink, name);
@@ -283,30 +308,47 @@ export class Switch {
     }
   }
 
-  /** Add a VM port: a persistent TAP named after the port (QEMU attaches by name), or an existing netdev. */
+  /**
+   * Add a VM port: a persistent TAP named after the port (QEMU attaches by name; an existing TAP of that name
+   * is adopted and left in place when the port goes), or an existing netdev. Loopback is refused, and so is a
+   * netdev with host addresses unless `allowHostAddresses`. The netdev is cut off from the host stack before
+   * it comes up.
+   */
   async addPort(pc: PortConfig, field = 'port'): Promise<void> {
     if (this.ports.has(pc.name)) throw new ConfigError(`${field}.name`, `switch "${this.cfg.name}" already has a port "${pc.name}"`);
+    const consent = '--allow-host-addresses (allowHostAddresses: true in the port\'s configuration)';
     let port: SwitchPort;
+    let devField: string;
     if (pc.netdev !== undefined) {
-      if (!netdevExists(pc.netdev)) throw new ConfigError(`${field}.netdev`, `no such interface "${pc.netdev}"`);
-      setLinkUp(pc.netdev);
+      devField = `${field}.netdev`;
+      if (!netdevExists(pc.netdev)) throw new ConfigError(devField, `no such interface "${pc.netdev}"`);
+      checkPortNetdev(pc.netdev, devField, pc.allowHostAddresses === true, consent);
       port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.netdev, backend: 'afpacket', ownsTap: false };
     } else {
-      if (netdevExists(pc.name) && !isTap(pc.name)) {
-        throw new ConfigError(`${field}.name`, `"${pc.name}" exists and is not a TAP; use --netdev to attach an existing netdev`);
+      devField = `${field}.name`;
+      const exists = netdevExists(pc.name);
+      if (exists && !isTap(pc.name)) {
+        throw new ConfigError(devField, `"${pc.name}" exists and is not a TAP; use --netdev to attach an existing netdev`);
       }
-      try {
-        createPersistentTap(pc.name, false);
-      } catch (e) {
-        throw new ConfigError(`${field}.name`, `cannot create TAP "${pc.name}": ${(e as Error).message}`);
+      if (exists) checkPortNetdev(pc.name, devField, pc.allowHostAddresses === true, consent);
+      else {
+        // recorded before it exists: a kill between the two leaves a record the next start cleans (reconcile)
+        this.record.recordTap(pc.name);
+        try {
+          createPersistentTap(pc.name, false);
+        } catch (e) {
+          this.record.forgetTap(pc.name);
+          throw new ConfigError(devField, `cannot create TAP "${pc.name}": ${(e as Error).message}`);
+        }
       }
-      setLinkUp(pc.name);
-      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.name, backend: 'afpacket', ownsTap: true };
+      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.name, backend: 'afpacket', ownsTap: this.record.ownsTap(pc.name) };
     }
     try {
+      isolate(port.netdev, this.record, devField);
+      setLinkUp(port.netdev);
       await this.attach(port, pc.macLimit);
     } catch (e) {
-      if (port.ownsTap) this.tryDestroyTap(port.netdev);
+      this.giveBack(port);
       throw e;
     }
     this.cfg.ports.push({ ...pc });
@@ -326,16 +368,25 @@ export class Switch {
     const port = this.ports.get(name);
     if (!port || port.kind !== 'vm') throw new NotFoundError('port', `switch "${this.cfg.name}" has no VM port "${name}"`);
     await this.detach(port);
-    if (port.ownsTap) this.tryDestroyTap(port.netdev);
+    this.giveBack(port);
     this.cfg.ports = this.cfg.ports.filter((p) => p.name !== name);
   }
 
-  private tryDestroyTap(name: string): void {
-    try {
-      destroyPersistentTap(name);
-    } catch (e) {
-      this.log(`cannot remove TAP ${name}: ${(e as Error).message}`);
+  /** A port's netdev leaves the switch: a TAP xvs created is deleted, any other netdev gets its settings back. */
+  private giveBack(port: SwitchPort): void {
+    if (!port.ownsTap) {
+      release(port.netdev, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
+      return;
     }
+    try {
+      destroyPersistentTap(port.netdev);
+    } catch (e) {
+      // stays recorded: the next start tries again if the configuration no longer uses it
+      this.log(`cannot remove TAP ${port.netdev}: ${(e as Error).message}`);
+      return;
+    }
+    this.record.forgetSettings(port.netdev);
+    this.record.forgetTap(port.netdev);
   }
 
   /** operstate of every port's netdev → linkDown (read from sysfs; "unknown" counts as up) */
@@ -450,6 +501,15 @@ export class Switch {
           this.log(`switch ${this.cfg.name}: restarted worker ${i}: cannot attach ${p.name}: ${(e as Error).message}`);
         }
       }
+      // the netdevs keep their isolation across a worker's death; make sure nobody took it away meanwhile
+      for (const p of ports) {
+        if (p.kind === 'internal') continue;
+        try {
+          isolate(p.netdev, this.record, p.name);
+        } catch (e) {
+          this.log(`switch ${this.cfg.name}: restarted worker ${i}: ${(e as Error).message}`);
+        }
+      }
       this.log(`switch ${this.cfg.name}: data-path worker ${i} restarted with ${attached} of ${ports.length} port(s)`);
       return;
     }
@@ -460,9 +520,11 @@ export class Switch {
     return this.restarts.map((r) => ({ ...r.health }));
   }
 
-  /** `switch delete`: stop, give the uplink its addresses back, remove the TAPs xvs created. */
+  /** `switch delete`: stop, give the uplink its settings and addresses back, remove the TAPs xvs created. */
   async destroy(): Promise<void> {
     await this.stop();
+    // IPv6 back on the uplink before its addresses come back from the host port
+    if (this.cfg.type === 'external' && this.cfg.uplink) release(this.cfg.uplink, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
     const host = [...this.ports.values()].find((p) => p.kind === 'internal');
     if (host && this.cfg.type === 'external' && this.cfg.allowManagementOs && this.cfg.uplink && netdevExists(host.netdev)) {
       try {
@@ -471,10 +533,10 @@ export class Switch {
         this.log(`switch ${this.cfg.name}: could not move addresses back to ${this.cfg.uplink}: ${(e as Error).message}`);
       }
     }
-    if (this.cfg.type === 'external' && this.cfg.uplink && netdevExists(this.cfg.uplink)) {
+    if (this.cfg.type === 'external' && this.cfg.uplink && this.ports.has(this.cfg.uplink) && netdevExists(this.cfg.uplink)) {
       try { ip('link', 'set', 'dev', this.cfg.uplink, 'promisc', 'off'); } catch { /* gone meanwhile */ }
     }
-    for (const p of this.ports.values()) if (p.ownsTap) this.tryDestroyTap(p.netdev);
+    for (const p of this.ports.values()) this.giveBack(p);
     this.ports.clear();
   }
 
