@@ -119,7 +119,7 @@ test.serial('trace: synthetic frames (packet and hex) and live frames show every
   await new Promise((r) => setTimeout(r, 800));
   lab.ping(a, b, 3);
   await new Promise((r) => live.once('exit', r));
-  const frames = JSON.parse(liveOut) as TraceView[];
+  const frames = liveOut.trim().split('\n').map((l) => JSON.parse(l) as TraceView); // one object per line, as each frame arrives
   t.is(frames.length, 2);
   t.regex(frames[0].packet, /icmp/);
   t.is(frames[0].inPort, 'vm0');

@@ -11,7 +11,7 @@ import { ExtensionRegistry } from '../extensions/registry.js';
 import { normalizeExtensionList } from './extensions.js';
 import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
 import type {
-  ExtensionInfo, ExtensionManager, FdbEntry, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
+  ExtensionInfo, ExtensionManager, FdbEntry, LiveTraceOptions, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
 } from './manager-api.js';
 
 export class DataPathManager implements SwitchManager, ExtensionManager {
@@ -168,7 +168,7 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
     return this.get(switchName).trace(inPort, frame);
   }
 
-  traceLive(switchName: string, opts: { count: number; match?: string; inPort?: string; timeoutMs: number }): Promise<TraceView[]> {
+  traceLive(switchName: string, opts: LiveTraceOptions): Promise<TraceView[]> {
     return this.get(switchName).traceLive(opts);
   }
 
