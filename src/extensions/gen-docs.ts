@@ -44,6 +44,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     }
   } else {
     writeFileSync(target, md);
-    console.log(`wrote ${fileURLToPath(target)}`);
+    console.log(`wrote ${target}`);
   }
 }
