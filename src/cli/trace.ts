@@ -41,10 +41,10 @@ export function traceCommands(y: Cli): Cli {
       .option('packet', { type: 'string', describe: "the frame as eth(src=…,dst=…),ipv4(src=…,dst=…),tcp(dst=80)" })
       .option('live', { type: 'boolean', default: false, describe: 'trace the next real frames instead, printing each as it arrives' })
       .option('count', { type: 'number', default: 1, describe: 'live: stop after this many frames' })
-      .option('match', { type: 'string', describe: 'live: only frames matching, e.g. ipv4.dst=10.0.0.2,tcp.dst=80' })
+      .option('match', { type: 'string', describe: 'live: only frames matching, e.g. ipv4.dst=10.231.77.12,tcp.dst=80' })
       .option('wait', { type: 'number', default: 10, describe: 'live: give up after this many seconds (exit status 1 if no frame matched)' })
-      .example("xvs trace sw0 --in vm1 --packet 'eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),ipv4(src=10.0.0.1,dst=10.0.0.2),tcp(dst=80)'", '')
-      .example('xvs trace sw0 --live --count 5 --match ipv4.dst=10.0.0.2 --wait 30', ''),
+      .example("xvs trace sw0 --in vm1 --packet 'eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),ipv4(src=10.231.77.11,dst=10.231.77.12),tcp(dst=80)'", '')
+      .example('xvs trace sw0 --live --count 5 --match ipv4.dst=10.231.77.12 --wait 30', ''),
     async (a) => {
       if (a.live !== true) {
         const traces = await call(a, 'trace', {
