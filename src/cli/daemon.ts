@@ -3,6 +3,7 @@
  *
  * The data path is imported only when the daemon starts, so the client commands never load it.
  */
+import path from 'node:path';
 import { DEFAULT_CONFIG_PATH, loadConfig } from '../config/store.js';
 import { ControlServer } from '../control/server.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, parseLogFormat, parseLogLevel } from '../log/logger.js';
@@ -14,6 +15,8 @@ async function runDaemon(argv: GlobalArgs & { config: string; watchdogMs?: numbe
     ...(argv.logFormat !== undefined ? { format: parseLogFormat(argv.logFormat, '--log-format') } : {}),
   });
   const config = loadConfig(argv.config);
+  // the daemon's state directory is its config file's; extensions (pcap) keep their files under it
+  process.env['XVS_STATE_DIR'] = path.dirname(path.resolve(argv.config));
   const { DataPathManager } = await import('../switch/manager.js');
   const wd = argv.watchdogMs;
   if (wd !== undefined && (!Number.isInteger(wd) || wd < 100)) throw new Error(`--watchdog-ms: expected an integer ≥ 100, got ${wd}`);
