@@ -30,3 +30,29 @@ test('help is wrapped at word boundaries within 80 columns', (t) => {
     for (const p of phrases) t.true(flat(out).includes(p), `xvs ${args.join(' ')} --help: "${p}" is not cut inside a word`);
   }
 });
+
+/** the commands a help page lists (`xvs switch create <name>` → ['switch', 'create']) */
+function subcommands(page: string, parent: string[]): string[][] {
+  const out: string[][] = [];
+  for (const m of page.matchAll(/^ {2}xvs ((?:[a-z][\w-]* ?)+)/gm)) {
+    const words = m[1].trim().split(' ');
+    if (words.length === parent.length + 1 && words.slice(0, parent.length).join(' ') === parent.join(' ')) out.push(words);
+  }
+  return out;
+}
+
+test('every time flag of every command is in seconds', (t) => {
+  const seen: string[] = [];
+  const visit = (cmd: string[]): void => {
+    const page = help(...cmd);
+    seen.push(cmd.join(' '));
+    t.notRegex(page, /--[\w-]*-ms\b/, `xvs ${cmd.join(' ')}: a flag in milliseconds`);
+    t.notRegex(page, /milli ?seconds?/i, `xvs ${cmd.join(' ')}: a flag in milliseconds`);
+    if (cmd.length < 2) for (const sub of subcommands(page, cmd)) visit(sub);
+  };
+  visit([]);
+  t.true(seen.includes('daemon') && seen.includes('trace'), `pages read: ${seen.join(', ')}`);
+  t.regex(help(), /--timeout\s+seconds/);
+  t.regex(help('trace'), /--wait\s+live: give up after this many seconds/);
+  t.regex(help('daemon'), /--watchdog\s+seconds/);
+});
