@@ -53,8 +53,7 @@ test.serial('a live trace prints a frame as soon as it passes, before the trace 
   let stderr = '';
   live.stdout.on('data', (x: Buffer) => { stdout += x.toString(); });
   live.stderr.on('data', (x: Buffer) => { stderr += x.toString(); });
-  await until(() => /tracing/.test(stderr), 5000);
-  await sleep(300);
+  t.true(await until(() => /tracing/.test(stderr), 10_000), `the trace is armed: ${stderr}`);
   t.true(lab.ping(a, b, 1), 'one echo request to b (the reply does not match)');
   const first = await until(() => /verdict:/.test(stdout), 10_000);
   t.true(first, `the first frame is printed while the trace waits for the second (stdout: ${JSON.stringify(stdout)}, stderr: ${stderr})`);
@@ -74,6 +73,9 @@ test.serial('nothing matching within --wait seconds: a message and a non-zero ex
   t.regex(r.err, /no matching frame passed within 1 s/);
   t.is(r.out, '');
   t.true(Date.now() - started < 30_000, '--wait is seconds, not milliseconds or minutes');
+  const noPort = d.xvs('trace', SW, '--live', '--in', 'nosuch', '--wait', '1');
+  t.is(noPort.code, 1);
+  t.regex(noPort.err, /no port "nosuch"/);
   const bad = d.xvs('trace', SW, '--live', '--wait', '0');
   t.is(bad.code, 1);
   t.regex(bad.err, /--wait: expected seconds/);

@@ -149,7 +149,7 @@ export class ControlServer {
       'trace.start': async (p) => {
         const sw = this.runningSwitch(p.switch).name;
         const opts = { count: p.count, timeoutMs: p.timeoutMs, ...(p.match ? { match: p.match } : {}), ...(p.in ? { inPort: p.in } : {}) };
-        return { session: this.traces.start(p.count, (more) => this.exts().traceLive(sw, { ...opts, ...more })) };
+        return { session: await this.traces.start(p.count, (more) => this.exts().traceLive(sw, { ...opts, ...more })) };
       },
       'trace.poll': async (p) => this.traces.poll(p.session, p.from),
       'trace.stop': async (p) => { this.traces.stop(p.session); return { session: p.session }; },

@@ -8,7 +8,7 @@ const view = (n: number): TraceView => ({
 });
 
 /** a fake live trace the test drives: push frames, end it (as the wait running out) */
-function driven(): { run: (o: Pick<LiveTraceOptions, 'onFrame' | 'signal'>) => Promise<TraceView[]>; push: (n: number) => void; end: () => void } {
+function driven(): { run: (o: Pick<LiveTraceOptions, 'onFrame' | 'signal' | 'onArmed'>) => Promise<TraceView[]>; push: (n: number) => void; end: () => void } {
   let onFrame: ((v: TraceView) => void) | undefined;
   let finish: () => void = () => {};
   return {
@@ -16,6 +16,7 @@ function driven(): { run: (o: Pick<LiveTraceOptions, 'onFrame' | 'signal'>) => P
       onFrame = o.onFrame;
       finish = () => resolve([]);
       o.signal?.addEventListener('abort', () => resolve([]));
+      o.onArmed?.();
     }),
     push: (n) => onFrame?.(view(n)),
     end: () => finish(),
@@ -27,7 +28,7 @@ const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 test('poll returns the frames after the cursor as they come, then done; a count-limited trace is not timed out', async (t) => {
   const s = new TraceSessions();
   const d = driven();
-  const id = s.start(2, d.run);
+  const id = await s.start(2, d.run);
   t.deepEqual(s.poll(id, 0), { frames: [], next: 0, done: false, timedOut: false });
   d.push(1);
   const a = s.poll(id, 0);
@@ -47,13 +48,13 @@ test('poll returns the frames after the cursor as they come, then done; a count-
 test('a trace that ends short of its count timed out; stop ends it early and is not a timeout', async (t) => {
   const s = new TraceSessions();
   const d = driven();
-  const id = s.start(5, d.run);
+  const id = await s.start(5, d.run);
   d.push(1);
   d.end();
   await tick();
   t.like(s.poll(id, 0), { done: true, timedOut: true, next: 1 });
   const e = driven();
-  const id2 = s.start(5, e.run);
+  const id2 = await s.start(5, e.run);
   s.stop(id2);
   await tick();
   t.like(s.poll(id2, 0), { done: true, timedOut: false, next: 0 });
@@ -62,11 +63,19 @@ test('a trace that ends short of its count timed out; stop ends it early and is 
 test('at most max traces run at once; an ended one frees its place', async (t) => {
   const s = new TraceSessions(2);
   const runs = [driven(), driven(), driven()];
-  s.start(1, runs[0].run);
-  s.start(1, runs[1].run);
-  t.throws(() => s.start(1, runs[2].run), { message: /2 live traces are running already/ });
+  await s.start(1, runs[0].run);
+  await s.start(1, runs[1].run);
+  await t.throwsAsync(() => s.start(1, runs[2].run), { message: /2 live traces are running already/ });
   runs[0].end();
   await tick();
-  t.notThrows(() => s.start(1, runs[2].run));
+  await t.notThrowsAsync(() => s.start(1, runs[2].run));
+  s.close();
+});
+
+test('a trace that fails before it records (no such port) fails the start and leaves no session', async (t) => {
+  const s = new TraceSessions(1);
+  await t.throwsAsync(() => s.start(1, () => Promise.reject(new Error('switch "sw0" has no port "nope"'))), { message: /no port "nope"/ });
+  const d = driven();
+  await t.notThrowsAsync(() => s.start(1, d.run), 'its place is free');
   s.close();
 });

@@ -28,8 +28,11 @@ export class TraceSessions {
 
   constructor(private readonly max: number = LIMITS['trace.sessions'].max) {}
 
-  /** start `run` (the manager's traceLive) with a frame callback; returns the session number */
-  start(count: number, run: (opts: Pick<LiveTraceOptions, 'onFrame' | 'signal'>) => Promise<TraceView[]>): number {
+  /**
+   * Start `run` (the manager's traceLive) with a frame callback; resolves with the session number once
+   * the workers record (so a frame sent after the answer is traced), or rejects with run's error.
+   */
+  async start(count: number, run: (opts: Pick<LiveTraceOptions, 'onFrame' | 'signal' | 'onArmed'>) => Promise<TraceView[]>): Promise<number> {
     let running = 0;
     for (const s of this.sessions.values()) if (!s.done) running++;
     if (running >= this.max) throw new ConfigError('params', `${this.max} live traces are running already: stop one (trace.stop) or wait`);
@@ -41,8 +44,15 @@ export class TraceSessions {
       s.forget = setTimeout(() => this.sessions.delete(id), KEEP_MS);
       s.forget.unref();
     };
-    run({ onFrame: (v) => { if (s.frames.length < s.count) s.frames.push(v); }, signal: s.abort.signal })
+    let armed: () => void = () => {};
+    const ready = new Promise<void>((resolve) => { armed = resolve; });
+    const ran = run({ onFrame: (v) => { if (s.frames.length < s.count) s.frames.push(v); }, signal: s.abort.signal, onArmed: () => armed() })
       .then(end, (e: unknown) => { s.error = e instanceof Error ? e : new Error(String(e)); end(); });
+    await Promise.race([ready, ran]);
+    if (s.error && s.frames.length === 0) {
+      this.forget(id, s);
+      throw s.error;
+    }
     return id;
   }
 

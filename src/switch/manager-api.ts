@@ -158,6 +158,8 @@ export interface LiveTraceOptions {
   onFrame?: (view: TraceView) => void;
   /** ends the trace early */
   signal?: AbortSignal;
+  /** called once every worker records matching frames (frames from then on are traced) */
+  onArmed?: () => void;
 }
 
 /** What to do with an extension list entry naming an extension that is not installed. */

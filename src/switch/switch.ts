@@ -571,6 +571,7 @@ export class Switch {
     });
     try {
       await Promise.all(this.workers.map((w) => w.request({ type: 'trace-live', traceId, count: opts.count, match, inPort })));
+      opts.onArmed?.();
       await finished;
     } finally {
       clearTimeout(timer);
