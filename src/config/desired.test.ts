@@ -157,3 +157,12 @@ test('applyLenient skips the ports of a switch that failed and goes on with the 
   t.deepEqual(failed, ['createSwitch a']);
   t.deepEqual(kinds(done), ['createSwitch b', 'addPort b/p2']);
 });
+
+test('plugins: an entry of untrustedPlugins is installed (and re-installed by an undo) with allowUntrusted', (t) => {
+  const a: XvsConfig = doc();
+  const b: XvsConfig = { ...doc(), plugins: ['/opt/a', '/home/u/b'], untrustedPlugins: ['/home/u/b'] };
+  const changes = diff(a, b);
+  t.deepEqual(changes, [{ kind: 'installPlugin', source: '/opt/a' }, { kind: 'installPlugin', source: '/home/u/b', allowUntrusted: true }]);
+  const back = diff(b, a);
+  t.deepEqual(back.map((c) => inverse(c)).flat(), changes);
+});

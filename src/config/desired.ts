@@ -19,8 +19,8 @@ export type Change =
   | { kind: 'removePort'; switch: string; port: PortConfig; reason?: string }
   /** `config` is the whole switch as it was (ports and extensions too), so the inverse can rebuild it */
   | { kind: 'deleteSwitch'; config: SwitchConfig; reason?: string }
-  | { kind: 'uninstallPlugin'; source: string }
-  | { kind: 'installPlugin'; source: string }
+  | { kind: 'uninstallPlugin'; source: string; allowUntrusted?: true }
+  | { kind: 'installPlugin'; source: string; allowUntrusted?: true }
   /** the switch without ports or extensions: those follow as addPort / setExtensions changes */
   | { kind: 'createSwitch'; config: SwitchConfig; reason?: string }
   | { kind: 'addPort'; switch: string; port: PortConfig; reason?: string }
@@ -105,8 +105,9 @@ export function diff(current: XvsConfig, desired: XvsConfig): Change[] {
 
   const had = current.plugins ?? [];
   const wanted = desired.plugins ?? [];
-  for (const s of wanted) if (!had.includes(s)) out.push({ kind: 'installPlugin', source: s });
-  for (const s of had) if (!wanted.includes(s)) out.push({ kind: 'uninstallPlugin', source: s });
+  const untrusted = (doc: XvsConfig, s: string): { allowUntrusted?: true } => (doc.untrustedPlugins?.includes(s) ? { allowUntrusted: true } : {});
+  for (const s of wanted) if (!had.includes(s)) out.push({ kind: 'installPlugin', source: s, ...untrusted(desired, s) });
+  for (const s of had) if (!wanted.includes(s)) out.push({ kind: 'uninstallPlugin', source: s, ...untrusted(current, s) });
 
   // stable sort by phase: within a phase the document order is kept
   return out.map((c, i) => ({ c, i })).sort((a, b) => ORDER[a.c.kind] - ORDER[b.c.kind] || a.i - b.i).map((x) => x.c);
@@ -124,8 +125,8 @@ export function inverse(c: Change): Change[] {
       return out;
     }
     case 'setExtensions': return [{ kind: 'setExtensions', switch: c.switch, before: c.after, after: c.before }];
-    case 'installPlugin': return [{ kind: 'uninstallPlugin', source: c.source }];
-    case 'uninstallPlugin': return [{ kind: 'installPlugin', source: c.source }];
+    case 'installPlugin': return [{ ...c, kind: 'uninstallPlugin' }];
+    case 'uninstallPlugin': return [{ ...c, kind: 'installPlugin' }];
   }
 }
 
@@ -176,7 +177,7 @@ export function describeChange(c: Change): string {
     case 'deleteSwitch': return `- switch ${c.config.name} (${switchText(c.config)}; ${c.config.ports.length} ports)${why}`;
     case 'createSwitch': return `+ switch ${c.config.name} (${switchText(c.config)})${why}`;
     case 'setExtensions': return `~ extensions of ${c.switch}: ${describeExtensions(c.before, c.after)}`;
-    case 'installPlugin': return `+ plugin ${c.source}`;
+    case 'installPlugin': return `+ plugin ${c.source}${c.allowUntrusted ? ' (untrusted allowed)' : ''}`;
     case 'uninstallPlugin': return `- plugin ${c.source}`;
   }
 }

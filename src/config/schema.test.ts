@@ -148,3 +148,10 @@ test('checkAgainstSystem names the missing netdev or uplink', (t) => {
   // TAP ports and host ports are created by xvs: never checked.
   t.notThrows(() => checkAgainstSystem(validateConfig(cfg([{ name: 'i', type: 'internal', ports: [{ name: 't' }] }])), () => false));
 });
+
+test('untrustedPlugins: entries of plugins (installed with --allow-untrusted), anything else named', (t) => {
+  const c = validateConfig({ version: 1, switches: [], plugins: ['/opt/a', '/home/u/b'], untrustedPlugins: ['/home/u/b'] });
+  t.deepEqual(c.untrustedPlugins, ['/home/u/b']);
+  throwsAt(t, () => validateConfig({ version: 1, switches: [], plugins: ['/opt/a'], untrustedPlugins: ['/home/u/b'] }), 'untrustedPlugins[0]', /expected an entry of "plugins"/);
+  throwsAt(t, () => validateConfig({ version: 1, switches: [], untrustedPlugins: 'x' }), 'untrustedPlugins', /expected a list/);
+});

@@ -143,7 +143,7 @@ const SWITCH_KEYS = [
   'ports',
   'extensions',
 ] as const;
-const CONFIG_KEYS = ['version', 'switches', 'plugins'] as const;
+const CONFIG_KEYS = ['version', 'switches', 'plugins', 'untrustedPlugins'] as const;
 const EXTENSION_KEYS = ['name', 'enabled', 'config', 'onError'] as const;
 
 /** The shape of a switch's extension list; each `config` is checked against its extension's spec when applied. */
@@ -361,6 +361,16 @@ export function validateConfig(input: unknown): XvsConfig {
       throw new ConfigError('plugins', `expected a list of paths or package names, got ${describe(obj.plugins)}`);
     }
     cfg.plugins = obj.plugins;
+  }
+  if (obj.untrustedPlugins !== undefined) {
+    const list: unknown = obj.untrustedPlugins;
+    if (!Array.isArray(list)) throw new ConfigError('untrustedPlugins', `expected a list of entries of "plugins", got ${describe(list)}`);
+    list.forEach((x: unknown, i) => {
+      if (typeof x !== 'string' || !(cfg.plugins ?? []).includes(x)) {
+        throw new ConfigError(`untrustedPlugins[${i}]`, `expected an entry of "plugins" (a plug-in installed with --allow-untrusted), got ${describe(x)}`);
+      }
+    });
+    if ((list as string[]).length > 0) cfg.untrustedPlugins = list as string[];
   }
   checkClaims(configClaims(cfg));
   return cfg;

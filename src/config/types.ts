@@ -50,6 +50,11 @@ export interface XvsConfig {
   switches: SwitchConfig[];
   /** third-party extensions: a directory or manifest path, or an npm package name */
   plugins?: string[];
+  /**
+   * entries of `plugins` installed with --allow-untrusted: their files may be writable by users
+   * other than root (refused otherwise, extensions/trust.ts); each load logs a warning
+   */
+  untrustedPlugins?: string[];
 }
 
 export const DEFAULT_MAC_AGING_SECONDS = 300;

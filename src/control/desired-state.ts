@@ -138,7 +138,7 @@ export class DesiredState {
           return;
         }
         case 'installPlugin':
-          await this.exts().installExtension(c.source);
+          await this.exts().installExtension(c.source, { allowUntrusted: c.allowUntrusted === true });
           return;
         case 'uninstallPlugin': {
           const x = this.exts();

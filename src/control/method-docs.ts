@@ -35,7 +35,7 @@ export const METHOD_DOCS: Partial<Record<MethodName, MethodDoc>> = {
   'extension.disable': { params: '`switch`, `name`', result: '`SwitchExtensionState`' },
   'extension.order': { params: '`switch`, `names` (non-empty list)', result: '`SwitchExtensionState[]`' },
   'extension.set': { params: '`switch`, `name`, `config?`, `onError?` (`bypass`/`drop`); at least one of the last two', result: '`SwitchExtensionState`' },
-  'extension.install': { params: '`source` (a directory or npm package name)', result: '`ExtensionInfo`' },
+  'extension.install': { params: '`source` (a directory or npm package name), `allowUntrusted?` (accept files not root-only-writable; recorded)', result: '`ExtensionInfo`' },
   'extension.uninstall': { params: '`name`', result: '`{name}`' },
   'pipeline.show': { params: '`switch`', result: '`PipelineView` (every stage, ingress and egress, with its extensions)' },
   trace: {

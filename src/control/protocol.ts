@@ -147,7 +147,7 @@ export interface Methods {
   'extension.disable': { params: ExtRefParams; parsed: ExtRefParams; result: SwitchExtensionState };
   'extension.order': { params: ExtOrderParams; parsed: ExtOrderParams; result: SwitchExtensionState[] };
   'extension.set': { params: ExtSetParams; parsed: ExtSetParams; result: SwitchExtensionState };
-  'extension.install': { params: { source: string }; parsed: { source: string }; result: ExtensionInfo };
+  'extension.install': { params: { source: string; allowUntrusted?: boolean }; parsed: InstallParams; result: ExtensionInfo };
   'extension.uninstall': { params: NameParams; parsed: NameParams; result: NameParams };
   'pipeline.show': { params: SwitchRefParams; parsed: SwitchRefParams; result: PipelineView };
   trace: { params: TraceParams; parsed: TraceParsed; result: TraceView[] };
@@ -159,6 +159,8 @@ export interface Methods {
 }
 
 export interface ExtRefParams { switch: string; name: string }
+/** source: an absolute path or an npm package name; allowUntrusted: files writable by others than root are allowed (logged) */
+export interface InstallParams { source: string; allowUntrusted: boolean }
 export interface ExtOrderParams { switch: string; names: string[] }
 export interface ExtSetParams { switch: string; name: string; config?: Record<string, unknown>; onError?: 'bypass' | 'drop' }
 export interface TraceParams {
@@ -340,10 +342,10 @@ function parseExtSet(input: unknown): ExtSetParams {
   return out;
 }
 
-function parseInstall(input: unknown): { source: string } {
-  const obj = paramsObject(input, ['source']);
+function parseInstall(input: unknown): InstallParams {
+  const obj = paramsObject(input, ['source', 'allowUntrusted']);
   if (typeof obj.source !== 'string' || obj.source.trim() === '') throw new ConfigError(fieldPath(P, 'source'), `expected a path or npm package name, got ${describe(obj.source)}`);
-  return { source: obj.source };
+  return { source: obj.source, allowUntrusted: optionalBoolean(obj, 'allowUntrusted', P) ?? false };
 }
 
 /** Ranges the validators enforce (docs/CONTROL.md states them from here). */

@@ -11,7 +11,7 @@
 import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { fromRoot } from '../repo-root.js';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, normalize as normalizePath } from 'node:path';
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { describe as describeChanges, describeChange } from '../config/desired.js';
 import { checkPortAgainstSystem, checkSwitchAgainstSystem, interfaceExists, portNetdev, type InterfaceExists } from '../config/schema.js';
@@ -138,7 +138,7 @@ export class ControlServer {
       'extension.set': (p) => this.changeExtensions(p.switch, p.name, (x, sw) => x.setExtension(sw, p.name, {
         ...(p.config !== undefined ? { config: p.config } : {}), ...(p.onError !== undefined ? { onError: p.onError } : {}),
       }), 'reconfigured'),
-      'extension.install': (p) => this.locked(ALL, () => this.installExtension(p.source)),
+      'extension.install': (p) => this.locked(ALL, () => this.installExtension(p.source, p.allowUntrusted)),
       'extension.uninstall': (p) => this.locked(ALL, () => this.uninstallExtension(p.name)),
       'pipeline.show': async (p) => this.exts().pipeline(this.runningSwitch(p.switch).name),
       trace: async (p) => {
@@ -209,11 +209,18 @@ export class ControlServer {
   }
 
   /** plug-ins: installed first (the registry validates them), then the document gets them (and every switch's list) */
-  private async installExtension(source: string) {
+  private async installExtension(rawSource: string, allowUntrusted: boolean) {
     const x = this.exts();
-    const info = await x.installExtension(source);
+    // an absolute path is kept normalised (the CLI sends relative paths resolved against its working directory)
+    const source = rawSource.startsWith('/') ? normalizePath(rawSource).replace(/(.)\/+$/, '$1') : rawSource;
+    const info = await x.installExtension(source, { allowUntrusted });
     const plugins = [...(this.config.plugins ?? []).filter((p) => p !== source), source];
-    await this.state.commit({ ...this.config, plugins }, { scope: ALL, preApplied: true });
+    const others = (this.config.untrustedPlugins ?? []).filter((p) => p !== source);
+    const untrustedPlugins = allowUntrusted ? [...others, source] : others;
+    const next: XvsConfig = { ...this.config, plugins };
+    if (untrustedPlugins.length) next.untrustedPlugins = untrustedPlugins;
+    else delete next.untrustedPlugins;
+    await this.state.commit(next, { scope: ALL, preApplied: true });
     return info;
   }
 
@@ -224,7 +231,11 @@ export class ControlServer {
     await x.uninstallExtension(name);
     const plugins = (this.config.plugins ?? []).filter((p) => p !== info.source);
     const switches = this.config.switches.map((s) => (s.extensions ? { ...s, extensions: s.extensions.filter((e) => e.name !== name) } : s));
-    await this.state.commit({ ...this.config, plugins, switches }, { scope: ALL, preApplied: true });
+    const next: XvsConfig = { ...this.config, plugins, switches };
+    const untrustedPlugins = (this.config.untrustedPlugins ?? []).filter((p) => p !== info.source);
+    if (untrustedPlugins.length) next.untrustedPlugins = untrustedPlugins;
+    else delete next.untrustedPlugins;
+    await this.state.commit(next, { scope: ALL, preApplied: true });
     return { name };
   }
 

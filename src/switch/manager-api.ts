@@ -91,6 +91,8 @@ export interface ExtensionInfo {
   summary: string;
   /** 'builtin', or the file path / npm package it was installed from */
   source: string;
+  /** a plug-in installed with --allow-untrusted: users other than root may be able to change its code */
+  allowUntrusted?: true;
 }
 
 /** An extension as bound to one switch (every installed extension is bound to every switch). */
@@ -178,6 +180,6 @@ export interface ExtensionManager {
   pipeline(switchName: string): PipelineView;
   trace(switchName: string, inPort: string, frame: Uint8Array): Promise<TraceView>;
   traceLive(switchName: string, opts: LiveTraceOptions): Promise<TraceView[]>;
-  installExtension(source: string): Promise<ExtensionInfo>;
+  installExtension(source: string, opts?: { allowUntrusted?: boolean }): Promise<ExtensionInfo>;
   uninstallExtension(name: string): Promise<void>;
 }

@@ -7,7 +7,8 @@
 import type { PortConfig, SwitchConfig, SwitchExtensionConfig } from '../config/types.js';
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { renderExtensionDoc } from '../extensions/docs.js';
-import { ExtensionRegistry } from '../extensions/registry.js';
+import { ExtensionRegistry, infoOf } from '../extensions/registry.js';
+import { UntrustedPluginError, warnLog } from '../extensions/trust.js';
 import { normalizeExtensionList } from './extensions.js';
 import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
 import type {
@@ -116,12 +117,12 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
   // ---------------------------------------------------------------- extensions
 
   installedExtensions(): ExtensionInfo[] {
-    return this.registry.list().map(({ name, version, kind, summary, source }) => ({ name, version, kind, summary, source }));
+    return this.registry.list().map(infoOf);
   }
 
   describeExtension(name: string): { info: ExtensionInfo; markdown: string } {
     const r = this.registry.require(name, 'name');
-    return { info: { name: r.name, version: r.version, kind: r.kind, summary: r.summary, source: r.source }, markdown: renderExtensionDoc(r.def) };
+    return { info: infoOf(r), markdown: renderExtensionDoc(r.def) };
   }
 
   listExtensions(switchName: string): SwitchExtensionState[] {
@@ -172,12 +173,18 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
     return this.get(switchName).traceLive(opts);
   }
 
-  async installExtension(source: string): Promise<ExtensionInfo> {
+  async installExtension(source: string, opts: { allowUntrusted?: boolean } = {}): Promise<ExtensionInfo> {
     await this.ready;
-    const r = await this.registry.install(source);
+    let r;
+    try {
+      r = await this.registry.install(source, { allowUntrusted: opts.allowUntrusted === true, warn: (m) => warnLog(this.log, m) });
+    } catch (e) {
+      if (e instanceof UntrustedPluginError) warnLog(this.log, e.message); // refused as a problem, not a typo
+      throw e;
+    }
     for (const sw of this.switches.values()) await sw.extensions.registryChanged();
-    this.log(`installed extension ${r.kind} "${r.name}" ${r.version} from ${source}`);
-    return { name: r.name, version: r.version, kind: r.kind, summary: r.summary, source: r.source };
+    this.log(`installed extension ${r.kind} "${r.name}" ${r.version} from ${source}${r.allowUntrusted ? ' (--allow-untrusted)' : ''}`);
+    return infoOf(r);
   }
 
   async uninstallExtension(name: string): Promise<void> {
