@@ -1,6 +1,23 @@
-/** `xvs port add|remove|list|show`. */
-import type { PortAddParams } from '../control/protocol.js';
+/** `xvs port add|remove|set|list|show`. */
+import type { PortAddParams, PortSetParams } from '../control/protocol.js';
 import { call, counts, keyValues, out, printJson, table, withJson, type Cli } from './common.js';
+
+/**
+ * `port set` options: one entry per PortSettings key (config/types.ts). `parse` turns the option's text into
+ * the request's value (null: back to the default) or throws naming the option.
+ */
+const PORT_SET_OPTIONS = {
+  macLimit: {
+    flag: 'mac-limit',
+    describe: 'most MAC addresses learned on the port (0..1048576; "default": the switch\'s port default)',
+    parse: (v: string): number | null => {
+      if (v === 'default') return null;
+      const n = Number(v);
+      if (v.trim() === '' || !Number.isInteger(n)) throw new Error(`--mac-limit: expected a number or "default", got "${v}"`);
+      return n;
+    },
+  },
+} as const;
 
 export function portCommands(y: Cli): Cli {
   return y.command('port', 'add, remove, list and show ports', (py) =>
@@ -42,6 +59,23 @@ export function portCommands(y: Cli): Cli {
         },
       )
       .command(
+        'set <switch> <name>',
+        "change a VM port's settings in place (the VM keeps its link)",
+        (c) =>
+          withJson(c)
+            .positional('switch', { type: 'string', demandOption: true })
+            .positional('name', { type: 'string', demandOption: true })
+            .option(PORT_SET_OPTIONS.macLimit.flag, { type: 'string', describe: PORT_SET_OPTIONS.macLimit.describe }),
+        async (a) => {
+          const params: PortSetParams = { switch: a.switch, name: a.name };
+          if (a.macLimit !== undefined) params.macLimit = PORT_SET_OPTIONS.macLimit.parse(a.macLimit);
+          if (Object.keys(params).length === 2) throw new Error(`name a setting: --${Object.values(PORT_SET_OPTIONS).map((o) => o.flag).join(', --')}`);
+          const v = await call(a, 'port.set', params);
+          if (a.json) printJson(v);
+          else out(v.unchanged ? `port "${v.name}" of switch "${v.switch}" already has these settings (unchanged)` : `set port "${v.name}" of switch "${v.switch}"`);
+        },
+      )
+      .command(
         'list <switch>',
         "list a switch's ports",
         (c) => withJson(c).positional('switch', { type: 'string', demandOption: true }),
@@ -80,10 +114,11 @@ export function portCommands(y: Cli): Cli {
               ['tx', s ? `${s.txPackets} packets, ${s.txBytes} bytes` : null],
               ['tx-errors', s ? s.txErrors : null],
               ['drops', s ? counts(s.drops) : null],
+              ['macs', s ? `${s.macs} learned, limit ${s.macLimit}, ${s.macLimitHits} not learned (limit hits)` : null],
             ]),
           );
         },
       )
-      .demandCommand(1, 'name a port command: add, remove, list, show'),
+      .demandCommand(1, 'name a port command: add, remove, set, list, show'),
   );
 }

@@ -12,6 +12,7 @@ const kinds = (cs: Change[]): string[] => cs.map((c) => {
     case 'addPort': case 'removePort': return `${c.kind} ${c.switch}/${c.port.name}`;
     case 'createSwitch': case 'deleteSwitch': return `${c.kind} ${c.config.name}`;
     case 'setExtensions': return `${c.kind} ${c.switch}`;
+    case 'setPort': return `${c.kind} ${c.switch}/${c.port}`;
     default: return `${c.kind} ${c.source}`;
   }
 });

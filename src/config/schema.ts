@@ -25,6 +25,8 @@ import {
 export const SWITCH_TYPES: readonly SwitchType[] = ['private', 'internal', 'external'];
 export const MAC_AGING_RANGE = { min: 1, max: 1_000_000 } as const;
 export const MAC_TABLE_LIMIT_RANGE = { min: 1, max: 1_048_576 } as const;
+/** a port's MAC limit (0: learn nothing on it) and the switch's default for ports */
+export const PORT_MAC_LIMIT_RANGE = { min: 0, max: 1_048_576 } as const;
 export const WORKERS_RANGE = { min: 1, max: 16 } as const;
 export const DEFAULT_WORKERS = 1;
 export const HOST_PORT_SUFFIX = '-host';
@@ -130,7 +132,7 @@ export function optionalIfname(obj: Record<string, unknown>, key: string, path: 
 // ---------------------------------------------------------------------------------------------------------------
 // Shape
 
-const PORT_KEYS = ['name', 'netdev'] as const;
+const PORT_KEYS = ['name', 'netdev', 'macLimit'] as const;
 const SWITCH_KEYS = [
   'name',
   'type',
@@ -139,6 +141,7 @@ const SWITCH_KEYS = [
   'hostPort',
   'macAgingSeconds',
   'macTableLimit',
+  'macPortLimit',
   'workers',
   'ports',
   'extensions',
@@ -178,7 +181,8 @@ export function validatePort(input: unknown, path: string): PortConfig {
   rejectUnknownKeys(obj, PORT_KEYS, path);
   const name = requireIfname(obj, 'name', path);
   const netdev = optionalIfname(obj, 'netdev', path);
-  return netdev === undefined ? { name } : { name, netdev };
+  const macLimit = optionalInt(obj, 'macLimit', path, PORT_MAC_LIMIT_RANGE);
+  return { name, ...(netdev !== undefined ? { netdev } : {}), ...(macLimit !== undefined ? { macLimit } : {}) };
 }
 
 /** The netdev a port uses: its `netdev`, or for a TAP port the TAP named after the port. */
@@ -242,6 +246,7 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
 
   const macAgingSeconds = optionalInt(obj, 'macAgingSeconds', path, MAC_AGING_RANGE) ?? DEFAULT_MAC_AGING_SECONDS;
   const macTableLimit = optionalInt(obj, 'macTableLimit', path, MAC_TABLE_LIMIT_RANGE) ?? DEFAULT_MAC_TABLE_LIMIT;
+  const macPortLimit = optionalInt(obj, 'macPortLimit', path, PORT_MAC_LIMIT_RANGE);
   const workers = optionalInt(obj, 'workers', path, WORKERS_RANGE) ?? DEFAULT_WORKERS;
 
   const ports: PortConfig[] = [];
@@ -264,6 +269,7 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
     ...(hostPort !== undefined ? { hostPort } : {}),
     macAgingSeconds,
     macTableLimit,
+    ...(macPortLimit !== undefined ? { macPortLimit } : {}),
     workers,
     ports,
     ...(obj.extensions !== undefined ? { extensions: validateSwitchExtensions(obj.extensions, fieldPath(path, 'extensions')) } : {}),

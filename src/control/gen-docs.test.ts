@@ -53,7 +53,7 @@ test('the ranges the doc states are the ones the validators enforce', (t) => {
   const sw = (extra: Record<string, unknown>): ConfigError | undefined => errorOf(() => validateSwitch({ name: 'sw0', type: 'private', ...extra }, 'params', { allowPorts: true }));
   const rows = ranges();
   const row = (k: string) => rows.find((r) => r.key.includes(k))!;
-  for (const key of ['macAgingSeconds', 'macTableLimit', 'workers']) {
+  for (const key of ['macAgingSeconds', 'macTableLimit', 'macPortLimit', 'workers']) {
     const r = row(`\`${key}\``);
     t.is(sw({ [key]: r.min }), undefined, `${key}=${r.min} accepted`);
     t.is(sw({ [key]: r.max }), undefined, `${key}=${r.max} accepted`);
@@ -65,6 +65,17 @@ test('the ranges the doc states are the ones the validators enforce', (t) => {
   t.is(ports(row('ports').max + 1)?.field, 'params.ports');
   t.is(sw({ name: 'x'.repeat(row('names').max) }), undefined);
   t.is(sw({ name: 'x'.repeat(row('names').max + 1) })?.field, 'params.name');
+  const portLimit = row('port `macLimit`');
+  const port = (v: number): ConfigError | undefined => sw({ ports: [{ name: 'p0', macLimit: v }] });
+  t.is(port(portLimit.min), undefined);
+  t.is(port(portLimit.max), undefined);
+  t.is(port(portLimit.max + 1)?.field, 'params.ports[0].macLimit');
+  const fdb = row('`fdb.show` `limit`');
+  const page = (v: number): ConfigError | undefined => errorOf(() => METHODS['fdb.show'].parse({ switch: 'sw0', limit: v }));
+  t.is(page(fdb.min), undefined);
+  t.is(page(fdb.max), undefined);
+  t.is(page(fdb.min - 1)?.field, 'params.limit');
+  t.is(page(fdb.max + 1)?.field, 'params.limit');
   const trace = (extra: Record<string, unknown>): ConfigError | undefined => errorOf(() => METHODS['trace.start'].parse({ switch: 'sw0', ...extra }));
   for (const [key, lim] of [['count', LIMITS['trace.count']], ['timeoutMs', LIMITS['trace.timeoutMs']]] as const) {
     t.is(trace({ [key]: lim.min }), undefined);

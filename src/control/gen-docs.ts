@@ -8,7 +8,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { fromRoot } from '../repo-root.js';
-import { MAC_AGING_RANGE, MAC_TABLE_LIMIT_RANGE, WORKERS_RANGE, DEFAULT_WORKERS } from '../config/schema.js';
+import { MAC_AGING_RANGE, MAC_TABLE_LIMIT_RANGE, PORT_MAC_LIMIT_RANGE, WORKERS_RANGE, DEFAULT_WORKERS } from '../config/schema.js';
+import { FDB_PAGE_DEFAULT, FDB_PAGE_MAX } from '../forward/fdb-pages.js';
 import { DEFAULT_MAC_AGING_SECONDS, DEFAULT_MAC_TABLE_LIMIT, IFNAMSIZ_MAX, MAX_PORTS_PER_SWITCH } from '../config/types.js';
 import { LIMITS, MAX_LINE_BYTES, METHODS, type MethodName } from './protocol.js';
 import { METHOD_DOCS } from './method-docs.js';
@@ -30,12 +31,14 @@ export function ranges(): RangeRow[] {
   return [
     { key: 'switch `macAgingSeconds`', ...MAC_AGING_RANGE, default: DEFAULT_MAC_AGING_SECONDS, unit: 'seconds' },
     { key: 'switch `macTableLimit`', ...MAC_TABLE_LIMIT_RANGE, default: DEFAULT_MAC_TABLE_LIMIT, unit: 'entries' },
+    { key: 'switch `macPortLimit`, port `macLimit`', ...PORT_MAC_LIMIT_RANGE, default: 'min(1024, macTableLimit / 2)', unit: 'entries' },
     { key: 'switch `workers`', ...WORKERS_RANGE, default: DEFAULT_WORKERS },
     { key: 'switch `ports[]`', min: 0, max: MAX_PORTS_PER_SWITCH, unit: 'ports' },
     { key: 'names (switch, port, netdev, uplink, host port)', min: 1, max: IFNAMSIZ_MAX, unit: 'characters' },
     { key: '`trace` / `trace.start` `count`', min: LIMITS['trace.count'].min, max: LIMITS['trace.count'].max, default: LIMITS['trace.count'].default, unit: 'frames' },
     { key: '`trace` / `trace.start` `timeoutMs`', min: LIMITS['trace.timeoutMs'].min, max: LIMITS['trace.timeoutMs'].max, default: LIMITS['trace.timeoutMs'].default, unit: 'ms' },
     { key: 'live traces running at once', min: 0, max: LIMITS['trace.sessions'].max },
+    { key: '`fdb.show` `limit`', min: 1, max: FDB_PAGE_MAX, default: FDB_PAGE_DEFAULT, unit: 'entries per page' },
     { key: 'request line', min: 1, max: MAX_LINE_BYTES, unit: 'bytes' },
   ];
 }

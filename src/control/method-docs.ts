@@ -15,17 +15,18 @@ export interface MethodDoc {
 
 export const METHOD_DOCS: Partial<Record<MethodName, MethodDoc>> = {
   'switch.create': {
-    params: '`name`, `type` (`private`/`internal`/`external`), `uplink?`, `allowManagementOs?`, `hostPort?`, `macAgingSeconds?`, `macTableLimit?`, `workers?`, `extensions?`, `mayExist?`',
+    params: '`name`, `type` (`private`/`internal`/`external`), `uplink?`, `allowManagementOs?`, `hostPort?`, `macAgingSeconds?`, `macTableLimit?`, `macPortLimit?`, `workers?`, `extensions?`, `mayExist?`',
     result: '`SwitchView` (+ `unchanged: true` when it existed)',
   },
   'switch.delete': { params: '`name`, `ifExists?`', result: '`{name, unchanged?}`' },
   'switch.list': { params: '—', result: '`SwitchView[]`' },
   'switch.show': { params: '`name`', result: '`SwitchView`' },
-  'port.add': { params: '`switch`, `name`, `netdev?`, `mayExist?`', result: '`PortView` (+ `unchanged?`)' },
+  'port.add': { params: '`switch`, `name`, `netdev?`, `macLimit?`, `mayExist?`', result: '`PortView` (+ `unchanged?`)' },
+  'port.set': { params: '`switch`, `name`, `macLimit` (the setting to change: a number, or null for the default)', result: '`PortView` (+ `unchanged?`)' },
   'port.remove': { params: '`switch`, `name`, `ifExists?`, `force?`', result: '`{switch, name, unchanged?}`' },
   'port.list': { params: '`switch`', result: '`PortView[]`' },
   'port.show': { params: '`switch`, `name`', result: '`PortView` + `stats`' },
-  'fdb.show': { params: '`switch`', result: '`{mac, port, ageSeconds}[]`' },
+  'fdb.show': { params: '`switch`, `after?` (the previous page\'s `next`), `limit?`', result: '`{entries: {mac, port, ageSeconds}[], next, total}`' },
   stats: { params: '`switch`', result: '`SwitchStats`' },
   'daemon.status': { params: '—', result: '`{pid, version, socket, configPath, startedAt, uptimeSeconds, switches, ports, problems, workers}`' },
   'extension.installed': { params: '—', result: '`ExtensionInfo[]` (`{name, version, kind, summary, source}`)' },

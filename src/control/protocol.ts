@@ -12,8 +12,10 @@
 import { ConfigError } from '../core/errors.js';
 import type { WorkerHealthEntry } from '../switch/manager-api.js';
 import type { PortConfig, SwitchConfig, SwitchType, XvsConfig } from '../config/types.js';
+import type { PortSettingsChange } from './edits.js';
+import { FDB_PAGE_DEFAULT, FDB_PAGE_MAX, parseCursor } from '../forward/fdb-pages.js';
 import type {
-  ExtensionInfo, FdbEntry, PipelineView, PortKind, PortStats, SwitchExtensionState, SwitchInfo, SwitchStats, TraceView,
+  ExtensionInfo, FdbPage, PipelineView, PortKind, PortStats, SwitchExtensionState, SwitchInfo, SwitchStats, TraceView,
 } from '../switch/manager-api.js';
 import { buildPacket, parseHexFrame } from '../packet/spec.js';
 import { parseMatch } from '../packet/match.js';
@@ -23,6 +25,8 @@ import {
   fieldPath,
   rejectUnknownKeys,
   optionalBoolean,
+  optionalInt,
+  PORT_MAC_LIMIT_RANGE,
   requireIfname,
   validateConfig,
   validatePort,
@@ -56,6 +60,18 @@ export type PortRemoveParams = PortRefParams & IfExists & {
   /** remove the port even if a process (QEMU) still holds its TAP; the TAP then lasts until that process closes it */
   force?: boolean;
 };
+/** `port set`: each setting given is changed in place; null returns it to its default */
+export type PortSetParams = PortRefParams & PortSettingsChange;
+export interface PortSetParsed { switch: string; name: string; settings: PortSettingsChange }
+/** `fdb.show`: one page of the MAC table, in MAC order */
+export interface FdbShowParams {
+  switch: string;
+  /** the previous page's `next` (or a MAC): entries after it; absent: the first page */
+  after?: string;
+  /** most entries in the page (1..10000, default 5000) */
+  limit?: number;
+}
+export interface FdbShowParsed { switch: string; after?: string; limit: number }
 export type SwitchDeleteParams = NameParams & IfExists;
 /** What a change verb did: `unchanged` is true when --may-exist / --if-exists found nothing to do. */
 export interface Unchanged { unchanged?: boolean }
@@ -80,6 +96,7 @@ export interface SwitchCreateParams extends MayExist {
   hostPort?: string;
   macAgingSeconds?: number;
   macTableLimit?: number;
+  macPortLimit?: number;
   workers?: number;
 }
 
@@ -137,7 +154,8 @@ export interface Methods {
   'port.remove': { params: PortRemoveParams; parsed: { switch: string; name: string; ifExists: boolean; force: boolean }; result: PortRefParams & Unchanged };
   'port.list': { params: SwitchRefParams; parsed: SwitchRefParams; result: PortView[] };
   'port.show': { params: PortRefParams; parsed: PortRefParams; result: PortDetail };
-  'fdb.show': { params: SwitchRefParams; parsed: SwitchRefParams; result: FdbEntry[] };
+  'port.set': { params: PortSetParams; parsed: PortSetParsed; result: PortView & Unchanged };
+  'fdb.show': { params: FdbShowParams; parsed: FdbShowParsed; result: FdbPage };
   stats: { params: SwitchRefParams; parsed: SwitchRefParams; result: SwitchStats };
   'daemon.status': { params: EmptyParams; parsed: EmptyParams; result: DaemonStatus };
   'extension.installed': { params: EmptyParams; parsed: EmptyParams; result: ExtensionInfo[] };
@@ -254,13 +272,39 @@ function parsePortRef(input: unknown): PortRefParams {
 }
 
 function parsePortAdd(input: unknown): { switch: string; port: PortConfig; mayExist: boolean } {
-  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'mayExist']);
+  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'macLimit', 'mayExist']);
   const sw = requireIfname(obj, 'switch', P);
   const mayExist = optionalBoolean(obj, 'mayExist', P) ?? false;
   const { switch: _omit, mayExist: _m, ...rest } = obj;
   void _omit;
   void _m;
   return { switch: sw, port: validatePort(rest, P), mayExist };
+}
+
+function parsePortSet(input: unknown): PortSetParsed {
+  const obj = paramsObject(input, ['switch', 'name', 'macLimit']);
+  const settings: PortSettingsChange = {};
+  if (obj.macLimit === null) settings.macLimit = null;
+  else {
+    const v = optionalInt(obj, 'macLimit', P, PORT_MAC_LIMIT_RANGE);
+    if (v !== undefined) settings.macLimit = v;
+  }
+  if (Object.keys(settings).length === 0) throw new ConfigError(P, 'nothing to set: give macLimit (a number, or null for the default)');
+  return { switch: requireIfname(obj, 'switch', P), name: requireIfname(obj, 'name', P), settings };
+}
+
+function parseFdbShow(input: unknown): FdbShowParsed {
+  const obj = paramsObject(input, ['switch', 'after', 'limit']);
+  const out: FdbShowParsed = {
+    switch: requireIfname(obj, 'switch', P),
+    limit: optionalInt(obj, 'limit', P, { min: 1, max: FDB_PAGE_MAX }) ?? FDB_PAGE_DEFAULT,
+  };
+  if (obj.after !== undefined) {
+    if (typeof obj.after !== 'string') throw new ConfigError(fieldPath(P, 'after'), `expected the "next" of a previous page, got ${describe(obj.after)}`);
+    parseCursor(obj.after, fieldPath(P, 'after'));
+    out.after = obj.after;
+  }
+  return out;
 }
 
 function parsePortRemove(input: unknown): { switch: string; name: string; ifExists: boolean; force: boolean } {
@@ -431,7 +475,8 @@ export const METHODS: { [M in MethodName]: MethodSpec<ParsedOf<M>> } = {
   'port.remove': { summary: 'remove a port from a switch', mutates: true, parse: parsePortRemove },
   'port.list': { summary: "list a switch's ports", mutates: false, parse: parseSwitchRef },
   'port.show': { summary: 'show one port and its counters', mutates: false, parse: parsePortRef },
-  'fdb.show': { summary: "show a switch's learned MAC addresses", mutates: false, parse: parseSwitchRef },
+  'port.set': { summary: "change a VM port's settings in place (macLimit: most MACs learned on it; null: the default)", mutates: true, parse: parsePortSet },
+  'fdb.show': { summary: "one page of a switch's learned MAC addresses, in MAC order (after: the previous page's next)", mutates: false, parse: parseFdbShow },
   stats: { summary: "show a switch's counters", mutates: false, parse: parseSwitchRef },
   'daemon.status': { summary: 'show the daemon: pid, uptime, restore problems', mutates: false, parse: parseEmpty },
   'extension.installed': { summary: 'list installed extensions', mutates: false, parse: parseEmpty },

@@ -56,7 +56,7 @@ test('create, add, show, list, remove, delete — each success persisted', async
   const shown = await callDaemon(h.socket, 'port.show', { switch: 'sw0', name: 'vm1' });
   t.is(shown.stats?.rxPackets, 1);
   t.is((await callDaemon(h.socket, 'switch.list', {})).length, 1);
-  t.is((await callDaemon(h.socket, 'fdb.show', { switch: 'sw0' }))[0].mac, '02:00:00:00:00:01');
+  t.is((await callDaemon(h.socket, 'fdb.show', { switch: 'sw0' })).entries[0].mac, '02:00:00:00:00:01');
   t.is((await callDaemon(h.socket, 'stats', { switch: 'sw0' })).fdb.limit, 8192);
 
   t.deepEqual(await callDaemon(h.socket, 'port.remove', { switch: 'sw0', name: 'tap0' }), { switch: 'sw0', name: 'tap0' });

@@ -22,6 +22,7 @@ import type { SwitchExtensionState, SwitchManager } from '../switch/manager-api.
 import { DesiredState, type ExtensionControl } from './desired-state.js';
 import { TraceSessions } from './trace-sessions.js';
 import * as edits from './edits.js';
+import type { PortSettingsChange } from './edits.js';
 import { ALL, type LockScope } from './locks.js';
 
 export type { ExtensionControl } from './desired-state.js';
@@ -124,7 +125,8 @@ export class ControlServer {
         const stats = view.running ? (this.manager.stats(sw.name).ports.find((s) => s.name === p.name) ?? null) : null;
         return { ...view, stats };
       },
-      'fdb.show': async (p) => this.manager.fdb(this.runningSwitch(p.switch).name),
+      'port.set': (p) => this.locked([p.switch], () => this.setPort(p.switch, p.name, p.settings)),
+      'fdb.show': async (p) => this.manager.fdbPage(this.runningSwitch(p.switch).name, { limit: p.limit, ...(p.after !== undefined ? { after: p.after } : {}) }),
       stats: async (p) => this.manager.stats(this.runningSwitch(p.switch).name),
       'extension.installed': async () => this.exts().installedExtensions(),
       'extension.describe': async (p) => this.exts().describeExtension(p.name),
@@ -323,6 +325,19 @@ export class ControlServer {
     checkPortAgainstSystem(port, 'params', this.exists);
     await this.state.commit(next, { scope: [sw.name] });
     this.log(`added port "${port.name}" to switch "${sw.name}"${port.netdev ? ` (netdev ${port.netdev})` : ''}`);
+    return view();
+  }
+
+  private async setPort(switchName: string, portName: string, settings: PortSettingsChange): Promise<PortView & { unchanged?: boolean }> {
+    const next = edits.setPort(this.config, switchName, portName, settings);
+    const view = (): PortView => {
+      const v = this.portViews(this.findSwitch(switchName, 'params.switch')).find((x) => x.name === portName);
+      if (!v) throw new NotFoundError('params.name', `no such port "${portName}" on switch "${switchName}"`);
+      return v;
+    };
+    if (!next) return { ...view(), unchanged: true };
+    await this.state.commit(next, { scope: [switchName] });
+    this.log(`set port "${portName}" of switch "${switchName}": ${JSON.stringify(settings)}`);
     return view();
   }
 

@@ -4,19 +4,22 @@
  * Switch operations. Every method checks before it changes anything, and undoes a half-done change
  * on failure.
  */
-import type { PortConfig, SwitchConfig, SwitchExtensionConfig } from '../config/types.js';
+import type { PortConfig, PortSettings, SwitchConfig, SwitchExtensionConfig } from '../config/types.js';
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { renderExtensionDoc } from '../extensions/docs.js';
 import { ExtensionRegistry, infoOf } from '../extensions/registry.js';
 import { UntrustedPluginError, warnLog } from '../extensions/trust.js';
+import { FdbPager } from '../forward/fdb-pages.js';
 import { normalizeExtensionList } from './extensions.js';
 import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
 import type {
-  ExtensionInfo, ExtensionManager, FdbEntry, LiveTraceOptions, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
+  ExtensionInfo, ExtensionManager, FdbEntry, FdbPage, FdbPageOptions, LiveTraceOptions, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
 } from './manager-api.js';
 
 export class DataPathManager implements SwitchManager, ExtensionManager {
   private readonly switches = new Map<string, Switch>();
+  /** `fdb.show` walks in progress, per switch (their snapshots go with the switch) */
+  private readonly fdbPagers = new WeakMap<Switch, FdbPager>();
   private readonly log: (m: string) => void;
   private readonly tuning: DataPathTuning;
   readonly registry: ExtensionRegistry;
@@ -98,6 +101,21 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
 
   fdb(name: string): FdbEntry[] {
     return this.get(name).fdb();
+  }
+
+  fdbPage(name: string, opts: FdbPageOptions): FdbPage {
+    const sw = this.get(name);
+    let pager = this.fdbPagers.get(sw);
+    if (!pager) {
+      pager = new FdbPager(sw.table);
+      this.fdbPagers.set(sw, pager);
+    }
+    const byIndex = new Map([...sw.ports.values()].map((p) => [p.index, p.name]));
+    return pager.page(opts, (i) => byIndex.get(i) ?? `#${i}`, (Date.now() / 1000) | 0);
+  }
+
+  async setPort(switchName: string, portName: string, settings: PortSettings): Promise<void> {
+    this.get(switchName).setPort(portName, settings);
   }
 
   stats(name: string): SwitchStats {

@@ -9,11 +9,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { PortConfig, SwitchConfig } from '../config/types.js';
+import type { PortConfig, PortSettings, SwitchConfig } from '../config/types.js';
 import { MAX_PORTS_PER_SWITCH } from '../config/types.js';
 import { CounterBlock, PF, SW } from '../core/counters.js';
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { MacTable } from '../forward/mac-table.js';
+import { portMacLimit } from '../forward/mac-limits.js';
 import { macToString } from '../packet/ethernet.js';
 import {
   globalAddresses, ip, isTap, moveAddresses, netdevExists, netdevMac, netdevMtu, setLinkUp,
@@ -220,9 +221,10 @@ export class Switch {
     };
   }
 
-  /** Attach a port to every worker (see specFor). */
-  private async attach(port: SwitchPort): Promise<void> {
+  /** Attach a port to every worker (see specFor). `macLimit`: the port's own MAC limit, if it sets one. */
+  private async attach(port: SwitchPort, macLimit?: number): Promise<void> {
     const mtu = netdevMtu(port.netdev);
+    this.table.setPortLimit(port.index, portMacLimit(this.cfg, port.kind, macLimit));
     const done: DataPathWorker[] = [];
     try {
       for (const w of this.workers) {
@@ -303,12 +305,22 @@ export class Switch {
       port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.name, backend: 'afpacket', ownsTap: true };
     }
     try {
-      await this.attach(port);
+      await this.attach(port, pc.macLimit);
     } catch (e) {
       if (port.ownsTap) this.tryDestroyTap(port.netdev);
       throw e;
     }
     this.cfg.ports.push({ ...pc });
+  }
+
+  /** Change a VM port's settings in place (config/types.ts PortSettings; undefined: the default). */
+  setPort(name: string, settings: PortSettings): void {
+    const port = this.ports.get(name);
+    const pc = this.cfg.ports.find((p) => p.name === name);
+    if (!port || port.kind !== 'vm' || !pc) throw new NotFoundError('port', `switch "${this.cfg.name}" has no VM port "${name}"`);
+    this.table.setPortLimit(port.index, portMacLimit(this.cfg, port.kind, settings.macLimit));
+    if (settings.macLimit === undefined) delete pc.macLimit;
+    else pc.macLimit = settings.macLimit;
   }
 
   async removePort(name: string): Promise<void> {
@@ -499,13 +511,14 @@ export class Switch {
         rxPackets: sum(b + PF.rxPackets), rxBytes: sum(b + PF.rxBytes),
         txPackets: sum(b + PF.txPackets), txBytes: sum(b + PF.txBytes),
         drops: pd, txErrors: sum(b + PF.txErrors),
+        macs: this.table.portCount(p.index), macLimit: this.table.portLimit(p.index), macLimitHits: sum(b + PF.macLimitHits),
       };
     });
     return {
       name: this.cfg.name, type: this.cfg.type, ports, drops,
       fdb: {
         entries: this.table.count, limit: this.table.limit, learned: sum(SW.fdbLearned), moves: sum(SW.fdbMoves),
-        limitHits: sum(SW.fdbLimitHits), aged: sum(SW.fdbAged),
+        limitHits: sum(SW.fdbLimitHits), aged: sum(SW.fdbAged), portLimitHits: ports.reduce((n, p) => n + p.macLimitHits, 0),
       },
       workers: blocks.map((b, i) => ({
         index: i, tid: b.v[SW.tid], cpu: b.v[SW.cpu] >= 0 ? b.v[SW.cpu] : null,
