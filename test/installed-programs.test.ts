@@ -22,7 +22,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../src/repo-root.js';
-import { aptPackages, shUses, tsUses, type Use } from '../src/test-support/programs.js';
+import { aptPackages, shFunctions, shUses, tsUses, type Use } from '../src/test-support/programs.js';
 
 /** programs the parser cannot see: named through a variable */
 const EXTRA: Use[] = [
@@ -51,9 +51,10 @@ function uses(): Use[] {
   for (const dir of ['src', 'test', 'scripts', 'bench']) {
     for (const rel of walk(dir, /\.ts$/, skip)) if (!rel.endsWith('.d.ts')) all.push(...tsUses(rel, readFileSync(path.join(repoRoot, rel), 'utf8')));
   }
-  for (const dir of ['scripts', 'bench']) {
-    for (const rel of walk(dir, /\.sh$/, skip)) all.push(...shUses(rel, readFileSync(path.join(repoRoot, rel), 'utf8')));
-  }
+  // a function defined in any script (bench/lib.sh is sourced by the others) is not a program
+  const scripts = ['scripts', 'bench'].flatMap((dir) => walk(dir, /\.sh$/, skip)).map((rel) => ({ rel, text: readFileSync(path.join(repoRoot, rel), 'utf8') }));
+  const functions = new Set(scripts.flatMap((f) => shFunctions(f.text)));
+  for (const f of scripts) all.push(...shUses(f.rel, f.text, functions));
   return all;
 }
 

@@ -110,7 +110,13 @@ function shWords(text: string): string[] {
   return words;
 }
 
-export function shUses(rel: string, raw: string): Use[] {
+/** the shell functions a script defines (`name() {` or `function name`) */
+export function shFunctions(text: string): string[] {
+  return [...text.matchAll(/^\s*(?:function\s+([A-Za-z_][\w-]*)|([A-Za-z_][\w-]*)\s*\(\))/gm)].map((m) => m[1] ?? m[2]);
+}
+
+/** `sourced`: functions defined in the files a script sources (they are not programs either) */
+export function shUses(rel: string, raw: string, sourced: ReadonlySet<string> = new Set()): Use[] {
   // heredoc bodies are data (or another interpreter's code); line continuations join
   const lines = raw.split('\n');
   const kept: string[] = [];
@@ -130,7 +136,7 @@ export function shUses(rel: string, raw: string): Use[] {
     }
   }
   const text = kept.join('\n').replace(/\\\n/g, '  ');
-  const functions = new Set([...text.matchAll(/^\s*(?:function\s+)?([A-Za-z_][\w-]*)\s*\(\)/gm)].map((m) => m[1]));
+  const functions = new Set([...shFunctions(text), ...sourced]);
   const out: Use[] = [];
   for (const seg of shSegments(text)) {
     if (seg.caseLabel) continue;
