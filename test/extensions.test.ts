@@ -117,11 +117,13 @@ test.serial('trace: synthetic frames (packet and hex) and live frames show every
   const live = spawn('node', [path.join(dist, 'cli', 'main.js'), '--socket', d.sock, 'trace', SW, '--live', '--count', '2', '--match', `ipv4.dst=${b.ip}`, '--json'],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let liveOut = '';
+  let liveErr = '';
   live.stdout!.on('data', (x: Buffer) => { liveOut += x.toString(); });
-  await new Promise((r) => setTimeout(r, 800));
+  live.stderr!.on('data', (x: Buffer) => { liveErr += x.toString(); });
+  for (let i = 0; i < 100 && !liveErr.includes('tracing'); i++) await new Promise((r) => setTimeout(r, 100)); // armed
   lab.ping(a, b, 3);
   await new Promise((r) => live.once('exit', r));
-  const frames = JSON.parse(liveOut) as TraceView[];
+  const frames = liveOut.trim().split('\n').map((l) => JSON.parse(l) as TraceView); // one object per line, as each frame arrives
   t.is(frames.length, 2);
   t.regex(frames[0].packet, /icmp/);
   t.is(frames[0].inPort, 'vm0');

@@ -3,21 +3,24 @@
  *
  * The data path is imported only when the daemon starts, so the client commands never load it.
  */
+import path from 'node:path';
 import { DEFAULT_CONFIG_PATH, loadConfig } from '../config/store.js';
 import { ControlServer } from '../control/server.js';
 import { netdevRecordPath } from '../ports/netdev-record.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, parseLogFormat, parseLogLevel } from '../log/logger.js';
 import { call, keyValues, out, printJson, table, withJson, type Cli, type GlobalArgs } from './common.js';
 
-async function runDaemon(argv: GlobalArgs & { config: string; watchdogMs?: number; logLevel?: string; logFormat?: string }): Promise<void> {
+async function runDaemon(argv: GlobalArgs & { config: string; watchdog?: number; logLevel?: string; logFormat?: string }): Promise<void> {
   const log = createLogger({
     level: parseLogLevel(argv.logLevel ?? process.env['XVS_LOG_LEVEL'] ?? 'info', '--log-level'),
     ...(argv.logFormat !== undefined ? { format: parseLogFormat(argv.logFormat, '--log-format') } : {}),
   });
   const config = loadConfig(argv.config);
+  // the daemon's state directory is its config file's; extensions (pcap) keep their files under it
+  process.env['XVS_STATE_DIR'] = path.dirname(path.resolve(argv.config));
   const { DataPathManager } = await import('../switch/manager.js');
-  const wd = argv.watchdogMs;
-  if (wd !== undefined && (!Number.isInteger(wd) || wd < 100)) throw new Error(`--watchdog-ms: expected an integer ≥ 100, got ${wd}`);
+  const wd = argv.watchdog === undefined ? undefined : Math.round(argv.watchdog * 1000);
+  if (wd !== undefined && (!Number.isFinite(wd) || wd < 100)) throw new Error(`--watchdog: expected seconds ≥ 0.1, got ${String(argv.watchdog)}`);
   const manager = new DataPathManager({ log, tuning: wd !== undefined ? { watchdogMs: wd } : {}, netdevRecord: netdevRecordPath(argv.config) });
   await manager.ready;
   const server = new ControlServer({ manager, extensions: manager, socketPath: argv.socket, configPath: argv.config, config, log });
@@ -63,7 +66,7 @@ export function daemonCommands(y: Cli): Cli {
         .option('config', { type: 'string', default: DEFAULT_CONFIG_PATH, describe: 'config file to load and keep' })
         .option('log-level', { type: 'string', choices: [...LOG_LEVELS], describe: 'least important messages logged (default info; env XVS_LOG_LEVEL)' })
         .option('log-format', { type: 'string', choices: [...LOG_FORMATS], describe: 'text (time, level), journal (sd-daemon priorities; the default under systemd) or json' })
-        .option('watchdog-ms', { type: 'number', describe: 'replace a data-path worker whose heartbeat stops this long (default 2000; env XVS_WATCHDOG_MS)' })
+        .option('watchdog', { type: 'number', describe: 'seconds: replace a data-path worker whose heartbeat stops this long (default 2; env XVS_WATCHDOG_MS in ms)' })
         .command(
           'status',
           'show the running daemon and what it could not restore',

@@ -169,6 +169,9 @@ export interface Methods {
   'extension.uninstall': { params: NameParams; parsed: NameParams; result: NameParams };
   'pipeline.show': { params: SwitchRefParams; parsed: SwitchRefParams; result: PipelineView };
   trace: { params: TraceParams; parsed: TraceParsed; result: TraceView[] };
+  'trace.start': { params: TraceStartParams; parsed: LiveTraceParsed; result: { session: number } };
+  'trace.poll': { params: TracePollParams; parsed: Required<TracePollParams>; result: TracePollResult };
+  'trace.stop': { params: { session: number }; parsed: { session: number }; result: { session: number } };
   'config.show': { params: EmptyParams; parsed: EmptyParams; result: XvsConfig };
   'config.apply': { params: ConfigApplyParams; parsed: { config: XvsConfig; dryRun: boolean }; result: ConfigApplyResult };
 }
@@ -194,9 +197,37 @@ export interface TraceParams {
   /** live: give up after this many ms (default 10000) */
   timeoutMs?: number;
 }
+export type LiveTraceParsed = { mode: 'live'; switch: string; in?: string; count: number; match?: string; timeoutMs: number };
 export type TraceParsed =
   | { mode: 'synthetic'; switch: string; in: string; frame: Uint8Array }
-  | { mode: 'live'; switch: string; in?: string; count: number; match?: string; timeoutMs: number };
+  | LiveTraceParsed;
+/** `trace.start`: a live trace that runs in the daemon while the client polls it (what `xvs trace --live` uses) */
+export interface TraceStartParams {
+  switch: string;
+  /** only frames that came in on this port */
+  in?: string;
+  /** how many frames to record */
+  count?: number;
+  /** only frames matching this expression */
+  match?: string;
+  /** stop after this many ms even if fewer frames came */
+  timeoutMs?: number;
+}
+export interface TracePollParams {
+  session: number;
+  /** the number of frames already seen (the `next` of the previous poll); 0 at first */
+  from?: number;
+}
+export interface TracePollResult {
+  /** the frames recorded since `from`, in order */
+  frames: TraceView[];
+  /** `from` for the next poll */
+  next: number;
+  /** the trace has ended (count reached, wait ran out, or stopped); nothing more will come */
+  done: boolean;
+  /** it ended because the wait ran out before `count` frames came */
+  timedOut: boolean;
+}
 
 export type MethodName = keyof Methods;
 export type ParamsOf<M extends MethodName> = Methods[M]['params'];
@@ -241,7 +272,7 @@ function parsePortRef(input: unknown): PortRefParams {
 }
 
 function parsePortAdd(input: unknown): { switch: string; port: PortConfig; mayExist: boolean } {
-  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'allowHostAddresses', 'mayExist']);
+  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'allowHostAddresses', 'macLimit', 'mayExist']);
   const sw = requireIfname(obj, 'switch', P);
   const mayExist = optionalBoolean(obj, 'mayExist', P) ?? false;
   const { switch: _omit, mayExist: _m, ...rest } = obj;
@@ -361,23 +392,61 @@ function parseInstall(input: unknown): InstallParams {
   return { source: obj.source, allowUntrusted: optionalBoolean(obj, 'allowUntrusted', P) ?? false };
 }
 
+/** Ranges the validators enforce (docs/CONTROL.md states them from here). */
+export const LIMITS = {
+  'trace.count': { min: 1, max: 1000, default: 1 },
+  'trace.timeoutMs': { min: 1, max: 600_000, default: 10_000 },
+  'trace.sessions': { max: 16 },
+} as const;
+
+function intIn(obj: Record<string, unknown>, key: string, r: { min: number; max: number; default: number }): number {
+  const v = obj[key] === undefined ? r.default : obj[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < r.min || v > r.max) throw new ConfigError(fieldPath(P, key), `expected an integer ${r.min}..${r.max}, got ${describe(v)}`);
+  return v;
+}
+
+function parseLive(obj: Record<string, unknown>, sw: string, inPort: string | undefined): LiveTraceParsed {
+  const count = intIn(obj, 'count', LIMITS['trace.count']);
+  const timeoutMs = intIn(obj, 'timeoutMs', LIMITS['trace.timeoutMs']);
+  let match: string | undefined;
+  if (obj.match !== undefined) {
+    if (typeof obj.match !== 'string') throw new ConfigError(fieldPath(P, 'match'), `expected an expression, got ${describe(obj.match)}`);
+    parseMatch(obj.match, fieldPath(P, 'match'));
+    match = obj.match;
+  }
+  return { mode: 'live', switch: sw, ...(inPort ? { in: inPort } : {}), count, ...(match ? { match } : {}), timeoutMs };
+}
+
+function parseTraceStart(input: unknown): LiveTraceParsed {
+  const obj = paramsObject(input, ['switch', 'in', 'count', 'match', 'timeoutMs']);
+  const sw = requireIfname(obj, 'switch', P);
+  return parseLive(obj, sw, obj.in === undefined ? undefined : requireIfname(obj, 'in', P));
+}
+
+function requireSession(obj: Record<string, unknown>): number {
+  const v = obj.session;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new ConfigError(fieldPath(P, 'session'), `expected a session number from trace.start, got ${describe(v)}`);
+  return v;
+}
+
+function parseTracePoll(input: unknown): Required<TracePollParams> {
+  const obj = paramsObject(input, ['session', 'from']);
+  const from = obj.from === undefined ? 0 : obj.from;
+  if (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 0) throw new ConfigError(fieldPath(P, 'from'), `expected a frame count >= 0, got ${describe(from)}`);
+  return { session: requireSession(obj), from };
+}
+
+function parseTraceStop(input: unknown): { session: number } {
+  return { session: requireSession(paramsObject(input, ['session'])) };
+}
+
 function parseTrace(input: unknown): TraceParsed {
   const obj = paramsObject(input, ['switch', 'in', 'frame', 'packet', 'live', 'count', 'match', 'timeoutMs']);
   const sw = requireIfname(obj, 'switch', P);
   const inPort = obj.in === undefined ? undefined : requireIfname(obj, 'in', P);
   if (obj.live === true) {
     if (obj.frame !== undefined || obj.packet !== undefined) throw new ConfigError(fieldPath(P, 'live'), 'a live trace takes no frame or packet');
-    const count = obj.count === undefined ? 1 : obj.count;
-    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 1000) throw new ConfigError(fieldPath(P, 'count'), `expected 1..1000, got ${describe(count)}`);
-    const timeoutMs = obj.timeoutMs === undefined ? 10_000 : obj.timeoutMs;
-    if (typeof timeoutMs !== 'number' || timeoutMs < 1 || timeoutMs > 600_000) throw new ConfigError(fieldPath(P, 'timeoutMs'), `expected 1..600000, got ${describe(timeoutMs)}`);
-    let match: string | undefined;
-    if (obj.match !== undefined) {
-      if (typeof obj.match !== 'string') throw new ConfigError(fieldPath(P, 'match'), `expected an expression, got ${describe(obj.match)}`);
-      parseMatch(obj.match, fieldPath(P, 'match'));
-      match = obj.match;
-    }
-    return { mode: 'live', switch: sw, ...(inPort ? { in: inPort } : {}), count, ...(match ? { match } : {}), timeoutMs };
+    return parseLive(obj, sw, inPort);
   }
   if (obj.live !== undefined && obj.live !== false) throw new ConfigError(fieldPath(P, 'live'), `expected true or false, got ${describe(obj.live)}`);
   if (inPort === undefined) throw new ConfigError(fieldPath(P, 'in'), 'required: the port the frame enters on');
@@ -420,7 +489,10 @@ export const METHODS: { [M in MethodName]: MethodSpec<ParsedOf<M>> } = {
   'extension.install': { summary: 'install a third-party extension (path or npm package)', mutates: true, parse: parseInstall },
   'extension.uninstall': { summary: 'uninstall a third-party extension', mutates: true, parse: parseExtName },
   'pipeline.show': { summary: "show a switch's running pipeline, ingress and egress", mutates: false, parse: parseSwitchRef },
-  trace: { summary: 'trace a synthetic frame (or the next live frames) through the pipeline', mutates: false, parse: parseTrace },
+  trace: { summary: 'trace a synthetic frame (or the next live frames, answered when all came) through the pipeline', mutates: false, parse: parseTrace },
+  'trace.start': { summary: 'start a live trace of the next frames; poll it with trace.poll', mutates: false, parse: parseTraceStart },
+  'trace.poll': { summary: 'the frames a live trace recorded since `from`, and whether it has ended', mutates: false, parse: parseTracePoll },
+  'trace.stop': { summary: 'end a live trace early', mutates: false, parse: parseTraceStop },
   'config.show': { summary: 'the running desired state: the configuration document', mutates: false, parse: parseEmpty },
   'config.apply': { summary: 'make the running state equal a configuration document (by diff; dryRun: only show the diff)', mutates: true, parse: parseConfigApply },
 };

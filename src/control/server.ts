@@ -20,6 +20,7 @@ import type { PortConfig, SwitchConfig, XvsConfig } from '../config/types.js';
 import type { TapHolder } from '../ports/netdev.js';
 import type { SwitchExtensionState, SwitchManager } from '../switch/manager-api.js';
 import { DesiredState, type ExtensionControl } from './desired-state.js';
+import { TraceSessions } from './trace-sessions.js';
 import * as edits from './edits.js';
 import type { PortSettingsChange } from './edits.js';
 import { ALL, type LockScope } from './locks.js';
@@ -90,6 +91,7 @@ export class ControlServer {
   private readonly startedAt = new Date();
   private readonly version = readVersion();
   private readonly handlers: Handlers;
+  private readonly traces = new TraceSessions();
 
   constructor(opts: ControlServerOptions) {
     this.manager = opts.manager;
@@ -146,6 +148,13 @@ export class ControlServer {
         if (p.mode === 'synthetic') return [await this.exts().trace(sw, p.in, p.frame)];
         return this.exts().traceLive(sw, { count: p.count, timeoutMs: p.timeoutMs, ...(p.match ? { match: p.match } : {}), ...(p.in ? { inPort: p.in } : {}) });
       },
+      'trace.start': async (p) => {
+        const sw = this.runningSwitch(p.switch).name;
+        const opts = { count: p.count, timeoutMs: p.timeoutMs, ...(p.match ? { match: p.match } : {}), ...(p.in ? { inPort: p.in } : {}) };
+        return { session: await this.traces.start(p.count, (more) => this.exts().traceLive(sw, { ...opts, ...more })) };
+      },
+      'trace.poll': async (p) => this.traces.poll(p.session, p.from),
+      'trace.stop': async (p) => { this.traces.stop(p.session); return { session: p.session }; },
       'daemon.status': async () => ({
         pid: process.pid,
         version: this.version,
@@ -457,6 +466,7 @@ export class ControlServer {
 
   /** Stops listening, drops connections, removes the socket file (if it is still ours). */
   async close(): Promise<void> {
+    this.traces.close();
     const server = this.server;
     if (!server) return;
     this.server = null;

@@ -165,11 +165,28 @@ export interface TraceView {
   frame: string;
   /** decoded frame, e.g. eth(...),ipv4(...),tcp(...) */
   packet: string;
-  steps: { stage: string; group: string; kind: string; direction: string; verdict: string; reason?: string; destinations?: string[] }[];
+  /** `down`: ports the step chose as destinations that get nothing because their link is down */
+  steps: { stage: string; group: string; kind: string; direction: string; verdict: string; reason?: string; destinations?: string[]; down?: string[] }[];
   verdict: 'forwarded' | 'dropped';
   reason?: string;
   destinations: string[];
+  /** the verdict in words, naming the stage and reason that decided it (`dropped by filter firewall (ingress): rule 0 (extension-drop)`) */
+  summary: string;
   generation: number;
+}
+
+/** A live trace: the next `count` real frames (matching, from a port), each handed to onFrame as it leaves the switch. */
+export interface LiveTraceOptions {
+  count: number;
+  match?: string;
+  inPort?: string;
+  timeoutMs: number;
+  /** called once per traced frame, as it arrives */
+  onFrame?: (view: TraceView) => void;
+  /** ends the trace early */
+  signal?: AbortSignal;
+  /** called once every worker records matching frames (frames from then on are traced) */
+  onArmed?: () => void;
 }
 
 /** What to do with an extension list entry naming an extension that is not installed. */
@@ -187,7 +204,7 @@ export interface ExtensionManager {
   setExtension(switchName: string, name: string, change: { config?: Record<string, unknown>; onError?: 'bypass' | 'drop' }): Promise<void>;
   pipeline(switchName: string): PipelineView;
   trace(switchName: string, inPort: string, frame: Uint8Array): Promise<TraceView>;
-  traceLive(switchName: string, opts: { count: number; match?: string; inPort?: string; timeoutMs: number }): Promise<TraceView[]>;
+  traceLive(switchName: string, opts: LiveTraceOptions): Promise<TraceView[]>;
   installExtension(source: string, opts?: { allowUntrusted?: boolean }): Promise<ExtensionInfo>;
   uninstallExtension(name: string): Promise<void>;
 }

@@ -15,7 +15,7 @@ import { reconcile } from '../ports/isolation.js';
 import { NetdevRecord } from '../ports/netdev-record.js';
 import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
 import type {
-  ExtensionInfo, ExtensionManager, FdbEntry, FdbPage, FdbPageOptions, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
+  ExtensionInfo, ExtensionManager, FdbEntry, FdbPage, FdbPageOptions, LiveTraceOptions, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
 } from './manager-api.js';
 
 export class DataPathManager implements SwitchManager, ExtensionManager {
@@ -206,7 +206,7 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
     return this.get(switchName).trace(inPort, frame);
   }
 
-  traceLive(switchName: string, opts: { count: number; match?: string; inPort?: string; timeoutMs: number }): Promise<TraceView[]> {
+  traceLive(switchName: string, opts: LiveTraceOptions): Promise<TraceView[]> {
     return this.get(switchName).traceLive(opts);
   }
 

@@ -30,7 +30,8 @@ import { DataPathWorker, DEFAULT_REQUEST_TIMEOUT_MS, type WorkerDeath } from '..
 import { DEFAULT_WATCHDOG_MS, RestartLog, Watchdog, type Stall, type WorkerHealth } from '../workers/watchdog.js';
 import type { PipelinePlan } from '../pipeline/plan.js';
 import { EXT_STRIDE, MAX_EXTENSION_SLOTS } from '../pipeline/context.js';
-import type { FdbEntry, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
+import { explainTrace } from '../pipeline/trace.js';
+import type { FdbEntry, LiveTraceOptions, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
 import type { ExtensionRegistry } from '../extensions/registry.js';
 import { SwitchExtensions } from './extensions.js';
 import { describeFrame } from '../packet/spec.js';
@@ -146,7 +147,7 @@ export class Switch {
   readonly extensions: SwitchExtensions;
   private readonly log: (m: string) => void;
   private nextTraceId = 1;
-  private readonly liveTraces = new Map<number, { frames: FrameTrace[]; want: number; done: () => void }>();
+  private readonly liveTraces = new Map<number, { frames: FrameTrace[]; want: number; done: () => void; onFrame?: (v: TraceView) => void }>();
   private readonly tuning: DataPathTuning;
   /** the plan last sent to the workers, what a replacement worker starts with (null until the first is sent) */
   private plan: PipelinePlan | null = null;
@@ -599,16 +600,18 @@ export class Switch {
   private traceView(t: FrameTrace, inPort: string): TraceView {
     const byIndex = new Map([...this.ports.values()].map((p) => [p.index, p.name]));
     const name = (i: number): string => byIndex.get(i) ?? `#${i}`;
-    return {
+    const view: Omit<TraceView, 'summary'> = {
       switch: this.cfg.name, inPort, frame: Buffer.from(t.frame).toString('hex'), packet: describeFrame(t.frame),
       steps: t.steps.map((s) => ({
         stage: s.stage, group: s.group, kind: s.kind, direction: s.direction, verdict: s.verdict,
         ...(s.reason ? { reason: s.reason } : {}),
         ...(s.destinations ? { destinations: s.destinations.map(name) } : {}),
+        ...(s.down ? { down: s.down.map(name) } : {}),
       })),
       verdict: t.verdict, ...(t.reason ? { reason: t.reason } : {}),
       destinations: t.destinations.map(name), generation: t.generation,
     };
+    return { ...view, summary: explainTrace(view) };
   }
 
   /** Run a synthetic frame through the live pipeline of the worker that owns the port; nothing is sent or learned. */
@@ -623,31 +626,39 @@ export class Switch {
   private onTraceFrame(id: number, t: FrameTrace): void {
     const lt = this.liveTraces.get(id);
     if (!lt) return;
+    if (lt.frames.length >= lt.want) return;
     lt.frames.push(t);
+    if (lt.onFrame) lt.onFrame(this.traceView(t, this.portName(t.inPort)));
     if (lt.frames.length >= lt.want) lt.done();
   }
 
   /** Record the next `count` real frames (matching, from a port) as they go through the pipeline. */
-  async traceLive(opts: { count: number; match?: string; inPort?: string; timeoutMs: number }): Promise<TraceView[]> {
+  async traceLive(opts: LiveTraceOptions): Promise<TraceView[]> {
     const match = opts.match ? parseMatch(opts.match, 'match') : null;
     const inPort = opts.inPort ? this.portByName(opts.inPort, 'in').index : -1;
     const traceId = this.nextTraceId++;
     const frames: FrameTrace[] = [];
     let timer: NodeJS.Timeout | undefined;
     const finished = new Promise<void>((resolve) => {
-      this.liveTraces.set(traceId, { frames, want: opts.count, done: resolve });
+      this.liveTraces.set(traceId, { frames, want: opts.count, done: resolve, ...(opts.onFrame ? { onFrame: opts.onFrame } : {}) });
       timer = setTimeout(resolve, opts.timeoutMs);
+      opts.signal?.addEventListener('abort', () => resolve(), { once: true });
     });
     try {
       await Promise.all(this.workers.map((w) => w.request({ type: 'trace-live', traceId, count: opts.count, match, inPort })));
+      opts.onArmed?.();
       await finished;
     } finally {
       clearTimeout(timer);
       this.liveTraces.delete(traceId);
       await Promise.all(this.workers.map((w) => w.request({ type: 'trace-live-stop', traceId }).catch(() => undefined)));
     }
-    const byIndex = new Map([...this.ports.values()].map((p) => [p.index, p.name]));
-    return frames.slice(0, opts.count).map((t) => this.traceView(t, byIndex.get(t.inPort) ?? `#${t.inPort}`));
+    return frames.slice(0, opts.count).map((t) => this.traceView(t, this.portName(t.inPort)));
+  }
+
+  private portName(index: number): string {
+    for (const p of this.ports.values()) if (p.index === index) return p.name;
+    return `#${index}`;
   }
 
   /** netdevs this switch uses (for the one-switch-per-NIC rule) */

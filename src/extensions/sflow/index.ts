@@ -533,7 +533,7 @@ export default defineCapture({
       + 'deterministic). A reconfiguration rebuilds the instance: sequence numbers and counters restart (collectors treat '
       + 'it as an agent restart). Synthetic trace frames (`xvs trace`) are neither sampled nor counted.',
     seeAlso: 'sFlow v5 https://sflow.org/sflow_version_5.txt; collectors: pmacct sfacctd, tshark (sflow dissector, UDP 6343), '
-      + 'nfdump sfcapd; REFERENCE.md §1.5 (capture extensions originate on ingress), §5',
+      + 'nfdump sfcapd; docs/REFERENCE.md, "Extensions" (capture extensions originate on ingress) and "sFlow"',
   },
   config: {
     agentAddress: { type: 'string', required: true, pattern: IPV4, doc: 'IPv4 address of the agent (datagram agent address and source IP)' },
