@@ -244,7 +244,7 @@ class Soak {
         config: { pools: [{ network: '10.87.0.0/24', rangeStart: '10.87.0.100', rangeEnd: `10.87.0.${120 + r(100)}`, serverAddress: '10.87.0.1', leaseSeconds: 60 + r(3600) }] },
       }); break;
       case 8: { // the failing plug-in: armed again every 10 s, wedging its worker one time in three
-        const mode = (t / 10) % 3 === 2 ? 'spin' : 'throw';
+        const mode = Math.floor(t / 10) % 3 === 2 ? 'spin' : 'throw';
         await this.change(`flaky set (${mode})`, 'extension.set', { switch: sw, name: 'flaky', config: { at: 500 + r(20_000), mode } });
         await this.change('flaky enable', 'extension.enable', { switch: sw, name: 'flaky' });
         break;
@@ -256,6 +256,8 @@ class Soak {
           await this.change('static enable', 'extension.enable', { switch: sw, name: 'static' });
         } else if (t % 30 === 19) {
           await this.change('static disable', 'extension.disable', { switch: sw, name: 'static' });
+        } else { // the firewall's on-error policy
+          await this.change('firewall on-error', 'extension.set', { switch: sw, name: 'firewall', onError: t % 20 === 9 ? 'bypass' : 'drop' });
         }
         break;
       }
@@ -355,6 +357,10 @@ class Soak {
     out.push(`soak: ${seconds} s, prefix ${this.prefix}, daemon pid ${this.daemon?.pid}`);
     out.push(`daemon: ${this.daemonExit ? `DIED (${this.daemonExit})` : 'alive'}; daemon.status answers with its pid: ${statusOk}; forwarding at the end: ${finalPing}`);
     out.push(`RSS MB: start ${mb(rss[0] ?? 0)}, after 30 s ${mb(afterWarmup[0] ?? 0)}, max ${mb(Math.max(...rss))}, end ${mb(rss.at(-1) ?? 0)} (${rss.length} samples)`);
+    const at = (s: number): string => mb(rss[Math.min(s, rss.length - 1)] ?? 0);
+    const half = Math.floor(rss.length / 2);
+    const slope = rss.length > 60 ? ((rss[rss.length - 1] - rss[half]) / 1024) / ((rss.length - 1 - half) / 60) : 0;
+    out.push(`RSS MB by minute: ${Array.from({ length: Math.floor((rss.length - 1) / 60) + 1 }, (_, k) => at(k * 60)).join(' ')}; second half ${slope.toFixed(1)} MB/min`);
     out.push(`configuration changes: ${changesOk} applied, ${changesFailed} refused or failed`);
     for (const [k, c] of [...this.changes.entries()].sort()) out.push(`  ${k}: ${c.ok}${c.failed ? ` (+${c.failed} failed)` : ''}`);
     for (const e of this.changeErrors.slice(0, 8)) out.push(`  error: ${e}`);
