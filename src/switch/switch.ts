@@ -496,7 +496,7 @@ export class Switch {
       for (const p of ports) {
         if (!w.alive) return;
         try {
-          await w.request({ type: 'attach', port: this.specFor(p, i, netdevMtu(p.netdev)) });
+          await w.request({ type: 'attach', port: { ...this.specFor(p, i, netdevMtu(p.netdev)), keepCounters: true } });
           attached++;
         } catch (e) {
           this.log(`switch ${this.cfg.name}: restarted worker ${i}: cannot attach ${p.name}: ${(e as Error).message}`);

@@ -83,10 +83,11 @@ export class DataPath {
     }, this.pipeline);
   }
 
-  attach(index: number, name: string, io: PortIo, rx: boolean, mtu: number): void {
+  /** attach a port; its counters start at zero unless `keepCounters` (a replacement worker re-attaching it) */
+  attach(index: number, name: string, io: PortIo, rx: boolean, mtu: number, keepCounters = false): void {
     const old = this.engine.detach(index);
     if (old) old.io.close();
-    this.counters.clearPort(index);
+    if (!keepCounters) this.counters.clearPort(index);
     this.lastKernelDrops[index] = 0;
     this.lastTruncated[index] = 0;
     this.validate.mtuByPort[index] = mtu;

@@ -77,7 +77,7 @@ function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
     switch (req.type) {
       case 'attach': {
         const s = req.port;
-        dp.attach(s.index, s.name, openIo(s), s.rx, s.mtu);
+        dp.attach(s.index, s.name, openIo(s), s.rx, s.mtu, s.keepCounters === true);
         return { id: req.id, ok: true };
       }
       case 'detach':

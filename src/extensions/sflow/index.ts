@@ -309,7 +309,9 @@ class SflowAgent implements ExtensionInstance<CaptureView> {
     const n = view.count;
     for (let i = 0; i < n; i++) {
       if (view.u16(i, 12) !== 0x0806 || view.dropped(i)) continue;
-      if (view.u16(i, 14) !== 1 || view.u16(i, 16) !== 0x0800 || view.u32(i, 28) !== this.arpTarget) continue;
+      // Ethernet/IPv4 ARP only (htype 1, ptype 0x0800, hlen 6, plen 4): with other lengths the
+      // addresses are elsewhere and bytes 22..31 are not the sender's MAC and IPv4 address
+      if (view.u16(i, 14) !== 1 || view.u16(i, 16) !== 0x0800 || view.u16(i, 18) !== 0x0604 || view.u32(i, 28) !== this.arpTarget) continue;
       const m = this.collectorMac;
       let changed = false;
       for (let k = 0; k < 6; k++) {
