@@ -1,20 +1,22 @@
 #!/bin/bash
-# bench/sw-xvs.sh - switch under test: xvs, following the plug-in contract at the top of
-# ../shared/bench/peers.sh (PB_READY / PB_PIDS / PB_LOGDIR, foreground until SIGTERM).
+# bench/sw-xvs.sh - switch under test: xvs, a switch plug-in of bench/run.sh; it follows the same
+# contract as the plug-ins of ../shared/bench/peers.sh (PB_READY / PB_PIDS / PB_LOGDIR, foreground until
+# SIGTERM), so it serves both harnesses (bench/compare-harness.sh).
 #
 #   sw-xvs.sh --port-kind    -> "veth"
-#   sw-xvs.sh PORT...        -> start `xvs daemon` with a private config and socket in /tmp/pb-xvs,
-#                               create private switch "pbxvs" and add every PORT (a root-namespace veth
+#   sw-xvs.sh PORT...        -> start `xvs daemon` with a private config and socket in /tmp/<P>-xvs,
+#                               create private switch "<P>xvs" and add every PORT (a root-namespace veth
 #                               end) as a VM port with --netdev, exactly as a user would with the CLI.
+#                               <P> is the ports' prefix: "xb" under bench/run.sh, "pb" under ../shared/bench.
 # The data path uses PACKET_VNET_HDR, so both "xvs:off" and "xvs:on" (veth offloads on: GSO
 # super-frames and partial checksums pass through with their virtio-net header) are valid configs.
 # Env: XVS_WORKERS  data-path worker threads (default 1; rx ports are spread over them)
 #      XVS_NOOP_PLUGINS=N  install N extra no-op filter plug-ins (noop1..noopN, copies of the built-in noop)
 #      XVS_ENABLE   extensions to configure and enable, in order: "name[=JSON-config] ..."
-#                   e.g. XVS_ENABLE='pcap={"dir":"/tmp/pb-xvs/pcap","match":"ipv4.dst=192.0.2.255"}'
+#                   e.g. XVS_ENABLE='pcap={"dir":"@D@/pcap","match":"ipv4.dst=192.0.2.255"}' (@D@: the state dir)
 # (sw-xvspcap.sh and sw-xvsnoop3.sh are the extension-cost variants of docs/BENCHMARKS.md)
 # Run from the project root after `npm run build` (or `bash scripts/setup.sh`):
-#   sudo PB_SW_DIR=$PWD/bench ../shared/bench/peers.sh -r 3 -c "bridge:on ovs:off ovstso:on vde xvs:off xvs:on"
+#   sudo bash bench/run.sh -r 3 -c "bridge:on ovs:off ovstso:on xvs:off xvs:on"
 set -u
 [ "${1:-}" = --port-kind ] && { echo veth; exit 0; }
 [ $# -ge 2 ] || { echo "usage: $0 PORT PORT..." >&2; exit 2; }
@@ -22,9 +24,12 @@ set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CLI=$ROOT/dist/src/cli/main.js
 [ -f "$CLI" ] || { echo "$CLI missing: run bash scripts/setup.sh first" >&2; exit 1; }
-D=/tmp/pb-xvs
+PFX=${1:0:2}
+case "$PFX" in pb|xb) ;; *) echo "refusing port $1: not a bench name (xb*, or pb* from ../shared/bench)" >&2; exit 1;; esac
+D=/tmp/$PFX-xvs
 PORTS=("$@")
-for p in "${PORTS[@]}"; do case "$p" in pb*) ;; *) echo "refusing non-pb port $p" >&2; exit 1;; esac; done
+for p in "${PORTS[@]}"; do case "$p" in "$PFX"*) ;; *) echo "refusing port $p: not $PFX*" >&2; exit 1;; esac; done
+SW=${PFX}xvs
 XVS=(node "$CLI" --socket "$D/xvs.sock")
 LOG=${PB_LOGDIR:-/tmp}/xvs-daemon.log
 DPID=
@@ -46,26 +51,28 @@ trap 'exit 130' INT
 rm -rf "$D"; mkdir -p "$D"
 node "$CLI" daemon --config "$D/config.json" --socket "$D/xvs.sock" >"$LOG" 2>&1 &
 DPID=$!
+echo "$DPID" >"$D/daemon.pid"   # for bench/run.sh's clean-up after a killed run
 for _ in $(seq 1 100); do
     "${XVS[@]}" daemon status >/dev/null 2>&1 && break
     kill -0 "$DPID" 2>/dev/null || { cat "$LOG" >&2; exit 1; }
     sleep 0.1
 done
-"${XVS[@]}" switch create pbxvs --type private --workers "${XVS_WORKERS:-1}" >/dev/null || exit 1
-for p in "${PORTS[@]}"; do "${XVS[@]}" port add pbxvs "$p" --netdev "$p" >/dev/null || exit 1; done
+"${XVS[@]}" switch create "$SW" --type private --workers "${XVS_WORKERS:-1}" >/dev/null || exit 1
+for p in "${PORTS[@]}"; do "${XVS[@]}" port add "$SW" "$p" --netdev "$p" >/dev/null || exit 1; done
 for ((k = 1; k <= ${XVS_NOOP_PLUGINS:-0}; k++)); do
     mkdir -p "$D/noop$k"
     printf "import noop from '%s';\nexport default { ...noop, name: 'noop%d' };\n" "$ROOT/dist/src/extensions/noop/index.js" "$k" >"$D/noop$k/index.js"
     printf '{"name":"noop%d","version":"1.0.0","kind":"filter","main":"index.js","xvsApi":1}\n' "$k" >"$D/noop$k/xvs-extension.json"
     "${XVS[@]}" extension install "$D/noop$k" >/dev/null || exit 1
 done
-for e in ${XVS_ENABLE:-}; do
+EN=${XVS_ENABLE:-}
+for e in ${EN//@D@/$D}; do
     name=${e%%=*}
-    if [ "$e" != "$name" ]; then "${XVS[@]}" extension set pbxvs "$name" --config "${e#*=}" >/dev/null || exit 1; fi
-    "${XVS[@]}" extension enable pbxvs "$name" >/dev/null || exit 1
+    if [ "$e" != "$name" ]; then "${XVS[@]}" extension set "$SW" "$name" --config "${e#*=}" >/dev/null || exit 1; fi
+    "${XVS[@]}" extension enable "$SW" "$name" >/dev/null || exit 1
 done
-[ -n "${XVS_ENABLE:-}" ] && "${XVS[@]}" pipeline show pbxvs >&2
-"${XVS[@]}" switch show pbxvs >&2
+[ -n "${XVS_ENABLE:-}" ] && "${XVS[@]}" pipeline show "$SW" >&2
+"${XVS[@]}" switch show "$SW" >&2
 [ -n "${PB_PIDS:-}" ] && echo "$DPID" >"$PB_PIDS"
 [ -n "${PB_READY:-}" ] && : >"$PB_READY"
 echo "[sw-xvs] ready (daemon pid $DPID, workers ${XVS_WORKERS:-1})" >&2

@@ -16,6 +16,7 @@ APT_PACKAGES=(
   pmacct               # sfacctd, the sFlow collector the sflow extension is checked against
   qemu-system-x86      # the lab's and the tests' VMs
   busybox-static cpio  # the VM's initramfs
+  xz-utils zstd        # the VM kernel's modules when they come compressed (.ko.xz, .ko.zst)
   python3 make g++     # node-gyp
 )
 

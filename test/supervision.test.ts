@@ -12,11 +12,11 @@
  */
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { distSrc } from '../src/repo-root.js';
 import { NetLab, testPrefix, type Host } from '../src/lab/netlab.js';
 import { CLI, TestDaemon } from '../src/test-support/daemon.js';
+import { fixtureManifest } from '../src/test-support/trusted-dir.js';
 import type { SwitchExtensionState, SwitchStats } from '../src/switch/manager-api.js';
 
 const P = testPrefix('w');
@@ -24,6 +24,7 @@ const A = `${P}a`;
 const B = `${P}b`;
 const fixtures = path.join(distSrc, 'workers', 'fixtures');
 let d: TestDaemon;
+const manifests = new Map<string, { file: string; remove: () => void }>();
 let lab: NetLab;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -38,12 +39,12 @@ test.before(async () => {
   ok(d.xvs('switch', 'create', B, '--type', 'private'));
   for (const i of [0, 1]) ok(d.xvs('port', 'add', A, `vm${i}`, '--netdev', lab.hosts[i].peer));
   for (const i of [2, 3]) ok(d.xvs('port', 'add', B, `vm${i}`, '--netdev', lab.hosts[i].peer));
-  for (const name of ['spinner', 'hog', 'import-loop']) {
-    writeFileSync(path.join(d.dir, `${name}.json`), JSON.stringify({ name, version: '0.0.1', kind: 'filter', main: path.join(fixtures, `${name}.js`), xvsApi: 1 }));
-  }
+  // manifests beside the fixtures: main stays inside the plug-in directory (extensions/trust.ts)
+  for (const name of ['spinner', 'hog', 'import-loop']) manifests.set(name, fixtureManifest(path.join(fixtures, `${name}.js`), { name }));
 });
 
 test.after.always(async () => {
+  for (const m of manifests.values()) m.remove();
   if (d?.running) for (const sw of [A, B]) d.xvs('switch', 'delete', sw);
   await d?.destroy();
   lab?.destroy();
@@ -87,7 +88,7 @@ function pingIn(from: Host, to: Host, args: string[]): Promise<string> {
 
 test.serial('a hook that spins forever on the 100th frame: worker replaced, plug-in FAILED (timeout), forwarding resumes, other switches answer', async (t) => {
   const [a, b] = lab.hosts;
-  t.is(d.xvs('extension', 'install', path.join(d.dir, 'spinner.json')).code, 0);
+  t.is(d.xvs('extension', 'install', manifests.get('spinner')!.file).code, 0);
   t.is(d.xvs('extension', 'enable', A, 'spinner').code, 0);
   const pings = pingIn(a, b, ['-c', '100', '-i', '0.01', '-W', '1']);
   await sleep(1000); // ~100 frames in: the worker spins
@@ -119,7 +120,7 @@ test.serial('a hook that spins forever on the 100th frame: worker replaced, plug
 
 test.serial('a hook that allocates without bound: the worker dies at its heap limit, is restarted, the cause is shown; forwarding resumes', async (t) => {
   const [a, b] = lab.hosts;
-  t.is(d.xvs('extension', 'install', path.join(d.dir, 'hog.json')).code, 0);
+  t.is(d.xvs('extension', 'install', manifests.get('hog')!.file).code, 0);
   t.is(d.xvs('extension', 'set', A, 'hog', 'at=10').code, 0);
   t.is(d.xvs('extension', 'enable', A, 'hog').code, 0);
   lab.ping(a, b, 10);
@@ -139,7 +140,7 @@ test.serial('a hook that allocates without bound: the worker dies at its heap li
 });
 
 test.serial('a plug-in that loops at import is refused with a clear error; daemon status answers meanwhile', async (t) => {
-  const install = xvsAsync('extension', 'install', path.join(d.dir, 'import-loop.json'));
+  const install = xvsAsync('extension', 'install', manifests.get('import-loop')!.file);
   await sleep(300);
   const st = timed(10_000, 'daemon', 'status', '--json');
   t.log(`daemon status during the install: ${Math.round(st.ms)} ms`);

@@ -25,8 +25,8 @@ export function globalOptions(y: Argv): Cli {
     })
     .option('timeout', {
       type: 'number',
-      default: 30_000,
-      describe: 'milliseconds to wait for the daemon',
+      default: 30,
+      describe: 'seconds to wait for the daemon to answer',
       global: true,
     });
 }
@@ -37,7 +37,9 @@ export function withJson<T>(y: Argv<T>): Argv<T & { json: boolean }> {
 }
 
 export function call<M extends MethodName>(argv: GlobalArgs, method: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
-  return callDaemon(argv.socket, method, params, argv.timeout);
+  const t = Number(argv.timeout);
+  if (!Number.isFinite(t) || t <= 0) throw new Error(`--timeout: expected seconds (more than 0), got ${String(argv.timeout)}`);
+  return callDaemon(argv.socket, method, params, Math.round(t * 1000));
 }
 
 export function out(text: string): void {

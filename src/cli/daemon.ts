@@ -3,17 +3,19 @@
  *
  * The data path is imported only when the daemon starts, so the client commands never load it.
  */
+import path from 'node:path';
 import { DEFAULT_CONFIG_PATH, loadConfig, removeStaleTemps } from '../config/store.js';
 import { acquireInstanceLock } from '../control/instance-lock.js';
 import { ControlServer } from '../control/server.js';
 import type { ConnectionLimits } from '../control/connections.js';
 import { ConfigError } from '../core/errors.js';
+import { netdevRecordPath } from '../ports/netdev-record.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, parseLogFormat, parseLogLevel } from '../log/logger.js';
 import { call, keyValues, out, printJson, table, withJson, type Cli, type GlobalArgs } from './common.js';
 
 interface DaemonArgs extends GlobalArgs {
   config: string;
-  watchdogMs?: number;
+  watchdog?: number;
   logLevel?: string;
   logFormat?: string;
   maxConnections?: number;
@@ -41,8 +43,8 @@ async function runDaemon(argv: DaemonArgs): Promise<void> {
     level: parseLogLevel(argv.logLevel ?? process.env['XVS_LOG_LEVEL'] ?? 'info', '--log-level'),
     ...(argv.logFormat !== undefined ? { format: parseLogFormat(argv.logFormat, '--log-format') } : {}),
   });
-  const wd = argv.watchdogMs;
-  if (wd !== undefined && (!Number.isInteger(wd) || wd < 100)) throw new Error(`--watchdog-ms: expected an integer ≥ 100, got ${wd}`);
+  const wd = argv.watchdog === undefined ? undefined : Math.round(argv.watchdog * 1000);
+  if (wd !== undefined && (!Number.isFinite(wd) || wd < 100)) throw new Error(`--watchdog: expected seconds ≥ 0.1, got ${String(argv.watchdog)}`);
   const limits = connectionLimits(argv);
   // One daemon per config file and per socket, before anything touches the system (control/instance-lock.ts).
   const socketPath = argv.socket;
@@ -50,8 +52,10 @@ async function runDaemon(argv: DaemonArgs): Promise<void> {
   // Holding the lock, no save is running: a temporary file next to the config is left from a crash.
   for (const f of removeStaleTemps(argv.config)) log(`removed ${f}, left by an interrupted save`);
   const config = loadConfig(argv.config);
+  // the daemon's state directory is its config file's; extensions (pcap) keep their files under it
+  process.env['XVS_STATE_DIR'] = path.dirname(path.resolve(argv.config));
   const { DataPathManager } = await import('../switch/manager.js');
-  const manager = new DataPathManager({ log, tuning: wd !== undefined ? { watchdogMs: wd } : {} });
+  const manager = new DataPathManager({ log, tuning: wd !== undefined ? { watchdogMs: wd } : {}, netdevRecord: netdevRecordPath(argv.config) });
   await manager.ready;
   const server = new ControlServer({ manager, extensions: manager, socketPath, configPath: argv.config, config, log, lock, limits });
   try {
@@ -81,6 +85,8 @@ async function runDaemon(argv: DaemonArgs): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 
+  // what an interrupted change left (a TAP of a killed `port add`) goes before the configuration is restored
+  manager.reconcileNetdevs(config);
   await server.restore();
   log(`daemon ready (pid ${process.pid}, config ${argv.config})`);
 }
@@ -95,8 +101,8 @@ export function daemonCommands(y: Cli): Cli {
         .option('log-level', { type: 'string', choices: [...LOG_LEVELS], describe: 'least important messages logged (default info; env XVS_LOG_LEVEL)' })
         .option('log-format', { type: 'string', choices: [...LOG_FORMATS], describe: 'text (time, level), journal (sd-daemon priorities; the default under systemd) or json' })
         .option('max-connections', { type: 'number', describe: 'open control connections at most; one more is refused (default 256)' })
-        .option('idle-timeout', { type: 'number', describe: 'close a control connection idle this many seconds (default 60)' })
-        .option('watchdog-ms', { type: 'number', describe: 'replace a data-path worker whose heartbeat stops this long (default 2000; env XVS_WATCHDOG_MS)' })
+        .option('idle-timeout', { type: 'number', describe: 'seconds: close a control connection idle this long (default 60)' })
+        .option('watchdog', { type: 'number', describe: 'seconds: replace a data-path worker whose heartbeat stops this long (default 2; env XVS_WATCHDOG_MS in ms)' })
         .command(
           'status',
           'show the running daemon and what it could not restore',

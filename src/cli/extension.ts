@@ -2,6 +2,8 @@
  * `xvs extension …` (list, enable, disable, order, set, describe, install, uninstall) and
  * `xvs pipeline show SWITCH`.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { SwitchExtensionState } from '../switch/manager-api.js';
 import { call, counts, out, printJson, table, withJson, type Cli } from './common.js';
 
@@ -14,6 +16,19 @@ function extTable(list: SwitchExtensionState[]): string {
       e.onError, counts(e.counters),
     ]),
   );
+}
+
+/**
+ * What `extension install SOURCE` sends the daemon: a path (one that exists here, or one written as
+ * a path: absolute, `./x`, `../x`, `a/b`) resolved against this process's working directory and
+ * normalised — the daemon's working directory is not the caller's — else the npm package name as given.
+ */
+export function installSource(source: string, cwd = process.cwd()): string {
+  const scoped = /^@[^/\\]+\/[^/\\]+$/.test(source);
+  const looksLikePath = path.isAbsolute(source) || source === '.' || source === '..' || /^\.\.?[\\/]/.test(source) || (!scoped && /[\\/]/.test(source));
+  const abs = path.resolve(cwd, source);
+  if (looksLikePath || existsSync(abs)) return abs;
+  return source;
 }
 
 /** `key=value` pairs → an object; values that parse as JSON (numbers, booleans, lists, objects) are taken as such. */
@@ -41,7 +56,8 @@ export function extensionCommands(y: Cli): Cli {
             if (!a.switch) {
               const inst = await call(a, 'extension.installed', {});
               if (a.json) return printJson(inst);
-              return out(table(['NAME', 'KIND', 'VERSION', 'SOURCE', 'SUMMARY'], inst.map((e) => [e.name, e.kind, e.version, e.source, e.summary])));
+              return out(table(['NAME', 'KIND', 'VERSION', 'SOURCE', 'TRUST', 'SUMMARY'],
+                inst.map((e) => [e.name, e.kind, e.version, e.source, e.source === 'builtin' ? '-' : e.allowUntrusted ? 'untrusted allowed' : 'root-only', e.summary])));
             }
             const list = await call(a, 'extension.list', { switch: a.switch });
             if (a.json) return printJson(list);
@@ -95,14 +111,20 @@ export function extensionCommands(y: Cli): Cli {
           async (a) => {
             const r = await call(a, 'extension.describe', { name: a.name });
             if (a.json) return printJson(r);
-            out(r.markdown);
+            const origin = r.info.source === 'builtin' ? '' : `Installed from ${r.info.source}${r.info.allowUntrusted
+              ? ' with --allow-untrusted: users other than root may be able to change its code (a warning is logged at every load).'
+              : ' (files writable by root only).'}\n\n`;
+            out(origin + r.markdown);
           })
-        .command('install <source>', 'install a third-party extension: a directory or manifest path, or an npm package name',
-          (c) => withJson(c).positional('source', { type: 'string', demandOption: true }),
+        .command('install <source>', 'install a third-party extension: a directory or manifest path (relative to here), or an npm package name; its files must be writable by root only',
+          (c) => withJson(c).positional('source', { type: 'string', demandOption: true })
+            .option('allow-untrusted', { type: 'boolean', default: false, describe: 'accept files or parent directories writable by users other than root (they can then run code as root); recorded, warned at every load' }),
           async (a) => {
-            const r = await call(a, 'extension.install', { source: a.source });
+            const allowUntrusted = a['allow-untrusted'] === true;
+            const r = await call(a, 'extension.install', { source: installSource(a.source), ...(allowUntrusted ? { allowUntrusted } : {}) });
             if (a.json) return printJson(r);
             out(`installed ${r.kind} ${r.name} ${r.version} (disabled on every switch until enabled)`);
+            if (r.allowUntrusted) out(`warning: ${r.name} was installed with --allow-untrusted: users other than root can change code that runs as root; this is recorded and logged at every load`);
           })
         .command('uninstall <name>', 'uninstall a third-party extension (disable it everywhere first)',
           (c) => withJson(c).positional('name', { type: 'string', demandOption: true }),

@@ -3,7 +3,8 @@
  * `xvs`: the command-line client of the xvs daemon (and, with `xvs daemon`, the daemon itself).
  * One file per command group; errors print `xvs: <message>` on stderr and exit 1.
  */
-import yargs from 'yargs';
+import { createRequire } from 'node:module';
+import type { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { globalOptions } from './common.js';
 import { daemonCommands } from './daemon.js';
@@ -14,6 +15,15 @@ import { switchCommands } from './switch.js';
 import { extensionCommands } from './extension.js';
 import { traceCommands } from './trace.js';
 import { configCommands } from './config.js';
+
+/**
+ * yargs through its CommonJS entry: the ESM build's cliui wraps help text every N characters, cutting
+ * words in half ("describe exten|sions" at 80 columns); the CommonJS build wraps at word boundaries.
+ */
+const yargs = createRequire(import.meta.url)('yargs') as (args: string[]) => Argv;
+
+/** help width: the terminal's (at most 100), 80 when not a terminal */
+const HELP_WIDTH = Math.min(100, process.stdout.columns || 80);
 
 class UsageError extends Error {
   constructor(message: string) {
@@ -30,7 +40,7 @@ async function main(): Promise<void> {
     .demandCommand(1, 'name a command (see xvs --help)')
     .help()
     .alias('h', 'help')
-    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .wrap(HELP_WIDTH)
     .fail((msg, err) => {
       throw err ?? new UsageError(msg);
     });

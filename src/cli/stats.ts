@@ -4,13 +4,15 @@ import { call, counts, out, printJson, table, withJson, type Cli } from './commo
 
 export function describeStats(s: SwitchStats): string {
   const ports = table(
-    ['PORT', 'KIND', 'NETDEV', 'RX-PKTS', 'RX-BYTES', 'TX-PKTS', 'TX-BYTES', 'TX-ERRORS', 'DROPS'],
-    s.ports.map((p) => [p.name, p.kind, p.netdev, p.rxPackets, p.rxBytes, p.txPackets, p.txBytes, p.txErrors, counts(p.drops)]),
+    ['PORT', 'KIND', 'NETDEV', 'RX-PKTS', 'RX-BYTES', 'TX-PKTS', 'TX-BYTES', 'TX-ERRORS', 'MACS', 'MAC-LIMIT-HITS', 'DROPS'],
+    s.ports.map((p) => [
+      p.name, p.kind, p.netdev, p.rxPackets, p.rxBytes, p.txPackets, p.txBytes, p.txErrors, `${p.macs}/${p.macLimit}`, p.macLimitHits, counts(p.drops),
+    ]),
   );
   const f = s.fdb;
   const fdb =
     `fdb: ${f.entries}/${f.limit} entries, learned ${f.learned}, moves ${f.moves}, ` +
-    `limit hits ${f.limitHits}, aged ${f.aged}`;
+    `limit hits ${f.limitHits}, port limit hits ${f.portLimitHits}, aged ${f.aged}`;
   const workers = table(
     ['WORKER', 'TID', 'CPU', 'BREATHS', 'BATCHES', 'IDLE-POLLS', 'COALESCE-WAITS', 'RESTARTS', 'LAST-CAUSE'],
     s.workers.map((w) => [w.index, w.tid, w.cpu, w.breaths, w.batches, w.idlePolls, w.coalesceWaits, w.restarts ?? 0, w.lastCause ?? '-']),

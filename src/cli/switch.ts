@@ -14,6 +14,7 @@ export function describeSwitch(v: SwitchView): string {
     ['host-port', c.hostPort],
     ['mac-aging', `${c.macAgingSeconds} s`],
     ['mac-limit', c.macTableLimit],
+    ['mac-port-limit', c.macPortLimit ?? 'default'],
     ['workers', c.workers],
   ]);
   const ports = table(
@@ -44,6 +45,7 @@ export function switchCommands(y: Cli): Cli {
             .option('host-port', { type: 'string', describe: 'host port netdev name (default <name>-host)' })
             .option('mac-aging', { type: 'number', describe: 'MAC aging time in seconds (default 300)' })
             .option('mac-limit', { type: 'number', describe: 'most MAC addresses learned (default 8192)' })
+            .option('mac-port-limit', { type: 'number', describe: 'most MACs learned per VM or host port (default 1024, at most half the table)' })
             .option('workers', { type: 'number', describe: 'data-path worker threads (default 1)' })
             .option('may-exist', { type: 'boolean', default: false, describe: 'no error if it exists with these settings' }),
         async (a) => {
@@ -55,6 +57,8 @@ export function switchCommands(y: Cli): Cli {
           if (aging !== undefined) params.macAgingSeconds = aging;
           const limit = intOption('mac-limit', a.macLimit);
           if (limit !== undefined) params.macTableLimit = limit;
+          const portLimit = intOption('mac-port-limit', a.macPortLimit);
+          if (portLimit !== undefined) params.macPortLimit = portLimit;
           const workers = intOption('workers', a.workers);
           if (workers !== undefined) params.workers = workers;
           if (a.mayExist) params.mayExist = true;

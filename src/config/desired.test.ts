@@ -12,6 +12,7 @@ const kinds = (cs: Change[]): string[] => cs.map((c) => {
     case 'addPort': case 'removePort': return `${c.kind} ${c.switch}/${c.port.name}`;
     case 'createSwitch': case 'deleteSwitch': return `${c.kind} ${c.config.name}`;
     case 'setExtensions': return `${c.kind} ${c.switch}`;
+    case 'setPort': return `${c.kind} ${c.switch}/${c.port}`;
     default: return `${c.kind} ${c.source}`;
   }
 });
@@ -42,6 +43,15 @@ test('from empty: create switches, then ports, then extensions, in document orde
 test('to empty: delete switches (ports go with them)', (t) => {
   const a = doc(sw('sw0', { ports: [{ name: 'vm1' }] }), sw('sw1'));
   t.deepEqual(kinds(diff(a, doc())), ['deleteSwitch sw0', 'deleteSwitch sw1']);
+});
+
+test('allowHostAddresses is part of a port: giving or taking the consent replaces the port, and describe shows it', (t) => {
+  const a = doc(sw('sw0', { ports: [{ name: 'vm2', netdev: 'veth0' }] }));
+  const b = doc(sw('sw0', { ports: [{ name: 'vm2', netdev: 'veth0', allowHostAddresses: true }] }));
+  const cs = diff(a, b);
+  t.deepEqual(kinds(cs), ['removePort sw0/vm2', 'addPort sw0/vm2']);
+  t.is(describe(cs), '- port sw0/vm2 (netdev veth0) [replaced]\n+ port sw0/vm2 (netdev veth0, host addresses allowed) [replaced]');
+  t.deepEqual(kinds(diff(b, a)), ['removePort sw0/vm2', 'addPort sw0/vm2']);
 });
 
 test('removals come before additions, so a netdev can move between switches', (t) => {
@@ -156,4 +166,13 @@ test('applyLenient skips the ports of a switch that failed and goes on with the 
   const done = await applyLenient(r.apply, cs, (c) => failed.push(kinds([c])[0]));
   t.deepEqual(failed, ['createSwitch a']);
   t.deepEqual(kinds(done), ['createSwitch b', 'addPort b/p2']);
+});
+
+test('plugins: an entry of untrustedPlugins is installed (and re-installed by an undo) with allowUntrusted', (t) => {
+  const a: XvsConfig = doc();
+  const b: XvsConfig = { ...doc(), plugins: ['/opt/a', '/home/u/b'], untrustedPlugins: ['/home/u/b'] };
+  const changes = diff(a, b);
+  t.deepEqual(changes, [{ kind: 'installPlugin', source: '/opt/a' }, { kind: 'installPlugin', source: '/home/u/b', allowUntrusted: true }]);
+  const back = diff(b, a);
+  t.deepEqual(back.map((c) => inverse(c)).flat(), changes);
 });

@@ -10,29 +10,32 @@
  * free before it is claimed again), then plugins are installed, switches created, ports added, extension lists
  * set, and plugins uninstalled last (an extension list must stop naming a plug-in before it goes). A switch whose
  * immutable settings (type, uplink, …) differ is deleted and created again; the diff says so. A port whose
- * netdev differs is removed and added again. Every change carries what it replaces, so its inverse needs no
+ * netdev differs is removed and added again; one whose settings (PortSettings: MAC limit, …) alone differ is
+ * changed in place (`setPort`), so a VM keeps its TAP. Every change carries what it replaces, so its inverse needs no
  * other state: rollback is computed from the diff, not written per method.
  */
-import type { PortConfig, SwitchConfig, SwitchExtensionConfig, XvsConfig } from './types.js';
+import { PORT_SETTING_KEYS, type PortConfig, type PortSettings, type SwitchConfig, type SwitchExtensionConfig, type XvsConfig } from './types.js';
 
 export type Change =
   | { kind: 'removePort'; switch: string; port: PortConfig; reason?: string }
   /** `config` is the whole switch as it was (ports and extensions too), so the inverse can rebuild it */
   | { kind: 'deleteSwitch'; config: SwitchConfig; reason?: string }
-  | { kind: 'uninstallPlugin'; source: string }
-  | { kind: 'installPlugin'; source: string }
+  | { kind: 'uninstallPlugin'; source: string; allowUntrusted?: true }
+  | { kind: 'installPlugin'; source: string; allowUntrusted?: true }
   /** the switch without ports or extensions: those follow as addPort / setExtensions changes */
   | { kind: 'createSwitch'; config: SwitchConfig; reason?: string }
   | { kind: 'addPort'; switch: string; port: PortConfig; reason?: string }
+  /** a running port's settings changed in place (`port` names it) */
+  | { kind: 'setPort'; switch: string; port: string; before: PortSettings; after: PortSettings }
   | { kind: 'setExtensions'; switch: string; before: SwitchExtensionConfig[]; after: SwitchExtensionConfig[] };
 
 /** The settings that the data path cannot change on a running switch: a change recreates the switch. */
 export const IMMUTABLE_SWITCH_KEYS = [
-  'type', 'uplink', 'allowManagementOs', 'hostPort', 'workers', 'macTableLimit', 'macAgingSeconds',
+  'type', 'uplink', 'allowManagementOs', 'hostPort', 'workers', 'macTableLimit', 'macPortLimit', 'macAgingSeconds',
 ] as const;
 
 const ORDER: Record<Change['kind'], number> = {
-  removePort: 0, deleteSwitch: 1, installPlugin: 2, createSwitch: 3, addPort: 4, setExtensions: 5, uninstallPlugin: 6,
+  removePort: 0, deleteSwitch: 1, installPlugin: 2, createSwitch: 3, addPort: 4, setPort: 5, setExtensions: 6, uninstallPlugin: 7,
 };
 
 /** Deep equality of JSON data (key order ignored). */
@@ -52,6 +55,20 @@ export function sameJson(a: unknown, b: unknown): boolean {
 export function immutableDifferences(a: SwitchConfig, b: SwitchConfig): string[] {
   const show = (v: unknown): string => (v === undefined ? '(none)' : JSON.stringify(v));
   return IMMUTABLE_SWITCH_KEYS.filter((k) => !sameJson(a[k], b[k])).map((k) => `${k} ${show(a[k])} → ${show(b[k])}`);
+}
+
+/** A port's settings (the PortSettings keys it sets). */
+export function portSettings(p: PortConfig): PortSettings {
+  const out: PortSettings = {};
+  for (const k of PORT_SETTING_KEYS) if (p[k] !== undefined) out[k] = p[k];
+  return out;
+}
+
+/** The port without its settings: what cannot change while the port runs. */
+function portIdentity(p: PortConfig): PortConfig {
+  const out: PortConfig = { ...p };
+  for (const k of PORT_SETTING_KEYS) delete out[k];
+  return out;
 }
 
 /** A switch without ports and extensions: what `createSwitch` changes carry. */
@@ -87,14 +104,21 @@ export function diff(current: XvsConfig, desired: XvsConfig): Change[] {
       buildSwitch(next, out, reason);
       continue;
     }
+    // same port with other settings only: changed in place; another netdev: replaced
+    const sameIdentity = (p: PortConfig, q: PortConfig | undefined): q is PortConfig => q !== undefined && sameJson(portIdentity(p), portIdentity(q));
     for (const p of old.ports) {
       const q = next.ports.find((x) => x.name === p.name);
-      if (q && sameJson(p, q)) continue;
+      if (sameIdentity(p, q)) continue;
       out.push({ kind: 'removePort', switch: old.name, port: structuredClone(p), ...(q ? { reason: 'replaced' } : {}) });
     }
     for (const q of next.ports) {
       const p = old.ports.find((x) => x.name === q.name);
-      if (p && sameJson(p, q)) continue;
+      if (p && sameIdentity(p, q)) {
+        const before = portSettings(p);
+        const after = portSettings(q);
+        if (!sameJson(before, after)) out.push({ kind: 'setPort', switch: old.name, port: q.name, before, after });
+        continue;
+      }
       out.push({ kind: 'addPort', switch: old.name, port: structuredClone(q), ...(p ? { reason: 'replaced' } : {}) });
     }
     const before = old.extensions ?? [];
@@ -105,8 +129,9 @@ export function diff(current: XvsConfig, desired: XvsConfig): Change[] {
 
   const had = current.plugins ?? [];
   const wanted = desired.plugins ?? [];
-  for (const s of wanted) if (!had.includes(s)) out.push({ kind: 'installPlugin', source: s });
-  for (const s of had) if (!wanted.includes(s)) out.push({ kind: 'uninstallPlugin', source: s });
+  const untrusted = (doc: XvsConfig, s: string): { allowUntrusted?: true } => (doc.untrustedPlugins?.includes(s) ? { allowUntrusted: true } : {});
+  for (const s of wanted) if (!had.includes(s)) out.push({ kind: 'installPlugin', source: s, ...untrusted(desired, s) });
+  for (const s of had) if (!wanted.includes(s)) out.push({ kind: 'uninstallPlugin', source: s, ...untrusted(current, s) });
 
   // stable sort by phase: within a phase the document order is kept
   return out.map((c, i) => ({ c, i })).sort((a, b) => ORDER[a.c.kind] - ORDER[b.c.kind] || a.i - b.i).map((x) => x.c);
@@ -117,6 +142,7 @@ export function inverse(c: Change): Change[] {
   switch (c.kind) {
     case 'removePort': return [{ kind: 'addPort', switch: c.switch, port: c.port }];
     case 'addPort': return [{ kind: 'removePort', switch: c.switch, port: c.port }];
+    case 'setPort': return [{ kind: 'setPort', switch: c.switch, port: c.port, before: c.after, after: c.before }];
     case 'createSwitch': return [{ kind: 'deleteSwitch', config: c.config }];
     case 'deleteSwitch': {
       const out: Change[] = [];
@@ -124,8 +150,8 @@ export function inverse(c: Change): Change[] {
       return out;
     }
     case 'setExtensions': return [{ kind: 'setExtensions', switch: c.switch, before: c.after, after: c.before }];
-    case 'installPlugin': return [{ kind: 'uninstallPlugin', source: c.source }];
-    case 'uninstallPlugin': return [{ kind: 'installPlugin', source: c.source }];
+    case 'installPlugin': return [{ ...c, kind: 'uninstallPlugin' }];
+    case 'uninstallPlugin': return [{ ...c, kind: 'installPlugin' }];
   }
 }
 
@@ -133,7 +159,16 @@ export function inverse(c: Change): Change[] {
 // Describe
 
 function portText(p: PortConfig): string {
-  return p.netdev === undefined ? `${p.name} (TAP)` : `${p.name} (netdev ${p.netdev})`;
+  const consent = p.allowHostAddresses === true ? ', host addresses allowed' : '';
+  const limit = p.macLimit !== undefined ? `, mac limit ${p.macLimit}` : '';
+  return p.netdev === undefined ? `${p.name} (TAP${consent}${limit})` : `${p.name} (netdev ${p.netdev}${consent}${limit})`;
+}
+
+/** `mac limit 1024 → 64` for each setting that differs ("default" when unset) */
+function settingsText(before: PortSettings, after: PortSettings): string {
+  const show = (v: number | undefined): string => (v === undefined ? 'default' : String(v));
+  const names: Record<keyof PortSettings, string> = { macLimit: 'mac limit' };
+  return PORT_SETTING_KEYS.filter((k) => before[k] !== after[k]).map((k) => `${names[k]} ${show(before[k])} → ${show(after[k])}`).join(', ');
 }
 
 function switchText(s: SwitchConfig): string {
@@ -141,6 +176,7 @@ function switchText(s: SwitchConfig): string {
   if (s.uplink !== undefined) parts.push(`uplink ${s.uplink}`);
   if (s.hostPort !== undefined) parts.push(`host port ${s.hostPort}`);
   parts.push(`workers ${s.workers}`, `mac aging ${s.macAgingSeconds} s`, `mac limit ${s.macTableLimit}`);
+  if (s.macPortLimit !== undefined) parts.push(`port mac limit ${s.macPortLimit}`);
   return parts.join(', ');
 }
 
@@ -173,10 +209,11 @@ export function describeChange(c: Change): string {
   switch (c.kind) {
     case 'removePort': return `- port ${c.switch}/${portText(c.port)}${why}`;
     case 'addPort': return `+ port ${c.switch}/${portText(c.port)}${why}`;
+    case 'setPort': return `~ port ${c.switch}/${c.port}: ${settingsText(c.before, c.after)}`;
     case 'deleteSwitch': return `- switch ${c.config.name} (${switchText(c.config)}; ${c.config.ports.length} ports)${why}`;
     case 'createSwitch': return `+ switch ${c.config.name} (${switchText(c.config)})${why}`;
     case 'setExtensions': return `~ extensions of ${c.switch}: ${describeExtensions(c.before, c.after)}`;
-    case 'installPlugin': return `+ plugin ${c.source}`;
+    case 'installPlugin': return `+ plugin ${c.source}${c.allowUntrusted ? ' (untrusted allowed)' : ''}`;
     case 'uninstallPlugin': return `- plugin ${c.source}`;
   }
 }

@@ -124,6 +124,21 @@ test('a netdev belongs to one switch role only', (t) => {
   ])));
 });
 
+test('allowHostAddresses: a boolean; only true is kept (so false and absent diff the same)', (t) => {
+  t.deepEqual(validatePort({ name: 'p', netdev: 'v', allowHostAddresses: true }, 'p'), { name: 'p', netdev: 'v', allowHostAddresses: true });
+  t.deepEqual(validatePort({ name: 'p', allowHostAddresses: false }, 'p'), { name: 'p' });
+  throwsAt(t, () => validatePort({ name: 'p', allowHostAddresses: 'yes' }, 'ports[0]'), 'ports[0].allowHostAddresses', /expected true or false/);
+});
+
+test('loopback is never a port or an uplink (the real lo)', (t) => {
+  throwsAt(t, () => checkAgainstSystem(validateConfig(cfg([{ name: 'sw0', type: 'private', ports: [{ name: 'p', netdev: 'lo', allowHostAddresses: true }] }]))),
+    'switches[0].ports[0].netdev', /"lo" is a loopback device/);
+  throwsAt(t, () => checkAgainstSystem(validateConfig(cfg([{ name: 'sw0', type: 'private', ports: [{ name: 'lo' }] }]))),
+    'switches[0].ports[0].name', /loopback/);
+  throwsAt(t, () => checkAgainstSystem(validateConfig(cfg([{ name: 'sw0', type: 'external', uplink: 'lo', allowManagementOs: true }]))),
+    'switches[0].uplink', /"lo" is a loopback device and can never be an uplink/);
+});
+
 test('at most 256 ports per switch', (t) => {
   const ports = Array.from({ length: 257 }, (_, i) => ({ name: `p${i}` }));
   throwsAt(t, () => validateSwitch({ name: 'a', type: 'private', ports }, 's'), 's.ports', /at most 256/);
@@ -147,4 +162,11 @@ test('checkAgainstSystem names the missing netdev or uplink', (t) => {
   throwsAt(t, () => checkAgainstSystem(c, (n) => n !== 'foo'), 'switches[0].ports[2].netdev', /^switches\[0\]\.ports\[2\]\.netdev: no such interface "foo"$/);
   // TAP ports and host ports are created by xvs: never checked.
   t.notThrows(() => checkAgainstSystem(validateConfig(cfg([{ name: 'i', type: 'internal', ports: [{ name: 't' }] }])), () => false));
+});
+
+test('untrustedPlugins: entries of plugins (installed with --allow-untrusted), anything else named', (t) => {
+  const c = validateConfig({ version: 1, switches: [], plugins: ['/opt/a', '/home/u/b'], untrustedPlugins: ['/home/u/b'] });
+  t.deepEqual(c.untrustedPlugins, ['/home/u/b']);
+  throwsAt(t, () => validateConfig({ version: 1, switches: [], plugins: ['/opt/a'], untrustedPlugins: ['/home/u/b'] }), 'untrustedPlugins[0]', /expected an entry of "plugins"/);
+  throwsAt(t, () => validateConfig({ version: 1, switches: [], untrustedPlugins: 'x' }), 'untrustedPlugins', /expected a list/);
 });

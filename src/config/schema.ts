@@ -9,7 +9,7 @@
  *   3. system: `checkAgainstSystem` (do `netdev` and `uplink` exist?) — kept apart so unit tests stay pure.
  */
 import type { SwitchExtensionConfig } from './types.js';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
 import {
   DEFAULT_MAC_AGING_SECONDS,
@@ -25,6 +25,8 @@ import {
 export const SWITCH_TYPES: readonly SwitchType[] = ['private', 'internal', 'external'];
 export const MAC_AGING_RANGE = { min: 1, max: 1_000_000 } as const;
 export const MAC_TABLE_LIMIT_RANGE = { min: 1, max: 1_048_576 } as const;
+/** a port's MAC limit (0: learn nothing on it) and the switch's default for ports */
+export const PORT_MAC_LIMIT_RANGE = { min: 0, max: 1_048_576 } as const;
 export const WORKERS_RANGE = { min: 1, max: 16 } as const;
 export const DEFAULT_WORKERS = 1;
 export const HOST_PORT_SUFFIX = '-host';
@@ -130,7 +132,7 @@ export function optionalIfname(obj: Record<string, unknown>, key: string, path: 
 // ---------------------------------------------------------------------------------------------------------------
 // Shape
 
-const PORT_KEYS = ['name', 'netdev'] as const;
+const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', 'macLimit'] as const;
 const SWITCH_KEYS = [
   'name',
   'type',
@@ -139,11 +141,12 @@ const SWITCH_KEYS = [
   'hostPort',
   'macAgingSeconds',
   'macTableLimit',
+  'macPortLimit',
   'workers',
   'ports',
   'extensions',
 ] as const;
-const CONFIG_KEYS = ['version', 'switches', 'plugins'] as const;
+const CONFIG_KEYS = ['version', 'switches', 'plugins', 'untrustedPlugins'] as const;
 const EXTENSION_KEYS = ['name', 'enabled', 'config', 'onError'] as const;
 
 /** The shape of a switch's extension list; each `config` is checked against its extension's spec when applied. */
@@ -178,7 +181,13 @@ export function validatePort(input: unknown, path: string): PortConfig {
   rejectUnknownKeys(obj, PORT_KEYS, path);
   const name = requireIfname(obj, 'name', path);
   const netdev = optionalIfname(obj, 'netdev', path);
-  return netdev === undefined ? { name } : { name, netdev };
+  // only `true` is kept, so `false` and absent read back (and diff) the same
+  const allowHostAddresses = optionalBoolean(obj, 'allowHostAddresses', path);
+  const macLimit = optionalInt(obj, 'macLimit', path, PORT_MAC_LIMIT_RANGE);
+  return {
+    name, ...(netdev !== undefined ? { netdev } : {}), ...(allowHostAddresses === true ? { allowHostAddresses } : {}),
+    ...(macLimit !== undefined ? { macLimit } : {}),
+  };
 }
 
 /** The netdev a port uses: its `netdev`, or for a TAP port the TAP named after the port. */
@@ -242,6 +251,7 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
 
   const macAgingSeconds = optionalInt(obj, 'macAgingSeconds', path, MAC_AGING_RANGE) ?? DEFAULT_MAC_AGING_SECONDS;
   const macTableLimit = optionalInt(obj, 'macTableLimit', path, MAC_TABLE_LIMIT_RANGE) ?? DEFAULT_MAC_TABLE_LIMIT;
+  const macPortLimit = optionalInt(obj, 'macPortLimit', path, PORT_MAC_LIMIT_RANGE);
   const workers = optionalInt(obj, 'workers', path, WORKERS_RANGE) ?? DEFAULT_WORKERS;
 
   const ports: PortConfig[] = [];
@@ -264,6 +274,7 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
     ...(hostPort !== undefined ? { hostPort } : {}),
     macAgingSeconds,
     macTableLimit,
+    ...(macPortLimit !== undefined ? { macPortLimit } : {}),
     workers,
     ports,
     ...(obj.extensions !== undefined ? { extensions: validateSwitchExtensions(obj.extensions, fieldPath(path, 'extensions')) } : {}),
@@ -362,6 +373,16 @@ export function validateConfig(input: unknown): XvsConfig {
     }
     cfg.plugins = obj.plugins;
   }
+  if (obj.untrustedPlugins !== undefined) {
+    const list: unknown = obj.untrustedPlugins;
+    if (!Array.isArray(list)) throw new ConfigError('untrustedPlugins', `expected a list of entries of "plugins", got ${describe(list)}`);
+    list.forEach((x: unknown, i) => {
+      if (typeof x !== 'string' || !(cfg.plugins ?? []).includes(x)) {
+        throw new ConfigError(`untrustedPlugins[${i}]`, `expected an entry of "plugins" (a plug-in installed with --allow-untrusted), got ${describe(x)}`);
+      }
+    });
+    if ((list as string[]).length > 0) cfg.untrustedPlugins = list as string[];
+  }
   checkClaims(configClaims(cfg));
   return cfg;
 }
@@ -373,15 +394,32 @@ export type InterfaceExists = (name: string) => boolean;
 
 export const interfaceExists: InterfaceExists = (name) => existsSync(`/sys/class/net/${name}`);
 
+/** IFF_LOOPBACK in the netdev's flags (`lo`, or any other loopback): never a port or an uplink. */
+export function isLoopbackInterface(name: string): boolean {
+  try {
+    return (parseInt(readFileSync(`/sys/class/net/${name}/flags`, 'utf8'), 16) & 0x8) !== 0;
+  } catch {
+    return false;
+  }
+}
+
 export function checkSwitchAgainstSystem(sw: SwitchConfig, path: string, exists: InterfaceExists = interfaceExists): void {
   if (sw.uplink !== undefined && !exists(sw.uplink)) {
     throw new ConfigError(fieldPath(path, 'uplink'), `no such interface "${sw.uplink}"`);
+  }
+  if (sw.uplink !== undefined && isLoopbackInterface(sw.uplink)) {
+    throw new ConfigError(fieldPath(path, 'uplink'), `"${sw.uplink}" is a loopback device and can never be an uplink; name a NIC or a veth`);
   }
 }
 
 export function checkPortAgainstSystem(port: PortConfig, path: string, exists: InterfaceExists = interfaceExists): void {
   if (port.netdev !== undefined && !exists(port.netdev)) {
     throw new ConfigError(fieldPath(path, 'netdev'), `no such interface "${port.netdev}"`);
+  }
+  const dev = portNetdev(port);
+  if (isLoopbackInterface(dev)) {
+    throw new ConfigError(fieldPath(path, port.netdev !== undefined ? 'netdev' : 'name'),
+      `"${dev}" is a loopback device and can never be a switch port; use a TAP or a veth`);
   }
 }
 

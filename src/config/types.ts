@@ -6,11 +6,31 @@
 
 export type SwitchType = 'private' | 'internal' | 'external';
 
-export interface PortConfig {
+/**
+ * Port settings a running port can change (`xvs port set`, applied in place by the `setPort` change of
+ * config/desired.ts); every other PortConfig field recreates the port when it changes. Add new ones here.
+ */
+export interface PortSettings {
+  /**
+   * Most MAC addresses learned on this port (0 = none); beyond it source MACs are not learned (their frames
+   * are still forwarded) and are counted as the port's macLimitHits. Default: the switch's macPortLimit
+   * (forward/mac-limits.ts).
+   */
+  macLimit?: number;
+}
+export const PORT_SETTING_KEYS = ['macLimit'] as const satisfies readonly (keyof PortSettings)[];
+
+export interface PortConfig extends PortSettings {
   /** Port name, unique in the switch; for a TAP port also the TAP device name QEMU attaches to (≤ 15 chars). */
   name: string;
   /** An existing netdev (e.g. a veth end) used as this VM port instead of a TAP xvs creates. */
   netdev?: string;
+  /**
+   * The operator agrees that this netdev (or an existing TAP adopted by name) carries host IP addresses: xvs
+   * removes them while it is a port (a port netdev is cut off from the host stack) and puts them back after.
+   * Without it such a netdev is refused. Loopback is refused always.
+   */
+  allowHostAddresses?: boolean;
 }
 
 export interface SwitchConfig {
@@ -26,6 +46,11 @@ export interface SwitchConfig {
   macAgingSeconds: number;
   /** Most MAC addresses the switch learns (default 8192); when full, new MACs are not learned and are counted. */
   macTableLimit: number;
+  /**
+   * MAC limit of each VM and host port that sets none (default: 1024, at most half the table); the uplink's
+   * default is the larger of this and half the table (forward/mac-limits.ts).
+   */
+  macPortLimit?: number;
   /** Data-path worker threads for this switch (default 1); rx ports are spread over them. */
   workers: number;
   ports: PortConfig[];
@@ -50,6 +75,11 @@ export interface XvsConfig {
   switches: SwitchConfig[];
   /** third-party extensions: a directory or manifest path, or an npm package name */
   plugins?: string[];
+  /**
+   * entries of `plugins` installed with --allow-untrusted: their files may be writable by users
+   * other than root (refused otherwise, extensions/trust.ts); each load logs a warning
+   */
+  untrustedPlugins?: string[];
 }
 
 export const DEFAULT_MAC_AGING_SECONDS = 300;

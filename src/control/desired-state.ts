@@ -124,6 +124,10 @@ export class DesiredState {
           if (!this.isRunning(c.switch)) throw new ConfigError('params.switch', `switch "${c.switch}" is not running (see "xvs daemon status")`);
           await manager.addPort(c.switch, structuredClone(c.port));
           return;
+        case 'setPort':
+          // a port that is not running gets its settings when it is added
+          if (this.isRunning(c.switch, c.port)) await manager.setPort(c.switch, c.port, c.after);
+          return;
         case 'removePort':
           if (this.isRunning(c.switch, c.port.name)) await manager.removePort(c.switch, c.port.name);
           this.down.delete(portKey(c.switch, c.port.name));
@@ -138,7 +142,7 @@ export class DesiredState {
           return;
         }
         case 'installPlugin':
-          await this.exts().installExtension(c.source);
+          await this.exts().installExtension(c.source, { allowUntrusted: c.allowUntrusted === true });
           return;
         case 'uninstallPlugin': {
           const x = this.exts();

@@ -6,7 +6,10 @@
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { IMMUTABLE_SWITCH_KEYS, sameJson } from '../config/desired.js';
 import { checkClaims, checkPortNameInSwitch, configClaims, portClaim, switchClaims } from '../config/schema.js';
-import { MAX_PORTS_PER_SWITCH, type PortConfig, type SwitchConfig, type XvsConfig } from '../config/types.js';
+import { MAX_PORTS_PER_SWITCH, PORT_SETTING_KEYS, type PortConfig, type PortSettings, type SwitchConfig, type XvsConfig } from '../config/types.js';
+
+/** What `port set` changes: a value sets the setting, null returns it to its default. */
+export type PortSettingsChange = { [K in keyof PortSettings]?: PortSettings[K] | null };
 
 const show = (v: unknown): string => (v === undefined ? '(none)' : JSON.stringify(v));
 
@@ -61,6 +64,21 @@ export function addPort(doc: XvsConfig, switchName: string, port: PortConfig, ma
   }
   checkClaims([...configClaims(doc), portClaim(sw.name, port, 'params')]);
   return replaceSwitch(doc, { ...sw, ports: [...sw.ports, structuredClone(port)] });
+}
+
+/** `port set`: change settings of a port in place; null when they already have these values. */
+export function setPort(doc: XvsConfig, switchName: string, portName: string, change: PortSettingsChange): XvsConfig | null {
+  const sw = findSwitch(doc, switchName, 'params.switch');
+  const old = sw.ports.find((p) => p.name === portName);
+  if (!old) throw new NotFoundError('params.name', `no such port "${portName}" on switch "${sw.name}"`);
+  const port: PortConfig = { ...old };
+  for (const k of PORT_SETTING_KEYS) {
+    const v = change[k];
+    if (v === null) delete port[k];
+    else if (v !== undefined) port[k] = v;
+  }
+  if (sameJson(port, old)) return null;
+  return replaceSwitch(doc, { ...sw, ports: sw.ports.map((p) => (p.name === portName ? port : p)) });
 }
 
 /** `port remove`; with ifExists a missing port (or switch) is fine. */

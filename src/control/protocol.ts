@@ -12,8 +12,10 @@
 import { ConfigError } from '../core/errors.js';
 import type { WorkerHealthEntry } from '../switch/manager-api.js';
 import type { PortConfig, SwitchConfig, SwitchType, XvsConfig } from '../config/types.js';
+import type { PortSettingsChange } from './edits.js';
+import { FDB_PAGE_DEFAULT, FDB_PAGE_MAX, parseCursor } from '../forward/fdb-pages.js';
 import type {
-  ExtensionInfo, FdbEntry, PipelineView, PortKind, PortStats, SwitchExtensionState, SwitchInfo, SwitchStats, TraceView,
+  ExtensionInfo, FdbPage, PipelineView, PortKind, PortStats, SwitchExtensionState, SwitchInfo, SwitchStats, TraceView,
 } from '../switch/manager-api.js';
 import { buildPacket, parseHexFrame } from '../packet/spec.js';
 import { parseMatch } from '../packet/match.js';
@@ -23,6 +25,8 @@ import {
   fieldPath,
   rejectUnknownKeys,
   optionalBoolean,
+  optionalInt,
+  PORT_MAC_LIMIT_RANGE,
   requireIfname,
   validateConfig,
   validatePort,
@@ -51,11 +55,23 @@ export interface PortRefParams {
 export interface MayExist { mayExist?: boolean }
 /** `--if-exists`: no error if it does not exist */
 export interface IfExists { ifExists?: boolean }
-export type PortAddParams = PortRefParams & MayExist & { netdev?: string };
+export type PortAddParams = PortRefParams & MayExist & { netdev?: string; allowHostAddresses?: boolean };
 export type PortRemoveParams = PortRefParams & IfExists & {
   /** remove the port even if a process (QEMU) still holds its TAP; the TAP then lasts until that process closes it */
   force?: boolean;
 };
+/** `port set`: each setting given is changed in place; null returns it to its default */
+export type PortSetParams = PortRefParams & PortSettingsChange;
+export interface PortSetParsed { switch: string; name: string; settings: PortSettingsChange }
+/** `fdb.show`: one page of the MAC table, in MAC order */
+export interface FdbShowParams {
+  switch: string;
+  /** the previous page's `next` (or a MAC): entries after it; absent: the first page */
+  after?: string;
+  /** most entries in the page (1..10000, default 5000) */
+  limit?: number;
+}
+export interface FdbShowParsed { switch: string; after?: string; limit: number }
 export type SwitchDeleteParams = NameParams & IfExists;
 /** What a change verb did: `unchanged` is true when --may-exist / --if-exists found nothing to do. */
 export interface Unchanged { unchanged?: boolean }
@@ -80,6 +96,7 @@ export interface SwitchCreateParams extends MayExist {
   hostPort?: string;
   macAgingSeconds?: number;
   macTableLimit?: number;
+  macPortLimit?: number;
   workers?: number;
 }
 
@@ -149,7 +166,8 @@ export interface Methods {
   'port.remove': { params: PortRemoveParams; parsed: { switch: string; name: string; ifExists: boolean; force: boolean }; result: PortRefParams & Unchanged };
   'port.list': { params: SwitchRefParams; parsed: SwitchRefParams; result: PortView[] };
   'port.show': { params: PortRefParams; parsed: PortRefParams; result: PortDetail };
-  'fdb.show': { params: SwitchRefParams; parsed: SwitchRefParams; result: FdbEntry[] };
+  'port.set': { params: PortSetParams; parsed: PortSetParsed; result: PortView & Unchanged };
+  'fdb.show': { params: FdbShowParams; parsed: FdbShowParsed; result: FdbPage };
   stats: { params: SwitchRefParams; parsed: SwitchRefParams; result: SwitchStats };
   'daemon.status': { params: EmptyParams; parsed: EmptyParams; result: DaemonStatus };
   'extension.installed': { params: EmptyParams; parsed: EmptyParams; result: ExtensionInfo[] };
@@ -159,15 +177,20 @@ export interface Methods {
   'extension.disable': { params: ExtRefParams; parsed: ExtRefParams; result: SwitchExtensionState };
   'extension.order': { params: ExtOrderParams; parsed: ExtOrderParams; result: SwitchExtensionState[] };
   'extension.set': { params: ExtSetParams; parsed: ExtSetParams; result: SwitchExtensionState };
-  'extension.install': { params: { source: string }; parsed: { source: string }; result: ExtensionInfo };
+  'extension.install': { params: { source: string; allowUntrusted?: boolean }; parsed: InstallParams; result: ExtensionInfo };
   'extension.uninstall': { params: NameParams; parsed: NameParams; result: NameParams };
   'pipeline.show': { params: SwitchRefParams; parsed: SwitchRefParams; result: PipelineView };
   trace: { params: TraceParams; parsed: TraceParsed; result: TraceView[] };
+  'trace.start': { params: TraceStartParams; parsed: LiveTraceParsed; result: { session: number } };
+  'trace.poll': { params: TracePollParams; parsed: Required<TracePollParams>; result: TracePollResult };
+  'trace.stop': { params: { session: number }; parsed: { session: number }; result: { session: number } };
   'config.show': { params: EmptyParams; parsed: EmptyParams; result: XvsConfig };
   'config.apply': { params: ConfigApplyParams; parsed: { config: XvsConfig; dryRun: boolean }; result: ConfigApplyResult };
 }
 
 export interface ExtRefParams { switch: string; name: string }
+/** source: an absolute path or an npm package name; allowUntrusted: files writable by others than root are allowed (logged) */
+export interface InstallParams { source: string; allowUntrusted: boolean }
 export interface ExtOrderParams { switch: string; names: string[] }
 export interface ExtSetParams { switch: string; name: string; config?: Record<string, unknown>; onError?: 'bypass' | 'drop' }
 export interface TraceParams {
@@ -186,9 +209,37 @@ export interface TraceParams {
   /** live: give up after this many ms (default 10000) */
   timeoutMs?: number;
 }
+export type LiveTraceParsed = { mode: 'live'; switch: string; in?: string; count: number; match?: string; timeoutMs: number };
 export type TraceParsed =
   | { mode: 'synthetic'; switch: string; in: string; frame: Uint8Array }
-  | { mode: 'live'; switch: string; in?: string; count: number; match?: string; timeoutMs: number };
+  | LiveTraceParsed;
+/** `trace.start`: a live trace that runs in the daemon while the client polls it (what `xvs trace --live` uses) */
+export interface TraceStartParams {
+  switch: string;
+  /** only frames that came in on this port */
+  in?: string;
+  /** how many frames to record */
+  count?: number;
+  /** only frames matching this expression */
+  match?: string;
+  /** stop after this many ms even if fewer frames came */
+  timeoutMs?: number;
+}
+export interface TracePollParams {
+  session: number;
+  /** the number of frames already seen (the `next` of the previous poll); 0 at first */
+  from?: number;
+}
+export interface TracePollResult {
+  /** the frames recorded since `from`, in order */
+  frames: TraceView[];
+  /** `from` for the next poll */
+  next: number;
+  /** the trace has ended (count reached, wait ran out, or stopped); nothing more will come */
+  done: boolean;
+  /** it ended because the wait ran out before `count` frames came */
+  timedOut: boolean;
+}
 
 export type MethodName = keyof Methods;
 export type ParamsOf<M extends MethodName> = Methods[M]['params'];
@@ -233,13 +284,39 @@ function parsePortRef(input: unknown): PortRefParams {
 }
 
 function parsePortAdd(input: unknown): { switch: string; port: PortConfig; mayExist: boolean } {
-  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'mayExist']);
+  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'allowHostAddresses', 'macLimit', 'mayExist']);
   const sw = requireIfname(obj, 'switch', P);
   const mayExist = optionalBoolean(obj, 'mayExist', P) ?? false;
   const { switch: _omit, mayExist: _m, ...rest } = obj;
   void _omit;
   void _m;
   return { switch: sw, port: validatePort(rest, P), mayExist };
+}
+
+function parsePortSet(input: unknown): PortSetParsed {
+  const obj = paramsObject(input, ['switch', 'name', 'macLimit']);
+  const settings: PortSettingsChange = {};
+  if (obj.macLimit === null) settings.macLimit = null;
+  else {
+    const v = optionalInt(obj, 'macLimit', P, PORT_MAC_LIMIT_RANGE);
+    if (v !== undefined) settings.macLimit = v;
+  }
+  if (Object.keys(settings).length === 0) throw new ConfigError(P, 'nothing to set: give macLimit (a number, or null for the default)');
+  return { switch: requireIfname(obj, 'switch', P), name: requireIfname(obj, 'name', P), settings };
+}
+
+function parseFdbShow(input: unknown): FdbShowParsed {
+  const obj = paramsObject(input, ['switch', 'after', 'limit']);
+  const out: FdbShowParsed = {
+    switch: requireIfname(obj, 'switch', P),
+    limit: optionalInt(obj, 'limit', P, { min: 1, max: FDB_PAGE_MAX }) ?? FDB_PAGE_DEFAULT,
+  };
+  if (obj.after !== undefined) {
+    if (typeof obj.after !== 'string') throw new ConfigError(fieldPath(P, 'after'), `expected the "next" of a previous page, got ${describe(obj.after)}`);
+    parseCursor(obj.after, fieldPath(P, 'after'));
+    out.after = obj.after;
+  }
+  return out;
 }
 
 function parsePortRemove(input: unknown): { switch: string; name: string; ifExists: boolean; force: boolean } {
@@ -321,10 +398,58 @@ function parseExtSet(input: unknown): ExtSetParams {
   return out;
 }
 
-function parseInstall(input: unknown): { source: string } {
-  const obj = paramsObject(input, ['source']);
+function parseInstall(input: unknown): InstallParams {
+  const obj = paramsObject(input, ['source', 'allowUntrusted']);
   if (typeof obj.source !== 'string' || obj.source.trim() === '') throw new ConfigError(fieldPath(P, 'source'), `expected a path or npm package name, got ${describe(obj.source)}`);
-  return { source: obj.source };
+  return { source: obj.source, allowUntrusted: optionalBoolean(obj, 'allowUntrusted', P) ?? false };
+}
+
+/** Ranges the validators enforce (docs/CONTROL.md states them from here). */
+export const LIMITS = {
+  'trace.count': { min: 1, max: 1000, default: 1 },
+  'trace.timeoutMs': { min: 1, max: 600_000, default: 10_000 },
+  'trace.sessions': { max: 16 },
+} as const;
+
+function intIn(obj: Record<string, unknown>, key: string, r: { min: number; max: number; default: number }): number {
+  const v = obj[key] === undefined ? r.default : obj[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < r.min || v > r.max) throw new ConfigError(fieldPath(P, key), `expected an integer ${r.min}..${r.max}, got ${describe(v)}`);
+  return v;
+}
+
+function parseLive(obj: Record<string, unknown>, sw: string, inPort: string | undefined): LiveTraceParsed {
+  const count = intIn(obj, 'count', LIMITS['trace.count']);
+  const timeoutMs = intIn(obj, 'timeoutMs', LIMITS['trace.timeoutMs']);
+  let match: string | undefined;
+  if (obj.match !== undefined) {
+    if (typeof obj.match !== 'string') throw new ConfigError(fieldPath(P, 'match'), `expected an expression, got ${describe(obj.match)}`);
+    parseMatch(obj.match, fieldPath(P, 'match'));
+    match = obj.match;
+  }
+  return { mode: 'live', switch: sw, ...(inPort ? { in: inPort } : {}), count, ...(match ? { match } : {}), timeoutMs };
+}
+
+function parseTraceStart(input: unknown): LiveTraceParsed {
+  const obj = paramsObject(input, ['switch', 'in', 'count', 'match', 'timeoutMs']);
+  const sw = requireIfname(obj, 'switch', P);
+  return parseLive(obj, sw, obj.in === undefined ? undefined : requireIfname(obj, 'in', P));
+}
+
+function requireSession(obj: Record<string, unknown>): number {
+  const v = obj.session;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new ConfigError(fieldPath(P, 'session'), `expected a session number from trace.start, got ${describe(v)}`);
+  return v;
+}
+
+function parseTracePoll(input: unknown): Required<TracePollParams> {
+  const obj = paramsObject(input, ['session', 'from']);
+  const from = obj.from === undefined ? 0 : obj.from;
+  if (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 0) throw new ConfigError(fieldPath(P, 'from'), `expected a frame count >= 0, got ${describe(from)}`);
+  return { session: requireSession(obj), from };
+}
+
+function parseTraceStop(input: unknown): { session: number } {
+  return { session: requireSession(paramsObject(input, ['session'])) };
 }
 
 function parseTrace(input: unknown): TraceParsed {
@@ -333,17 +458,7 @@ function parseTrace(input: unknown): TraceParsed {
   const inPort = obj.in === undefined ? undefined : requireIfname(obj, 'in', P);
   if (obj.live === true) {
     if (obj.frame !== undefined || obj.packet !== undefined) throw new ConfigError(fieldPath(P, 'live'), 'a live trace takes no frame or packet');
-    const count = obj.count === undefined ? 1 : obj.count;
-    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 1000) throw new ConfigError(fieldPath(P, 'count'), `expected 1..1000, got ${describe(count)}`);
-    const timeoutMs = obj.timeoutMs === undefined ? 10_000 : obj.timeoutMs;
-    if (typeof timeoutMs !== 'number' || timeoutMs < 1 || timeoutMs > 600_000) throw new ConfigError(fieldPath(P, 'timeoutMs'), `expected 1..600000, got ${describe(timeoutMs)}`);
-    let match: string | undefined;
-    if (obj.match !== undefined) {
-      if (typeof obj.match !== 'string') throw new ConfigError(fieldPath(P, 'match'), `expected an expression, got ${describe(obj.match)}`);
-      parseMatch(obj.match, fieldPath(P, 'match'));
-      match = obj.match;
-    }
-    return { mode: 'live', switch: sw, ...(inPort ? { in: inPort } : {}), count, ...(match ? { match } : {}), timeoutMs };
+    return parseLive(obj, sw, inPort);
   }
   if (obj.live !== undefined && obj.live !== false) throw new ConfigError(fieldPath(P, 'live'), `expected true or false, got ${describe(obj.live)}`);
   if (inPort === undefined) throw new ConfigError(fieldPath(P, 'in'), 'required: the port the frame enters on');
@@ -372,7 +487,8 @@ export const METHODS: { [M in MethodName]: MethodSpec<ParsedOf<M>> } = {
   'port.remove': { summary: 'remove a port from a switch', mutates: true, parse: parsePortRemove },
   'port.list': { summary: "list a switch's ports", mutates: false, parse: parseSwitchRef },
   'port.show': { summary: 'show one port and its counters', mutates: false, parse: parsePortRef },
-  'fdb.show': { summary: "show a switch's learned MAC addresses", mutates: false, parse: parseSwitchRef },
+  'port.set': { summary: "change a VM port's settings in place (macLimit: most MACs learned on it; null: the default)", mutates: true, parse: parsePortSet },
+  'fdb.show': { summary: "one page of a switch's learned MAC addresses, in MAC order (after: the previous page's next)", mutates: false, parse: parseFdbShow },
   stats: { summary: "show a switch's counters", mutates: false, parse: parseSwitchRef },
   'daemon.status': { summary: 'show the daemon: pid, uptime, restore problems', mutates: false, parse: parseEmpty },
   'extension.installed': { summary: 'list installed extensions', mutates: false, parse: parseEmpty },
@@ -385,7 +501,10 @@ export const METHODS: { [M in MethodName]: MethodSpec<ParsedOf<M>> } = {
   'extension.install': { summary: 'install a third-party extension (path or npm package)', mutates: true, parse: parseInstall },
   'extension.uninstall': { summary: 'uninstall a third-party extension', mutates: true, parse: parseExtName },
   'pipeline.show': { summary: "show a switch's running pipeline, ingress and egress", mutates: false, parse: parseSwitchRef },
-  trace: { summary: 'trace a synthetic frame (or the next live frames) through the pipeline', mutates: false, parse: parseTrace },
+  trace: { summary: 'trace a synthetic frame (or the next live frames, answered when all came) through the pipeline', mutates: false, parse: parseTrace },
+  'trace.start': { summary: 'start a live trace of the next frames; poll it with trace.poll', mutates: false, parse: parseTraceStart },
+  'trace.poll': { summary: 'the frames a live trace recorded since `from`, and whether it has ended', mutates: false, parse: parseTracePoll },
+  'trace.stop': { summary: 'end a live trace early', mutates: false, parse: parseTraceStop },
   'config.show': { summary: 'the running desired state: the configuration document', mutates: false, parse: parseEmpty },
   'config.apply': { summary: 'make the running state equal a configuration document (by diff; dryRun: only show the diff)', mutates: true, parse: parseConfigApply },
 };

@@ -11,7 +11,7 @@
 import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { fromRoot } from '../repo-root.js';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, normalize as normalizePath } from 'node:path';
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { describe as describeChanges, describeChange } from '../config/desired.js';
 import { checkPortAgainstSystem, checkSwitchAgainstSystem, interfaceExists, portNetdev, type InterfaceExists } from '../config/schema.js';
@@ -23,7 +23,9 @@ import type { PortConfig, SwitchConfig, XvsConfig } from '../config/types.js';
 import type { TapHolder } from '../ports/netdev.js';
 import type { SwitchExtensionState, SwitchManager } from '../switch/manager-api.js';
 import { DesiredState, type ExtensionControl } from './desired-state.js';
+import { TraceSessions } from './trace-sessions.js';
 import * as edits from './edits.js';
+import type { PortSettingsChange } from './edits.js';
 import { ALL, type LockScope } from './locks.js';
 
 export type { ExtensionControl } from './desired-state.js';
@@ -108,6 +110,7 @@ export class ControlServer {
   private readonly startedAt = new Date();
   private readonly version = readVersion();
   private readonly handlers: Handlers;
+  private readonly traces = new TraceSessions();
 
   constructor(opts: ControlServerOptions) {
     this.manager = opts.manager;
@@ -151,7 +154,8 @@ export class ControlServer {
         const stats = view.running ? (this.manager.stats(sw.name).ports.find((s) => s.name === p.name) ?? null) : null;
         return { ...view, stats };
       },
-      'fdb.show': async (p) => this.manager.fdb(this.runningSwitch(p.switch).name),
+      'port.set': (p) => this.locked([p.switch], () => this.setPort(p.switch, p.name, p.settings)),
+      'fdb.show': async (p) => this.manager.fdbPage(this.runningSwitch(p.switch).name, { limit: p.limit, ...(p.after !== undefined ? { after: p.after } : {}) }),
       stats: async (p) => this.manager.stats(this.runningSwitch(p.switch).name),
       'extension.installed': async () => this.exts().installedExtensions(),
       'extension.describe': async (p) => this.exts().describeExtension(p.name),
@@ -165,7 +169,7 @@ export class ControlServer {
       'extension.set': (p) => this.changeExtensions(p.switch, p.name, (x, sw) => x.setExtension(sw, p.name, {
         ...(p.config !== undefined ? { config: p.config } : {}), ...(p.onError !== undefined ? { onError: p.onError } : {}),
       }), 'reconfigured'),
-      'extension.install': (p) => this.locked(ALL, () => this.installExtension(p.source)),
+      'extension.install': (p) => this.locked(ALL, () => this.installExtension(p.source, p.allowUntrusted)),
       'extension.uninstall': (p) => this.locked(ALL, () => this.uninstallExtension(p.name)),
       'pipeline.show': async (p) => this.exts().pipeline(this.runningSwitch(p.switch).name),
       trace: async (p) => {
@@ -173,6 +177,13 @@ export class ControlServer {
         if (p.mode === 'synthetic') return [await this.exts().trace(sw, p.in, p.frame)];
         return this.exts().traceLive(sw, { count: p.count, timeoutMs: p.timeoutMs, ...(p.match ? { match: p.match } : {}), ...(p.in ? { inPort: p.in } : {}) });
       },
+      'trace.start': async (p) => {
+        const sw = this.runningSwitch(p.switch).name;
+        const opts = { count: p.count, timeoutMs: p.timeoutMs, ...(p.match ? { match: p.match } : {}), ...(p.in ? { inPort: p.in } : {}) };
+        return { session: await this.traces.start(p.count, (more) => this.exts().traceLive(sw, { ...opts, ...more })) };
+      },
+      'trace.poll': async (p) => this.traces.poll(p.session, p.from),
+      'trace.stop': async (p) => { this.traces.stop(p.session); return { session: p.session }; },
       'daemon.status': async () => ({
         pid: process.pid,
         version: this.version,
@@ -231,11 +242,18 @@ export class ControlServer {
   }
 
   /** plug-ins: installed first (the registry validates them), then the document gets them (and every switch's list) */
-  private async installExtension(source: string) {
+  private async installExtension(rawSource: string, allowUntrusted: boolean) {
     const x = this.exts();
-    const info = await x.installExtension(source);
+    // an absolute path is kept normalised (the CLI sends relative paths resolved against its working directory)
+    const source = rawSource.startsWith('/') ? normalizePath(rawSource).replace(/(.)\/+$/, '$1') : rawSource;
+    const info = await x.installExtension(source, { allowUntrusted });
     const plugins = [...(this.config.plugins ?? []).filter((p) => p !== source), source];
-    await this.state.commit({ ...this.config, plugins }, { scope: ALL, preApplied: true });
+    const others = (this.config.untrustedPlugins ?? []).filter((p) => p !== source);
+    const untrustedPlugins = allowUntrusted ? [...others, source] : others;
+    const next: XvsConfig = { ...this.config, plugins };
+    if (untrustedPlugins.length) next.untrustedPlugins = untrustedPlugins;
+    else delete next.untrustedPlugins;
+    await this.state.commit(next, { scope: ALL, preApplied: true });
     return info;
   }
 
@@ -246,7 +264,11 @@ export class ControlServer {
     await x.uninstallExtension(name);
     const plugins = (this.config.plugins ?? []).filter((p) => p !== info.source);
     const switches = this.config.switches.map((s) => (s.extensions ? { ...s, extensions: s.extensions.filter((e) => e.name !== name) } : s));
-    await this.state.commit({ ...this.config, plugins, switches }, { scope: ALL, preApplied: true });
+    const next: XvsConfig = { ...this.config, plugins, switches };
+    const untrustedPlugins = (this.config.untrustedPlugins ?? []).filter((p) => p !== info.source);
+    if (untrustedPlugins.length) next.untrustedPlugins = untrustedPlugins;
+    else delete next.untrustedPlugins;
+    await this.state.commit(next, { scope: ALL, preApplied: true });
     return { name };
   }
 
@@ -364,6 +386,19 @@ export class ControlServer {
     checkPortAgainstSystem(port, 'params', this.exists);
     await this.state.commit(next, { scope: [sw.name] });
     this.log(`added port "${port.name}" to switch "${sw.name}"${port.netdev ? ` (netdev ${port.netdev})` : ''}`);
+    return view();
+  }
+
+  private async setPort(switchName: string, portName: string, settings: PortSettingsChange): Promise<PortView & { unchanged?: boolean }> {
+    const next = edits.setPort(this.config, switchName, portName, settings);
+    const view = (): PortView => {
+      const v = this.portViews(this.findSwitch(switchName, 'params.switch')).find((x) => x.name === portName);
+      if (!v) throw new NotFoundError('params.name', `no such port "${portName}" on switch "${switchName}"`);
+      return v;
+    };
+    if (!next) return { ...view(), unchanged: true };
+    await this.state.commit(next, { scope: [switchName] });
+    this.log(`set port "${portName}" of switch "${switchName}": ${JSON.stringify(settings)}`);
     return view();
   }
 
@@ -506,6 +541,7 @@ export class ControlServer {
 
   /** Stops listening, drops connections, removes the socket file (if it is still ours). */
   async close(): Promise<void> {
+    this.traces.close();
     const server = this.server;
     if (!server) return;
     this.server = null;

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { loadConfig } from '../config/store.js';
-import type { PortConfig, SwitchConfig } from '../config/types.js';
-import type { FdbEntry, SwitchInfo, SwitchManager, SwitchStats } from '../switch/manager-api.js';
+import type { PortConfig, PortSettings, SwitchConfig } from '../config/types.js';
+import type { FdbEntry, FdbPage, SwitchInfo, SwitchManager, SwitchStats } from '../switch/manager-api.js';
 import { ControlServer, type ControlServerOptions } from './server.js';
 
 /** A data path that only remembers what it was told, and can be told to fail. */
@@ -67,6 +67,17 @@ export class FakeManager implements SwitchManager {
     this.get(name);
     return [{ mac: '02:00:00:00:00:01', port: 'tap0', ageSeconds: 3 }];
   }
+  fdbPage(name: string): FdbPage {
+    const entries = this.fdb(name);
+    return { entries, next: null, total: entries.length };
+  }
+  async setPort(sw: string, port: string, settings: PortSettings): Promise<void> {
+    await this.step(`setPort ${sw} ${port}`);
+    const p = this.get(sw).ports.find((x) => x.name === port);
+    if (!p) throw new NotFoundError('port', `no port "${port}"`);
+    if (settings.macLimit === undefined) delete p.macLimit;
+    else p.macLimit = settings.macLimit;
+  }
   stats(name: string): SwitchStats {
     const info = this.showSwitch(name);
     return {
@@ -74,9 +85,10 @@ export class FakeManager implements SwitchManager {
       type: info.config.type,
       ports: info.ports.map((p) => ({
         name: p.name, kind: p.kind, netdev: p.netdev, rxPackets: 1, rxBytes: 60, txPackets: 2, txBytes: 120, drops: {}, txErrors: 0,
+        macs: 0, macLimit: 1024, macLimitHits: 0,
       })),
       drops: {},
-      fdb: { entries: 1, limit: info.config.macTableLimit, learned: 1, moves: 0, limitHits: 0, aged: 0 },
+      fdb: { entries: 1, limit: info.config.macTableLimit, learned: 1, moves: 0, limitHits: 0, aged: 0, portLimitHits: 0 },
       workers: [{ index: 0, tid: 1, cpu: null, breaths: 10, batches: 5, idlePolls: 3, coalesceWaits: 0, restarts: 0 }],
     };
   }

@@ -5,10 +5,12 @@
  * store is not torn on x86-64/arm64, so plain stores suffice.
  *
  * Layout: SWITCH_FIELDS first, then MAX_PORTS_PER_SWITCH port records of PORT_STRIDE slots:
- *   rxPackets rxBytes txPackets txBytes txErrors, then one slot per DropReason (drops of frames
+ *   rxPackets rxBytes txPackets txBytes txErrors macLimitHits, then one slot per DropReason (drops of frames
  *   received on that port, or for tx-error/port-down, of frames sent to it), then one more record
  *   of the same layout, ORIGINATED, for frames extensions originated with no source port (and
  *   frames that could not be created: pool exhausted, inject queue full).
+ * macLimitHits: source MACs seen on the port that were not learned because the port held its
+ * MAC limit (forward/mac-table.ts); the frames themselves were forwarded.
  */
 import { MAX_PORTS_PER_SWITCH } from '../config/types.js';
 import { DROP_REASONS, DROP_REASON_COUNT } from './drop-reasons.js';
@@ -27,7 +29,7 @@ export const SW = Object.freeze(
 );
 const SWITCH_AREA = 16;
 
-export const PORT_FIELDS = ['rxPackets', 'rxBytes', 'txPackets', 'txBytes', 'txErrors'] as const;
+export const PORT_FIELDS = ['rxPackets', 'rxBytes', 'txPackets', 'txBytes', 'txErrors', 'macLimitHits'] as const;
 export type PortField = (typeof PORT_FIELDS)[number];
 export const PF = Object.freeze(
   Object.fromEntries(PORT_FIELDS.map((n, i) => [n, i])) as { [K in PortField]: number },

@@ -12,7 +12,7 @@
  *   forward  everything filter may, plus: choose destinations on ingress (exactly one forwarding
  *            extension runs per switch: the built-in `learning` unless another is enabled).
  *
- * Data path order (REFERENCE.md §1.5; written once in pipeline/stage-list.ts): validate → capture…
+ * Data path order (docs/REFERENCE.md, "Extensions"; written once in pipeline/stage-list.ts): validate → capture…
  * → filter… → built-in ingress policies → forward (ingress) → miniport edge → forward (egress) →
  * built-in egress policies → filter (reverse) → capture (reverse) → transmit. Within a kind the most
  * recently enabled extension sits nearest the protocol edge (first on ingress, last on egress);

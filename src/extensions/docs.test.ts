@@ -38,3 +38,12 @@ test('the tutorial prints the example plug-in exactly as it is tested, and it is
   t.true(guide.includes(code));
   t.true(code.split('\n').length < 60);
 });
+
+test('the guide is the one source of its text: EXTENSIONS.md links to it and repeats none of its paragraphs', async (t) => {
+  const guide = readFileSync(fromRoot('docs', 'extensions-guide.md'), 'utf8');
+  const md = await generateExtensionsMarkdown();
+  const paragraphs = (s: string): string[] => s.split(/\n\s*\n/).map((p) => p.trim()).filter((p) => p.length > 40);
+  const ref = new Set(paragraphs(md));
+  t.deepEqual(paragraphs(guide).filter((p) => ref.has(p) || md.includes(p)), [], 'paragraphs of the guide repeated in EXTENSIONS.md');
+  for (const h of [...guide.matchAll(/^## (.+)$/gm)].map((m) => m[1].trim())) t.true(md.includes(`[${h}](extensions-guide.md#`), `EXTENSIONS.md links to "${h}"`);
+});

@@ -11,8 +11,12 @@
  * worker (probe-worker.ts) with heap limits and a timeout and keeps the metadata it returns; the
  * data-path workers import it when a plan enables it (under the watchdog). Built-in extensions are
  * our own code and are imported here.
+ *
+ * A plug-in runs as root: its files and every directory above them must be writable by root alone
+ * (trust.ts, checked at install, at every daemon start and at every import by a worker), unless the
+ * operator installed it with `--allow-untrusted` (recorded in the config, warned at every load).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -21,15 +25,28 @@ import { ConfigError } from '../core/errors.js';
 import type { ExtensionInfo } from '../switch/manager-api.js';
 import { EXTENSION_API_VERSION, type Extension, type ExtensionDoc, type ExtensionManifest, type ExtensionMeta } from './api.js';
 import type { ProbeResult } from './probe-worker.js';
+import { enforcePluginTrust, resolveMain, type PluginTrust } from './trust.js';
 
 export const BUILTIN_EXTENSIONS = ['learning', 'static', 'firewall', 'dhcp-server', 'pcap', 'sflow', 'noop'] as const;
+/** an npm package name, optionally scoped */
+const NPM_NAME = /^(@[a-z0-9~][a-z0-9._~-]*\/)?[a-z0-9~][a-z0-9._~-]*$/i;
 const DOC_SECTIONS: (keyof ExtensionDoc)[] = ['synopsis', 'summary', 'description', 'path', 'notes', 'seeAlso'];
 
 export interface RegisteredExtension extends ExtensionInfo {
   /** name, kind, doc, config spec, counters: no code (plug-ins are loaded in a worker) */
   def: ExtensionMeta;
-  /** module URL the workers import */
+  /** module URL the workers import (a real path: what was checked is what is imported) */
   module: string;
+  /** plug-ins only: checked again whenever a data-path worker imports the module */
+  trust?: PluginTrust;
+}
+
+/** what `extension list`/`describe` show of an installed extension */
+export function infoOf(r: RegisteredExtension): ExtensionInfo {
+  return {
+    name: r.name, version: r.version, kind: r.kind, summary: r.summary, source: r.source,
+    ...(r.trust?.allowUntrusted ? { allowUntrusted: true as const } : {}),
+  };
 }
 
 /** Checks an extension's doc block: every section present and non-empty. Returns the missing ones. */
@@ -123,26 +140,40 @@ export class ExtensionRegistry {
     return [...this.exts.values()];
   }
 
-  /** Resolve a plug-in source to its manifest file: a directory, a manifest/package.json path, or an npm package. */
-  static resolveManifest(source: string): { file: string; manifest: ExtensionManifest } {
+  /**
+   * Resolve a plug-in source to its manifest file and directory (real paths): an absolute path to a
+   * directory or manifest/package.json, or an npm package name. A relative path is refused: the
+   * daemon's working directory is not the operator's (the CLI resolves relative paths before sending).
+   */
+  static locate(source: string): { file: string; dir: string } {
     let file: string | undefined;
-    const asPath = path.resolve(source);
-    if (existsSync(asPath)) {
-      if (statSync(asPath).isDirectory()) {
-        if (existsSync(path.join(asPath, 'xvs-extension.json'))) file = path.join(asPath, 'xvs-extension.json');
-        else if (existsSync(path.join(asPath, 'package.json'))) file = path.join(asPath, 'package.json');
-      } else if (asPath.endsWith('.json')) {
-        file = asPath;
+    if (path.isAbsolute(source)) {
+      const asPath = path.normalize(source);
+      if (!existsSync(asPath)) throw new ConfigError('source', `${asPath}: no such file or directory`);
+      const real = realpathSync(asPath);
+      if (statSync(real).isDirectory()) {
+        if (existsSync(path.join(real, 'xvs-extension.json'))) file = path.join(real, 'xvs-extension.json');
+        else if (existsSync(path.join(real, 'package.json'))) file = path.join(real, 'package.json');
+      } else if (real.endsWith('.json')) {
+        file = real;
       }
       if (!file) throw new ConfigError('source', `${source}: no xvs-extension.json or package.json with an "xvs" key`);
+    } else if (source === '.' || source === '..' || /^\.\.?[\\/]/.test(source) || source.includes('\\') || (source.includes('/') && !source.startsWith('@'))) {
+      throw new ConfigError('source', `"${source}" is a relative path: the daemon needs an absolute one (xvs extension install resolves it against your working directory)`);
     } else {
+      if (!NPM_NAME.test(source)) throw new ConfigError('source', `"${source}" is neither an absolute path nor an npm package name`);
       const require = createRequire(path.join(process.cwd(), 'noop.js'));
       try {
-        file = require.resolve(`${source}/package.json`, { paths: [process.cwd(), '/usr/local/lib/node_modules', '/usr/lib/node_modules'] });
+        file = realpathSync(require.resolve(`${source}/package.json`, { paths: [process.cwd(), '/usr/local/lib/node_modules', '/usr/lib/node_modules'] }));
       } catch {
         throw new ConfigError('source', `"${source}" is neither a path nor an installed npm package`);
       }
     }
+    return { file, dir: path.dirname(file) };
+  }
+
+  /** A plug-in manifest: `{ name, version, kind, main, xvsApi }`, each field checked (errors name the file and field). */
+  static readManifest(file: string): ExtensionManifest {
     let json: unknown;
     try {
       json = JSON.parse(readFileSync(file, 'utf8'));
@@ -157,14 +188,26 @@ export class ExtensionRegistry {
     if (m.kind !== 'capture' && m.kind !== 'filter' && m.kind !== 'forward') throw new ConfigError(`${where}: kind`, 'expected capture, filter or forward');
     if (typeof m.main !== 'string') throw new ConfigError(`${where}: main`, 'required');
     if (m.xvsApi !== EXTENSION_API_VERSION) throw new ConfigError(`${where}: xvsApi`, `expected ${EXTENSION_API_VERSION}, got ${String(m.xvsApi)}`);
-    return { file, manifest: m as ExtensionManifest };
+    return m as ExtensionManifest;
   }
 
-  /** Install a plug-in; returns its info. Loading is also how it is checked: kind, name, doc sections. */
-  async install(source: string): Promise<RegisteredExtension> {
-    const { file, manifest } = ExtensionRegistry.resolveManifest(source);
-    const main = path.resolve(path.dirname(file), manifest.main);
-    if (!existsSync(main)) throw new ConfigError('source', `${file}: main "${manifest.main}" does not exist`);
+  /** Resolve a plug-in source to its manifest file (see `locate`) and read the manifest. */
+  static resolveManifest(source: string): { file: string; dir: string; manifest: ExtensionManifest } {
+    const { file, dir } = ExtensionRegistry.locate(source);
+    return { file, dir, manifest: ExtensionRegistry.readManifest(file) };
+  }
+
+  /**
+   * Install a plug-in; returns its info. Its files are checked first (trust.ts: writable by root
+   * only, unless `allowUntrusted`, then logged through `warn`), its `main` must stay inside its
+   * directory; loading it is how the rest is checked: kind, name, doc sections.
+   */
+  async install(source: string, opts: { allowUntrusted?: boolean; warn?: (m: string) => void } = {}): Promise<RegisteredExtension> {
+    const { file, dir } = ExtensionRegistry.locate(source);
+    const trust: PluginTrust = { dir, allowUntrusted: opts.allowUntrusted === true };
+    enforcePluginTrust(trust, source, 'source', opts.warn ?? (() => {}), 'install');
+    const manifest = ExtensionRegistry.readManifest(file);
+    const main = resolveMain(dir, manifest.main, `${file}: main`);
     const url = pathToFileURL(main).href;
     const def = await probePlugin(url, manifest.name, this.opts);
     checkDefinition(def, `plugin ${manifest.name}`);
@@ -174,7 +217,8 @@ export class ExtensionRegistry {
     const existing = this.exts.get(def.name);
     if (existing && existing.source !== source) throw new ConfigError('source', `an extension "${def.name}" is already installed (from ${existing.source})`);
     const reg: RegisteredExtension = {
-      name: def.name, version: def.version, kind: def.kind, summary: def.doc.summary, source, def, module: url,
+      name: def.name, version: def.version, kind: def.kind, summary: def.doc.summary, source, def, module: url, trust,
+      ...(trust.allowUntrusted ? { allowUntrusted: true as const } : {}),
     };
     this.exts.set(def.name, reg);
     return reg;

@@ -3,10 +3,11 @@
  * look a destination up. One table per switch in shared memory (forward/mac-table.ts), shared by
  * every worker and shown by `xvs fdb show`; aging and the limit are switch settings. MACs are given
  * as their first 16 bits and last 32 bits, as `view.u16(i, off)` and `view.u32(i, off + 2)` read
- * them. Learning results are counted in the switch counters (fdb.learned/moves/limitHits).
+ * them. Learning results are counted in the switch counters (fdb.learned/moves/limitHits); a MAC
+ * refused by its port's limit in that port's macLimitHits (the frame is forwarded all the same).
  */
 import type { BreathContext } from '../core/stage.js';
-import { SW } from '../core/counters.js';
+import { CounterBlock, PF, SW } from '../core/counters.js';
 import type { SwitchMacTable } from '../extensions/api.js';
 import { LearnResult, type MacTable } from './mac-table.js';
 
@@ -31,6 +32,7 @@ export class SwitchFdb implements SwitchMacTable {
     if (r === LearnResult.learned) v[SW.fdbLearned]++;
     else if (r === LearnResult.moved) v[SW.fdbMoves]++;
     else if (r === LearnResult.limit) v[SW.fdbLimitHits]++;
+    else if (r === LearnResult.portLimit) v[CounterBlock.port(port) + PF.macLimitHits]++;
   }
 
   lookup(hi16: number, lo32: number): number {

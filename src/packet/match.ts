@@ -14,9 +14,15 @@
  *   bare words: arp ipv4 ipv6 tcp udp icmp icmpv6
  *
  * Frame semantics: one optional 802.1Q/802.1ad tag is skipped (vlan matches its VID; ethType
- * matches the inner type or the tag's TPID). IPv4 honours IHL; non-first fragments have no L4
- * header. IPv6 uses the fixed header only (nh is the L4 protocol). Port matches need TCP or UDP,
- * icmpType needs ICMP (IPv4) or ICMPv6. Short or garbage frames never match an absent field.
+ * matches the inner type or the tag's TPID). IPv4 honours IHL and the total length (an IHL below 5
+ * or a total length below the header is no IPv4 packet; bytes past the total length, such as
+ * Ethernet padding, are not L4); non-first fragments have no L4 header. IPv6 honours the payload
+ * length (0, a jumbogram, means up to the frame's end) and walks the extension header chain
+ * (hop-by-hop, routing, fragment, destination options, AH, mobility, HIP, shim6; at most
+ * MAX_IPV6_EXT_HEADERS of them): `proto`/`ipv6.nh` is the upper-layer protocol after the chain; a
+ * chain that is longer, or runs past the packet, has no protocol and no L4 header (it matches no
+ * proto, port or ICMP type), and so has a non-first fragment's L4 header. Port matches need TCP or
+ * UDP, icmpType needs ICMP (IPv4) or ICMPv6. Short or garbage frames never match an absent field.
  */
 import { ConfigError } from '../core/errors.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './addr.js';
@@ -237,6 +243,8 @@ export function describeMatch(spec: MatchSpec): string {
 }
 
 const NONE = -1;
+/** IPv6 extension headers walked before the upper-layer protocol is given up as unknown */
+export const MAX_IPV6_EXT_HEADERS = 16;
 
 /** Signed 32-bit big-endian read (compares against masks kept as int32). */
 function s32(b: Uint8Array, o: number): number {
@@ -336,12 +344,15 @@ function runMatch(m: CompiledMatcher, b: Uint8Array, off: number, len: number): 
   let proto: number;
   let l4 = NONE;
   let icmp: number;
+  let ipEnd: number;
   if (type === ETHERTYPE_IPV4) {
     if (m.family === 6 || end - p < 20 || b[p] >>> 4 !== 4) return false;
     const hl = (b[p] & 15) << 2;
-    if (hl < 20 || end - p < hl) return false;
+    const total = (b[p + 2] << 8) | b[p + 3];
+    if (hl < 20 || end - p < hl || total < hl) return false;
     if (m.hasSrc && (s32(b, p + 12) & m.src[4]) !== m.src[0]) return false;
     if (m.hasDst && (s32(b, p + 16) & m.dst[4]) !== m.dst[0]) return false;
+    ipEnd = p + total < end ? p + total : end;
     proto = b[p + 9];
     if ((((b[p + 6] << 8) | b[p + 7]) & 0x1fff) === 0) l4 = p + hl; // not a non-first fragment
     icmp = 1;
@@ -349,16 +360,31 @@ function runMatch(m: CompiledMatcher, b: Uint8Array, off: number, len: number): 
     if (m.family === 4 || end - p < 40 || b[p] >>> 4 !== 6) return false;
     if (m.hasSrc && !v6in(b, p + 8, m.src)) return false;
     if (m.hasDst && !v6in(b, p + 24, m.dst)) return false;
+    const plen = (b[p + 4] << 8) | b[p + 5];
+    ipEnd = plen === 0 || p + 40 + plen > end ? end : p + 40 + plen;
     proto = b[p + 6];
     l4 = p + 40;
+    // the extension header chain, bounded: the upper-layer protocol, or unknown (NONE)
+    for (let hops = 0; proto === 0 || proto === 43 || proto === 60 || proto === 44 || proto === 51 || proto === 135 || proto === 139 || proto === 140; hops++) {
+      if (hops === MAX_IPV6_EXT_HEADERS || ipEnd - l4 < 8) { proto = NONE; l4 = NONE; break; }
+      const next = b[l4];
+      if (proto === 44) {
+        if ((((b[l4 + 2] << 8) | b[l4 + 3]) & 0xfff8) !== 0) { proto = next; l4 = NONE; break; } // a non-first fragment
+        l4 += 8;
+      } else {
+        l4 += proto === 51 ? (b[l4 + 1] + 2) << 2 : (b[l4 + 1] + 1) << 3;
+      }
+      proto = next;
+      if (l4 > ipEnd) { proto = NONE; l4 = NONE; break; }
+    }
     icmp = 58;
   } else {
     return false;
   }
   if (m.proto !== NONE && proto !== m.proto) return false;
-  if (m.icmpType !== NONE) return proto === icmp && l4 !== NONE && end - l4 >= 4 && b[l4] === m.icmpType;
+  if (m.icmpType !== NONE) return proto === icmp && l4 !== NONE && ipEnd - l4 >= 4 && b[l4] === m.icmpType;
   if (m.spLo === NONE && m.dpLo === NONE) return true;
-  if ((proto !== 6 && proto !== 17) || l4 === NONE || end - l4 < 4) return false;
+  if ((proto !== 6 && proto !== 17) || l4 === NONE || ipEnd - l4 < 4) return false;
   const sp = (b[l4] << 8) | b[l4 + 1];
   const dp = (b[l4 + 2] << 8) | b[l4 + 3];
   if (m.spLo !== NONE && (sp < m.spLo || sp > m.spHi)) return false;

@@ -53,6 +53,8 @@ export interface TraceStep {
   reason?: string;
   /** destination port indices after the step (once forwarding ran) */
   destinations?: number[];
+  /** ports chosen as destinations that get nothing because their link is down */
+  down?: number[];
 }
 
 export type FailureHandler = (ext: ActiveExtension, error: unknown) => void;

@@ -13,6 +13,7 @@ import type { SwitchMacTable } from '../extensions/api.js';
 import { DataPathContext, EXT_STRIDE, type InjectQueue, type LostFrameCounter, type PortDirectory } from './context.js';
 import { DropReason } from '../core/drop-reasons.js';
 import type { FrameOwnership } from './ownership.js';
+import { enforcePluginTrust, UntrustedPluginError, warnLog, type PluginTrust } from '../extensions/trust.js';
 
 const POOL_EXHAUSTED = DropReason['pool-exhausted'];
 import type { ActiveExtension, ExtensionPipeline } from './pipeline.js';
@@ -29,6 +30,8 @@ export interface StagePlan {
   onError: OnError;
   /** bumped by enable: a failed stage comes back only with a new epoch */
   epoch: number;
+  /** plug-ins: who may write its files is checked before the module is imported (extensions/trust.ts) */
+  trust?: PluginTrust;
 }
 
 export interface PipelinePlan {
@@ -44,10 +47,18 @@ export interface PipelinePlan {
 
 const moduleCache = new Map<string, Extension>();
 
-/** Import an extension module (cached per thread) and check it is what the plan says. */
-export async function loadExtensionModule(url: string, expect: { name: string; kind: ExtensionKind }): Promise<Extension> {
+/**
+ * Import an extension module (cached per thread) and check it is what the plan says. A plug-in's
+ * files are checked before each import (a thread imports a module once: a new or restarted worker
+ * imports it again, and is checked again): UntrustedPluginError when users other than root can
+ * write them, or a warning through `log` when it was installed with --allow-untrusted.
+ */
+export async function loadExtensionModule(
+  url: string, expect: { name: string; kind: ExtensionKind; trust?: PluginTrust }, log: (m: string) => void = () => {},
+): Promise<Extension> {
   let def = moduleCache.get(url);
   if (!def) {
+    if (expect.trust) enforcePluginTrust(expect.trust, expect.name, '', (m) => warnLog(log, m), 'imported by a data-path worker');
     const mod = (await import(url)) as { default?: Extension };
     if (!mod.default || typeof mod.default.create !== 'function') throw new Error(`${url}: no default-exported extension`);
     def = mod.default;
@@ -79,6 +90,8 @@ export interface PlanDeps {
   log: (m: string) => void;
   /** the worker's counters: extRunning names the extension whose import/create/reconfigure runs (watchdog) */
   counters?: CounterBlock;
+  /** a stage could not be built because its plug-in's files are not trusted: it stays out, the rest of the plan runs */
+  onStageFailed?: (stage: StagePlan, error: string) => void;
 }
 
 export class PlanApplier {
@@ -134,7 +147,16 @@ export class PlanApplier {
         try { cur.active.instance.close?.(); } catch { /* replaced */ }
         this.live.delete(sp.slot);
       }
-      const active = await this.create(sp);
+      let active: ActiveExtension;
+      try {
+        active = await this.create(sp);
+      } catch (e) {
+        if (!(e instanceof UntrustedPluginError) || !this.deps.onStageFailed) throw e;
+        this.failed.set(sp.slot, sp.epoch);
+        this.deps.log(`extension ${sp.name} left out of the pipeline: ${e.message}`);
+        this.deps.onStageFailed(sp, e.message);
+        continue;
+      }
       this.live.set(sp.slot, { plan: sp, configJson, active });
       keep.add(sp.slot);
       built.set(sp.slot, active);
@@ -151,13 +173,13 @@ export class PlanApplier {
   }
 
   private async instantiate(sp: StagePlan, ctx: DataPathContext): Promise<ActiveExtension['instance']> {
-    const def = await loadExtensionModule(sp.module, sp);
+    const def = await loadExtensionModule(sp.module, sp, this.deps.log);
     return def.create(sp.config, ctx) as ActiveExtension['instance'];
   }
 
   private async create(sp: StagePlan): Promise<ActiveExtension> {
     const d = this.deps;
-    const def = await loadExtensionModule(sp.module, sp);
+    const def = await loadExtensionModule(sp.module, sp, d.log);
     const base = sp.slot * EXT_STRIDE;
     d.extCounters.fill(0, base, base + EXT_STRIDE);
     const ctx = new DataPathContext({

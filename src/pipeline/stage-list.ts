@@ -1,6 +1,6 @@
 /**
  * THE data path's order, written once (Hyper-V's "packet flow through the extensible switch data
- * path", ../shared/design/REFERENCE.md §1.5). Execution (pipeline.ts compiles it into the engine's
+ * path", docs/REFERENCE.md, "Extensions"). Execution (pipeline.ts compiles it into the engine's
  * stage array), `xvs pipeline show` (switch/extensions.ts), synthetic and live `xvs trace`
  * (trace steps carry the stage name) all derive from this list: adding a stage is one edit here
  * (a `policy` stage is run generically by the policy hooks registered under its name).

@@ -5,7 +5,7 @@
  * nothing learned or sent) and live ones (`xvs trace --live`).
  */
 import type { Batch } from '../core/batch.js';
-import { DstMode } from '../core/batch.js';
+import { DST_WORDS, DstMode } from '../core/batch.js';
 import { dropReasonName } from '../core/drop-reasons.js';
 import type { StageObserver } from '../core/engine.js';
 import { MAX_PORTS_PER_SWITCH } from '../config/types.js';
@@ -87,11 +87,77 @@ export class PipelineTracer implements StageObserver {
     return Array.from(this.scratch.subarray(0, n));
   }
 
+  /** ports frame i was sent to (unicast or a set) that get nothing because their link is down */
+  private downPorts(batch: Batch, i: number): number[] {
+    const mode = batch.dstMode[i];
+    const chosen: number[] = [];
+    if (mode === DstMode.unicast) chosen.push(batch.dstPort[i]);
+    else if (mode === DstMode.set) {
+      for (let p = 0; p < MAX_PORTS_PER_SWITCH; p++) if ((batch.dstSet[i * DST_WORDS + (p >>> 5)] & (1 << (p & 31))) !== 0) chosen.push(p);
+    }
+    // a chosen port that is neither excluded nor a destination (the probe is bound by destinations()) is down
+    return chosen.filter((p) => p >= 0 && p < MAX_PORTS_PER_SWITCH && !(batch.hasExclusions && batch.isExcluded(i, p)) && !this.probe.hasDestination(i, p));
+  }
+
   private step(batch: Batch, i: number, stage: string, group: string, kind: TraceStep['kind'], dir: TraceStep['direction'], word?: string): TraceStep {
     const r = batch.reason[i];
     const s: TraceStep = { stage, group, kind, direction: dir, verdict: r === 0 ? 'pass' : 'drop' };
     if (r !== 0) s.reason = word ? `${dropReasonName(r)}: ${word}` : dropReasonName(r);
-    else if (batch.dstMode[i] !== DstMode.none) s.destinations = this.destinations(batch, i);
+    else if (batch.dstMode[i] !== DstMode.none) {
+      s.destinations = this.destinations(batch, i);
+      if (batch.dstMode[i] !== DstMode.flood) {
+        const down = this.downPorts(batch, i);
+        if (down.length > 0) s.down = down;
+      }
+    }
     return s;
   }
+}
+
+/** A trace as the control API shows it (ports by name), for explainTrace. */
+export interface TraceForExplain {
+  steps: { stage: string; kind: string; direction: string; verdict: string; reason?: string; destinations?: string[]; down?: string[] }[];
+  verdict: 'forwarded' | 'dropped';
+  reason?: string;
+  destinations: string[];
+}
+
+function who(s: { kind: string; stage: string }): string {
+  if (s.kind === 'builtin') return `stage ${s.stage}`;
+  return `${s.kind} ${s.stage}`;
+}
+
+/**
+ * The verdict line of a trace, naming the stage and reason that decided it:
+ * `dropped by filter firewall: rule 0 (extension-drop)`, `dropped by stage validate: runt`,
+ * `dropped: destination vm2 is link-down (chosen by forward learning)`, `forwarded to vm1, vm2`.
+ */
+export function explainTrace(t: TraceForExplain): string {
+  const dropper = t.steps.find((s) => s.verdict === 'drop');
+  if (dropper) {
+    const r = dropper.reason ?? t.reason ?? 'dropped';
+    const cut = r.indexOf(': ');
+    const text = cut < 0 ? r : `${r.slice(cut + 2)} (${r.slice(0, cut)})`;
+    return `dropped by ${who(dropper)} (${dropper.direction}): ${text}`;
+  }
+  const withDest = t.steps.filter((s) => s.destinations !== undefined && s.stage !== 'transmit');
+  const last = withDest[withDest.length - 1];
+  const down = last?.down ?? [];
+  if (t.verdict === 'forwarded') {
+    const also = down.length > 0 ? `; not to ${down.join(', ')}: link down` : '';
+    return `forwarded to ${t.destinations.join(', ')}${also}`;
+  }
+  if (down.length > 0) {
+    const chooser = withDest.find((s) => (s.down ?? []).length > 0);
+    const ports = down.length === 1 ? `destination ${down[0]} is` : `destinations ${down.join(', ')} are`;
+    return `dropped: ${ports} link-down (a port whose link is down gets no frames; chosen by ${chooser ? who(chooser) : 'forwarding'})`;
+  }
+  // a stage that took away the last destination
+  for (let k = 1; k < withDest.length; k++) {
+    if ((withDest[k - 1].destinations ?? []).length > 0 && (withDest[k].destinations ?? []).length === 0) {
+      return `dropped: ${who(withDest[k])} (${withDest[k].direction}) removed the last destination (${(withDest[k - 1].destinations ?? []).join(', ')})`;
+    }
+  }
+  if (withDest.length === 0) return `dropped: no stage chose a destination (${t.reason ?? 'no-destination'})`;
+  return `dropped: ${t.reason ?? 'no destination'}`;
 }

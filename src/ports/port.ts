@@ -37,4 +37,6 @@ export interface PortSpec {
   /** does this worker receive from the port (it owns the rx side)? */
   rx: boolean;
   mtu: number;
+  /** the port is re-attached to a replacement worker: keep its counters (they live on in the same block) */
+  keepCounters?: boolean;
 }

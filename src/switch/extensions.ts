@@ -168,7 +168,7 @@ export class SwitchExtensions {
     const reg = this.registry.get(b.name)!;
     return {
       slot: b.slot, name: b.name, kind: reg.kind, module: reg.module, config: b.config,
-      onError: b.onError ?? defaultOnError(reg.kind), epoch: b.epoch,
+      onError: b.onError ?? defaultOnError(reg.kind), epoch: b.epoch, ...(reg.trust ? { trust: reg.trust } : {}),
     };
   }
 
@@ -332,7 +332,7 @@ export class SwitchExtensions {
       const running = enabled && !b.failure;
       return {
         name: b.name, version: reg.version, kind: reg.kind, summary: reg.summary, source: reg.source,
-        enabled, running, onError, ...(isDefault && replacing ? { replacedBy: replacing.name } : {}), config: structuredClone(b.config) as Record<string, unknown>,
+        ...(reg.trust?.allowUntrusted ? { allowUntrusted: true as const } : {}), enabled, running, onError, ...(isDefault && replacing ? { replacedBy: replacing.name } : {}), config: structuredClone(b.config) as Record<string, unknown>,
         ...(b.failure ? { failure: { ...b.failure } } : {}), counters,
       };
     });

@@ -1,4 +1,4 @@
-import type { PortConfig, SwitchConfig } from '../config/types.js';
+import type { PortConfig, PortSettings, SwitchConfig } from '../config/types.js';
 
 /** One learned MAC address, as `xvs fdb show` prints it. */
 export interface FdbEntry {
@@ -6,6 +6,22 @@ export interface FdbEntry {
   port: string;
   /** seconds since the entry was last refreshed by traffic */
   ageSeconds: number;
+}
+
+/** One page of a switch's MAC table, in MAC order (forward/fdb-pages.ts). */
+export interface FdbPage {
+  entries: FdbEntry[];
+  /** give this as `after` to get the next page; null: this was the last one */
+  next: string | null;
+  /** entries in the table when the walk's snapshot was taken */
+  total: number;
+}
+
+export interface FdbPageOptions {
+  /** `next` of the previous page (or a MAC): entries after it; absent: from the start */
+  after?: string;
+  /** most entries in the page */
+  limit: number;
 }
 
 export type PortKind = 'vm' | 'external' | 'internal';
@@ -23,6 +39,10 @@ export interface PortStats {
   drops: Record<string, number>;
   /** frames the switch could not transmit on this port */
   txErrors: number;
+  /** MAC addresses learned on this port, its MAC limit (forward/mac-limits.ts), and source MACs not learned because of it */
+  macs: number;
+  macLimit: number;
+  macLimitHits: number;
 }
 
 export interface SwitchStats {
@@ -31,7 +51,8 @@ export interface SwitchStats {
   ports: PortStats[];
   /** switch-wide drops by reason name (sum over ports) */
   drops: Record<string, number>;
-  fdb: { entries: number; limit: number; learned: number; moves: number; limitHits: number; aged: number };
+  /** limitHits: the table was full; portLimitHits: a port held its MAC limit (sum of the ports' macLimitHits) */
+  fdb: { entries: number; limit: number; learned: number; moves: number; limitHits: number; aged: number; portLimitHits: number };
   workers: {
     index: number; tid: number; cpu: number | null; breaths: number; batches: number; idlePolls: number; coalesceWaits: number;
     /** times the watchdog replaced this worker (stalled, out of memory, crashed) and the last cause */
@@ -74,7 +95,11 @@ export interface SwitchManager {
   removePort(switchName: string, portName: string): Promise<void>;
   listSwitches(): SwitchInfo[];
   showSwitch(name: string): SwitchInfo;
+  /** every entry (in-process callers and small tables; the control API pages with fdbPage) */
   fdb(name: string): FdbEntry[];
+  fdbPage(name: string, opts: FdbPageOptions): FdbPage;
+  /** change a VM port's settings in place (`port set`) */
+  setPort(switchName: string, portName: string, settings: PortSettings): Promise<void>;
   stats(name: string): SwitchStats;
   /** restarts and last cause of every data-path worker of every switch (for `daemon status`) */
   health?(): WorkerHealthEntry[];
@@ -91,6 +116,8 @@ export interface ExtensionInfo {
   summary: string;
   /** 'builtin', or the file path / npm package it was installed from */
   source: string;
+  /** a plug-in installed with --allow-untrusted: users other than root may be able to change its code */
+  allowUntrusted?: true;
 }
 
 /** An extension as bound to one switch (every installed extension is bound to every switch). */
@@ -138,11 +165,28 @@ export interface TraceView {
   frame: string;
   /** decoded frame, e.g. eth(...),ipv4(...),tcp(...) */
   packet: string;
-  steps: { stage: string; group: string; kind: string; direction: string; verdict: string; reason?: string; destinations?: string[] }[];
+  /** `down`: ports the step chose as destinations that get nothing because their link is down */
+  steps: { stage: string; group: string; kind: string; direction: string; verdict: string; reason?: string; destinations?: string[]; down?: string[] }[];
   verdict: 'forwarded' | 'dropped';
   reason?: string;
   destinations: string[];
+  /** the verdict in words, naming the stage and reason that decided it (`dropped by filter firewall (ingress): rule 0 (extension-drop)`) */
+  summary: string;
   generation: number;
+}
+
+/** A live trace: the next `count` real frames (matching, from a port), each handed to onFrame as it leaves the switch. */
+export interface LiveTraceOptions {
+  count: number;
+  match?: string;
+  inPort?: string;
+  timeoutMs: number;
+  /** called once per traced frame, as it arrives */
+  onFrame?: (view: TraceView) => void;
+  /** ends the trace early */
+  signal?: AbortSignal;
+  /** called once every worker records matching frames (frames from then on are traced) */
+  onArmed?: () => void;
 }
 
 /** What to do with an extension list entry naming an extension that is not installed. */
@@ -160,7 +204,7 @@ export interface ExtensionManager {
   setExtension(switchName: string, name: string, change: { config?: Record<string, unknown>; onError?: 'bypass' | 'drop' }): Promise<void>;
   pipeline(switchName: string): PipelineView;
   trace(switchName: string, inPort: string, frame: Uint8Array): Promise<TraceView>;
-  traceLive(switchName: string, opts: { count: number; match?: string; inPort?: string; timeoutMs: number }): Promise<TraceView[]>;
-  installExtension(source: string): Promise<ExtensionInfo>;
+  traceLive(switchName: string, opts: LiveTraceOptions): Promise<TraceView[]>;
+  installExtension(source: string, opts?: { allowUntrusted?: boolean }): Promise<ExtensionInfo>;
   uninstallExtension(name: string): Promise<void>;
 }

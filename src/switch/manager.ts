@@ -4,26 +4,36 @@
  * Switch operations. Every method checks before it changes anything, and undoes a half-done change
  * on failure.
  */
-import type { PortConfig, SwitchConfig, SwitchExtensionConfig } from '../config/types.js';
+import type { PortConfig, PortSettings, SwitchConfig, SwitchExtensionConfig, XvsConfig } from '../config/types.js';
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { renderExtensionDoc } from '../extensions/docs.js';
-import { ExtensionRegistry } from '../extensions/registry.js';
+import { ExtensionRegistry, infoOf } from '../extensions/registry.js';
+import { UntrustedPluginError, warnLog } from '../extensions/trust.js';
+import { FdbPager } from '../forward/fdb-pages.js';
 import { normalizeExtensionList } from './extensions.js';
+import { reconcile } from '../ports/isolation.js';
+import { NetdevRecord } from '../ports/netdev-record.js';
 import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
 import type {
-  ExtensionInfo, ExtensionManager, FdbEntry, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
+  ExtensionInfo, ExtensionManager, FdbEntry, FdbPage, FdbPageOptions, LiveTraceOptions, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
 } from './manager-api.js';
 
 export class DataPathManager implements SwitchManager, ExtensionManager {
   private readonly switches = new Map<string, Switch>();
+  /** `fdb.show` walks in progress, per switch (their snapshots go with the switch) */
+  private readonly fdbPagers = new WeakMap<Switch, FdbPager>();
   private readonly log: (m: string) => void;
   private readonly tuning: DataPathTuning;
   readonly registry: ExtensionRegistry;
   /** resolves once the built-in extensions are loaded */
   readonly ready: Promise<void>;
+  /** TAPs xvs created, settings of the port netdevs it isolated (persisted next to the config by the daemon) */
+  readonly netdevRecord: NetdevRecord;
 
-  constructor(opts: { log?: (msg: string) => void; tuning?: Partial<DataPathTuning> } = {}) {
+  /** `netdevRecord`: the file of the NetdevRecord (ports/netdev-record.ts); absent: kept in memory only */
+  constructor(opts: { log?: (msg: string) => void; tuning?: Partial<DataPathTuning>; netdevRecord?: string } = {}) {
     this.log = opts.log ?? ((m) => process.stderr.write(`xvs: ${m}\n`));
+    this.netdevRecord = new NetdevRecord(opts.netdevRecord ?? null, this.log);
     this.tuning = { ...DEFAULT_TUNING, ...tuningFromEnv(), ...opts.tuning };
     this.registry = new ExtensionRegistry({ loadTimeoutMs: this.tuning.requestTimeoutMs, heapMb: this.tuning.workerHeapMb });
     this.ready = this.registry.loadBuiltins(this.log);
@@ -53,7 +63,7 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
       const o = this.owner(dev);
       if (o) throw new ConfigError(`ports[${i}].${p.netdev ? 'netdev' : 'name'}`, `"${dev}" is already used by switch "${o}"`);
     }
-    const sw = await Switch.start(cfg, this.tuning, this.log, this.registry);
+    const sw = await Switch.start(cfg, this.tuning, this.log, this.registry, this.netdevRecord);
     this.switches.set(cfg.name, sw);
     // a port that cannot be attached (its netdev vanished while the daemon was down) does not stop
     // the others: the switch stays with every port that worked, and the first failure is reported
@@ -67,6 +77,19 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
       }
     }
     if (firstError) throw firstError;
+  }
+
+  /**
+   * At start, before `cfg` is restored: delete the TAPs xvs created and give back the netdevs it isolated that
+   * `cfg` does not use (what a `kill -9` in the middle of a change left).
+   */
+  reconcileNetdevs(cfg: XvsConfig): void {
+    try {
+      reconcile(this.netdevRecord, cfg, this.log);
+    } catch (e) {
+      // the restore goes on; what was not cleaned is tried again at the next start
+      this.log(`cleaning netdevs left by an interrupted change: ${(e as Error).message}`);
+    }
   }
 
   async deleteSwitch(name: string): Promise<void> {
@@ -99,6 +122,21 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
     return this.get(name).fdb();
   }
 
+  fdbPage(name: string, opts: FdbPageOptions): FdbPage {
+    const sw = this.get(name);
+    let pager = this.fdbPagers.get(sw);
+    if (!pager) {
+      pager = new FdbPager(sw.table);
+      this.fdbPagers.set(sw, pager);
+    }
+    const byIndex = new Map([...sw.ports.values()].map((p) => [p.index, p.name]));
+    return pager.page(opts, (i) => byIndex.get(i) ?? `#${i}`, (Date.now() / 1000) | 0);
+  }
+
+  async setPort(switchName: string, portName: string, settings: PortSettings): Promise<void> {
+    this.get(switchName).setPort(portName, settings);
+  }
+
   stats(name: string): SwitchStats {
     return this.get(name).stats();
   }
@@ -116,12 +154,12 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
   // ---------------------------------------------------------------- extensions
 
   installedExtensions(): ExtensionInfo[] {
-    return this.registry.list().map(({ name, version, kind, summary, source }) => ({ name, version, kind, summary, source }));
+    return this.registry.list().map(infoOf);
   }
 
   describeExtension(name: string): { info: ExtensionInfo; markdown: string } {
     const r = this.registry.require(name, 'name');
-    return { info: { name: r.name, version: r.version, kind: r.kind, summary: r.summary, source: r.source }, markdown: renderExtensionDoc(r.def) };
+    return { info: infoOf(r), markdown: renderExtensionDoc(r.def) };
   }
 
   listExtensions(switchName: string): SwitchExtensionState[] {
@@ -168,16 +206,22 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
     return this.get(switchName).trace(inPort, frame);
   }
 
-  traceLive(switchName: string, opts: { count: number; match?: string; inPort?: string; timeoutMs: number }): Promise<TraceView[]> {
+  traceLive(switchName: string, opts: LiveTraceOptions): Promise<TraceView[]> {
     return this.get(switchName).traceLive(opts);
   }
 
-  async installExtension(source: string): Promise<ExtensionInfo> {
+  async installExtension(source: string, opts: { allowUntrusted?: boolean } = {}): Promise<ExtensionInfo> {
     await this.ready;
-    const r = await this.registry.install(source);
+    let r;
+    try {
+      r = await this.registry.install(source, { allowUntrusted: opts.allowUntrusted === true, warn: (m) => warnLog(this.log, m) });
+    } catch (e) {
+      if (e instanceof UntrustedPluginError) warnLog(this.log, e.message); // refused as a problem, not a typo
+      throw e;
+    }
     for (const sw of this.switches.values()) await sw.extensions.registryChanged();
-    this.log(`installed extension ${r.kind} "${r.name}" ${r.version} from ${source}`);
-    return { name: r.name, version: r.version, kind: r.kind, summary: r.summary, source: r.source };
+    this.log(`installed extension ${r.kind} "${r.name}" ${r.version} from ${source}${r.allowUntrusted ? ' (--allow-untrusted)' : ''}`);
+    return infoOf(r);
   }
 
   async uninstallExtension(name: string): Promise<void> {

@@ -6,12 +6,13 @@
  * import is refused by the probe worker while the main thread keeps running.
  */
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testPrefix } from '../lab/netlab.js';
 import { udpFrame } from '../test-support/frames.js';
+import { fixtureManifest } from '../test-support/trusted-dir.js';
 import { DataPathManager } from './manager.js';
 import type { SwitchConfig } from '../config/types.js';
 
@@ -21,10 +22,12 @@ const dir = mkdtempSync(path.join(tmpdir(), 'xsup-'));
 const managers: DataPathManager[] = [];
 const logs: string[] = [];
 
+const manifests: (() => void)[] = [];
+/** a manifest beside the fixture (main stays inside the plug-in directory: extensions/trust.ts) */
 function plugin(name: string): string {
-  const d = path.join(dir, name);
-  writeFileSync(`${d}.json`, JSON.stringify({ name, version: '0.0.1', kind: 'filter', main: path.join(fixtures, `${name}.js`), xvsApi: 1 }));
-  return `${d}.json`;
+  const m = fixtureManifest(path.join(fixtures, `${name}.js`), { name });
+  manifests.push(m.remove);
+  return m.file;
 }
 
 function cfg(name: string): SwitchConfig {
@@ -37,6 +40,7 @@ test.after.always(async () => {
     await m.shutdown();
   }
   rmSync(dir, { recursive: true, force: true });
+  for (const remove of manifests) remove();
 });
 
 /** retry an operation that fails while a worker is being replaced */

@@ -6,18 +6,23 @@
  * carries host IPs, read and written by xvs through its own queue fds); external = VM ports + one
  * uplink (NIC or veth) and, with allowManagementOs, a host port that takes over the uplink's
  * addresses and routes.
+ *
+ * Every port netdev but the host port is cut off from the host stack while it is a port (ports/isolation.ts),
+ * and given back as it was when the port goes; TAPs xvs created are recorded (ports/netdev-record.ts) before
+ * they are created and are the only ones it deletes.
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { PortConfig, SwitchConfig } from '../config/types.js';
+import type { PortConfig, PortSettings, SwitchConfig } from '../config/types.js';
 import { MAX_PORTS_PER_SWITCH } from '../config/types.js';
 import { CounterBlock, PF, SW } from '../core/counters.js';
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { MacTable } from '../forward/mac-table.js';
+import { portMacLimit } from '../forward/mac-limits.js';
 import { macToString } from '../packet/ethernet.js';
-import {
-  globalAddresses, ip, isTap, moveAddresses, netdevExists, netdevMac, netdevMtu, setLinkUp,
-} from '../ports/netdev.js';
+import { ip, isTap, moveAddresses, netdevExists, netdevMac, netdevMtu, setLinkUp } from '../ports/netdev.js';
+import { checkPortNetdev, describeAddresses, hostAddresses, isLoopback, isolate, release } from '../ports/isolation.js';
+import { NetdevRecord } from '../ports/netdev-record.js';
 import { DEFAULT_RING_FRAMES } from '../ports/afpacket.js';
 import type { PortBackend, PortSpec } from '../ports/port.js';
 import { createPersistentTap, destroyPersistentTap } from '../ports/tap.js';
@@ -25,7 +30,8 @@ import { DataPathWorker, DEFAULT_REQUEST_TIMEOUT_MS, type WorkerDeath } from '..
 import { DEFAULT_WATCHDOG_MS, RestartLog, Watchdog, type Stall, type WorkerHealth } from '../workers/watchdog.js';
 import type { PipelinePlan } from '../pipeline/plan.js';
 import { EXT_STRIDE, MAX_EXTENSION_SLOTS } from '../pipeline/context.js';
-import type { FdbEntry, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
+import { explainTrace } from '../pipeline/trace.js';
+import type { FdbEntry, LiveTraceOptions, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
 import type { ExtensionRegistry } from '../extensions/registry.js';
 import { SwitchExtensions } from './extensions.js';
 import { describeFrame } from '../packet/spec.js';
@@ -41,7 +47,7 @@ export interface SwitchPort {
   kind: PortKind;
   netdev: string;
   backend: PortBackend;
-  /** xvs created this TAP and removes it with the port */
+  /** xvs created this TAP (NetdevRecord) and removes it with the port; an adopted TAP stays */
   ownsTap: boolean;
 }
 
@@ -141,15 +147,18 @@ export class Switch {
   readonly extensions: SwitchExtensions;
   private readonly log: (m: string) => void;
   private nextTraceId = 1;
-  private readonly liveTraces = new Map<number, { frames: FrameTrace[]; want: number; done: () => void }>();
+  private readonly liveTraces = new Map<number, { frames: FrameTrace[]; want: number; done: () => void; onFrame?: (v: TraceView) => void }>();
   private readonly tuning: DataPathTuning;
   /** the plan last sent to the workers, what a replacement worker starts with (null until the first is sent) */
   private plan: PipelinePlan | null = null;
   private readonly watchdog: Watchdog;
   private readonly restarts: RestartLog[] = [];
   private stopping = false;
+  /** TAPs xvs created and settings of the netdevs it isolated, shared by the switches of a daemon */
+  private readonly record: NetdevRecord;
 
-  private constructor(cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void, registry: ExtensionRegistry) {
+  private constructor(cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void, registry: ExtensionRegistry, record: NetdevRecord) {
+    this.record = record;
     this.cfg = { ...cfg, ports: [] };
     delete this.cfg.extensions;
     this.log = log;
@@ -181,8 +190,10 @@ export class Switch {
   }
 
   /** Start the workers and attach the uplink/host ports; VM ports are added after. */
-  static async start(cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void, registry: ExtensionRegistry): Promise<Switch> {
-    const sw = new Switch(cfg, tuning, log, registry);
+  static async start(
+    cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void, registry: ExtensionRegistry, record = new NetdevRecord(null),
+  ): Promise<Switch> {
+    const sw = new Switch(cfg, tuning, log, registry, record);
     try {
       for (let w = 0; w < cfg.workers; w++) {
         sw.counters.push(new CounterBlock());
@@ -198,9 +209,12 @@ export class Switch {
       sw.linkTimer.unref();
       if (cfg.type === 'external') await sw.attachUplink();
       if (cfg.type === 'internal' || (cfg.type === 'external' && cfg.allowManagementOs)) await sw.attachHostPort();
+      // after the host port took the uplink's addresses (isolating first would drop its IPv6 ones)
+      if (cfg.type === 'external' && cfg.uplink) isolate(cfg.uplink, sw.record, 'uplink');
       return sw;
     } catch (e) {
-      await sw.stop();
+      // undo what was done: addresses back on the uplink, isolation released, TAPs xvs created deleted
+      await sw.destroy();
       throw e;
     }
   }
@@ -219,9 +233,10 @@ export class Switch {
     };
   }
 
-  /** Attach a port to every worker (see specFor). */
-  private async attach(port: SwitchPort): Promise<void> {
+  /** Attach a port to every worker (see specFor). `macLimit`: the port's own MAC limit, if it sets one. */
+  private async attach(port: SwitchPort, macLimit?: number): Promise<void> {
     const mtu = netdevMtu(port.netdev);
+    this.table.setPortLimit(port.index, portMacLimit(this.cfg, port.kind, macLimit));
     const done: DataPathWorker[] = [];
     try {
       for (const w of this.workers) {
@@ -247,9 +262,10 @@ export class Switch {
     const uplink = this.cfg.uplink;
     if (!uplink) throw new ConfigError('uplink', 'an external switch needs an uplink');
     if (!netdevExists(uplink)) throw new ConfigError('uplink', `no such interface "${uplink}"`);
-    const addrs = globalAddresses(uplink);
+    if (isLoopback(uplink)) throw new ConfigError('uplink', `"${uplink}" is a loopback device and can never be an uplink; name a NIC or a veth`);
+    const addrs = hostAddresses(uplink);
     if (addrs.length > 0 && !this.cfg.allowManagementOs) {
-      throw new ConfigError('uplink', `"${uplink}" has IP addresses (${addrs.map((a) => `${a.local}/${a.prefixlen}`).join(', ')}); ` +
+      throw new ConfigError('uplink', `"${uplink}" has IP addresses (${describeAddresses(addrs)}); ` +
         'pass --allow-management-os to move them to the switch\'s host port');
     }
     // a NIC must hear frames for every MAC behind the switch (veths deliver everything anyway)
@@ -266,12 +282,24 @@ export class Switch {
     const name = this.hostPortName();
     if (netdevExists(name) && !isTap(name)) throw new ConfigError('hostPort', `"${name}" exists and is not a TAP`);
     const fresh = !netdevExists(name);
-    createPersistentTap(name, true);
+    if (fresh) this.record.recordTap(name);
+    try {
+      createPersistentTap(name, true);
+    } catch (e) {
+      if (fresh) this.record.forgetTap(name);
+      throw new ConfigError('hostPort', `cannot create TAP "${name}": ${(e as Error).message}`);
+    }
     if (fresh && this.cfg.type === 'external' && this.cfg.uplink) {
       // the host keeps its identity: the host port takes the uplink's MAC, as Hyper-V's host vNIC does
       ip('link', 'set', 'dev', name, 'address', netdevMac(this.cfg.uplink));
     }
-    await this.attach({ index: this.freeIndex(), name, kind: 'internal', netdev: name, backend: 'tapfd', ownsTap: true });
+    const port: SwitchPort = { index: this.freeIndex(), name, kind: 'internal', netdev: name, backend: 'tapfd', ownsTap: this.record.ownsTap(name) };
+    try {
+      await this.attach(port);
+    } catch (e) {
+      this.giveBack(port);
+      throw e;
+    }
     setLinkUp(name);
     if (this.cfg.type === 'external' && this.cfg.allowManagementOs && this.cfg.uplink) {
       const moved = moveAddresses(this.cfg.uplink, name);
@@ -281,49 +309,85 @@ export class Switch {
     }
   }
 
-  /** Add a VM port: a persistent TAP named after the port (QEMU attaches by name), or an existing netdev. */
+  /**
+   * Add a VM port: a persistent TAP named after the port (QEMU attaches by name; an existing TAP of that name
+   * is adopted and left in place when the port goes), or an existing netdev. Loopback is refused, and so is a
+   * netdev with host addresses unless `allowHostAddresses`. The netdev is cut off from the host stack before
+   * it comes up.
+   */
   async addPort(pc: PortConfig, field = 'port'): Promise<void> {
     if (this.ports.has(pc.name)) throw new ConfigError(`${field}.name`, `switch "${this.cfg.name}" already has a port "${pc.name}"`);
+    const consent = '--allow-host-addresses (allowHostAddresses: true in the port\'s configuration)';
     let port: SwitchPort;
+    let devField: string;
     if (pc.netdev !== undefined) {
-      if (!netdevExists(pc.netdev)) throw new ConfigError(`${field}.netdev`, `no such interface "${pc.netdev}"`);
-      setLinkUp(pc.netdev);
+      devField = `${field}.netdev`;
+      if (!netdevExists(pc.netdev)) throw new ConfigError(devField, `no such interface "${pc.netdev}"`);
+      checkPortNetdev(pc.netdev, devField, pc.allowHostAddresses === true, consent);
       port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.netdev, backend: 'afpacket', ownsTap: false };
     } else {
-      if (netdevExists(pc.name) && !isTap(pc.name)) {
-        throw new ConfigError(`${field}.name`, `"${pc.name}" exists and is not a TAP; use --netdev to attach an existing netdev`);
+      devField = `${field}.name`;
+      const exists = netdevExists(pc.name);
+      if (exists && !isTap(pc.name)) {
+        throw new ConfigError(devField, `"${pc.name}" exists and is not a TAP; use --netdev to attach an existing netdev`);
       }
-      try {
-        createPersistentTap(pc.name, false);
-      } catch (e) {
-        throw new ConfigError(`${field}.name`, `cannot create TAP "${pc.name}": ${(e as Error).message}`);
+      if (exists) checkPortNetdev(pc.name, devField, pc.allowHostAddresses === true, consent);
+      else {
+        // recorded before it exists: a kill between the two leaves a record the next start cleans (reconcile)
+        this.record.recordTap(pc.name);
+        try {
+          createPersistentTap(pc.name, false);
+        } catch (e) {
+          this.record.forgetTap(pc.name);
+          throw new ConfigError(devField, `cannot create TAP "${pc.name}": ${(e as Error).message}`);
+        }
       }
-      setLinkUp(pc.name);
-      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.name, backend: 'afpacket', ownsTap: true };
+      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.name, backend: 'afpacket', ownsTap: this.record.ownsTap(pc.name) };
     }
     try {
-      await this.attach(port);
+      isolate(port.netdev, this.record, devField);
+      setLinkUp(port.netdev);
+      await this.attach(port, pc.macLimit);
     } catch (e) {
-      if (port.ownsTap) this.tryDestroyTap(port.netdev);
+      this.giveBack(port);
       throw e;
     }
     this.cfg.ports.push({ ...pc });
+  }
+
+  /** Change a VM port's settings in place (config/types.ts PortSettings; undefined: the default). */
+  setPort(name: string, settings: PortSettings): void {
+    const port = this.ports.get(name);
+    const pc = this.cfg.ports.find((p) => p.name === name);
+    if (!port || port.kind !== 'vm' || !pc) throw new NotFoundError('port', `switch "${this.cfg.name}" has no VM port "${name}"`);
+    this.table.setPortLimit(port.index, portMacLimit(this.cfg, port.kind, settings.macLimit));
+    if (settings.macLimit === undefined) delete pc.macLimit;
+    else pc.macLimit = settings.macLimit;
   }
 
   async removePort(name: string): Promise<void> {
     const port = this.ports.get(name);
     if (!port || port.kind !== 'vm') throw new NotFoundError('port', `switch "${this.cfg.name}" has no VM port "${name}"`);
     await this.detach(port);
-    if (port.ownsTap) this.tryDestroyTap(port.netdev);
+    this.giveBack(port);
     this.cfg.ports = this.cfg.ports.filter((p) => p.name !== name);
   }
 
-  private tryDestroyTap(name: string): void {
-    try {
-      destroyPersistentTap(name);
-    } catch (e) {
-      this.log(`cannot remove TAP ${name}: ${(e as Error).message}`);
+  /** A port's netdev leaves the switch: a TAP xvs created is deleted, any other netdev gets its settings back. */
+  private giveBack(port: SwitchPort): void {
+    if (!port.ownsTap) {
+      release(port.netdev, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
+      return;
     }
+    try {
+      destroyPersistentTap(port.netdev);
+    } catch (e) {
+      // stays recorded: the next start tries again if the configuration no longer uses it
+      this.log(`cannot remove TAP ${port.netdev}: ${(e as Error).message}`);
+      return;
+    }
+    this.record.forgetSettings(port.netdev);
+    this.record.forgetTap(port.netdev);
   }
 
   /** operstate of every port's netdev → linkDown (read from sysfs; "unknown" counts as up) */
@@ -432,10 +496,19 @@ export class Switch {
       for (const p of ports) {
         if (!w.alive) return;
         try {
-          await w.request({ type: 'attach', port: this.specFor(p, i, netdevMtu(p.netdev)) });
+          await w.request({ type: 'attach', port: { ...this.specFor(p, i, netdevMtu(p.netdev)), keepCounters: true } });
           attached++;
         } catch (e) {
           this.log(`switch ${this.cfg.name}: restarted worker ${i}: cannot attach ${p.name}: ${(e as Error).message}`);
+        }
+      }
+      // the netdevs keep their isolation across a worker's death; make sure nobody took it away meanwhile
+      for (const p of ports) {
+        if (p.kind === 'internal') continue;
+        try {
+          isolate(p.netdev, this.record, p.name);
+        } catch (e) {
+          this.log(`switch ${this.cfg.name}: restarted worker ${i}: ${(e as Error).message}`);
         }
       }
       this.log(`switch ${this.cfg.name}: data-path worker ${i} restarted with ${attached} of ${ports.length} port(s)`);
@@ -448,9 +521,11 @@ export class Switch {
     return this.restarts.map((r) => ({ ...r.health }));
   }
 
-  /** `switch delete`: stop, give the uplink its addresses back, remove the TAPs xvs created. */
+  /** `switch delete`: stop, give the uplink its settings and addresses back, remove the TAPs xvs created. */
   async destroy(): Promise<void> {
     await this.stop();
+    // IPv6 back on the uplink before its addresses come back from the host port
+    if (this.cfg.type === 'external' && this.cfg.uplink) release(this.cfg.uplink, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
     const host = [...this.ports.values()].find((p) => p.kind === 'internal');
     if (host && this.cfg.type === 'external' && this.cfg.allowManagementOs && this.cfg.uplink && netdevExists(host.netdev)) {
       try {
@@ -459,10 +534,10 @@ export class Switch {
         this.log(`switch ${this.cfg.name}: could not move addresses back to ${this.cfg.uplink}: ${(e as Error).message}`);
       }
     }
-    if (this.cfg.type === 'external' && this.cfg.uplink && netdevExists(this.cfg.uplink)) {
+    if (this.cfg.type === 'external' && this.cfg.uplink && this.ports.has(this.cfg.uplink) && netdevExists(this.cfg.uplink)) {
       try { ip('link', 'set', 'dev', this.cfg.uplink, 'promisc', 'off'); } catch { /* gone meanwhile */ }
     }
-    for (const p of this.ports.values()) if (p.ownsTap) this.tryDestroyTap(p.netdev);
+    for (const p of this.ports.values()) this.giveBack(p);
     this.ports.clear();
   }
 
@@ -498,13 +573,14 @@ export class Switch {
         rxPackets: sum(b + PF.rxPackets), rxBytes: sum(b + PF.rxBytes),
         txPackets: sum(b + PF.txPackets), txBytes: sum(b + PF.txBytes),
         drops: pd, txErrors: sum(b + PF.txErrors),
+        macs: this.table.portCount(p.index), macLimit: this.table.portLimit(p.index), macLimitHits: sum(b + PF.macLimitHits),
       };
     });
     return {
       name: this.cfg.name, type: this.cfg.type, ports, drops,
       fdb: {
         entries: this.table.count, limit: this.table.limit, learned: sum(SW.fdbLearned), moves: sum(SW.fdbMoves),
-        limitHits: sum(SW.fdbLimitHits), aged: sum(SW.fdbAged),
+        limitHits: sum(SW.fdbLimitHits), aged: sum(SW.fdbAged), portLimitHits: ports.reduce((n, p) => n + p.macLimitHits, 0),
       },
       workers: blocks.map((b, i) => ({
         index: i, tid: b.v[SW.tid], cpu: b.v[SW.cpu] >= 0 ? b.v[SW.cpu] : null,
@@ -524,16 +600,18 @@ export class Switch {
   private traceView(t: FrameTrace, inPort: string): TraceView {
     const byIndex = new Map([...this.ports.values()].map((p) => [p.index, p.name]));
     const name = (i: number): string => byIndex.get(i) ?? `#${i}`;
-    return {
+    const view: Omit<TraceView, 'summary'> = {
       switch: this.cfg.name, inPort, frame: Buffer.from(t.frame).toString('hex'), packet: describeFrame(t.frame),
       steps: t.steps.map((s) => ({
         stage: s.stage, group: s.group, kind: s.kind, direction: s.direction, verdict: s.verdict,
         ...(s.reason ? { reason: s.reason } : {}),
         ...(s.destinations ? { destinations: s.destinations.map(name) } : {}),
+        ...(s.down ? { down: s.down.map(name) } : {}),
       })),
       verdict: t.verdict, ...(t.reason ? { reason: t.reason } : {}),
       destinations: t.destinations.map(name), generation: t.generation,
     };
+    return { ...view, summary: explainTrace(view) };
   }
 
   /** Run a synthetic frame through the live pipeline of the worker that owns the port; nothing is sent or learned. */
@@ -548,31 +626,39 @@ export class Switch {
   private onTraceFrame(id: number, t: FrameTrace): void {
     const lt = this.liveTraces.get(id);
     if (!lt) return;
+    if (lt.frames.length >= lt.want) return;
     lt.frames.push(t);
+    if (lt.onFrame) lt.onFrame(this.traceView(t, this.portName(t.inPort)));
     if (lt.frames.length >= lt.want) lt.done();
   }
 
   /** Record the next `count` real frames (matching, from a port) as they go through the pipeline. */
-  async traceLive(opts: { count: number; match?: string; inPort?: string; timeoutMs: number }): Promise<TraceView[]> {
+  async traceLive(opts: LiveTraceOptions): Promise<TraceView[]> {
     const match = opts.match ? parseMatch(opts.match, 'match') : null;
     const inPort = opts.inPort ? this.portByName(opts.inPort, 'in').index : -1;
     const traceId = this.nextTraceId++;
     const frames: FrameTrace[] = [];
     let timer: NodeJS.Timeout | undefined;
     const finished = new Promise<void>((resolve) => {
-      this.liveTraces.set(traceId, { frames, want: opts.count, done: resolve });
+      this.liveTraces.set(traceId, { frames, want: opts.count, done: resolve, ...(opts.onFrame ? { onFrame: opts.onFrame } : {}) });
       timer = setTimeout(resolve, opts.timeoutMs);
+      opts.signal?.addEventListener('abort', () => resolve(), { once: true });
     });
     try {
       await Promise.all(this.workers.map((w) => w.request({ type: 'trace-live', traceId, count: opts.count, match, inPort })));
+      opts.onArmed?.();
       await finished;
     } finally {
       clearTimeout(timer);
       this.liveTraces.delete(traceId);
       await Promise.all(this.workers.map((w) => w.request({ type: 'trace-live-stop', traceId }).catch(() => undefined)));
     }
-    const byIndex = new Map([...this.ports.values()].map((p) => [p.index, p.name]));
-    return frames.slice(0, opts.count).map((t) => this.traceView(t, byIndex.get(t.inPort) ?? `#${t.inPort}`));
+    return frames.slice(0, opts.count).map((t) => this.traceView(t, this.portName(t.inPort)));
+  }
+
+  private portName(index: number): string {
+    for (const p of this.ports.values()) if (p.index === index) return p.name;
+    return `#${index}`;
   }
 
   /** netdevs this switch uses (for the one-switch-per-NIC rule) */

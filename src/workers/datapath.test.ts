@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { CounterBlock, PF, PF_DROPS, SW } from '../core/counters.js';
-import { DropReason } from '../core/drop-reasons.js';
+import { DROP_REASON_COUNT, DropReason } from '../core/drop-reasons.js';
 import { MacTable } from '../forward/mac-table.js';
 import { EXT_STRIDE, MAX_EXTENSION_SLOTS } from '../pipeline/context.js';
 import type { StagePlan } from '../pipeline/plan.js';
@@ -147,7 +147,7 @@ test('random garbage never throws and every frame is accounted for', async (t) =
     t.notThrows(() => r.engine.breathe(k));
   }
   let dropped = 0;
-  for (let reason = 1; reason < 30; reason++) dropped += r.counters.v[CounterBlock.port(0) + PF_DROPS + reason] || 0;
+  for (let reason = 1; reason < DROP_REASON_COUNT; reason++) dropped += r.counters.v[CounterBlock.port(0) + PF_DROPS + reason] || 0;
   const forwarded = r.counters.v[CounterBlock.port(0) + PF.rxPackets] - dropped;
   t.is(r.counters.v[CounterBlock.port(0) + PF.rxPackets], sent);
   t.true(forwarded >= 0);

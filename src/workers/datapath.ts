@@ -34,7 +34,7 @@ export interface DataPathOptions {
   slotSize?: number;
   batchSize: number;
   log: (m: string) => void;
-  onExtensionFailed: (ext: ActiveExtension, error: string) => void;
+  onExtensionFailed: (ext: Pick<ActiveExtension, 'slot' | 'name'>, error: string) => void;
   onTraceFrame: (traceId: number, trace: FrameTrace) => void;
   onTraceDone: (traceId: number) => void;
 }
@@ -77,15 +77,17 @@ export class DataPath {
     this.applier = new PlanApplier({
       switchName: o.switchName, workerIndex: o.workerIndex, pool: this.pool, owner, ports: this.directory,
       presence: this.engine, inject, extCounters: o.extCounters, batchSize: o.batchSize, log: o.log, counters: o.counters,
+      onStageFailed: (sp, error) => o.onExtensionFailed(sp, error),
       fdb: new SwitchFdb(o.table, this.engine.ctx),
       lost: (reason, asPort) => { v[CounterBlock.port(asPort >= 0 ? asPort : ORIGINATED) + PF_DROPS + reason]++; },
     }, this.pipeline);
   }
 
-  attach(index: number, name: string, io: PortIo, rx: boolean, mtu: number): void {
+  /** attach a port; its counters start at zero unless `keepCounters` (a replacement worker re-attaching it) */
+  attach(index: number, name: string, io: PortIo, rx: boolean, mtu: number, keepCounters = false): void {
     const old = this.engine.detach(index);
     if (old) old.io.close();
-    this.counters.clearPort(index);
+    if (!keepCounters) this.counters.clearPort(index);
     this.lastKernelDrops[index] = 0;
     this.lastTruncated[index] = 0;
     this.validate.mtuByPort[index] = mtu;

@@ -77,7 +77,7 @@ function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
     switch (req.type) {
       case 'attach': {
         const s = req.port;
-        dp.attach(s.index, s.name, openIo(s), s.rx, s.mtu);
+        dp.attach(s.index, s.name, openIo(s), s.rx, s.mtu, s.keepCounters === true);
         return { id: req.id, ok: true };
       }
       case 'detach':
@@ -95,7 +95,7 @@ function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
         // extension code: the watchdog blames this extension if its import or validate() never returns
         const running = (on: boolean): void => { counters.v[SW.extRunning] = on ? req.stage.slot + 1 : 0; };
         running(true);
-        return loadExtensionModule(req.stage.module, req.stage).then(
+        return loadExtensionModule(req.stage.module, req.stage, log).then(
           (def): WorkerReply => { running(true); def.validate?.(req.stage.config); return { id: req.id, ok: true }; },
         ).catch((e: unknown): WorkerReply => ({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }))
           .finally(() => running(false));

@@ -230,7 +230,8 @@ class DhcpServer {
       const type = view.u16(i, 12);
       if (type === 0x0800) {
         const vihl = view.byte(i, 14);
-        if ((vihl & 0xf0) !== 0x40 || view.byte(i, 23) !== 17 || (view.u16(i, 20) & 0x1fff) !== 0) continue;
+        // IPv4 with a valid header length (IHL ≥ 5: else "UDP" would be read inside the IP header)
+        if ((vihl & 0xf0) !== 0x40 || (vihl & 15) < 5 || view.byte(i, 23) !== 17 || (view.u16(i, 20) & 0x1fff) !== 0) continue;
         const l4 = 14 + ((vihl & 15) << 2);
         if (view.u16(i, l4 + 2) !== 67 || view.u16(i, l4) !== 68) continue;
         this.dhcp(view, i, pool, l4 + 8);

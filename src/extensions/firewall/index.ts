@@ -6,8 +6,9 @@
  * that cover that destination port are checked; the first match decides (deny removes only that
  * destination with excludeDestination); when none matches the destination is kept (the frame was
  * already admitted on ingress). Rules are compiled in create/reconfigure; port names are resolved
- * again whenever the switch's ports change (ctx.portsVersion). The hot loops read a copy of each
- * frame's first HDR bytes into one scratch buffer and allocate nothing.
+ * again whenever the switch's ports change (ctx.portsVersion). The hot loops match each frame in
+ * place (view.matches: the whole frame, so an IPv6 extension header chain is followed to its end,
+ * see packet/match.ts) and allocate nothing.
  */
 import type { ConfigValue, ExtensionConfig, ExtensionContext, FilterView } from '../api.js';
 import { defineFilter } from '../api.js';
@@ -17,8 +18,6 @@ import { compileMatch, matchFromConfig, type FrameMatcher } from '../../packet/m
 
 /** one counter slot per rule: an extension has 28 counter slots, 3 are allowed/denied/excluded */
 export const MAX_RULES = 25;
-/** bytes of each frame the matchers see: Ethernet + one tag + IPv4 with options (60) + L4 ports */
-const HDR = 96;
 
 export interface FirewallRule {
   index: number;
@@ -92,7 +91,6 @@ class Firewall {
   private fw: CompiledFirewall;
   private readonly ctx: ExtensionContext;
   private portsVersion = -1;
-  private readonly hdr = new Uint8Array(HDR);
   private readonly dst = new Int32Array(MAX_PORTS_PER_SWITCH);
   /** per frame: index into fw.ingress of the deciding rule, -1 = default */
   private verdict = new Int32Array(256);
@@ -139,7 +137,6 @@ class Firewall {
       return;
     }
     this.resolvePorts();
-    const hdr = this.hdr;
     if (view.count > this.verdict.length) this.verdict = new Int32Array(view.count); // once, for a larger batch size
     const verdict = this.verdict;
     const n = view.count;
@@ -147,12 +144,11 @@ class Firewall {
     for (let i = 0; i < n; i++) {
       verdict[i] = -2;
       if (view.dropped(i)) continue;
-      const len = view.copy(i, hdr, 0, HDR);
       const from = view.portOf(i) + 1;
       let hit = -1;
       for (let k = 0; k < rules.length; k++) {
         const r = rules[k];
-        if (r.mask[from] === 1 && r.matcher.matches(hdr, 0, len)) { hit = k; break; }
+        if (r.mask[from] === 1 && view.matches(i, r.matcher)) { hit = k; break; }
       }
       verdict[i] = hit;
     }
@@ -181,7 +177,6 @@ class Firewall {
     const rules = this.fw.egress;
     if (rules.length === 0) return;
     this.resolvePorts();
-    const hdr = this.hdr;
     const dst = this.dst;
     const matched = this.matched;
     const tracing = this.ctx.tracing;
@@ -190,14 +185,13 @@ class Firewall {
       if (view.dropped(i)) continue;
       const nd = view.destinations(i, dst);
       if (nd === 0) continue;
-      const len = view.copy(i, hdr, 0, HDR);
       for (let k = 0; k < rules.length; k++) matched[k] = -1;
       for (let d = 0; d < nd; d++) {
         const port = dst[d];
         for (let k = 0; k < rules.length; k++) {
           const r = rules[k];
           if (r.mask[port + 1] !== 1) continue;
-          if (matched[k] === -1) matched[k] = r.matcher.matches(hdr, 0, len) ? 1 : 0;
+          if (matched[k] === -1) matched[k] = view.matches(i, r.matcher) ? 1 : 0;
           if (matched[k] === 0) continue;
           if (r.deny) {
             view.excludeDestination(i, port);
@@ -235,8 +229,10 @@ export default defineFilter({
       + 'destination is kept (`default` is the ingress verdict only). Rules are compiled when configured, never per frame.',
     path: 'both: ingress (by source port, before forwarding) and egress (by destination port, after forwarding).',
     notes: `At most ${MAX_RULES} rules (each has its own hit counter rule0..rule${MAX_RULES - 1}, by position in the list; an `
-      + 'extension has 28 counter slots); more is a configuration error. Matching reads the first 96 bytes of a frame '
-      + '(Ethernet, one VLAN tag, IPv4 with options or IPv6 fixed header, L4 ports). `ports` lists port names; a rule with '
+      + 'extension has 28 counter slots); more is a configuration error. Matching reads the frame in place: Ethernet, one '
+      + 'VLAN tag, IPv4 with options (within its total length), IPv6 through its extension header chain (at most 16 '
+      + 'headers; a longer or truncated chain has no protocol or ports, so only allow rules with default=deny are safe '
+      + 'against it), L4 ports. `ports` lists port names; a rule with '
       + 'ports never covers frames originated by the switch or other extensions (source port -1), a rule without ports '
       + 'covers every port and them. Port names are resolved again when ports are added or removed, so a rule may name a '
       + 'port that does not exist yet. To make a port default-deny on egress, end its egress rules with '

@@ -60,8 +60,8 @@ export default defineForward({
   version: '2.0.0',
   kind: 'forward',
   doc: {
-    synopsis: 'learning (no keys: aging and the table limit are switch settings: --mac-aging, --mac-limit)',
-    summary: 'MAC learning with aging, a table limit and flooding: the default forwarding.',
+    synopsis: 'learning (no keys: aging and the limits are switch and port settings: --mac-aging, --mac-limit, --mac-port-limit, port set --mac-limit)',
+    summary: 'MAC learning with aging, table and per-port limits, and flooding: the default forwarding.',
     description: 'Learns the source MAC of every frame on its ingress port (new MAC, MAC move, or a refresh), then sends a frame '
       + 'to the port its destination MAC was learned on; broadcast, multicast and unknown unicast flood to every port but the '
       + 'source. A frame whose destination was learned on its own source port is dropped (same-port). The table is shared by '
@@ -69,7 +69,10 @@ export default defineForward({
     path: 'ingress: it chooses destinations. It is the switch\'s forwarder whenever no other forwarding extension is enabled: '
       + 'listed as enabled and running then, replaced when another forwarder is enabled, back when that one is disabled or fails.',
     notes: 'When the table is full (switch setting macTableLimit, default 8192) new MACs are not learned and the switch counter '
-      + 'fdb.limitHits counts them; their frames are still forwarded (flooded as unknown unicast). Entries age out after '
+      + 'fdb.limitHits counts them; their frames are still forwarded (flooded as unknown unicast). Each port also has a MAC '
+      + 'limit (default 1024 for VM and host ports, at most half the table; half the table for the uplink; `xvs port set SW '
+      + 'PORT --mac-limit N`): a source MAC beyond it is not learned, its frame is still forwarded, and the port counter '
+      + 'macLimitHits counts it, so one port flooding random MACs cannot fill the table for the others. Entries age out after '
       + 'macAgingSeconds (default 300) without traffic. Counters live in `xvs stats SWITCH` (fdb.*), not here. It cannot be '
       + 'disabled on its own: enable another forwarding extension to replace it.',
     seeAlso: 'static (a MAC table from configuration only); xvs fdb show; xvs stats',

@@ -69,11 +69,20 @@ interface Settings {
   flushMs: number;
 }
 
+/**
+ * `<state dir>/pcap/<switch>`: the daemon's state directory is its config file's directory, which
+ * `xvs daemon` puts in XVS_STATE_DIR (workers inherit it); /var/lib/xvs outside a daemon.
+ */
+export function defaultPcapDir(switchName: string): string {
+  const state = process.env['XVS_STATE_DIR'];
+  return join(state !== undefined && state !== '' ? state : '/var/lib/xvs', 'pcap', switchName);
+}
+
 function settings(config: ExtensionConfig, ctx: ExtensionContext): Settings {
   const direction = config['direction'] as string;
   const match = config['match'];
   return {
-    dir: typeof config['dir'] === 'string' && config['dir'] !== '' ? config['dir'] : `/var/lib/xvs/pcap/${ctx.switchName}`,
+    dir: typeof config['dir'] === 'string' && config['dir'] !== '' ? config['dir'] : defaultPcapDir(ctx.switchName),
     ports: Array.isArray(config['ports']) ? (config['ports'] as string[]) : [],
     wantIn: direction !== 'out',
     wantOut: direction !== 'in',
@@ -451,7 +460,7 @@ export default defineCapture({
       + '(src/packet/match.ts); pcapng: draft-ietf-opsawg-pcapng',
   },
   config: {
-    dir: { type: 'string', doc: 'directory for the files, created if missing (default /var/lib/xvs/pcap/<switch>)' },
+    dir: { type: 'string', doc: 'directory for the files, created if missing (default <state dir>/pcap/<switch>: the directory of the daemon\'s config file, /var/lib/xvs/pcap/<switch> by default)' },
     ports: { type: 'list', doc: 'names of the ports to record (absent or empty: every port); `originated` selects frames with no port', items: { type: 'string', doc: 'a port name', pattern: /^\S+$/ } },
     direction: { type: 'enum', doc: 'in: frames as received on their port; out: frames as sent per destination port; both', values: ['in', 'out', 'both'], default: 'both' },
     match: { type: 'string', doc: 'record only frames matching this filter expression, e.g. `tcp.dst=80,ipv4.src=10.0.0.0/8` (absent: every frame)' },

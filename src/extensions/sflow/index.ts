@@ -309,7 +309,9 @@ class SflowAgent implements ExtensionInstance<CaptureView> {
     const n = view.count;
     for (let i = 0; i < n; i++) {
       if (view.u16(i, 12) !== 0x0806 || view.dropped(i)) continue;
-      if (view.u16(i, 14) !== 1 || view.u16(i, 16) !== 0x0800 || view.u32(i, 28) !== this.arpTarget) continue;
+      // Ethernet/IPv4 ARP only (htype 1, ptype 0x0800, hlen 6, plen 4): with other lengths the
+      // addresses are elsewhere and bytes 22..31 are not the sender's MAC and IPv4 address
+      if (view.u16(i, 14) !== 1 || view.u16(i, 16) !== 0x0800 || view.u16(i, 18) !== 0x0604 || view.u32(i, 28) !== this.arpTarget) continue;
       const m = this.collectorMac;
       let changed = false;
       for (let k = 0; k < 6; k++) {
@@ -533,7 +535,7 @@ export default defineCapture({
       + 'deterministic). A reconfiguration rebuilds the instance: sequence numbers and counters restart (collectors treat '
       + 'it as an agent restart). Synthetic trace frames (`xvs trace`) are neither sampled nor counted.',
     seeAlso: 'sFlow v5 https://sflow.org/sflow_version_5.txt; collectors: pmacct sfacctd, tshark (sflow dissector, UDP 6343), '
-      + 'nfdump sfcapd; REFERENCE.md §1.5 (capture extensions originate on ingress), §5',
+      + 'nfdump sfcapd; docs/REFERENCE.md, "Extensions" (capture extensions originate on ingress) and "sFlow"',
   },
   config: {
     agentAddress: { type: 'string', required: true, pattern: IPV4, doc: 'IPv4 address of the agent (datagram agent address and source IP)' },

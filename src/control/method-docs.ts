@@ -1,0 +1,59 @@
+/**
+ * The parameters and results of every control method, in words, for the generated method reference in
+ * docs/CONTROL.md (src/control/gen-docs.ts). Summaries and whether a method changes the configuration come
+ * from METHODS in protocol.ts; ranges come from the validators' own constants. gen-docs.test.ts checks that
+ * every method has an entry here and that the params named here are exactly the ones its parser accepts.
+ *
+ * Params: backticked names, `?` marks an optional one.
+ */
+import type { MethodName } from './protocol.js';
+
+export interface MethodDoc {
+  params: string;
+  result: string;
+}
+
+export const METHOD_DOCS: Partial<Record<MethodName, MethodDoc>> = {
+  'switch.create': {
+    params: '`name`, `type` (`private`/`internal`/`external`), `uplink?`, `allowManagementOs?`, `hostPort?`, `macAgingSeconds?`, `macTableLimit?`, `macPortLimit?`, `workers?`, `extensions?`, `mayExist?`',
+    result: '`SwitchView` (+ `unchanged: true` when it existed)',
+  },
+  'switch.delete': { params: '`name`, `ifExists?`', result: '`{name, unchanged?}`' },
+  'switch.list': { params: '—', result: '`SwitchView[]`' },
+  'switch.show': { params: '`name`', result: '`SwitchView`' },
+  'port.add': { params: '`switch`, `name`, `netdev?`, `allowHostAddresses?` (a netdev with host addresses: consent), `macLimit?`, `mayExist?`', result: '`PortView` (+ `unchanged?`)' },
+  'port.set': { params: '`switch`, `name`, `macLimit` (the setting to change: a number, or null for the default)', result: '`PortView` (+ `unchanged?`)' },
+  'port.remove': { params: '`switch`, `name`, `ifExists?`, `force?`', result: '`{switch, name, unchanged?}`' },
+  'port.list': { params: '`switch`', result: '`PortView[]`' },
+  'port.show': { params: '`switch`, `name`', result: '`PortView` + `stats`' },
+  'fdb.show': { params: '`switch`, `after?` (the previous page\'s `next`), `limit?`', result: '`{entries: {mac, port, ageSeconds}[], next, total}`' },
+  stats: { params: '`switch`', result: '`SwitchStats`' },
+  'daemon.status': { params: '—', result: '`{pid, version, socket, configPath, startedAt, uptimeSeconds, switches, ports, problems, workers}`' },
+  'extension.installed': { params: '—', result: '`ExtensionInfo[]` (`{name, version, kind, summary, source}`)' },
+  'extension.describe': { params: '`name`', result: '`{info: ExtensionInfo, markdown}`' },
+  'extension.list': { params: '`switch`', result: '`SwitchExtensionState[]` in pipeline order (enabled, running, config, onError, counters, failure)' },
+  'extension.enable': { params: '`switch`, `name`', result: '`SwitchExtensionState`' },
+  'extension.disable': { params: '`switch`, `name`', result: '`SwitchExtensionState`' },
+  'extension.order': { params: '`switch`, `names` (non-empty list)', result: '`SwitchExtensionState[]`' },
+  'extension.set': { params: '`switch`, `name`, `config?`, `onError?` (`bypass`/`drop`); at least one of the last two', result: '`SwitchExtensionState`' },
+  'extension.install': { params: '`source` (a directory or npm package name), `allowUntrusted?` (accept files not root-only-writable; recorded)', result: '`ExtensionInfo`' },
+  'extension.uninstall': { params: '`name`', result: '`{name}`' },
+  'pipeline.show': { params: '`switch`', result: '`PipelineView` (every stage, ingress and egress, with its extensions)' },
+  trace: {
+    params: '`switch`, `in?` (required without `live`), `frame?` (hex) or `packet?` (`eth(...),ipv4(...),...`), `live?`, `count?`, `match?`, `timeoutMs?`',
+    result: '`TraceView[]`: steps, `verdict`, `reason`, `destinations`, `summary` (the stage and reason that decided)',
+  },
+  'trace.start': { params: '`switch`, `in?`, `count?`, `match?`, `timeoutMs?`', result: '`{session}`' },
+  'trace.poll': { params: '`session`, `from?` (frames already read)', result: '`{frames: TraceView[], next, done, timedOut}`' },
+  'trace.stop': { params: '`session`', result: '`{session}`' },
+  'config.show': { params: '—', result: 'the document (`XvsConfig`)' },
+  'config.apply': { params: '`config` (the whole document), `dryRun?`', result: '`{dryRun, changes: string[], text}`' },
+};
+
+/** the parameter names a params doc string names, with whether each is optional */
+export function documentedParams(doc: string): { name: string; optional: boolean }[] {
+  const out: { name: string; optional: boolean }[] = [];
+  // a param is a backticked identifier at the start or after ", " or " or " (values such as `private` follow "(")
+  for (const m of doc.matchAll(/(?:^|, | or )`([A-Za-z]+)(\??)`/g)) out.push({ name: m[1], optional: m[2] === '?' });
+  return out;
+}
