@@ -4,17 +4,14 @@
  * wedge every port's rx/tx packets and drops went back to about 0).
  */
 import test from 'ava';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NetLab, testPrefix } from '../lab/netlab.js';
+import { fixtureManifest } from '../test-support/trusted-dir.js';
 import { DataPathManager } from './manager.js';
 
 const P = testPrefix('rc');
 const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'workers', 'fixtures');
-// plug-ins are installed from a root-owned directory nobody else can write
-const dir = mkdtempSync('/var/lib/xvs-test-rc-');
-chmodSync(dir, 0o755);
 let lab: NetLab;
 let m: DataPathManager;
 
@@ -26,7 +23,6 @@ test.after.always(async () => {
   await m?.deleteSwitch(`${P}s`).catch(() => {});
   await m?.shutdown();
   lab?.destroy();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -42,9 +38,9 @@ test('port counters survive a worker replaced by the watchdog', async (t) => {
   const before = m.stats(sw).ports.find((p) => p.name === 'a')!;
   t.true(before.rxPackets >= 5);
 
-  const manifest = path.join(dir, 'spinner.json');
-  writeFileSync(manifest, JSON.stringify({ name: 'spinner', version: '0.0.1', kind: 'filter', main: path.join(fixtures, 'spinner.js'), xvsApi: 1 }), { mode: 0o644 });
-  await m.installExtension(manifest);
+  const manifest = fixtureManifest(path.join(fixtures, 'spinner.js'), { name: 'spinner' });
+  t.teardown(manifest.remove);
+  await m.installExtension(manifest.file);
   await m.setExtension(sw, 'spinner', { config: { at: 1 } });
   await m.enableExtension(sw, 'spinner');
   lab.ping(a, b, 2); // the first frame wedges the worker
