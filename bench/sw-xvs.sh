@@ -27,6 +27,9 @@ CLI=$ROOT/dist/src/cli/main.js
 PFX=${1:0:2}
 case "$PFX" in pb|xb) ;; *) echo "refusing port $1: not a bench name (xb*, or pb* from ../shared/bench)" >&2; exit 1;; esac
 D=/tmp/$PFX-xvs
+# plug-ins must sit in a directory only root can write, all the way up (not under sticky /tmp): see
+# "Plug-in security model" in docs/extensions-guide.md
+PD=/var/lib/$PFX-xvs-plugins
 PORTS=("$@")
 for p in "${PORTS[@]}"; do case "$p" in "$PFX"*) ;; *) echo "refusing port $p: not $PFX*" >&2; exit 1;; esac; done
 SW=${PFX}xvs
@@ -41,7 +44,7 @@ cleanup() {
         kill -0 "$DPID" 2>/dev/null && kill -KILL "$DPID" 2>/dev/null
         wait "$DPID" 2>/dev/null
     fi
-    rm -rf "$D"
+    rm -rf "$D" "$PD"
     echo "[sw-xvs] stopped" >&2
 }
 trap cleanup EXIT
@@ -60,10 +63,11 @@ done
 "${XVS[@]}" switch create "$SW" --type private --workers "${XVS_WORKERS:-1}" >/dev/null || exit 1
 for p in "${PORTS[@]}"; do "${XVS[@]}" port add "$SW" "$p" --netdev "$p" >/dev/null || exit 1; done
 for ((k = 1; k <= ${XVS_NOOP_PLUGINS:-0}; k++)); do
-    mkdir -p "$D/noop$k"
-    printf "import noop from '%s';\nexport default { ...noop, name: 'noop%d' };\n" "$ROOT/dist/src/extensions/noop/index.js" "$k" >"$D/noop$k/index.js"
-    printf '{"name":"noop%d","version":"1.0.0","kind":"filter","main":"index.js","xvsApi":1}\n' "$k" >"$D/noop$k/xvs-extension.json"
-    "${XVS[@]}" extension install "$D/noop$k" >/dev/null || exit 1
+    (umask 022; mkdir -p "$PD/noop$k")
+    printf "import noop from '%s';\nexport default { ...noop, name: 'noop%d' };\n" "$ROOT/dist/src/extensions/noop/index.js" "$k" >"$PD/noop$k/index.js"
+    printf '{"name":"noop%d","version":"1.0.0","kind":"filter","main":"index.js","xvsApi":1}\n' "$k" >"$PD/noop$k/xvs-extension.json"
+    chmod 0644 "$PD/noop$k/index.js" "$PD/noop$k/xvs-extension.json"
+    "${XVS[@]}" extension install "$PD/noop$k" >/dev/null || exit 1
 done
 EN=${XVS_ENABLE:-}
 for e in ${EN//@D@/$D}; do
