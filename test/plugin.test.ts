@@ -6,10 +6,13 @@ import test from 'ava';
 import { fromRoot } from '../src/repo-root.js';
 import { NetLab, testPrefix } from '../src/lab/netlab.js';
 import { TestDaemon } from '../src/test-support/daemon.js';
+import { trustedPluginDir } from '../src/test-support/trusted-dir.js';
 import type { SwitchExtensionState, TraceView } from '../src/switch/manager-api.js';
 
 const P = testPrefix('p');
-const example = fromRoot('examples', 'mac-deny');
+// the checkout itself when only root can write it (as the README's clone as root); a root-owned copy
+// when it sits where the trust checks refuse plug-ins (a clone under /tmp)
+const example = trustedPluginDir(fromRoot('examples', 'mac-deny'));
 let d: TestDaemon;
 let lab: NetLab;
 
@@ -22,6 +25,7 @@ test.after.always(async () => {
   if (d?.running) d.xvs('switch', 'delete', `${P}s`);
   await d?.destroy();
   lab?.destroy();
+  example.remove();
 });
 
 test.serial('the tutorial plug-in installs from its directory and drops frames from a denied MAC', (t) => {
@@ -29,7 +33,7 @@ test.serial('the tutorial plug-in installs from its directory and drops frames f
   const sw = `${P}s`;
   t.is(d.xvs('switch', 'create', sw, '--type', 'private').code, 0);
   for (const [i, h] of [a, b, c].entries()) t.is(d.xvs('port', 'add', sw, `vm${i}`, '--netdev', h.peer).code, 0);
-  const inst = d.xvs('extension', 'install', example);
+  const inst = d.xvs('extension', 'install', example.dir);
   t.is(inst.code, 0, inst.err);
   t.regex(inst.out, /installed filter mac-deny 1\.0\.0/);
   t.regex(d.xvs('extension', 'describe', 'mac-deny').out, /Drops frames from denied source MACs/);
