@@ -10,12 +10,14 @@
  * wedging plug-in caused; RSS bounded (start/max/end printed); per-port counters monotonic while a
  * port exists; the switch's drops by reason = the sum over its ports; forwarding still works.
  *
- *   node dist/src/reliability/soak.js [--seconds N] [--no-wedge] [--mem-debug]     (N ≤ 600, default 600; root)
+ *   node dist/src/reliability/soak.js [--seconds N] [--no-wedge] [--mem-debug] [--heap-snapshots DIR]
+ *     (N ≤ 600, default 600; root)
  *
  * --no-wedge: the plug-in throws but never wedges (no worker restarts, which free a worker's heap and
  * so hide growth); --mem-debug: every thread of the daemon (main, workers) forces a full GC every
  * 10 s and reports its heap used, external and ArrayBuffer bytes; the report adds those and the
- * daemon's RSS split (anon, file, shmem), fds and threads by minute.
+ * daemon's RSS split (anon, file, shmem), fds and threads by minute; --heap-snapshots DIR: the
+ * daemon's main thread writes a heap snapshot into DIR at t = 60 s and at the end.
  *
  * Names start with testPrefix('k') (stale ones removed first); everything it created (namespaces,
  * veths, processes by PID, the plug-in directory, the temp dir) is removed in every outcome.
@@ -171,6 +173,8 @@ class Soak {
   readonly wedge = !flag('no-wedge');
   /** --mem-debug: every thread of the daemon reports its heap after a forced full GC; RSS split (anon/file/shmem), fds and threads sampled */
   readonly memDebug = flag('mem-debug');
+  /** --heap-snapshots DIR: the daemon's main thread writes a heap snapshot into DIR at t = 60 s and at the end (SIGUSR2) */
+  readonly snapshotDir = ((k) => (k > 0 ? path.resolve(process.argv[k + 1] ?? '.') : null))(process.argv.indexOf('--heap-snapshots'));
   probeLines = '';
   readonly procSamples: { t: number; m: ProcMem }[] = [];
   readonly problems: string[] = [];
@@ -210,7 +214,8 @@ class Soak {
   async startDaemon(): Promise<void> {
     const probe = path.join(this.dir, 'memprobe.cjs');
     if (this.memDebug) writeFileSync(probe, MEM_PROBE_CJS);
-    const p = spawn('node', [...(this.memDebug ? ['--expose-gc', '--require', probe] : []), CLI, 'daemon', '--config', this.conf, '--socket', this.sock],
+    const snap = this.snapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${this.snapshotDir}`] : [];
+    const p = spawn('node', [...(this.memDebug ? ['--expose-gc', '--require', probe] : []), ...snap, CLI, 'daemon', '--config', this.conf, '--socket', this.sock],
       { stdio: ['ignore', 'ignore', 'pipe'] });
     this.daemon = p;
     let partial = '';
@@ -428,6 +433,10 @@ class Soak {
       const wait = t0 + t * 1000 - Date.now();
       if (wait > 0) await sleep(wait);
       await this.sample(t);
+      if (this.snapshotDir && (t === 60 || t === seconds) && this.daemon?.pid && !this.daemonExit) {
+        process.kill(this.daemon.pid, 'SIGUSR2');
+        await sleep(3000); // written synchronously by the daemon's main thread
+      }
       if (this.daemonExit) { this.problems.push(`t=${t}: the daemon died: ${this.daemonExit}`); break; }
       if (t % 60 === 0) process.stdout.write(`  t=${t}s rss ${(this.samples[this.samples.length - 1].rssKb / 1024).toFixed(0)} MB, changes ${[...this.changes.values()].reduce((a, c) => a + c.ok, 0)}, problems ${this.problems.length}\n`);
     }
@@ -504,10 +513,10 @@ class Soak {
       out.push(`  t=${t}s ${mb(m.rssKb)} ${mb(m.anonKb)} ${mb(m.fileKb)} ${mb(m.shmemKb)} | ${m.fds} ${m.threads} | ${big}`);
     }
     const threads = parseMemProbe(this.probeLines);
-    out.push(`per thread after a forced full GC every 10 s (MB; thread 0 = main): heapUsed / external / arrayBuffers at t≈10 s, 60 s, 120 s, … and the end`);
+    out.push(`per thread after a forced full GC every 10 s (MB; thread 0 = main): heapUsed / heapTotal / external / arrayBuffers at t≈10 s, 60 s, 120 s, … and the end`);
     for (const [id, a] of threads) {
       const pick = a.filter((_, k) => k === 0 || (k + 1) % 6 === 0 || k === a.length - 1);
-      const f = (x: ProbeSample): string => `${(x.heapUsed / 2 ** 20).toFixed(1)}/${(x.external / 2 ** 20).toFixed(1)}/${(x.arrayBuffers / 2 ** 20).toFixed(1)}`;
+      const f = (x: ProbeSample): string => `${(x.heapUsed / 2 ** 20).toFixed(2)}/${(x.heapTotal / 2 ** 20).toFixed(1)}/${(x.external / 2 ** 20).toFixed(1)}/${(x.arrayBuffers / 2 ** 20).toFixed(1)}`;
       out.push(`  thread ${id} (${a.length} samples): ${pick.map(f).join('  ')}`);
     }
     return out;
