@@ -10,13 +10,20 @@
  * wedging plug-in caused; RSS bounded (start/max/end printed); per-port counters monotonic while a
  * port exists; the switch's drops by reason = the sum over its ports; forwarding still works.
  *
- *   node dist/src/reliability/soak.js [--seconds N]     (N ≤ 600, default 600; root)
+ *   node dist/src/reliability/soak.js [--seconds N] [--no-wedge] [--mem-debug] [--heap-snapshots DIR]
+ *     (N ≤ 600, default 600; root)
+ *
+ * --no-wedge: the plug-in throws but never wedges (no worker restarts, which free a worker's heap and
+ * so hide growth); --mem-debug: every thread of the daemon (main, workers) forces a full GC every
+ * 10 s and reports its heap used, external and ArrayBuffer bytes; the report adds those and the
+ * daemon's RSS split (anon, file, shmem), fds and threads by minute; --heap-snapshots DIR: the
+ * daemon's main thread writes a heap snapshot into DIR at t = 60 s and at the end.
  *
  * Names start with testPrefix('k') (stale ones removed first); everything it created (namespaces,
  * veths, processes by PID, the plug-in directory, the temp dir) is removed in every outcome.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { callDaemon } from '../control/client.js';
@@ -27,6 +34,9 @@ import type { SwitchStats } from '../switch/manager-api.js';
 
 const MAX_SECONDS = 600;
 const CLI = path.join(distSrc, 'cli', 'main.js');
+
+/** a flag without a value (--no-wedge, --mem-debug) */
+const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 
 function arg(name: string, def: number): number {
   const k = process.argv.indexOf(`--${name}`);
@@ -70,6 +80,81 @@ export default {
 
 interface Sample { t: number; rssKb: number; stats: SwitchStats | null }
 
+/** the daemon's memory split from /proc (kB) and its open fds and threads (leak indicators) */
+interface ProcMem {
+  rssKb: number; anonKb: number; fileKb: number; shmemKb: number; fds: number; threads: number;
+  /** the most resident anonymous mappings (a frame pool is one: 640 slots of 64 KiB), size and resident kB */
+  bigAnon: { sizeKb: number; rssKb: number }[];
+}
+
+/** anonymous mappings of /proc/PID/smaps, most resident first */
+function anonMappings(pid: number): { sizeKb: number; rssKb: number }[] {
+  const out: { sizeKb: number; rssKb: number }[] = [];
+  let cur: { sizeKb: number; rssKb: number } | null = null;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) {
+      cur = head[1] === '' ? { sizeKb: 0, rssKb: 0 } : null;
+      if (cur) out.push(cur);
+      continue;
+    }
+    const m = /^(Size|Rss):\s+(\d+) kB/.exec(line);
+    if (cur && m) { if (m[1] === 'Size') cur.sizeKb = Number(m[2]); else cur.rssKb = Number(m[2]); }
+  }
+  return out.sort((a, b) => b.rssKb - a.rssKb);
+}
+
+function procMem(pid: number): ProcMem | null {
+  try {
+    const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(st)?.[1] ?? 0);
+    return { rssKb: kb('VmRSS'), anonKb: kb('RssAnon'), fileKb: kb('RssFile'), shmemKb: kb('RssShmem'), fds: readdirSync(`/proc/${pid}/fd`).length, threads: kb('Threads'), bigAnon: anonMappings(pid).slice(0, 4) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * --mem-debug: preloaded (`--require`) into the daemon, so into its main thread and every worker
+ * (workers inherit execArgv): every 10 s each thread (a worker: at a loop turn) forces a full collection (the daemon runs with
+ * --expose-gc) and writes its own isolate's figures to stderr. Heap used after a forced full GC is
+ * what a leak of JavaScript objects shows as; external/arrayBuffers what a leak of buffers shows as.
+ */
+const MEM_PROBE_CJS = `// soak fixture (src/reliability/soak.ts writes it)
+const { isMainThread, threadId } = require('node:worker_threads');
+const { writeSync } = require('node:fs');
+let next = 0;
+function sample(now) {
+  if (now < next) return;
+  next = now + 10000;
+  if (typeof globalThis.gc === 'function') globalThis.gc();
+  const m = process.memoryUsage();
+  writeSync(2, 'memprobe ' + threadId + ' ' + m.heapUsed + ' ' + m.heapTotal + ' ' + m.external + ' ' + m.arrayBuffers + '\\n');
+}
+if (isMainThread) {
+  setInterval(() => sample(Date.now()), 1000).unref();
+} else {
+  // a data-path worker's loop seldom gives its event loop a turn (timers would not fire), but it
+  // reads the clock once per loop turn: sample there, between breaths
+  const now = Date.now;
+  Date.now = () => { const t = now(); sample(t); return t; };
+}
+`;
+
+/** one thread's figures after a forced full GC (bytes) */
+interface ProbeSample { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }
+
+/** `memprobe` lines of the daemon's stderr, by thread id (0 = the main thread) */
+export function parseMemProbe(text: string): Map<number, ProbeSample[]> {
+  const out = new Map<number, ProbeSample[]>();
+  for (const m of text.matchAll(/^memprobe (\d+) (\d+) (\d+) (\d+) (\d+)$/gm)) {
+    const a = out.get(Number(m[1])) ?? [];
+    a.push({ heapUsed: Number(m[2]), heapTotal: Number(m[3]), external: Number(m[4]), arrayBuffers: Number(m[5]) });
+    out.set(Number(m[1]), a);
+  }
+  return out;
+}
+
 class Soak {
   readonly prefix = testPrefix('k');
   readonly sw = `${this.prefix}s`;
@@ -84,6 +169,14 @@ class Soak {
   daemonExit: string | null = null;
   readonly procs: ChildProcess[] = [];
   readonly samples: Sample[] = [];
+  /** --no-wedge: the plug-in only throws (no worker restarts, which free a worker's heap and hide growth) */
+  readonly wedge = !flag('no-wedge');
+  /** --mem-debug: every thread of the daemon reports its heap after a forced full GC; RSS split (anon/file/shmem), fds and threads sampled */
+  readonly memDebug = flag('mem-debug');
+  /** --heap-snapshots DIR: the daemon's main thread writes a heap snapshot into DIR at t = 60 s and at the end (SIGUSR2) */
+  readonly snapshotDir = ((k) => (k > 0 ? path.resolve(process.argv[k + 1] ?? '.') : null))(process.argv.indexOf('--heap-snapshots'));
+  probeLines = '';
+  readonly procSamples: { t: number; m: ProcMem }[] = [];
   readonly problems: string[] = [];
   readonly changes = new Map<string, { ok: number; failed: number }>();
   readonly changeErrors: string[] = [];
@@ -119,8 +212,20 @@ class Soak {
   }
 
   async startDaemon(): Promise<void> {
-    const p = spawn('node', [CLI, 'daemon', '--config', this.conf, '--socket', this.sock], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const probe = path.join(this.dir, 'memprobe.cjs');
+    if (this.memDebug) writeFileSync(probe, MEM_PROBE_CJS);
+    const snap = this.snapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${this.snapshotDir}`] : [];
+    const p = spawn('node', [...(this.memDebug ? ['--expose-gc', '--require', probe] : []), ...snap, CLI, 'daemon', '--config', this.conf, '--socket', this.sock],
+      { stdio: ['ignore', 'ignore', 'pipe'] });
     this.daemon = p;
+    let partial = '';
+    if (this.memDebug) {
+      p.stderr!.on('data', (d: Buffer) => { // keep the probe's lines apart (the log is trimmed)
+        const lines = (partial + d.toString()).split('\n');
+        partial = lines.pop() ?? '';
+        for (const l of lines) if (l.startsWith('memprobe ') && this.probeLines.length < 8_000_000) this.probeLines += `${l}\n`;
+      });
+    }
     p.stderr!.on('data', (d: Buffer) => {
       this.daemonLog += d.toString();
       if (this.daemonLog.length > 4_000_000) this.daemonLog = this.daemonLog.slice(-2_000_000);
@@ -244,7 +349,7 @@ class Soak {
         config: { pools: [{ network: '10.87.0.0/24', rangeStart: '10.87.0.100', rangeEnd: `10.87.0.${120 + r(100)}`, serverAddress: '10.87.0.1', leaseSeconds: 60 + r(3600) }] },
       }); break;
       case 8: { // the failing plug-in: armed again every 10 s, wedging its worker one time in three
-        const mode = Math.floor(t / 10) % 3 === 2 ? 'spin' : 'throw';
+        const mode = this.wedge && Math.floor(t / 10) % 3 === 2 ? 'spin' : 'throw';
         await this.change(`flaky set (${mode})`, 'extension.set', { switch: sw, name: 'flaky', config: { at: 500 + r(20_000), mode } });
         await this.change('flaky enable', 'extension.enable', { switch: sw, name: 'flaky' });
         break;
@@ -281,6 +386,10 @@ class Soak {
       this.problems.push(`t=${t}: stats failed: ${e instanceof Error ? e.message : String(e)}`);
     }
     this.samples.push({ t, rssKb: this.rssKb(), stats });
+    if (this.memDebug && this.daemon?.pid && t % 10 === 0) {
+      const m = procMem(this.daemon.pid);
+      if (m) this.procSamples.push({ t, m });
+    }
     try {
       const flaky = (await this.call('extension.list', { switch: this.sw }, 10_000)).find((e) => e.name === 'flaky');
       if (flaky?.failure && !this.flakyFailures.has(flaky.failure.at)) this.flakyFailures.set(flaky.failure.at, flaky.failure.reason ?? 'error');
@@ -324,6 +433,10 @@ class Soak {
       const wait = t0 + t * 1000 - Date.now();
       if (wait > 0) await sleep(wait);
       await this.sample(t);
+      if (this.snapshotDir && (t === 60 || t === seconds) && this.daemon?.pid && !this.daemonExit) {
+        process.kill(this.daemon.pid, 'SIGUSR2');
+        await sleep(3000); // written synchronously by the daemon's main thread
+      }
       if (this.daemonExit) { this.problems.push(`t=${t}: the daemon died: ${this.daemonExit}`); break; }
       if (t % 60 === 0) process.stdout.write(`  t=${t}s rss ${(this.samples[this.samples.length - 1].rssKb / 1024).toFixed(0)} MB, changes ${[...this.changes.values()].reduce((a, c) => a + c.ok, 0)}, problems ${this.problems.length}\n`);
     }
@@ -361,6 +474,7 @@ class Soak {
     const half = Math.floor(rss.length / 2);
     const slope = rss.length > 60 ? ((rss[rss.length - 1] - rss[half]) / 1024) / ((rss.length - 1 - half) / 60) : 0;
     out.push(`RSS MB by minute: ${Array.from({ length: Math.floor((rss.length - 1) / 60) + 1 }, (_, k) => at(k * 60)).join(' ')}; second half ${slope.toFixed(1)} MB/min`);
+    if (this.memDebug) out.push(...this.memReport());
     out.push(`configuration changes: ${changesOk} applied, ${changesFailed} refused or failed`);
     for (const [k, c] of [...this.changes.entries()].sort()) out.push(`  ${k}: ${c.ok}${c.failed ? ` (+${c.failed} failed)` : ''}`);
     for (const e of this.changeErrors.slice(0, 8)) out.push(`  error: ${e}`);
@@ -375,6 +489,7 @@ class Soak {
     if (this.daemonExit) this.problems.push('the daemon died');
     if (!statusOk) this.problems.push('daemon.status did not answer with the daemon pid');
     if (!finalPing) this.problems.push('no forwarding at the end');
+    if (!this.wedge && wedges > 0) this.problems.push(`--no-wedge, yet ${wedges} wedges`);
     if (restarts !== wedges) this.problems.push(`worker restarts ${restarts} != wedges caused by the flaky plug-in ${wedges}`);
     const base = afterWarmup[0] ?? 0;
     if (base > 0 && Math.max(...afterWarmup) > base * 2 + 100 * 1024) this.problems.push(`RSS grew from ${mb(base)} MB to ${mb(Math.max(...afterWarmup))} MB`);
@@ -385,6 +500,26 @@ class Soak {
     if (!ok) out.push('daemon log tail:', ...this.daemonLog.split('\n').slice(-30).map((l) => `  ${l}`));
     process.stdout.write(out.join('\n') + '\n');
     return ok;
+  }
+
+  /** --mem-debug: RSS split by minute, and each isolate's heap after full collections */
+  memReport(): string[] {
+    const out: string[] = [];
+    const mb = (kb: number): string => (kb / 1024).toFixed(1);
+    const byMin = this.procSamples.filter((s) => s.t % 60 === 0 || s === this.procSamples.at(-1));
+    out.push('memory (MB) by minute: t rss anon file shmem | fds threads | most resident anonymous mappings: resident/size');
+    for (const { t, m } of byMin) {
+      const big = m.bigAnon.map((a) => `${mb(a.rssKb)}/${mb(a.sizeKb)}`).join(' ');
+      out.push(`  t=${t}s ${mb(m.rssKb)} ${mb(m.anonKb)} ${mb(m.fileKb)} ${mb(m.shmemKb)} | ${m.fds} ${m.threads} | ${big}`);
+    }
+    const threads = parseMemProbe(this.probeLines);
+    out.push(`per thread after a forced full GC every 10 s (MB; thread 0 = main): heapUsed / heapTotal / external / arrayBuffers at t≈10 s, 60 s, 120 s, … and the end`);
+    for (const [id, a] of threads) {
+      const pick = a.filter((_, k) => k === 0 || (k + 1) % 6 === 0 || k === a.length - 1);
+      const f = (x: ProbeSample): string => `${(x.heapUsed / 2 ** 20).toFixed(2)}/${(x.heapTotal / 2 ** 20).toFixed(1)}/${(x.external / 2 ** 20).toFixed(1)}/${(x.arrayBuffers / 2 ** 20).toFixed(1)}`;
+      out.push(`  thread ${id} (${a.length} samples): ${pick.map(f).join('  ')}`);
+    }
+    return out;
   }
 
   async cleanup(): Promise<void> {
