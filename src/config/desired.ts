@@ -60,7 +60,8 @@ export function immutableDifferences(a: SwitchConfig, b: SwitchConfig): string[]
 /** A port's settings (the PortSettings keys it sets). */
 export function portSettings(p: PortConfig): PortSettings {
   const out: PortSettings = {};
-  for (const k of PORT_SETTING_KEYS) if (p[k] !== undefined) out[k] = p[k];
+  const o = out as Record<string, unknown>;
+  for (const k of PORT_SETTING_KEYS) if (p[k] !== undefined) o[k] = structuredClone(p[k]);
   return out;
 }
 
@@ -166,9 +167,8 @@ function portText(p: PortConfig): string {
 
 /** `mac limit 1024 → 64` for each setting that differs ("default" when unset) */
 function settingsText(before: PortSettings, after: PortSettings): string {
-  const show = (v: number | undefined): string => (v === undefined ? 'default' : String(v));
-  const names: Record<keyof PortSettings, string> = { macLimit: 'mac limit' };
-  return PORT_SETTING_KEYS.filter((k) => before[k] !== after[k]).map((k) => `${names[k]} ${show(before[k])} → ${show(after[k])}`).join(', ');
+  const show = (v: unknown): string => (v === undefined ? 'default' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  return PORT_SETTING_KEYS.filter((k) => !sameJson(before[k], after[k])).map((k) => `${k} ${show(before[k])} → ${show(after[k])}`).join(', ');
 }
 
 function switchText(s: SwitchConfig): string {

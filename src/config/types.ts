@@ -10,6 +10,56 @@ export type SwitchType = 'private' | 'internal' | 'external';
  * Port settings a running port can change (`xvs port set`, applied in place by the `setPort` change of
  * config/desired.ts); every other PortConfig field recreates the port when it changes. Add new ones here.
  */
+/**
+ * A port's VLAN mode, as Hyper-V's Set-VMNetworkAdapterVlan (modes are mutually exclusive; default untagged).
+ * VLAN id lists are Hyper-V's strings: "1-100,200" (ranges and single ids, 1..4094).
+ */
+export type VlanSetting =
+  | { mode: 'untagged' }
+  | { mode: 'access'; accessVlanId: number }
+  | { mode: 'trunk'; allowedVlanIds: string; nativeVlanId: number }
+  | { mode: 'isolated' | 'community'; primaryVlanId: number; secondaryVlanId: number }
+  | { mode: 'promiscuous'; primaryVlanId: number; secondaryVlanIds: string };
+export type VlanMode = VlanSetting['mode'];
+
+/**
+ * A port ACL (Add-VMNetworkAdapterAcl): exactly one of the four addresses. Local = the VM's side
+ * (destination inbound, source outbound). IP: host or prefix ("10.0.0.0/8", "f001::/64", "0.0.0.0/0",
+ * "any"); MAC: "00-ab-00-11-22-33" or "00:ab:…" or "any". Meter entries must be IP-based.
+ */
+export interface PortAcl {
+  action: 'allow' | 'deny' | 'meter';
+  direction: 'inbound' | 'outbound' | 'both';
+  localIPAddress?: string;
+  remoteIPAddress?: string;
+  localMacAddress?: string;
+  remoteMacAddress?: string;
+}
+
+/**
+ * An extended port ACL (Add-VMNetworkAdapterExtendedAcl): larger weight first, first match final; keyed
+ * by (weight, direction). Ports: "80", "49152-49182". Protocol: "tcp" | "udp" | "icmp" | "icmpv6" | a number.
+ * Stateful rules only allow; their state lets the reply through and expires after idleSessionTimeout seconds.
+ */
+export interface ExtendedAcl {
+  action: 'allow' | 'deny';
+  direction: 'inbound' | 'outbound';
+  weight: number;
+  protocol?: string;
+  localIPAddress?: string;
+  remoteIPAddress?: string;
+  localPort?: string;
+  remotePort?: string;
+  stateful?: boolean;
+  /** seconds (default 255) */
+  idleSessionTimeout?: number;
+}
+
+/**
+ * Port settings a running port can change (`xvs port set`, `xvs port vlan`, `xvs acl`, applied in place by
+ * the `setPort` change of config/desired.ts); every other PortConfig field recreates the port when it
+ * changes. Names follow Hyper-V's Set-VMNetworkAdapter. Absent = Hyper-V's default. Add new ones here.
+ */
 export interface PortSettings {
   /**
    * Most MAC addresses learned on this port (0 = none); beyond it source MACs are not learned (their frames
@@ -17,8 +67,34 @@ export interface PortSettings {
    * (forward/mac-limits.ts).
    */
   macLimit?: number;
+  /** true: the VM may send from any source MAC; false (default): only from its own (staticMacAddress, or the first learned) */
+  macAddressSpoofing?: boolean;
+  /** drop DHCP server messages (OFFER, ACK, NAK) the VM sends (default off) */
+  dhcpGuard?: boolean;
+  /** drop ICMPv4 redirects/router advertisements and ICMPv6 RAs/redirects the VM sends (default off) */
+  routerGuard?: boolean;
+  /** broadcast, multicast and unknown-unicast frames per second the VM may send; 0/absent = no limit */
+  stormLimit?: number;
+  /** most bits per second the VM may send; 0/absent = no limit */
+  maximumBandwidth?: number;
+  /** bytes the VM may send at once above maximumBandwidth (token bucket depth; default: see policy/bandwidth) */
+  maximumBandwidthBurst?: number;
+  /** relative share (1..100) of a contended egress; 0/absent = none (served from what is left) */
+  minimumBandwidthWeight?: number;
+  /** source: every frame the port sends or receives is copied to the switch's destination ports */
+  portMirroring?: 'none' | 'source' | 'destination';
+  /** the VM's own MAC ("52:54:00:12:34:56"); with spoofing off it is the only source MAC allowed */
+  staticMacAddress?: string;
+  vlan?: VlanSetting;
+  acls?: PortAcl[];
+  extendedAcls?: ExtendedAcl[];
+  /** per-port settings of extensions (Set-VMSwitchExtensionPortFeature): extension name → key → value */
+  features?: Record<string, Record<string, string>>;
 }
-export const PORT_SETTING_KEYS = ['macLimit'] as const satisfies readonly (keyof PortSettings)[];
+export const PORT_SETTING_KEYS = [
+  'macLimit', 'macAddressSpoofing', 'dhcpGuard', 'routerGuard', 'stormLimit', 'maximumBandwidth', 'maximumBandwidthBurst',
+  'minimumBandwidthWeight', 'portMirroring', 'staticMacAddress', 'vlan', 'acls', 'extendedAcls', 'features',
+] as const satisfies readonly (keyof PortSettings)[];
 
 export interface PortConfig extends PortSettings {
   /** Port name, unique in the switch; for a TAP port also the TAP device name QEMU attaches to (≤ 15 chars). */

@@ -72,10 +72,11 @@ export function setPort(doc: XvsConfig, switchName: string, portName: string, ch
   const old = sw.ports.find((p) => p.name === portName);
   if (!old) throw new NotFoundError('params.name', `no such port "${portName}" on switch "${sw.name}"`);
   const port: PortConfig = { ...old };
+  const w = port as unknown as Record<string, unknown>;
   for (const k of PORT_SETTING_KEYS) {
     const v = change[k];
     if (v === null) delete port[k];
-    else if (v !== undefined) port[k] = v;
+    else if (v !== undefined) w[k] = structuredClone(v);
   }
   if (sameJson(port, old)) return null;
   return replaceSwitch(doc, { ...sw, ports: sw.ports.map((p) => (p.name === portName ? port : p)) });

@@ -36,7 +36,7 @@ export const PF = Object.freeze(
 );
 /** offset of the drop-reason counters inside a port record */
 export const PF_DROPS = PORT_FIELDS.length;
-export const PORT_STRIDE = 32;
+export const PORT_STRIDE = 48;
 if (PF_DROPS + DROP_REASON_COUNT > PORT_STRIDE) throw new Error('PORT_STRIDE too small for the drop reasons');
 
 /** the record after the last port's: frames with no source port */

@@ -21,6 +21,14 @@ export const DROP_REASONS = [
   ['extension-error', 'an extension threw while processing the batch (on-error drop; a forwarder fails closed)'],
   ['ring-full', 'the port’s receive ring was full; the kernel dropped the frame'],
   ['inject-queue-full', 'an extension injected a frame while the inject queue was full'],
+  ['mac-spoofing', 'a VM port with MAC address spoofing off sent from a source MAC that is not its own'],
+  ['dhcp-guard', 'a DHCP server message (OFFER, ACK, NAK) from a VM port with DHCP guard on'],
+  ['router-guard', 'a router advertisement or redirect (ICMPv4 5/9, ICMPv6 134/137) from a VM port with router guard on'],
+  ['storm-limit', 'broadcast, multicast or unknown unicast above the port\'s storm limit in this second'],
+  ['vlan-not-allowed', 'the frame\'s VLAN is not one its port may send on, or none of its destinations receives that VLAN'],
+  ['port-acl', 'denied by a port ACL (the trace names the entry)'],
+  ['extended-acl', 'denied by an extended port ACL (the trace names the entry)'],
+  ['bandwidth-limit', 'above the port\'s maximum bandwidth or its share of a contended egress'],
 ] as const;
 
 export type DropReasonName = (typeof DROP_REASONS)[number][0];

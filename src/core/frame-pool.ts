@@ -25,6 +25,12 @@ export class FramePool {
   readonly start: Uint32Array;
   readonly len: Uint32Array;
   readonly inPort: Int32Array;
+  /**
+   * The VLAN a frame travels on inside the switch (0 = untagged), set by the ingress VLAN policy
+   * (policy/vlan) once the switch has a VLAN-aware port; the 802.1Q tag itself is popped there and
+   * pushed again per destination port at transmit. Meaningless while no port has a VLAN setting.
+   */
+  readonly vlan: Uint16Array;
   readonly free: Uint32Array;
   freeTop: number;
 
@@ -36,6 +42,7 @@ export class FramePool {
     this.start = new Uint32Array(new SharedArrayBuffer(slots * 4));
     this.len = new Uint32Array(new SharedArrayBuffer(slots * 4));
     this.inPort = new Int32Array(new SharedArrayBuffer(slots * 4));
+    this.vlan = new Uint16Array(new SharedArrayBuffer(slots * 2));
     this.free = new Uint32Array(slots);
     for (let i = 0; i < slots; i++) this.free[i] = slots - 1 - i;
     this.freeTop = slots;
@@ -47,6 +54,7 @@ export class FramePool {
     const id = this.free[--this.freeTop];
     this.start[id] = HEADROOM;
     this.len[id] = 0;
+    this.vlan[id] = 0;
     return id;
   }
 

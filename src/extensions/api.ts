@@ -94,6 +94,13 @@ export interface FrameReader {
   copy(i: number, dst: Uint8Array, dstOff: number, max: number): number;
   /** the port a frame came from (for injected frames, the port they were injected as) */
   portOf(i: number): number;
+  /**
+   * The VLAN frame i travels on inside the switch (0 = untagged), once the switch has a VLAN-aware
+   * port; the 802.1Q tag is not in the frame's bytes from the built-in ingress policies on (they pop
+   * it; transmit pushes the tag each destination port needs). Before them (capture and filter on
+   * ingress) the frame is as received, tag included, and this reads 0.
+   */
+  vlan(i: number): number;
   /** egress only: is `port` among frame i's destinations (after exclusions)? */
   hasDestination(i: number, port: number): boolean;
   /** egress only: write frame i's destinations into out; returns how many */

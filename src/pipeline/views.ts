@@ -128,6 +128,8 @@ export class ReaderView {
 
   portOf(_i: number): number { return this.#batch.inPort; }
 
+  vlan(i: number): number { return this.#pool.vlan[this.#batch.ids[i]]; }
+
   matches(i: number, matcher: { matches(bytes: Uint8Array, off: number, len: number): boolean }): boolean {
     const id = this.#batch.ids[i];
     // matchInPlace runs packet/match.ts's own code for a matcher compiled there (anything else
@@ -208,6 +210,7 @@ export class FilterBatchView extends ReaderView implements FilterView {
     pool.bytes.copyWithin(d, s, s + 10); // the virtio-net header travels with the copy
     pool.bytes.copyWithin(d + pool.start[id], s + pool.start[src], s + pool.start[src] + pool.len[src]);
     pool.len[id] = pool.len[src];
+    pool.vlan[id] = pool.vlan[src];
     this.#owner.claim(id, this.#me);
     return id as OwnedFrame;
   }

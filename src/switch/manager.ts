@@ -134,7 +134,7 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
   }
 
   async setPort(switchName: string, portName: string, settings: PortSettings): Promise<void> {
-    this.get(switchName).setPort(portName, settings);
+    await this.get(switchName).setPort(portName, settings);
   }
 
   stats(name: string): SwitchStats {

@@ -14,6 +14,8 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { PortConfig, PortSettings, SwitchConfig } from '../config/types.js';
+import { PORT_SETTING_KEYS } from '../config/types.js';
+import { portSettings } from '../config/desired.js';
 import { MAX_PORTS_PER_SWITCH } from '../config/types.js';
 import { CounterBlock, PF, SW } from '../core/counters.js';
 import { ConfigError, NotFoundError } from '../core/errors.js';
@@ -34,6 +36,9 @@ import { explainTrace } from '../pipeline/trace.js';
 import type { FdbEntry, LiveTraceOptions, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
 import type { ExtensionRegistry } from '../extensions/registry.js';
 import { SwitchExtensions } from './extensions.js';
+import { PolicyCounters } from '../policy/counters.js';
+import type { SwitchPolicyInput } from '../policy/runtime.js';
+import { createPolicyShared } from '../policy/shared.js';
 import { describeFrame } from '../packet/spec.js';
 import { parseMatch } from '../packet/match.js';
 import type { FrameTrace } from '../workers/messages.js';
@@ -137,6 +142,10 @@ export class Switch {
   readonly cfg: SwitchConfig;
   readonly table: MacTable;
   readonly counters: CounterBlock[] = [];
+  /** per worker: what the built-in port policies count (policy/counters.ts) */
+  readonly policyCounters: PolicyCounters[] = [];
+  /** state the policies share between workers (policy/shared.ts) */
+  readonly policyShared = createPolicyShared();
   /** link state per port index, shared with the workers (1 = down) */
   readonly linkDown = new Uint8Array(new SharedArrayBuffer(MAX_PORTS_PER_SWITCH));
   private linkTimer: NodeJS.Timeout | undefined;
@@ -197,6 +206,7 @@ export class Switch {
     try {
       for (let w = 0; w < cfg.workers; w++) {
         sw.counters.push(new CounterBlock());
+        sw.policyCounters.push(new PolicyCounters());
         sw.extCounters.push(new Float64Array(new SharedArrayBuffer(MAX_EXTENSION_SLOTS * EXT_STRIDE * 8)));
         sw.restarts.push(new RestartLog(w));
         sw.workers.push(sw.spawnWorker(w));
@@ -249,6 +259,21 @@ export class Switch {
     }
     this.ports.set(port.name, port);
     this.refreshLinks();
+    await this.pushPolicies();
+  }
+
+  /** every port with its policy settings, as the workers' policy runtimes take them */
+  policyInput(): SwitchPolicyInput {
+    const settings = new Map(this.cfg.ports.map((pc) => [pc.name, portSettings(pc)]));
+    return {
+      ports: [...this.ports.values()].map((p) => ({ index: p.index, name: p.name, kind: p.kind, settings: settings.get(p.name) ?? {} })),
+    };
+  }
+
+  /** send the policy settings to every worker (after any port or setting change) */
+  private async pushPolicies(): Promise<void> {
+    const input = this.policyInput();
+    await Promise.all(this.workers.filter((w) => w.alive).map((w) => w.request({ type: 'policies', input })));
   }
 
   private async detach(port: SwitchPort): Promise<void> {
@@ -256,6 +281,7 @@ export class Switch {
     this.ports.delete(port.name);
     this.linkDown[port.index] = 0;
     this.table.flushPort(port.index);
+    await this.pushPolicies().catch((e: unknown) => this.log(`switch ${this.cfg.name}: policies after removing ${port.name}: ${(e as Error).message}`));
   }
 
   private async attachUplink(): Promise<void> {
@@ -355,14 +381,28 @@ export class Switch {
     this.cfg.ports.push({ ...pc });
   }
 
-  /** Change a VM port's settings in place (config/types.ts PortSettings; undefined: the default). */
-  setPort(name: string, settings: PortSettings): void {
+  /**
+   * Change a VM port's settings in place (config/types.ts PortSettings, the whole set: a key left out
+   * goes back to its default). The workers rebuild their policies; if one refuses, nothing changes.
+   */
+  async setPort(name: string, settings: PortSettings): Promise<void> {
     const port = this.ports.get(name);
     const pc = this.cfg.ports.find((p) => p.name === name);
     if (!port || port.kind !== 'vm' || !pc) throw new NotFoundError('port', `switch "${this.cfg.name}" has no VM port "${name}"`);
-    this.table.setPortLimit(port.index, portMacLimit(this.cfg, port.kind, settings.macLimit));
-    if (settings.macLimit === undefined) delete pc.macLimit;
-    else pc.macLimit = settings.macLimit;
+    const before = portSettings(pc);
+    const apply = (s: PortSettings): void => {
+      for (const k of PORT_SETTING_KEYS) delete pc[k];
+      Object.assign(pc, structuredClone(s));
+      this.table.setPortLimit(port.index, portMacLimit(this.cfg, port.kind, s.macLimit));
+    };
+    apply(settings);
+    try {
+      await this.pushPolicies();
+    } catch (e) {
+      apply(before);
+      await this.pushPolicies().catch(() => {});
+      throw new ConfigError(`ports.${name}`, (e as Error).message);
+    }
   }
 
   async removePort(name: string): Promise<void> {
@@ -417,7 +457,7 @@ export class Switch {
     const worker = new DataPathWorker({
       switchName: cfg.name, workerIndex: w, workerCount: cfg.workers, counters: this.counters[w].buffer,
       extCounters: this.extCounters[w].buffer as SharedArrayBuffer, linkDown: this.linkDown.buffer as SharedArrayBuffer,
-      macTable: this.table.buffer, batchSize: t.batchSize, poolSlots: t.poolSlots, ringFrames: t.ringFrames,
+      macTable: this.table.buffer, policyCounters: this.policyCounters[w].buffer, policyShared: this.policyShared, batchSize: t.batchSize, poolSlots: t.poolSlots, ringFrames: t.ringFrames,
       macAgingSeconds: cfg.macAgingSeconds, cpu, spinBreaths: t.spinBreaths, spinYield: t.spinYield, coalesceUs: t.coalesceUs, nice: t.nice,
       pollTimeoutMs: t.pollTimeoutMs,
     }, this.log, { resourceLimits: { maxOldGenerationSizeMb: t.workerHeapMb }, requestTimeoutMs: t.requestTimeoutMs });
@@ -484,6 +524,7 @@ export class Switch {
       const first = [
         ...(this.plan ? [w.request({ type: 'plan', plan: this.plan })] : []),
         w.request({ type: 'configure', macAgingSeconds: this.cfg.macAgingSeconds }),
+        w.request({ type: 'policies', input: this.policyInput() }),
       ];
       this.watchdog.watch(i, v);
       // a death from here on is handled by its own replaceWorker call (w is the current worker)

@@ -20,6 +20,10 @@ import { ExtensionPipeline, type ActiveExtension, type TraceStep } from '../pipe
 import { PlanApplier, type PipelinePlan } from '../pipeline/plan.js';
 import { BuiltinPolicies } from '../pipeline/policies.js';
 import { PipelineTracer } from '../pipeline/trace.js';
+import { PolicyCounters } from '../policy/counters.js';
+import { POLICY_MODULES } from '../policy/modules.js';
+import { PolicyRuntime, PolicyTraceNotes } from '../policy/runtime.js';
+import { createPolicyShared, type PolicySharedBuffers } from '../policy/shared.js';
 import { CaptureBatchView } from '../pipeline/views.js';
 import type { PortIo } from '../ports/port.js';
 import type { FrameTrace } from './messages.js';
@@ -33,6 +37,12 @@ export interface DataPathOptions {
   poolSlots: number;
   slotSize?: number;
   batchSize: number;
+  /** workers of the switch (policies that share a budget between workers divide by it) */
+  workerCount?: number;
+  /** this worker's policy counters (policy/counters.ts); default: a private block */
+  policyCounters?: PolicyCounters;
+  /** the switch's shared policy state (policy/shared.ts); default: a private one */
+  policyShared?: PolicySharedBuffers;
   log: (m: string) => void;
   onExtensionFailed: (ext: Pick<ActiveExtension, 'slot' | 'name'>, error: string) => void;
   onTraceFrame: (traceId: number, trace: FrameTrace) => void;
@@ -45,6 +55,9 @@ export class DataPath {
   readonly counters: CounterBlock;
   readonly validate: ValidateStage;
   readonly policies = new BuiltinPolicies();
+  /** the built-in port policies (policy/): hooks in `policies`, rebuilt from every port's settings */
+  readonly policy: PolicyRuntime;
+  readonly policyCounters: PolicyCounters;
   readonly pipeline: ExtensionPipeline;
   readonly applier: PlanApplier;
   readonly directory = new PortDirectory();
@@ -73,6 +86,12 @@ export class DataPath {
       o.onExtensionFailed(ext, msg);
     });
     this.probe = new CaptureBatchView(this.pool, this.engine, o.batchSize);
+    this.policyCounters = o.policyCounters ?? new PolicyCounters();
+    this.policy = new PolicyRuntime(this.policies, {
+      pool: this.pool, counters: o.counters, policyCounters: this.policyCounters, shared: o.policyShared ?? createPolicyShared(),
+      presence: this.engine, batchSize: o.batchSize, workerIndex: o.workerIndex, workerCount: o.workerCount ?? 1,
+      trace: new PolicyTraceNotes(o.batchSize), log: o.log,
+    }, POLICY_MODULES);
     const v = o.counters.v;
     this.applier = new PlanApplier({
       switchName: o.switchName, workerIndex: o.workerIndex, pool: this.pool, owner, ports: this.directory,
@@ -87,7 +106,7 @@ export class DataPath {
   attach(index: number, name: string, io: PortIo, rx: boolean, mtu: number, keepCounters = false): void {
     const old = this.engine.detach(index);
     if (old) old.io.close();
-    if (!keepCounters) this.counters.clearPort(index);
+    if (!keepCounters) { this.counters.clearPort(index); this.policyCounters.clearPort(index); }
     this.lastKernelDrops[index] = 0;
     this.lastTruncated[index] = 0;
     this.validate.mtuByPort[index] = mtu;

@@ -10,6 +10,8 @@ import type { PortSpec } from '../ports/port.js';
 import type { PipelinePlan, StagePlan } from '../pipeline/plan.js';
 import type { TraceStep } from '../pipeline/pipeline.js';
 import type { MatchSpec } from '../packet/match.js';
+import type { SwitchPolicyInput } from '../policy/runtime.js';
+import type { PolicySharedBuffers } from '../policy/shared.js';
 
 export interface WorkerInit {
   switchName: string;
@@ -21,6 +23,10 @@ export interface WorkerInit {
   /** per-extension counters (pipeline/context.ts EXT_STRIDE records) */
   extCounters: SharedArrayBuffer;
   macTable: SharedArrayBuffer;
+  /** this worker's policy counters (policy/counters.ts) */
+  policyCounters: SharedArrayBuffer;
+  /** state the switch's policies share between workers (policy/shared.ts) */
+  policyShared: PolicySharedBuffers;
   /** Int32Array[0]: mailbox sequence, bumped after every posted request */
   mailbox: SharedArrayBuffer;
   batchSize: number;
@@ -46,6 +52,8 @@ export type WorkerRequest =
   | { id: number; type: 'detach'; index: number }
   | { id: number; type: 'configure'; macAgingSeconds: number }
   | { id: number; type: 'plan'; plan: PipelinePlan }
+  /** every port's policy settings (after any change): the worker rebuilds its built-in policies */
+  | { id: number; type: 'policies'; input: SwitchPolicyInput }
   /** check a configuration with the extension's own validate() (loaded here, never on the control thread) */
   | { id: number; type: 'validate'; stage: StagePlan }
   | { id: number; type: 'trace'; frame: Uint8Array; inPort: number }

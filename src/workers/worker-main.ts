@@ -12,6 +12,7 @@
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { CounterBlock, SW } from '../core/counters.js';
+import { PolicyCounters } from '../policy/counters.js';
 import { MacTable } from '../forward/mac-table.js';
 import { AfPacketPort } from '../ports/afpacket.js';
 import { native } from '../ports/native/index.js';
@@ -36,7 +37,8 @@ const mailbox = new Int32Array(init.mailbox);
 const dp = new DataPath({
   switchName: init.switchName, workerIndex: init.workerIndex, counters,
   extCounters: new Float64Array(init.extCounters), table: new MacTable(init.macTable),
-  poolSlots: init.poolSlots, batchSize: init.batchSize, log,
+  poolSlots: init.poolSlots, batchSize: init.batchSize, log, workerCount: init.workerCount,
+  policyCounters: new PolicyCounters(init.policyCounters), policyShared: init.policyShared,
   onExtensionFailed: (ext, error) => emit({ type: 'extension-failed', slot: ext.slot, name: ext.name, error }),
   onTraceFrame: (traceId, trace) => emit({ type: 'trace-frame', traceId, trace }),
   onTraceDone: (traceId) => emit({ type: 'trace-done', traceId }),
@@ -85,6 +87,9 @@ function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
         return { id: req.id, ok: true };
       case 'configure':
         dp.agingSeconds = req.macAgingSeconds;
+        return { id: req.id, ok: true };
+      case 'policies':
+        dp.policy.install(req.input);
         return { id: req.id, ok: true };
       case 'plan':
         return dp.applyPlan(req.plan).then(

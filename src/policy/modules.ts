@@ -1,0 +1,8 @@
+/**
+ * THE built-in port policies, in the order they run within each policy stage (Hyper-V's order:
+ * ingress — VLAN classification, then ingress ACLs and guards; miniport edge — storm limit, QoS,
+ * mirror destinations; egress — trunk/VLAN, egress ACLs). Adding a policy is one entry here.
+ */
+import type { PolicyModule } from './runtime.js';
+
+export const POLICY_MODULES: readonly PolicyModule[] = Object.freeze([]);

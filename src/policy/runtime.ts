@@ -1,0 +1,115 @@
+/**
+ * PolicyRuntime: the built-in port policies of one data-path worker. The control plane sends every
+ * port's settings (SwitchPolicyInput, on each change); each policy module (modules.ts, in the one
+ * order they run within a stage) turns them into hooks at its policy stages of the stage list, and
+ * the runtime swaps them into the worker's BuiltinPolicies as a whole — between two batches, so a
+ * batch sees the old policies or the new, never half. A module keeps its own state (learned MACs,
+ * token buckets, flow states) across changes; a port with no policy costs nothing per frame: each
+ * hook's `appliesTo` looks at the batch's port once.
+ */
+import type { PortSettings } from '../config/types.js';
+import type { CounterBlock } from '../core/counters.js';
+import type { FramePool } from '../core/frame-pool.js';
+import type { BuiltinPolicies, PolicyHook } from '../pipeline/policies.js';
+import type { PortPresence } from '../pipeline/views.js';
+import type { PolicyCounters } from './counters.js';
+import type { PolicySharedBuffers } from './shared.js';
+
+export type PolicyPortKind = 'vm' | 'external' | 'internal';
+
+/** one port as the policies see it */
+export interface PolicyPort {
+  index: number;
+  name: string;
+  kind: PolicyPortKind;
+  /** the port's netdev MAC (a TAP's own MAC is not the VM's; informational) */
+  settings: PortSettings;
+}
+
+/** every port of the switch with its settings (structured-cloned to each worker) */
+export interface SwitchPolicyInput {
+  ports: PolicyPort[];
+}
+
+export type PolicyStageName = 'ingress-policies' | 'miniport' | 'egress-policies';
+
+/** Per-frame words for a trace ("port ACL vm1 outbound deny 10.0.0.0/8"), written only while `on`. */
+export class PolicyTraceNotes {
+  on = false;
+  readonly words: (string | undefined)[];
+  constructor(capacity: number) { this.words = new Array<string | undefined>(capacity).fill(undefined); }
+  /** say why frame i was dropped or excluded (call only when `on`; costs nothing otherwise) */
+  note(i: number, word: string): void { if (this.words[i] === undefined) this.words[i] = word; }
+  clear(n: number): void { this.words.fill(undefined, 0, n); }
+}
+
+/** what a worker gives its policy modules */
+export interface PolicyEnv {
+  readonly pool: FramePool;
+  readonly counters: CounterBlock;
+  readonly policyCounters: PolicyCounters;
+  readonly shared: PolicySharedBuffers;
+  readonly presence: PortPresence;
+  readonly batchSize: number;
+  readonly workerIndex: number;
+  readonly workerCount: number;
+  readonly trace: PolicyTraceNotes;
+  log(message: string): void;
+}
+
+/** a hook a module wants at one policy stage */
+export interface PolicyPlacement {
+  stage: PolicyStageName;
+  hook: PolicyHook;
+}
+
+/** one module's state in one worker */
+export interface PolicyModuleInstance {
+  /** the hooks for these settings ([] when no port sets anything this module enforces) */
+  configure(input: SwitchPolicyInput): PolicyPlacement[];
+}
+
+/** a built-in policy (modules.ts lists them in order) */
+export interface PolicyModule {
+  readonly name: string;
+  /** the stages it may place hooks at, for docs and `pipeline show` */
+  readonly stages: readonly PolicyStageName[];
+  /** one line per port that uses it, for `xvs pipeline show` (control plane; pure) */
+  summary(input: SwitchPolicyInput): string[];
+  create(env: PolicyEnv): PolicyModuleInstance;
+}
+
+export class PolicyRuntime {
+  readonly env: PolicyEnv;
+  private readonly target: BuiltinPolicies;
+  private readonly instances: { module: PolicyModule; inst: PolicyModuleInstance }[];
+  private placed: PolicyPlacement[] = [];
+  input: SwitchPolicyInput = { ports: [] };
+
+  constructor(target: BuiltinPolicies, env: PolicyEnv, modules: readonly PolicyModule[]) {
+    this.target = target;
+    this.env = env;
+    this.instances = modules.map((module) => ({ module, inst: module.create(env) }));
+  }
+
+  /** build every module's hooks for `input` and replace the installed ones (all or nothing) */
+  install(input: SwitchPolicyInput): void {
+    const next: PolicyPlacement[] = [];
+    for (const { module, inst } of this.instances) {
+      try {
+        next.push(...inst.configure(input));
+      } catch (e) {
+        throw new Error(`policy ${module.name}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    for (const p of this.placed) this.target.remove(p.stage, p.hook);
+    for (const p of next) this.target.add(p.stage, p.hook);
+    this.placed = next;
+    this.input = input;
+  }
+
+  /** the hooks installed now, in order, with their stage */
+  installed(): readonly PolicyPlacement[] {
+    return this.placed;
+  }
+}
