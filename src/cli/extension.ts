@@ -142,7 +142,9 @@ export function extensionCommands(y: Cli): Cli {
           if (a.json) return printJson(p);
           const line = (s: (typeof p.stages)[number]): string => {
             const what = s.extensions ? (s.extensions.length ? s.extensions.join(', ') : '(none enabled)') : s.state === 'empty' ? '(empty)' : '';
-            return `  ${s.path.padEnd(8)} ${s.stage.padEnd(17)} ${what}`;
+            const head = `  ${s.path.padEnd(8)} ${s.stage.padEnd(17)} ${what}`;
+            const pol = (s.policies ?? []).flatMap((q) => q.ports.map((l) => `${' '.repeat(29)}${q.policy}: ${l}`));
+            return [head, ...pol].join('\n');
           };
           out([
             `switch ${p.switch}, pipeline generation ${p.generation} (protocol edge → miniport edge → protocol edge)`,

@@ -51,6 +51,8 @@ export interface TraceStep {
   direction: StagePath;
   verdict: 'pass' | 'drop';
   reason?: string;
+  /** a policy step that excluded destinations without dropping: which entry (e.g. "port ACL vm2 inbound deny 10.0.0.0/8") */
+  note?: string;
   /** destination port indices after the step (once forwarding ran) */
   destinations?: number[];
   /** ports chosen as destinations that get nothing because their link is down */

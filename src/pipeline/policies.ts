@@ -33,11 +33,27 @@ export class PolicyStage implements Stage {
   }
 }
 
+/**
+ * Per-frame words saying which policy entry dropped or excluded a frame ("port ACL vm1 outbound deny
+ * 10.0.0.0/8"), for a trace. Hooks write only while `on` (a trace watches the batch), so they cost
+ * one boolean test otherwise; the tracer reads and clears them after each policy stage.
+ */
+export class PolicyTraceNotes {
+  on = false;
+  readonly words: (string | undefined)[];
+  constructor(capacity: number) { this.words = new Array<string | undefined>(capacity).fill(undefined); }
+  /** say why frame i was dropped or a destination excluded (the first note of a stage stays) */
+  note(i: number, word: string): void { if (this.words[i] === undefined) this.words[i] = word; }
+  clear(n: number): void { this.words.fill(undefined, 0, n); }
+}
+
 /** One PolicyStage per `policy` entry of the stage list, by name. */
 export class BuiltinPolicies {
   readonly stages = new Map<string, PolicyStage>();
+  readonly notes: PolicyTraceNotes;
 
-  constructor() {
+  constructor(capacity = 256) {
+    this.notes = new PolicyTraceNotes(capacity);
     for (const def of STAGE_LIST) if (def.role === 'policy') this.stages.set(def.name, new PolicyStage(def));
   }
 

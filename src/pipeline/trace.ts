@@ -48,17 +48,25 @@ export class PipelineTracer implements StageObserver {
       this.watching++;
     }
     this.pipeline.tracing = this.watching > 0;
+    const notes = this.pipeline.policies.notes;
+    notes.on = this.watching > 0;
+    if (notes.on) notes.clear(batch.count);
   }
 
   after(index: number, batch: Batch): void {
     if (this.watching === 0) return;
     const def = this.pipeline.stepDefs[index];
     const ext = this.pipeline.stepExt[index];
+    const notes = def.role === 'policy' ? this.pipeline.policies.notes : null;
     for (let i = 0; i < batch.count; i++) {
       if (this.watch[i] !== 1) continue;
-      const word = ext ? dropWordOf(ext.view, i) : undefined;
-      this.steps[i].push(this.step(batch, i, ext ? ext.name : def.name, def.name, ext ? ext.kind : def.role === 'policy' ? 'policy' : 'builtin', def.path, word));
+      const word = ext ? dropWordOf(ext.view, i) : notes !== null ? notes.words[i] : undefined;
+      const step = this.step(batch, i, ext ? ext.name : def.name, def.name, ext ? ext.kind : def.role === 'policy' ? 'policy' : 'builtin', def.path, word);
+      // a policy that excluded a destination without dropping the frame says which entry did
+      if (notes !== null && word !== undefined && step.verdict === 'pass') step.note = word;
+      this.steps[i].push(step);
     }
+    if (notes !== null) notes.clear(batch.count);
   }
 
   transmitted(batch: Batch): void {
@@ -70,6 +78,7 @@ export class PipelineTracer implements StageObserver {
     }
     this.watching = 0;
     this.pipeline.tracing = false;
+    this.pipeline.policies.notes.on = false;
   }
 
   /** the steps of frame i with the final transmit step (synthetic traces, which never transmit) */
@@ -116,7 +125,7 @@ export class PipelineTracer implements StageObserver {
 
 /** A trace as the control API shows it (ports by name), for explainTrace. */
 export interface TraceForExplain {
-  steps: { stage: string; kind: string; direction: string; verdict: string; reason?: string; destinations?: string[]; down?: string[] }[];
+  steps: { stage: string; kind: string; direction: string; verdict: string; reason?: string; note?: string; destinations?: string[]; down?: string[] }[];
   verdict: 'forwarded' | 'dropped';
   reason?: string;
   destinations: string[];
@@ -138,6 +147,8 @@ export function explainTrace(t: TraceForExplain): string {
     const r = dropper.reason ?? t.reason ?? 'dropped';
     const cut = r.indexOf(': ');
     const text = cut < 0 ? r : `${r.slice(cut + 2)} (${r.slice(0, cut)})`;
+    // a built-in policy names its entry: "dropped by port ACL vm1 outbound deny 10.0.0.0/8 (port-acl, at ingress-policies)"
+    if (dropper.kind === 'policy' && cut >= 0) return `dropped by ${r.slice(cut + 2)} (${r.slice(0, cut)}, at ${dropper.stage})`;
     return `dropped by ${who(dropper)} (${dropper.direction}): ${text}`;
   }
   const withDest = t.steps.filter((s) => s.destinations !== undefined && s.stage !== 'transmit');
@@ -155,7 +166,8 @@ export function explainTrace(t: TraceForExplain): string {
   // a stage that took away the last destination
   for (let k = 1; k < withDest.length; k++) {
     if ((withDest[k - 1].destinations ?? []).length > 0 && (withDest[k].destinations ?? []).length === 0) {
-      return `dropped: ${who(withDest[k])} (${withDest[k].direction}) removed the last destination (${(withDest[k - 1].destinations ?? []).join(', ')})`;
+      const why = withDest[k].note !== undefined ? `: ${withDest[k].note}` : '';
+      return `dropped: ${who(withDest[k])} (${withDest[k].direction}) removed the last destination (${(withDest[k - 1].destinations ?? []).join(', ')})${why}`;
     }
   }
   if (withDest.length === 0) return `dropped: no stage chose a destination (${t.reason ?? 'no-destination'})`;

@@ -10,7 +10,7 @@
 import type { PortSettings } from '../config/types.js';
 import type { CounterBlock } from '../core/counters.js';
 import type { FramePool } from '../core/frame-pool.js';
-import type { BuiltinPolicies, PolicyHook } from '../pipeline/policies.js';
+import type { BuiltinPolicies, PolicyHook, PolicyTraceNotes } from '../pipeline/policies.js';
 import type { PortPresence } from '../pipeline/views.js';
 import type { PolicyCounters } from './counters.js';
 import type { PolicySharedBuffers } from './shared.js';
@@ -33,15 +33,6 @@ export interface SwitchPolicyInput {
 
 export type PolicyStageName = 'ingress-policies' | 'miniport' | 'egress-policies';
 
-/** Per-frame words for a trace ("port ACL vm1 outbound deny 10.0.0.0/8"), written only while `on`. */
-export class PolicyTraceNotes {
-  on = false;
-  readonly words: (string | undefined)[];
-  constructor(capacity: number) { this.words = new Array<string | undefined>(capacity).fill(undefined); }
-  /** say why frame i was dropped or excluded (call only when `on`; costs nothing otherwise) */
-  note(i: number, word: string): void { if (this.words[i] === undefined) this.words[i] = word; }
-  clear(n: number): void { this.words.fill(undefined, 0, n); }
-}
 
 /** what a worker gives its policy modules */
 export interface PolicyEnv {

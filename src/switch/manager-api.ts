@@ -145,7 +145,9 @@ export interface PipelineStageView {
   kind: 'builtin' | 'capture' | 'filter' | 'forward' | 'policy';
   /** extension stages: the extensions that run there, in running order (egress: reversed) */
   extensions?: string[];
-  /** policy stages are empty until port policies / HNV fill them */
+  /** policy stages: the built-in policies in force there, in running order, each with one line per port that uses it */
+  policies?: { policy: string; ports: string[] }[];
+  /** a policy stage with no policy in force is empty (it costs one length check per batch) */
   state: 'running' | 'empty';
   doc: string;
 }
@@ -166,7 +168,7 @@ export interface TraceView {
   /** decoded frame, e.g. eth(...),ipv4(...),tcp(...) */
   packet: string;
   /** `down`: ports the step chose as destinations that get nothing because their link is down */
-  steps: { stage: string; group: string; kind: string; direction: string; verdict: string; reason?: string; destinations?: string[]; down?: string[] }[];
+  steps: { stage: string; group: string; kind: string; direction: string; verdict: string; reason?: string; note?: string; destinations?: string[]; down?: string[] }[];
   verdict: 'forwarded' | 'dropped';
   reason?: string;
   destinations: string[];

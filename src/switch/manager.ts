@@ -199,7 +199,7 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
   }
 
   pipeline(switchName: string): PipelineView {
-    return this.get(switchName).extensions.pipeline();
+    return this.get(switchName).pipeline();
   }
 
   trace(switchName: string, inPort: string, frame: Uint8Array): Promise<TraceView> {

@@ -33,7 +33,8 @@ import { DEFAULT_WATCHDOG_MS, RestartLog, Watchdog, type Stall, type WorkerHealt
 import type { PipelinePlan } from '../pipeline/plan.js';
 import { EXT_STRIDE, MAX_EXTENSION_SLOTS } from '../pipeline/context.js';
 import { explainTrace } from '../pipeline/trace.js';
-import type { FdbEntry, LiveTraceOptions, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
+import { POLICY_MODULES } from '../policy/modules.js';
+import type { FdbEntry, LiveTraceOptions, PipelineView, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
 import type { ExtensionRegistry } from '../extensions/registry.js';
 import { SwitchExtensions } from './extensions.js';
 import { PolicyCounters } from '../policy/counters.js';
@@ -638,6 +639,20 @@ export class Switch {
     return p;
   }
 
+  /** the running data path (extensions.pipeline) with the built-in policies in force at each policy stage */
+  pipeline(): PipelineView {
+    const view = this.extensions.pipeline();
+    const input = this.policyInput();
+    for (const s of view.stages) {
+      if (s.kind !== 'policy') continue;
+      const policies = POLICY_MODULES.filter((m) => (m.stages as readonly string[]).includes(s.stage))
+        .map((m) => ({ policy: m.name, ports: m.summary(input) })).filter((p) => p.ports.length > 0);
+      s.policies = policies;
+      s.state = policies.length > 0 ? 'running' : 'empty';
+    }
+    return view;
+  }
+
   private traceView(t: FrameTrace, inPort: string): TraceView {
     const byIndex = new Map([...this.ports.values()].map((p) => [p.index, p.name]));
     const name = (i: number): string => byIndex.get(i) ?? `#${i}`;
@@ -646,6 +661,7 @@ export class Switch {
       steps: t.steps.map((s) => ({
         stage: s.stage, group: s.group, kind: s.kind, direction: s.direction, verdict: s.verdict,
         ...(s.reason ? { reason: s.reason } : {}),
+        ...(s.note ? { note: s.note } : {}),
         ...(s.destinations ? { destinations: s.destinations.map(name) } : {}),
         ...(s.down ? { down: s.down.map(name) } : {}),
       })),

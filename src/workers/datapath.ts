@@ -22,7 +22,7 @@ import { BuiltinPolicies } from '../pipeline/policies.js';
 import { PipelineTracer } from '../pipeline/trace.js';
 import { PolicyCounters } from '../policy/counters.js';
 import { POLICY_MODULES } from '../policy/modules.js';
-import { PolicyRuntime, PolicyTraceNotes } from '../policy/runtime.js';
+import { PolicyRuntime } from '../policy/runtime.js';
 import { createPolicyShared, type PolicySharedBuffers } from '../policy/shared.js';
 import { CaptureBatchView } from '../pipeline/views.js';
 import type { PortIo } from '../ports/port.js';
@@ -54,7 +54,7 @@ export class DataPath {
   readonly engine: Engine;
   readonly counters: CounterBlock;
   readonly validate: ValidateStage;
-  readonly policies = new BuiltinPolicies();
+  readonly policies: BuiltinPolicies;
   /** the built-in port policies (policy/): hooks in `policies`, rebuilt from every port's settings */
   readonly policy: PolicyRuntime;
   readonly policyCounters: PolicyCounters;
@@ -74,6 +74,7 @@ export class DataPath {
     this.counters = o.counters;
     this.table = o.table;
     this.pool = new FramePool(o.poolSlots, o.slotSize);
+    this.policies = new BuiltinPolicies(o.batchSize);
     this.engine = new Engine(this.pool, o.counters, o.batchSize, MAX_PORTS_PER_SWITCH);
     this.validate = new ValidateStage(MAX_PORTS_PER_SWITCH);
     const inject = new InjectQueue(this.pool.slots);
@@ -90,7 +91,7 @@ export class DataPath {
     this.policy = new PolicyRuntime(this.policies, {
       pool: this.pool, counters: o.counters, policyCounters: this.policyCounters, shared: o.policyShared ?? createPolicyShared(),
       presence: this.engine, batchSize: o.batchSize, workerIndex: o.workerIndex, workerCount: o.workerCount ?? 1,
-      trace: new PolicyTraceNotes(o.batchSize), log: o.log,
+      trace: this.policies.notes, log: o.log,
     }, POLICY_MODULES);
     const v = o.counters.v;
     this.applier = new PlanApplier({
