@@ -11,8 +11,10 @@
 import type { SwitchExtensionConfig } from './types.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
+import { validatePortSettings } from './port-settings.js';
 import {
   DEFAULT_MAC_AGING_SECONDS,
+  PORT_SETTING_KEYS,
   DEFAULT_MAC_TABLE_LIMIT,
   IFNAMSIZ_MAX,
   MAX_PORTS_PER_SWITCH,
@@ -132,7 +134,10 @@ export function optionalIfname(obj: Record<string, unknown>, key: string, path: 
 // ---------------------------------------------------------------------------------------------------------------
 // Shape
 
-const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', 'macLimit'] as const;
+/** a port's settings (config/port-settings.ts): the one validator of every PortSettings key */
+export { validatePortSettings } from './port-settings.js';
+
+const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', ...PORT_SETTING_KEYS] as const;
 const SWITCH_KEYS = [
   'name',
   'type',
@@ -183,10 +188,9 @@ export function validatePort(input: unknown, path: string): PortConfig {
   const netdev = optionalIfname(obj, 'netdev', path);
   // only `true` is kept, so `false` and absent read back (and diff) the same
   const allowHostAddresses = optionalBoolean(obj, 'allowHostAddresses', path);
-  const macLimit = optionalInt(obj, 'macLimit', path, PORT_MAC_LIMIT_RANGE);
   return {
     name, ...(netdev !== undefined ? { netdev } : {}), ...(allowHostAddresses === true ? { allowHostAddresses } : {}),
-    ...(macLimit !== undefined ? { macLimit } : {}),
+    ...validatePortSettings(obj, path),
   };
 }
 

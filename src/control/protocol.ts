@@ -11,11 +11,14 @@
  */
 import { ConfigError } from '../core/errors.js';
 import type { WorkerHealthEntry } from '../switch/manager-api.js';
-import type { PortConfig, SwitchConfig, SwitchType, XvsConfig } from '../config/types.js';
+import { PORT_SETTING_KEYS, type ExtendedAcl, type PortAcl, type PortConfig, type PortSettings, type SwitchConfig, type SwitchType, type XvsConfig } from '../config/types.js';
+import {
+  ACL_ADDRESS_KEYS, EXTENDED_ACL_DIRECTIONS, PORT_SETTING_RANGES, requireFeatureName, validateExtendedAcl, validateFeatureSettings, validatePortAcl,
+} from '../config/port-settings.js';
 import type { PortSettingsChange } from './edits.js';
 import { FDB_PAGE_DEFAULT, FDB_PAGE_MAX, parseCursor } from '../forward/fdb-pages.js';
 import type {
-  ExtensionInfo, FdbPage, PipelineView, PortKind, PortStats, SwitchExtensionState, SwitchInfo, SwitchStats, TraceView,
+  ExtensionInfo, FdbPage, MeterReport, PipelineView, PortKind, PortStats, SwitchExtensionState, SwitchInfo, SwitchStats, TraceView,
 } from '../switch/manager-api.js';
 import { buildPacket, parseHexFrame } from '../packet/spec.js';
 import { parseMatch } from '../packet/match.js';
@@ -26,10 +29,10 @@ import {
   rejectUnknownKeys,
   optionalBoolean,
   optionalInt,
-  PORT_MAC_LIMIT_RANGE,
   requireIfname,
   validateConfig,
   validatePort,
+  validatePortSettings,
   validateSwitch,
 } from '../config/schema.js';
 
@@ -73,6 +76,23 @@ export interface FdbShowParams {
 }
 export interface FdbShowParsed { switch: string; after?: string; limit: number }
 export type SwitchDeleteParams = NameParams & IfExists;
+/** `acl.add` / `acl.remove`: a port ACL entry (Add-VMNetworkAdapterAcl; exactly one address) */
+export type AclParams = PortRefParams & PortAcl;
+export interface AclParsed { switch: string; name: string; acl: PortAcl }
+export interface AclResult extends Unchanged { switch: string; name: string; acls: PortAcl[] }
+/** `acl.extended.add`: an extended ACL entry (Add-VMNetworkAdapterExtendedAcl) */
+export type ExtendedAclParams = PortRefParams & ExtendedAcl;
+export interface ExtendedAclParsed { switch: string; name: string; acl: ExtendedAcl }
+/** `acl.extended.remove`: entries are keyed by weight and direction (Remove-VMNetworkAdapterExtendedAcl) */
+export type ExtendedAclRemoveParams = PortRefParams & { weight: number; direction: ExtendedAcl['direction'] };
+export interface ExtendedAclResult extends Unchanged { switch: string; name: string; extendedAcls: ExtendedAcl[] }
+/** `port.meter`: Measure-VM; reset: report, then count from zero (Reset-VMResourceMetering) */
+export type PortMeterParams = PortRefParams & { reset?: boolean };
+/** `port.feature.set`: these keys of the extension's per-port settings get these values */
+export type FeatureSetParams = PortRefParams & { extension: string; settings: Record<string, string> };
+/** `port.feature.remove`: the extension's per-port settings, or only `keys` of them */
+export type FeatureRemoveParams = PortRefParams & { extension: string; keys?: string[] };
+export interface FeatureResult extends Unchanged { switch: string; name: string; features: NonNullable<PortSettings['features']> }
 /** What a change verb did: `unchanged` is true when --may-exist / --if-exists found nothing to do. */
 export interface Unchanged { unchanged?: boolean }
 export interface ConfigApplyParams {
@@ -115,6 +135,11 @@ export interface PortView {
   index: number | null;
   up: boolean;
   running: boolean;
+  /**
+   * the port as the configuration document holds it (name, netdev, every setting): put it in a document's
+   * `ports` and `config apply` changes nothing
+   */
+  config?: PortConfig;
 }
 
 export interface PortDetail extends PortView {
@@ -167,6 +192,15 @@ export interface Methods {
   'port.list': { params: SwitchRefParams; parsed: SwitchRefParams; result: PortView[] };
   'port.show': { params: PortRefParams; parsed: PortRefParams; result: PortDetail };
   'port.set': { params: PortSetParams; parsed: PortSetParsed; result: PortView & Unchanged };
+  'port.meter': { params: PortMeterParams; parsed: Required<PortMeterParams>; result: MeterReport };
+  'port.feature.set': { params: FeatureSetParams; parsed: FeatureSetParams; result: FeatureResult };
+  'port.feature.remove': { params: FeatureRemoveParams; parsed: FeatureRemoveParams; result: FeatureResult };
+  'acl.add': { params: AclParams; parsed: AclParsed; result: AclResult };
+  'acl.remove': { params: AclParams; parsed: AclParsed; result: AclResult };
+  'acl.list': { params: PortRefParams; parsed: PortRefParams; result: PortAcl[] };
+  'acl.extended.add': { params: ExtendedAclParams; parsed: ExtendedAclParsed; result: ExtendedAclResult };
+  'acl.extended.remove': { params: ExtendedAclRemoveParams; parsed: ExtendedAclRemoveParams; result: ExtendedAclResult };
+  'acl.extended.list': { params: PortRefParams; parsed: PortRefParams; result: ExtendedAcl[] };
   'fdb.show': { params: FdbShowParams; parsed: FdbShowParsed; result: FdbPage };
   stats: { params: SwitchRefParams; parsed: SwitchRefParams; result: SwitchStats };
   'daemon.status': { params: EmptyParams; parsed: EmptyParams; result: DaemonStatus };
@@ -293,16 +327,77 @@ function parsePortAdd(input: unknown): { switch: string; port: PortConfig; mayEx
   return { switch: sw, port: validatePort(rest, P), mayExist };
 }
 
+/** every PortSettings key: a value sets it (validated as in a document, path `params`), null returns it to its default */
 function parsePortSet(input: unknown): PortSetParsed {
-  const obj = paramsObject(input, ['switch', 'name', 'macLimit']);
+  const obj = paramsObject(input, ['switch', 'name', ...PORT_SETTING_KEYS]);
   const settings: PortSettingsChange = {};
-  if (obj.macLimit === null) settings.macLimit = null;
-  else {
-    const v = optionalInt(obj, 'macLimit', P, PORT_MAC_LIMIT_RANGE);
-    if (v !== undefined) settings.macLimit = v;
+  const w = settings as Record<string, unknown>;
+  for (const k of PORT_SETTING_KEYS) {
+    if (obj[k] === undefined) continue;
+    // an empty ACL list or feature set is the default too
+    w[k] = obj[k] === null ? null : (validatePortSettings({ [k]: obj[k] }, P)[k] ?? null);
   }
-  if (Object.keys(settings).length === 0) throw new ConfigError(P, 'nothing to set: give macLimit (a number, or null for the default)');
+  if (Object.keys(settings).length === 0) throw new ConfigError(P, `nothing to set: give one of ${PORT_SETTING_KEYS.join(', ')} (a value, or null for the default)`);
   return { switch: requireIfname(obj, 'switch', P), name: requireIfname(obj, 'name', P), settings };
+}
+
+function portRefOf(obj: Record<string, unknown>): PortRefParams {
+  return { switch: requireIfname(obj, 'switch', P), name: requireIfname(obj, 'name', P) };
+}
+
+function withoutRef(obj: Record<string, unknown>): Record<string, unknown> {
+  const { switch: _s, name: _n, ...rest } = obj;
+  void _s;
+  void _n;
+  return rest;
+}
+
+function parseAcl(input: unknown): AclParsed {
+  const obj = paramsObject(input, ['switch', 'name', 'action', 'direction', ...ACL_ADDRESS_KEYS]);
+  return { ...portRefOf(obj), acl: validatePortAcl(withoutRef(obj), P) };
+}
+
+function parseExtendedAcl(input: unknown): ExtendedAclParsed {
+  const obj = paramsObject(input, ['switch', 'name', 'action', 'direction', 'weight', 'protocol', 'localIPAddress', 'remoteIPAddress', 'localPort', 'remotePort', 'stateful', 'idleSessionTimeout']);
+  return { ...portRefOf(obj), acl: validateExtendedAcl(withoutRef(obj), P) };
+}
+
+function parseExtendedAclRemove(input: unknown): ExtendedAclRemoveParams {
+  const obj = paramsObject(input, ['switch', 'name', 'weight', 'direction']);
+  const r = PORT_SETTING_RANGES.weight;
+  const weight = optionalInt(obj, 'weight', P, r);
+  if (weight === undefined) throw new ConfigError(fieldPath(P, 'weight'), `required (an integer in ${r.min}..${r.max})`);
+  const d = obj.direction;
+  if (typeof d !== 'string' || !(EXTENDED_ACL_DIRECTIONS as readonly string[]).includes(d)) {
+    throw new ConfigError(fieldPath(P, 'direction'), `expected one of ${EXTENDED_ACL_DIRECTIONS.join(', ')}, got ${describe(d)}`);
+  }
+  return { ...portRefOf(obj), weight, direction: d as ExtendedAcl['direction'] };
+}
+
+function parsePortMeter(input: unknown): Required<PortMeterParams> {
+  const obj = paramsObject(input, ['switch', 'name', 'reset']);
+  return { ...portRefOf(obj), reset: optionalBoolean(obj, 'reset', P) ?? false };
+}
+
+function parseFeatureSet(input: unknown): FeatureSetParams {
+  const obj = paramsObject(input, ['switch', 'name', 'extension', 'settings']);
+  return {
+    ...portRefOf(obj), extension: requireFeatureName(obj.extension, fieldPath(P, 'extension')),
+    settings: validateFeatureSettings(obj.settings, fieldPath(P, 'settings')),
+  };
+}
+
+function parseFeatureRemove(input: unknown): FeatureRemoveParams {
+  const obj = paramsObject(input, ['switch', 'name', 'extension', 'keys']);
+  const out: FeatureRemoveParams = { ...portRefOf(obj), extension: requireFeatureName(obj.extension, fieldPath(P, 'extension')) };
+  if (obj.keys !== undefined) {
+    const keys: unknown = obj.keys;
+    if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k): k is string => typeof k === 'string')) {
+      throw new ConfigError(fieldPath(P, 'keys'), `expected a non-empty list of keys, got ${describe(keys)}`);
+    }
+    out.keys = keys;
+  }
+  return out;
 }
 
 function parseFdbShow(input: unknown): FdbShowParsed {
@@ -487,7 +582,16 @@ export const METHODS: { [M in MethodName]: MethodSpec<ParsedOf<M>> } = {
   'port.remove': { summary: 'remove a port from a switch', mutates: true, parse: parsePortRemove },
   'port.list': { summary: "list a switch's ports", mutates: false, parse: parseSwitchRef },
   'port.show': { summary: 'show one port and its counters', mutates: false, parse: parsePortRef },
-  'port.set': { summary: "change a VM port's settings in place (macLimit: most MACs learned on it; null: the default)", mutates: true, parse: parsePortSet },
+  'port.set': { summary: "change a VM port's settings in place (any PortSettings key: guards, VLAN, ACL lists, bandwidth, mirroring, features; null: the default)", mutates: true, parse: parsePortSet },
+  'port.meter': { summary: "a port's metered traffic per meter ACL entry and in total, like Measure-VM (reset: then count from zero)", mutates: false, parse: parsePortMeter },
+  'port.feature.set': { summary: "set keys of an extension's per-port settings (Set-VMSwitchExtensionPortFeature)", mutates: true, parse: parseFeatureSet },
+  'port.feature.remove': { summary: "remove an extension's per-port settings, or some keys of them", mutates: true, parse: parseFeatureRemove },
+  'acl.add': { summary: 'add a port ACL entry (Add-VMNetworkAdapterAcl); replaces the allow/deny (or meter) entry of the same address and direction', mutates: true, parse: parseAcl },
+  'acl.remove': { summary: 'remove the port ACL entry with this action, direction and address (Remove-VMNetworkAdapterAcl)', mutates: true, parse: parseAcl },
+  'acl.list': { summary: "a port's ACL entries", mutates: false, parse: parsePortRef },
+  'acl.extended.add': { summary: 'add an extended port ACL entry (Add-VMNetworkAdapterExtendedAcl), keyed by weight and direction', mutates: true, parse: parseExtendedAcl },
+  'acl.extended.remove': { summary: 'remove the extended ACL entry with this weight and direction', mutates: true, parse: parseExtendedAclRemove },
+  'acl.extended.list': { summary: "a port's extended ACL entries, larger weight first", mutates: false, parse: parsePortRef },
   'fdb.show': { summary: "one page of a switch's learned MAC addresses, in MAC order (after: the previous page's next)", mutates: false, parse: parseFdbShow },
   stats: { summary: "show a switch's counters", mutates: false, parse: parseSwitchRef },
   'daemon.status': { summary: 'show the daemon: pid, uptime, restore problems', mutates: false, parse: parseEmpty },

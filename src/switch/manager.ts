@@ -15,10 +15,19 @@ import { reconcile } from '../ports/isolation.js';
 import { NetdevRecord } from '../ports/netdev-record.js';
 import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
 import type {
-  ExtensionInfo, ExtensionManager, FdbEntry, FdbPage, FdbPageOptions, LiveTraceOptions, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
+  ExtensionInfo, ExtensionManager, FdbEntry, FdbPage, FdbPageOptions, LiveTraceOptions, MeterReport, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
 } from './manager-api.js';
 
+/**
+ * Checks a port's per-extension settings (PortSettings.features, `xvs port feature set`) against the
+ * extensions' own specs before they are applied (Hyper-V's port feature OIDs, which an extension may veto).
+ * Throws ConfigError naming `features.<extension>.<key>` to refuse. The default accepts everything.
+ */
+export type PortFeatureCheck = (switchName: string, portName: string, features: NonNullable<PortSettings['features']>) => void | Promise<void>;
+
 export class DataPathManager implements SwitchManager, ExtensionManager {
+  /** the hook `addPort` and `setPort` call for ports with feature settings (see PortFeatureCheck) */
+  checkPortFeatures: PortFeatureCheck = () => {};
   private readonly switches = new Map<string, Switch>();
   /** `fdb.show` walks in progress, per switch (their snapshots go with the switch) */
   private readonly fdbPagers = new WeakMap<Switch, FdbPager>();
@@ -103,6 +112,7 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
     const dev = port.netdev ?? port.name;
     const o = this.owner(dev);
     if (o) throw new ConfigError(port.netdev ? 'netdev' : 'name', `"${dev}" is already used by switch "${o}"`);
+    if (port.features) await this.checkPortFeatures(switchName, port.name, port.features);
     await sw.addPort(port);
   }
 
@@ -134,7 +144,13 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
   }
 
   async setPort(switchName: string, portName: string, settings: PortSettings): Promise<void> {
-    await this.get(switchName).setPort(portName, settings);
+    const sw = this.get(switchName);
+    if (settings.features) await this.checkPortFeatures(switchName, portName, settings.features);
+    await sw.setPort(portName, settings);
+  }
+
+  meter(switchName: string, portName: string, reset: boolean): MeterReport {
+    return this.get(switchName).meter(portName, reset);
   }
 
   stats(name: string): SwitchStats {
