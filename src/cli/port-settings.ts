@@ -20,7 +20,7 @@ const onOff: Parse = (v, flag) => {
 
 /** an integer; k, M, G (×1000) and Ki, Mi, Gi (×1024) suffixes allowed where `units` */
 const integer = (units: boolean): Parse => (v, flag) => {
-  const m = /^(\d+(?:\.\d+)?)\s*(k|M|G|T|Ki|Mi|Gi)?$/.exec(v.trim());
+  const m = /^(-?\d+(?:\.\d+)?)\s*(k|M|G|T|Ki|Mi|Gi)?$/.exec(v.trim()); // a negative number goes to the daemon, which names the range
   const mult: Record<string, number> = { k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
   if (!m || (!units && m[2] !== undefined)) throw new Error(`--${flag}: expected a number${units ? ' (k, M, G suffixes allowed)' : ''} or "default", got "${v}"`);
   const n = Number(m[1]) * (m[2] ? mult[m[2]] : 1);
