@@ -383,8 +383,16 @@ export class Switch {
       throw e;
     }
     this.cfg.ports.push({ ...pc });
-    // attach pushed the policies before the port's settings were in cfg: push them now
-    if (Object.keys(portSettings(pc)).length > 0) await this.pushPolicies();
+    if (Object.keys(portSettings(pc)).length === 0) return;
+    // attach pushed the policies before the port's settings were in cfg: push them now (refused: the port goes)
+    try {
+      await this.pushPolicies();
+    } catch (e) {
+      this.cfg.ports = this.cfg.ports.filter((p) => p.name !== pc.name);
+      await this.detach(port);
+      this.giveBack(port);
+      throw new ConfigError(field, `settings refused: ${(e as Error).message}`);
+    }
   }
 
   /**
