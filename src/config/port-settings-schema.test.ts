@@ -49,7 +49,7 @@ test('scalar settings out of range or of the wrong type are refused naming the f
     [{ stormLimit: 1.5 }, 'params.stormLimit', /expected an integer/],
     [{ maximumBandwidth: -8 }, 'params.maximumBandwidth', /expected an integer in 0\.\.1000000000000, got -8/],
     [{ maximumBandwidth: '100M' }, 'params.maximumBandwidth', /expected an integer/],
-    [{ maximumBandwidthBurst: -1 }, 'params.maximumBandwidthBurst', /expected an integer in 0\.\.4294967295/],
+    [{ maximumBandwidthBurst: 1_073_741_825 }, 'params.maximumBandwidthBurst', /expected an integer in 0\.\.1073741824, got 1073741825/],
     [{ minimumBandwidthWeight: 101 }, 'params.minimumBandwidthWeight', /expected an integer in 0\.\.100, got 101/],
     [{ portMirroring: 'both' }, 'params.portMirroring', /expected one of none, source, destination, got "both"/],
     [{ staticMacAddress: '52:54:00:12:34' }, 'params.staticMacAddress', /expected a MAC address/],

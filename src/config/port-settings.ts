@@ -23,8 +23,8 @@ export const PORT_SETTING_RANGES = {
   stormLimit: { min: 0, max: 4_294_967_295 },
   /** bits per second; 0 = no limit (rounded to a multiple of 8) */
   maximumBandwidth: { min: 0, max: 1_000_000_000_000 },
-  /** bytes */
-  maximumBandwidthBurst: { min: 0, max: 4_294_967_295 },
+  /** bytes (1 GiB at most: policy/bandwidth's bucket) */
+  maximumBandwidthBurst: { min: 0, max: 1_073_741_824 },
   /** 0 = no weight */
   minimumBandwidthWeight: { min: 0, max: 100 },
   /** trunk native VLAN: 0 = untagged frames belong to no VLAN */
@@ -343,8 +343,8 @@ export function validateExtendedAcls(input: unknown, path: string): ExtendedAcl[
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Features (Set-VMSwitchExtensionPortFeature): extension name → key → value. Checked against the extension's own
-// spec when applied (DataPathManager.checkPortFeatures).
+// Features (Set-VMSwitchExtensionPortFeature): extension name → key → value. What the keys mean is checked by the
+// extension when the port is added or changed (its port-feature check / control hooks), not here.
 
 export function validateFeatureSettings(input: unknown, path: string): Record<string, string> {
   const obj = expectObject(input, path);

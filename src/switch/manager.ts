@@ -18,16 +18,8 @@ import type {
   ExtensionInfo, ExtensionManager, FdbEntry, FdbPage, FdbPageOptions, LiveTraceOptions, MeterReport, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
 } from './manager-api.js';
 
-/**
- * Checks a port's per-extension settings (PortSettings.features, `xvs port feature set`) against the
- * extensions' own specs before they are applied (Hyper-V's port feature OIDs, which an extension may veto).
- * Throws ConfigError naming `features.<extension>.<key>` to refuse. The default accepts everything.
- */
-export type PortFeatureCheck = (switchName: string, portName: string, features: NonNullable<PortSettings['features']>) => void | Promise<void>;
-
 export class DataPathManager implements SwitchManager, ExtensionManager {
-  /** the hook `addPort` and `setPort` call for ports with feature settings (see PortFeatureCheck) */
-  checkPortFeatures: PortFeatureCheck = () => {};
+
   private readonly switches = new Map<string, Switch>();
   /** `fdb.show` walks in progress, per switch (their snapshots go with the switch) */
   private readonly fdbPagers = new WeakMap<Switch, FdbPager>();
@@ -112,7 +104,6 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
     const dev = port.netdev ?? port.name;
     const o = this.owner(dev);
     if (o) throw new ConfigError(port.netdev ? 'netdev' : 'name', `"${dev}" is already used by switch "${o}"`);
-    if (port.features) await this.checkPortFeatures(switchName, port.name, port.features);
     await sw.addPort(port);
   }
 
@@ -144,9 +135,7 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
   }
 
   async setPort(switchName: string, portName: string, settings: PortSettings): Promise<void> {
-    const sw = this.get(switchName);
-    if (settings.features) await this.checkPortFeatures(switchName, portName, settings.features);
-    await sw.setPort(portName, settings);
+    await this.get(switchName).setPort(portName, settings);
   }
 
   meter(switchName: string, portName: string, reset: boolean): MeterReport {
