@@ -38,7 +38,7 @@ import type { FdbEntry, LiveTraceOptions, MeterReport, PipelineView, PortKind, S
 import { MeterBaselines } from './meter.js';
 import type { ExtensionRegistry } from '../extensions/registry.js';
 import { SwitchExtensions } from './extensions.js';
-import { PolicyCounters } from '../policy/counters.js';
+import { POLICY_PORT_FIELDS, PolicyCounters } from '../policy/counters.js';
 import type { SwitchPolicyInput } from '../policy/runtime.js';
 import { createPolicyShared } from '../policy/shared.js';
 import { describeFrame } from '../packet/spec.js';
@@ -630,6 +630,7 @@ export class Switch {
         txPackets: sum(b + PF.txPackets), txBytes: sum(b + PF.txBytes),
         drops: pd, txErrors: sum(b + PF.txErrors),
         macs: this.table.portCount(p.index), macLimit: this.table.portLimit(p.index), macLimitHits: sum(b + PF.macLimitHits),
+        policy: this.policyCountersOf(p.index),
       };
     });
     return {
@@ -653,6 +654,17 @@ export class Switch {
     const pc = this.cfg.ports.find((p) => p.name === name);
     if (!port || !pc) throw new NotFoundError('port', `switch "${this.cfg.name}" has no VM port "${name}"`);
     return this.meterBaselines.report(this.cfg.name, name, port.index, pc.acls ?? [], this.policyCounters, reset);
+  }
+
+  /** port p's non-zero policy counters summed over workers, by field name */
+  private policyCountersOf(p: number): Record<string, number> {
+    const out: Record<string, number> = {};
+    const base = PolicyCounters.port(p);
+    POLICY_PORT_FIELDS.forEach((f, k) => {
+      const n = PolicyCounters.sum(this.policyCounters, base + k);
+      if (n !== 0) out[f] = n;
+    });
+    return out;
   }
 
   private portByName(name: string, field: string): SwitchPort {
