@@ -19,10 +19,10 @@ const onOff: Parse = (v, flag) => {
 };
 
 /** an integer; k, M, G (×1000) and Ki, Mi, Gi (×1024) suffixes allowed where `units` */
-const integer = (units: boolean): Parse => (v, flag) => {
+const integer = (units: boolean, orDefault = true): Parse => (v, flag) => {
   const m = /^(-?\d+(?:\.\d+)?)\s*(k|M|G|T|Ki|Mi|Gi)?$/.exec(v.trim()); // a negative number goes to the daemon, which names the range
   const mult: Record<string, number> = { k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
-  if (!m || (!units && m[2] !== undefined)) throw new Error(`--${flag}: expected a number${units ? ' (k, M, G suffixes allowed)' : ''} or "default", got "${v}"`);
+  if (!m || (!units && m[2] !== undefined)) throw new Error(`--${flag}: expected a number${units ? ' (k, M, G suffixes allowed)' : ''}${orDefault ? ' or "default"' : ''}, got "${v}"`);
   const n = Number(m[1]) * (m[2] ? mult[m[2]] : 1);
   return Number.isInteger(n) ? n : Math.round(n);
 };
@@ -113,7 +113,7 @@ export function vlanFromOptions(a: Record<string, unknown>): VlanSetting | null 
     const o = VLAN_OPTIONS[f];
     if (!(o.modes as readonly string[]).includes(mode)) throw new Error(`--${f} goes with --${o.modes.join(' or --')}, not --${mode}`);
     const raw = String(a[camel(f)]);
-    out[o.key] = o.number ? integer(false)(raw, f) : raw;
+    out[o.key] = o.number ? integer(false, false)(raw, f) : raw;
   }
   for (const f of VLAN_REQUIRED[mode]) if (a[camel(f)] === undefined) throw new Error(`--${mode} needs --${f}`);
   return out as unknown as VlanSetting;
@@ -170,7 +170,7 @@ export function portSettingCommands<T extends GlobalArgs>(py: Argv<T>): Argv<T> 
         return y
           .option('vlan-id', { type: 'string', describe: 'access: the VLAN (1..4094)' })
           .option('allowed-vlan-ids', { type: 'string', describe: 'trunk: the tagged VLANs, e.g. 1-100,200' })
-          .option('native-vlan-id', { type: 'string', describe: 'trunk: the VLAN of untagged frames (0: none; default 0)' })
+          .option('native-vlan-id', { type: 'string', describe: 'trunk: the VLAN of untagged frames (default 0: untagged)' })
           .option('primary-vlan-id', { type: 'string', describe: 'isolated, community, promiscuous: the primary VLAN' })
           .option('secondary-vlan-id', { type: 'string', describe: 'isolated, community: the secondary VLAN' })
           .option('secondary-vlan-ids', { type: 'string', describe: 'promiscuous: the secondary VLANs, e.g. 200-201' })
