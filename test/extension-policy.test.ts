@@ -12,13 +12,14 @@ import { existsSync } from 'node:fs';
 import { fromRoot } from '../src/repo-root.js';
 import { NetLab, testPrefix } from '../src/lab/netlab.js';
 import { TestDaemon } from '../src/test-support/daemon.js';
-import { trustedPluginDir } from '../src/test-support/trusted-dir.js';
+import { fixtureManifest, trustedPluginDir } from '../src/test-support/trusted-dir.js';
 
 const P = testPrefix('ep');
 const SW = `${P}s`;
 let d: TestDaemon;
 let lab: NetLab;
 let plugin: { dir: string; remove: () => void };
+let rough: { file: string; remove: () => void };
 
 interface ExtState { name: string; counters?: Record<string, number> }
 interface ConfigDoc { switches: { name: string; ports?: ({ name: string } & Record<string, unknown>)[] }[] }
@@ -26,15 +27,17 @@ interface ConfigDoc { switches: { name: string; ports?: ({ name: string } & Reco
 test.before(async () => {
   lab = new NetLab(P);
   plugin = trustedPluginDir(fromRoot('examples', 'port-guard'));
+  rough = fixtureManifest(fromRoot('dist', 'src', 'extensions', 'fixtures', 'rough-hooks.js'), { name: 'rough-hooks' });
   d = new TestDaemon();
   await d.start();
 });
 
 test.after.always(async () => {
-  if (d?.running) d.xvs('switch', 'delete', SW);
+  if (d?.running) for (const s of [SW, `${P}h`]) d.xvs('switch', 'delete', s);
   await d?.destroy();
   lab?.destroy();
   plugin?.remove();
+  rough?.remove();
 });
 
 const portConfig = (name: string): Record<string, unknown> | undefined =>
@@ -102,4 +105,26 @@ test.serial('port-guard: a vetoed port add, a feature that blocks traffic, a vet
   t.is(spoofOk.code, 0, spoofOk.err);
   t.is(portConfig('a')?.macAddressSpoofing, true);
   t.is(d.xvs('port', 'remove', SW, 'a').code, 0);
+});
+
+test.serial('a control hook that never returns does not wedge the control plane: the operation is refused, the switch goes on', async (t) => {
+  const SH = `${P}h`;
+  const inst = d.xvs('extension', 'install', rough.file);
+  t.is(inst.code, 0, inst.err);
+  t.is(d.xvs('switch', 'create', SH, '--type', 'private').code, 0);
+  t.is(d.xvs('extension', 'enable', SH, 'rough-hooks').code, 0);
+  const thrown = d.xvs('port', 'add', SH, `${P}throw`);
+  t.not(thrown.code, 0);
+  t.regex(thrown.err, new RegExp(`port add refused by extension "rough-hooks": no ports called ${P}throw`));
+
+  const hung = d.xvs('port', 'add', SH, `${P}hang`);
+  t.not(hung.code, 0);
+  t.regex(hung.err, /port add not done: the extensions' control hooks did not answer/);
+  t.false(existsSync(`/sys/class/net/${P}hang`), 'no TAP was created');
+  // the watchdog blamed the extension and replaced the worker: the daemon answers, the switch takes ports
+  const ext = d.json<(ExtState & { running: boolean; failure?: { reason?: string } })[]>('extension', 'list', SH).find((e) => e.name === 'rough-hooks');
+  t.false(ext?.running, JSON.stringify(ext));
+  const ok = d.xvs('port', 'add', SH, `${P}ok`);
+  t.is(ok.code, 0, ok.err);
+  t.true(d.json<{ name: string }[]>('port', 'list', SH).some((p) => p.name === `${P}ok`));
 });

@@ -94,3 +94,14 @@ test('validatePortFeatures: unknown extension, unknown key and bad value are ref
   t.is(msg({ g: { mode: 'c' } }), 'features.g.mode: expected one of a, b, got "c"');
   t.is(msg({ g: { tag: 'A1' } }), 'features.g.tag: "A1" does not match /^[a-z]+$/');
 });
+
+test('control hooks: an exception is a veto with its message; a promise is refused', async (t) => {
+  const sw = await testSwitch({ ports: 1, stages: [{ module: new URL('./fixtures/rough-hooks.js', import.meta.url).href }] });
+  t.teardown(() => sw.close());
+  t.deepEqual(sw.dp.portControl('create', { name: 'throw1', index: 1, kind: 'vm', settings: {} }),
+    { extension: 'rough-hooks', message: 'no ports called throw1' });
+  t.deepEqual(sw.dp.portControl('create', { name: 'async1', index: 1, kind: 'vm', settings: {} }),
+    { extension: 'rough-hooks', message: 'its control hook returned a promise; control hooks answer synchronously' });
+  t.is(sw.dp.portControl('create', { name: 'fine', index: 1, kind: 'vm', settings: {} }), null);
+  t.is(sw.failures.length, 0, 'a veto by exception does not take the extension out');
+});
