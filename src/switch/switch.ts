@@ -412,7 +412,10 @@ export class Switch {
     const pc = this.cfg.ports.find((p) => p.name === name);
     if (!port || port.kind !== 'vm' || !pc) throw new NotFoundError('port', `switch "${this.cfg.name}" has no VM port "${name}"`);
     const before = portSettings(pc);
-    validatePortFeatures(settings.features, this.registry, `ports.${name}.features`);
+    // only what changes is checked: features of an extension uninstalled since stay as they were
+    const changed = Object.fromEntries(Object.entries(settings.features ?? {})
+      .filter(([ext, kv]) => JSON.stringify(kv) !== JSON.stringify(before.features?.[ext])));
+    validatePortFeatures(changed, this.registry, `ports.${name}.features`);
     if (opts.undoing !== true) await this.askExtensions('settings', { name, index: port.index, kind: port.kind, settings }, before);
     const apply = (s: PortSettings): void => {
       for (const k of PORT_SETTING_KEYS) delete pc[k];
