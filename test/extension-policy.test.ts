@@ -48,6 +48,8 @@ const guardCounter = (name: string): number =>
 test.serial('port-guard: a vetoed port add, a feature that blocks traffic, a vetoed settings change and removal', async (t) => {
   const inst = d.xvs('extension', 'install', plugin.dir);
   t.is(inst.code, 0, inst.err);
+  // describe lists the port features the extension declares
+  t.regex(d.xvs('extension', 'describe', 'port-guard').out, /\| `blocked` \| boolean \| `false` \| drop every frame this port sends \|/);
   t.is(d.xvs('switch', 'create', SW, '--type', 'private').code, 0);
   const set = d.xvs('extension', 'set', SW, 'port-guard', `refuse=^${P}bad`);
   t.is(set.code, 0, set.err);
