@@ -12,6 +12,8 @@
  * (docs/POLICIES.md, "Port mirroring").
  */
 import { DST_WORDS, DstMode, type Batch } from '../../core/batch.js';
+import type { FramePool } from '../../core/frame-pool.js';
+import type { BreathContext } from '../../core/stage.js';
 import { MAX_PORTS_PER_SWITCH } from '../../config/types.js';
 import { PolicyCounters, PPF } from '../counters.js';
 import type { PolicyEnv, PolicyModule, PolicyModuleInstance, PolicyPlacement, SwitchPolicyInput } from '../runtime.js';
@@ -80,7 +82,7 @@ class MirrorHook implements PolicyHook {
     return true;
   }
 
-  process(batch: Batch, _pool: unknown, _ctx: unknown): void {
+  process(batch: Batch, _pool: FramePool, _ctx: BreathContext): void {
     const marks = this.marks;
     const mirrored = marks.mirrored;
     const n = batch.count;
