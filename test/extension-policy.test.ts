@@ -8,7 +8,8 @@
  * the port as it was.
  */
 import test from 'ava';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { fromRoot } from '../src/repo-root.js';
 import { NetLab, testPrefix } from '../src/lab/netlab.js';
 import { TestDaemon } from '../src/test-support/daemon.js';
@@ -30,10 +31,12 @@ test.before(async () => {
   rough = fixtureManifest(fromRoot('dist', 'src', 'extensions', 'fixtures', 'rough-hooks.js'), { name: 'rough-hooks' });
   d = new TestDaemon();
   await d.start();
+  const inst = d.xvs('extension', 'install', plugin.dir);
+  if (inst.code !== 0) throw new Error(`install port-guard: ${inst.err}`);
 });
 
 test.after.always(async () => {
-  if (d?.running) for (const s of [SW, `${P}h`]) d.xvs('switch', 'delete', s);
+  if (d?.running) for (const s of [SW, `${P}h`, `${P}c`]) d.xvs('switch', 'delete', s);
   await d?.destroy();
   lab?.destroy();
   plugin?.remove();
@@ -46,8 +49,6 @@ const guardCounter = (name: string): number =>
   d.json<ExtState[]>('extension', 'list', SW).find((e) => e.name === 'port-guard')?.counters?.[name] ?? 0;
 
 test.serial('port-guard: a vetoed port add, a feature that blocks traffic, a vetoed settings change and removal', async (t) => {
-  const inst = d.xvs('extension', 'install', plugin.dir);
-  t.is(inst.code, 0, inst.err);
   // describe lists the port features the extension declares
   t.regex(d.xvs('extension', 'describe', 'port-guard').out, /\| `blocked` \| boolean \| `false` \| drop every frame this port sends \|/);
   t.is(d.xvs('switch', 'create', SW, '--type', 'private').code, 0);
@@ -129,4 +130,23 @@ test.serial('a control hook that never returns does not wedge the control plane:
   const ok = d.xvs('port', 'add', SH, `${P}ok`);
   t.is(ok.code, 0, ok.err);
   t.true(d.json<{ name: string }[]>('port', 'list', SH).some((p) => p.name === `${P}ok`));
+});
+
+test.serial('config apply: a port the extension refuses fails the apply with its message, and a locked port added before it is undone without asking', async (t) => {
+  const SC = `${P}c`;
+  const c = lab.addHost(3);
+  t.is(d.xvs('switch', 'create', SC, '--type', 'private').code, 0);
+  t.is(d.xvs('extension', 'set', SC, 'port-guard', `refuse=^${P}bad`).code, 0);
+  t.is(d.xvs('extension', 'enable', SC, 'port-guard').code, 0);
+  const doc = d.json<ConfigDoc>('config', 'show');
+  const sw = doc.switches.find((s) => s.name === SC)!;
+  // c is locked: were its removal asked about while undoing, port-guard would refuse it
+  sw.ports = [{ name: 'c', netdev: c.peer, features: { 'port-guard': { locked: 'true' } } }, { name: `${P}bad2` }];
+  const file = path.join(d.dir, 'doc.json');
+  writeFileSync(file, JSON.stringify(doc));
+  const r = d.xvs('config', 'apply', file);
+  t.not(r.code, 0);
+  t.regex(r.err, new RegExp(`port add refused by extension "port-guard": port name "${P}bad2" matches`));
+  t.deepEqual(d.json<{ name: string }[]>('port', 'list', SC).map((p) => p.name), [], 'port c was added, then undone');
+  t.false(existsSync(`/sys/class/net/${P}bad2`));
 });
