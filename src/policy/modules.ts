@@ -4,5 +4,8 @@
  * mirror destinations; egress — trunk/VLAN, egress ACLs). Adding a policy is one entry here.
  */
 import type { PolicyModule } from './runtime.js';
+import { vlanPolicy } from './vlan/index.js';
 
-export const POLICY_MODULES: readonly PolicyModule[] = Object.freeze([]);
+export const POLICY_MODULES: readonly PolicyModule[] = Object.freeze([
+  vlanPolicy,
+]);
