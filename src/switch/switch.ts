@@ -380,6 +380,8 @@ export class Switch {
       throw e;
     }
     this.cfg.ports.push({ ...pc });
+    // attach pushed the policies before the port's settings were in cfg: push them again when it has any
+    if (Object.keys(portSettings(pc)).length > 0) await this.pushPolicies();
   }
 
   /**
