@@ -168,7 +168,8 @@ function portText(p: PortConfig): string {
 /** `mac limit 1024 → 64` for each setting that differs ("default" when unset) */
 function settingsText(before: PortSettings, after: PortSettings): string {
   const show = (v: unknown): string => (v === undefined ? 'default' : typeof v === 'object' ? JSON.stringify(v) : String(v));
-  return PORT_SETTING_KEYS.filter((k) => !sameJson(before[k], after[k])).map((k) => `${k} ${show(before[k])} → ${show(after[k])}`).join(', ');
+  const label = (k: string): string => (k === 'macLimit' ? 'mac limit' : k);
+  return PORT_SETTING_KEYS.filter((k) => !sameJson(before[k], after[k])).map((k) => `${label(k)} ${show(before[k])} → ${show(after[k])}`).join(', ');
 }
 
 function switchText(s: SwitchConfig): string {

@@ -48,6 +48,8 @@ export interface PortStats {
   macs: number;
   macLimit: number;
   macLimitHits: number;
+  /** what the built-in port policies counted on this port besides drops (policy/counters.ts POLICY_PORT_FIELDS), non-zero only */
+  policy: Record<string, number>;
 }
 
 export interface SwitchStats {

@@ -37,7 +37,7 @@ import { POLICY_MODULES } from '../policy/modules.js';
 import type { FdbEntry, LiveTraceOptions, PipelineView, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
 import type { ExtensionRegistry } from '../extensions/registry.js';
 import { SwitchExtensions } from './extensions.js';
-import { PolicyCounters } from '../policy/counters.js';
+import { POLICY_PORT_FIELDS, PolicyCounters } from '../policy/counters.js';
 import type { SwitchPolicyInput } from '../policy/runtime.js';
 import { createPolicyShared } from '../policy/shared.js';
 import { describeFrame } from '../packet/spec.js';
@@ -618,6 +618,7 @@ export class Switch {
         txPackets: sum(b + PF.txPackets), txBytes: sum(b + PF.txBytes),
         drops: pd, txErrors: sum(b + PF.txErrors),
         macs: this.table.portCount(p.index), macLimit: this.table.portLimit(p.index), macLimitHits: sum(b + PF.macLimitHits),
+        policy: this.policyCountersOf(p.index),
       };
     });
     return {
@@ -633,6 +634,17 @@ export class Switch {
         ...(this.restarts[i]?.health.lastCause ? { lastCause: this.restarts[i].health.lastCause } : {}),
       })),
     };
+  }
+
+  /** port p's non-zero policy counters summed over workers, by field name */
+  private policyCountersOf(p: number): Record<string, number> {
+    const out: Record<string, number> = {};
+    const base = PolicyCounters.port(p);
+    POLICY_PORT_FIELDS.forEach((f, k) => {
+      const n = PolicyCounters.sum(this.policyCounters, base + k);
+      if (n !== 0) out[f] = n;
+    });
+    return out;
   }
 
   private portByName(name: string, field: string): SwitchPort {
