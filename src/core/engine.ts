@@ -15,7 +15,7 @@ import { DropReason } from './drop-reasons.js';
 import type { FramePool } from './frame-pool.js';
 import type { BreathContext, Stage } from './stage.js';
 import type { PortIo } from '../ports/port.js';
-import { popTag, pushTag, VlanTables } from './vlan.js';
+import { VlanTables, VlanTagEditor } from './vlan.js';
 
 /**
  * Frames injected or originated by extensions, processed at the start of the next breath. `entry`
@@ -101,6 +101,7 @@ export class Engine {
   readonly vlan: VlanTables;
   /** per tx slot of a port's send: 1 where flush pushed a tag to pop after the send */
   private readonly tagPushed: Uint8Array;
+  private readonly tags: VlanTagEditor;
 
   constructor(pool: FramePool, counters: CounterBlock, batchSize: number, maxPorts: number) {
     this.pool = pool;
@@ -115,6 +116,7 @@ export class Engine {
     this.injEntry = new Int32Array(pool.slots);
     this.vlan = new VlanTables(maxPorts);
     this.tagPushed = new Uint8Array(batchSize);
+    this.tags = new VlanTagEditor(pool);
   }
   private readonly injIds: Uint32Array;
   private readonly injPorts: Int32Array;
@@ -315,14 +317,15 @@ export class Engine {
     const pushed = this.tagPushed;
     const untagged = this.vlan.txUntaggedVlan[port.index];
     const vlanOf = pool.vlan;
+    const tags = this.tags;
     for (let i = 0; i < n; i++) {
       const vid = vlanOf[ids[i]];
-      pushed[i] = vid !== 0 && vid !== untagged && pushTag(pool, ids[i], vid) ? 1 : 0;
+      pushed[i] = vid !== 0 && vid !== untagged && tags.push(ids[i], vid) ? 1 : 0;
     }
     const sent = port.io.send(pool, ids, n);
     let bytes = 0;
     for (let i = 0; i < sent; i++) bytes += pool.len[ids[i]];
-    for (let i = 0; i < n; i++) if (pushed[i] === 1) popTag(pool, ids[i]);
+    for (let i = 0; i < n; i++) if (pushed[i] === 1) tags.pop(ids[i]);
     this.taggedSent = sent;
     return bytes;
   }

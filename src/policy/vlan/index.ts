@@ -25,7 +25,7 @@ import { MAX_PORTS_PER_SWITCH, type VlanSetting } from '../../config/types.js';
 import { DstMode, DST_WORDS, type Batch } from '../../core/batch.js';
 import { DropReason } from '../../core/drop-reasons.js';
 import type { FramePool } from '../../core/frame-pool.js';
-import { popTag, type VlanTables } from '../../core/vlan.js';
+import { VlanTagEditor, type VlanTables } from '../../core/vlan.js';
 import type { PolicyHook } from '../../pipeline/policies.js';
 import { PolicyCounters, PPF } from '../counters.js';
 import type { PolicyEnv, PolicyModule, PolicyModuleInstance, PolicyPlacement, PolicyPort, SwitchPolicyInput } from '../runtime.js';
@@ -125,7 +125,8 @@ class VlanIngress implements PolicyHook {
   readonly name = 'vlan';
   readonly #rules: VlanRules;
   readonly #env: PolicyEnv;
-  constructor(rules: VlanRules, env: PolicyEnv) { this.#rules = rules; this.#env = env; }
+  readonly #tags: VlanTagEditor;
+  constructor(rules: VlanRules, env: PolicyEnv) { this.#rules = rules; this.#env = env; this.#tags = new VlanTagEditor(env.pool); }
 
   appliesTo(): boolean { return true; }
 
@@ -138,10 +139,11 @@ class VlanIngress implements PolicyHook {
     const tagsAllowed = mode === VlanPortMode.trunk || mode === VlanPortMode.uplink;
     const vlan = pool.vlan;
     const ids = batch.ids;
+    const tags = this.#tags;
     for (let i = 0; i < batch.count; i++) {
       if (batch.reason[i] !== 0) continue;
       const id = ids[i];
-      const tci = popTag(pool, id);
+      const tci = tags.pop(id);
       const vid = tci & 0xfff;
       // untagged, or priority-tagged (VLAN 0: the frame belongs to the port's untagged VLAN)
       if (tci < 0 || vid === 0) { vlan[id] = untagged; continue; }
