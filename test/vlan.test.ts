@@ -199,6 +199,9 @@ test.serial('VLANs and private VLANs: reachability within and across, tags on th
   t.is(fdbA.find((e) => e.mac === hosts.get('iso1')!.mac)?.vlan, 100, 'an isolated port learns in its primary');
   const out = d.xvs('fdb', 'show', SW_A);
   t.regex(out.out, /^VLAN\s+MAC\s+PORT\s+AGE/, 'fdb show has a VLAN column');
-  const stats = d.json<{ ports: { name: string; drops: Record<string, number> }[] }>('stats', SW_A);
-  t.log(`A vlan-not-allowed drops: ${JSON.stringify(stats.ports.map((p) => [p.name, p.drops['vlan-not-allowed'] ?? 0]))}`);
+  const stats = d.json<{ ports: { name: string; drops: Record<string, number>; policy?: Record<string, number> }[] }>('stats', SW_A);
+  const excluded = Object.fromEntries(stats.ports.map((p) => [p.name, p.policy?.vlanExcluded ?? 0]));
+  t.log(`A vlanExcluded per port: ${JSON.stringify(excluded)}`);
+  t.true(excluded.c > 0, 'c (VLAN 20) was left out of VLAN 10 floods, counted');
+  t.true(excluded.iso1 > 0 && excluded.iso2 > 0, 'isolated ports were left out of each other\'s floods, counted');
 });
