@@ -205,12 +205,16 @@ export interface ForwardView extends FilterView {
  * `view.u16(i, off)` and `view.u32(i, off + 2)` read them.
  */
 export interface SwitchMacTable {
-  /** learn (or refresh, or move) a source MAC on a port; a full table is counted, not an error */
-  learn(hi16: number, lo32: number, port: number): void;
-  /** the port a MAC was learned on, or -1 */
-  lookup(hi16: number, lo32: number): number;
-  /** out[i] = lookup(hi16[i], lo32[i]) for i < n, in one consistent read of the table (per batch: cheaper) */
-  lookupBatch(hi16: Int32Array, lo32: Int32Array, n: number, out: Int32Array): void;
+  /**
+   * learn (or refresh, or move) a source MAC on a port, on VLAN `vlan` (the frame's `view.vlan(i)`;
+   * default 0); a full table is counted, not an error. The table is keyed by the VLAN's filtering id:
+   * a private VLAN's secondaries learn into their primary.
+   */
+  learn(hi16: number, lo32: number, port: number, vlan?: number): void;
+  /** the port a MAC was learned on in VLAN `vlan` (default 0), or -1 */
+  lookup(hi16: number, lo32: number, vlan?: number): number;
+  /** out[i] = lookup(hi16[i], lo32[i], vlan[i] or 0) for i < n, in one consistent read of the table (per batch: cheaper) */
+  lookupBatch(hi16: Int32Array, lo32: Int32Array, n: number, out: Int32Array, vlan?: Int32Array): void;
 }
 
 /** Services every extension instance gets at creation (one per worker). */

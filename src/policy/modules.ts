@@ -5,5 +5,9 @@
  */
 import { mirrorPolicy } from './mirror/mirror.js';
 import type { PolicyModule } from './runtime.js';
+import { vlanPolicy } from './vlan/index.js';
 
-export const POLICY_MODULES: readonly PolicyModule[] = Object.freeze([mirrorPolicy]);
+export const POLICY_MODULES: readonly PolicyModule[] = Object.freeze([
+  vlanPolicy,
+  mirrorPolicy,
+]);

@@ -10,6 +10,7 @@
 import type { PortSettings } from '../config/types.js';
 import type { CounterBlock } from '../core/counters.js';
 import type { FramePool } from '../core/frame-pool.js';
+import type { VlanTables } from '../core/vlan.js';
 import type { BuiltinPolicies, PolicyHook, PolicyTraceNotes } from '../pipeline/policies.js';
 import type { PortPresence } from '../pipeline/views.js';
 import { PortPolicyTable } from '../pipeline/port-policies.js';
@@ -46,6 +47,8 @@ export interface PolicyEnv {
   readonly workerIndex: number;
   readonly workerCount: number;
   readonly trace: PolicyTraceNotes;
+  /** the worker's VLAN state (core/vlan.ts): written by policy/vlan only, read by the engine's transmit and the MAC table */
+  readonly vlan: VlanTables;
   log(message: string): void;
 }
 

@@ -3,6 +3,11 @@ import type { PortConfig, PortSettings, SwitchConfig } from '../config/types.js'
 /** One learned MAC address, as `xvs fdb show` prints it. */
 export interface FdbEntry {
   mac: string;
+  /**
+   * the entry's VLAN (its filtering id: a private VLAN's secondaries show as their primary); absent = 0
+   * (untagged, or a VLAN-transparent switch)
+   */
+  vlan?: number;
   port: string;
   /** seconds since the entry was last refreshed by traffic */
   ageSeconds: number;

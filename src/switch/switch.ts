@@ -21,7 +21,7 @@ import { CounterBlock, PF, SW } from '../core/counters.js';
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { MacTable } from '../forward/mac-table.js';
 import { portMacLimit } from '../forward/mac-limits.js';
-import { macToString } from '../packet/ethernet.js';
+import { fdbEntry } from '../forward/fdb-pages.js';
 import { ip, isTap, moveAddresses, netdevExists, netdevMac, netdevMtu, setLinkUp } from '../ports/netdev.js';
 import { checkPortNetdev, describeAddresses, hostAddresses, isLoopback, isolate, release } from '../ports/isolation.js';
 import { NetdevRecord } from '../ports/netdev-record.js';
@@ -401,6 +401,8 @@ export class Switch {
       throw e;
     }
     this.cfg.ports.push({ ...pc });
+    // attach pushed the policies before the port's settings were in cfg: push them again when it has any
+    if (Object.keys(portSettings(pc)).length > 0) await this.pushPolicies();
   }
 
   /**
@@ -644,8 +646,8 @@ export class Switch {
     const now = (Date.now() / 1000) | 0;
     const byIndex = new Map([...this.ports.values()].map((p) => [p.index, p.name]));
     return this.table.entries()
-      .map((e) => ({ mac: macToString(e.hi, e.lo), port: byIndex.get(e.port) ?? `#${e.port}`, ageSeconds: Math.max(0, now - e.lastSeen) }))
-      .sort((a, b) => a.mac.localeCompare(b.mac));
+      .map((e) => fdbEntry(e.hi, e.lo, byIndex.get(e.port) ?? `#${e.port}`, Math.max(0, now - e.lastSeen)))
+      .sort((a, b) => (a.vlan ?? 0) - (b.vlan ?? 0) || a.mac.localeCompare(b.mac));
   }
 
   stats(): SwitchStats {

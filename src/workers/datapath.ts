@@ -94,14 +94,14 @@ export class DataPath {
     this.policy = new PolicyRuntime(this.policies, {
       pool: this.pool, counters: o.counters, policyCounters: this.policyCounters, shared: o.policyShared ?? createPolicyShared(),
       presence: this.engine, batchSize: o.batchSize, workerIndex: o.workerIndex, workerCount: o.workerCount ?? 1,
-      trace: this.policies.notes, log: o.log,
+      trace: this.policies.notes, log: o.log, vlan: this.engine.vlan,
     }, POLICY_MODULES);
     const v = o.counters.v;
     this.applier = new PlanApplier({
       switchName: o.switchName, workerIndex: o.workerIndex, pool: this.pool, owner, ports: this.directory,
       presence: this.engine, policies: this.policy.portPolicies, inject, extCounters: o.extCounters, batchSize: o.batchSize, log: o.log, counters: o.counters,
       onStageFailed: (sp, error) => o.onExtensionFailed(sp, error),
-      fdb: new SwitchFdb(o.table, this.engine.ctx),
+      fdb: new SwitchFdb(o.table, this.engine.ctx, this.engine.vlan.fid),
       lost: (reason, asPort) => { v[CounterBlock.port(asPort >= 0 ? asPort : ORIGINATED) + PF_DROPS + reason]++; },
     }, this.pipeline);
   }
