@@ -10,7 +10,9 @@ import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cleanPrefix, testPrefix } from '../src/lab/netlab.js';
+import { fromRoot } from '../src/repo-root.js';
 import { TestDaemon } from '../src/test-support/daemon.js';
+import { trustedPluginDir } from '../src/test-support/trusted-dir.js';
 import type { PortConfig, XvsConfig } from '../src/config/types.js';
 import type { MeterReport } from '../src/switch/manager-api.js';
 
@@ -19,6 +21,8 @@ const SW = `${P}s`;
 const A = `${P}a`;
 const B = `${P}b`;
 let d: TestDaemon;
+/** examples/port-guard: an extension that declares port features (blocked, locked), so `port feature set` has one to set */
+let plugin: { dir: string; remove: () => void };
 
 const show = (port: string): PortConfig => d.json<{ config: PortConfig }>('port', 'show', SW, port).config;
 const ok = (...args: string[]): string => {
@@ -54,7 +58,7 @@ const EXPECTED_A: PortConfig = {
     { action: 'allow', direction: 'outbound', weight: 5, protocol: 'udp', remoteIPAddress: '10.0.0.53', remotePort: '53' },
     { action: 'deny', direction: 'inbound', weight: 1 },
   ],
-  features: { demo: { color: 'blue', level: '3' } },
+  features: { 'port-guard': { blocked: 'false' } },
 };
 
 function setEverything(): void {
@@ -70,14 +74,16 @@ function setEverything(): void {
   ok('acl', 'extended', 'add', SW, A, '--action', 'deny', '--direction', 'inbound', '--weight', '1');
   ok('acl', 'extended', 'add', SW, A, '--action', 'allow', '--direction', 'inbound', '--weight', '10', '--protocol', 'tcp', '--local-port', '22', '--stateful', '--idle-session-timeout', '600');
   ok('acl', 'extended', 'add', SW, A, '--action', 'allow', '--direction', 'outbound', '--weight', '5', '--protocol', '17', '--remote-ip-address', '10.0.0.53', '--remote-port', '53');
-  ok('port', 'feature', 'set', SW, A, 'demo', 'color=blue', 'level=3');
+  ok('port', 'feature', 'set', SW, A, 'port-guard', 'blocked=false');
   ok('port', 'vlan', SW, B, '--isolated', '--primary-vlan-id', '100', '--secondary-vlan-id', '101');
 }
 
 test.before(async () => {
   cleanPrefix(P);
+  plugin = trustedPluginDir(fromRoot('examples', 'port-guard'));
   d = new TestDaemon();
   await d.start();
+  ok('extension', 'install', plugin.dir);
   ok('switch', 'create', SW, '--type', 'private');
   ok('port', 'add', SW, A);
   ok('port', 'add', SW, B);
@@ -86,6 +92,7 @@ test.before(async () => {
 test.after.always(async () => {
   if (d?.running) d.xvs('switch', 'delete', SW);
   await d?.destroy();
+  plugin?.remove();
   cleanPrefix(P);
 });
 
@@ -214,10 +221,15 @@ test.serial('acl add/remove/list as Hyper-V: same address and direction replaced
   ok('acl', 'extended', 'remove', SW, B, '--weight', '100', '--direction', 'inbound');
   t.is(ok('acl', 'extended', 'list', SW, B), 'no extended ACL entries\n');
 
-  ok('port', 'feature', 'set', SW, B, 'demo', 'a=1', 'b=2');
-  ok('port', 'feature', 'remove', SW, B, 'demo', 'a');
-  t.deepEqual(show(B).features, { demo: { b: '2' } });
-  ok('port', 'feature', 'remove', SW, B, 'demo');
+  ok('port', 'feature', 'set', SW, B, 'port-guard', 'blocked=true', 'locked=false');
+  ok('port', 'feature', 'remove', SW, B, 'port-guard', 'blocked');
+  t.deepEqual(show(B).features, { 'port-guard': { locked: 'false' } });
+  t.regex(d.xvs('port', 'feature', 'remove', SW, B, 'port-guard', 'blocked').err, /params\.keys\[0\]: the "port-guard" feature of port ".*" has no key "blocked"/);
+  ok('port', 'feature', 'remove', SW, B, 'port-guard');
+  t.deepEqual(show(B), { name: B });
+  // what the keys mean is the extension's to say
+  t.regex(d.xvs('port', 'feature', 'set', SW, B, 'port-guard', 'blocked=maybe').err, /features\.port-guard\.blocked: expected true or false, got "maybe"/);
+  t.regex(d.xvs('port', 'feature', 'set', SW, B, 'no-such-ext', 'a=1').err, /no installed extension "no-such-ext"/);
   t.deepEqual(show(B), { name: B });
 });
 

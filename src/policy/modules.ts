@@ -3,6 +3,11 @@
  * ingress — VLAN classification, then ingress ACLs and guards; miniport edge — storm limit, QoS,
  * mirror destinations; egress — trunk/VLAN, egress ACLs). Adding a policy is one entry here.
  */
+import { mirrorPolicy } from './mirror/mirror.js';
 import type { PolicyModule } from './runtime.js';
+import { vlanPolicy } from './vlan/index.js';
 
-export const POLICY_MODULES: readonly PolicyModule[] = Object.freeze([]);
+export const POLICY_MODULES: readonly PolicyModule[] = Object.freeze([
+  vlanPolicy,
+  mirrorPolicy,
+]);
