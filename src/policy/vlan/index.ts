@@ -30,8 +30,9 @@ import { VlanTagEditor, type VlanTables } from '../../core/vlan.js';
 import type { PolicyHook } from '../../pipeline/policies.js';
 import { PolicyCounters, PPF } from '../counters.js';
 import type { PolicyEnv, PolicyModule, PolicyModuleInstance, PolicyPlacement, PolicyPort, SwitchPolicyInput } from '../runtime.js';
-import { validateVlanSetting, vlanSettingText } from './setting.js';
-import { parseVlanList } from './vlan-list.js';
+import { vlanSettingText } from './setting.js';
+import { validateVlan } from '../../config/port-settings.js';
+import { parseVlanList } from '../../config/vlan-list.js';
 
 export const VlanPortMode = { untagged: 0, access: 1, trunk: 2, isolated: 3, community: 4, promiscuous: 5, uplink: 6 } as const;
 const MODE_NAMES = ['untagged', 'access', 'trunk', 'isolated', 'community', 'promiscuous', 'uplink'];
@@ -226,7 +227,7 @@ class VlanPolicy implements PolicyModuleInstance {
   configure(input: SwitchPolicyInput): PolicyPlacement[] {
     const vt = this.#env.vlan;
     // check every setting before changing anything (a bad one leaves the old rules in force)
-    for (const p of input.ports) if (p.settings.vlan !== undefined) validateVlanSetting(p.settings.vlan, `${p.name}.vlan`);
+    for (const p of input.ports) if (p.settings.vlan !== undefined) validateVlan(p.settings.vlan, `${p.name}.vlan`);
     if (!input.ports.some(vlanAware)) {
       if (vt.aware) {
         // back to transparent: no frame is in flight between batches; keep the invariant "pool.vlan all 0"
