@@ -173,6 +173,7 @@ export class DataPath {
     if (this.opts.workerIndex === 0) {
       const aged = this.table.age(now, this.agingSeconds);
       if (aged > 0) this.counters.v[SW.fdbAged] += aged;
+      this.policy.tick(now);
     }
     this.foldBackendCounters();
   }

@@ -1,0 +1,117 @@
+/**
+ * FiveTuple: a frame's IP addresses, protocol and ports read in place into a reusable object (one
+ * per worker; no allocation per frame), for the extended port ACLs and their flow states. The frame
+ * semantics are match.ts's: one 802.1Q/802.1ad tag is skipped; IPv4 honours IHL and the total
+ * length; IPv6 walks the extension header chain (at most MAX_IPV6_EXT_HEADERS) to the upper-layer
+ * protocol; a non-first fragment has no L4 header (its protocol is known, its ports are not).
+ */
+import { MAX_IPV6_EXT_HEADERS } from './match.js';
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN } from './ethernet.js';
+
+export const enum TupleKind {
+  /** neither IPv4 nor IPv6 (ARP, LLDP, …) */
+  notIp = 0,
+  /** an IPv4/IPv6 EtherType whose header is too short or inconsistent: addresses unknown */
+  badIp = 1,
+  /** addresses known; `proto` is -1 when the IPv6 chain could not be walked */
+  ip = 2,
+}
+
+export class FiveTuple {
+  kind: TupleKind = TupleKind.notIp;
+  /** 4 or 6 */
+  family = 0;
+  /** upper-layer protocol, -1 unknown */
+  proto = -1;
+  /** the source and destination address as big-endian int32 words (IPv4: word 0 only, rest 0) */
+  readonly src = new Int32Array(4);
+  readonly dst = new Int32Array(4);
+  /** TCP/UDP ports read (false for other protocols, non-first fragments, a truncated L4 header) */
+  hasPorts = false;
+  srcPort = 0;
+  dstPort = 0;
+  /** ICMP (IPv4) or ICMPv6 header present: its type, code and (echo) identifier */
+  hasIcmp = false;
+  icmpType = 0;
+  icmpCode = 0;
+  icmpId = 0;
+  /** a non-first fragment (no L4 header) */
+  laterFragment = false;
+
+  /** read frame bytes b[off .. off+len) */
+  read(b: Uint8Array, off: number, len: number): TupleKind {
+    this.kind = TupleKind.notIp;
+    this.proto = -1;
+    this.hasPorts = false;
+    this.hasIcmp = false;
+    this.laterFragment = false;
+    const end = off + len <= b.length ? off + len : b.length;
+    if (off < 0 || end - off < 14) return this.kind;
+    let p = off + 12;
+    let type = (b[p] << 8) | b[p + 1];
+    if (type === ETHERTYPE_VLAN || type === 0x88a8) {
+      if (end - p < 6) return this.kind;
+      p += 4;
+      type = (b[p] << 8) | b[p + 1];
+    }
+    p += 2;
+    let l4 = -1;
+    let ipEnd: number;
+    let proto: number;
+    if (type === ETHERTYPE_IPV4) {
+      this.kind = TupleKind.badIp;
+      this.family = 4;
+      if (end - p < 20 || b[p] >>> 4 !== 4) return this.kind;
+      const hl = (b[p] & 15) << 2;
+      const total = (b[p + 2] << 8) | b[p + 3];
+      if (hl < 20 || end - p < hl || total < hl) return this.kind;
+      this.src[0] = s32(b, p + 12); this.src[1] = 0; this.src[2] = 0; this.src[3] = 0;
+      this.dst[0] = s32(b, p + 16); this.dst[1] = 0; this.dst[2] = 0; this.dst[3] = 0;
+      ipEnd = p + total < end ? p + total : end;
+      proto = b[p + 9];
+      if ((((b[p + 6] << 8) | b[p + 7]) & 0x1fff) === 0) l4 = p + hl;
+      else this.laterFragment = true;
+    } else if (type === ETHERTYPE_IPV6) {
+      this.kind = TupleKind.badIp;
+      this.family = 6;
+      if (end - p < 40 || b[p] >>> 4 !== 6) return this.kind;
+      for (let w = 0; w < 4; w++) { this.src[w] = s32(b, p + 8 + 4 * w); this.dst[w] = s32(b, p + 24 + 4 * w); }
+      const plen = (b[p + 4] << 8) | b[p + 5];
+      ipEnd = plen === 0 || p + 40 + plen > end ? end : p + 40 + plen;
+      proto = b[p + 6];
+      l4 = p + 40;
+      for (let hops = 0; proto === 0 || proto === 43 || proto === 60 || proto === 44 || proto === 51 || proto === 135 || proto === 139 || proto === 140; hops++) {
+        if (hops === MAX_IPV6_EXT_HEADERS || ipEnd - l4 < 8) { proto = -1; l4 = -1; break; }
+        const next = b[l4];
+        if (proto === 44) {
+          if ((((b[l4 + 2] << 8) | b[l4 + 3]) & 0xfff8) !== 0) { proto = next; l4 = -1; this.laterFragment = true; break; }
+          l4 += 8;
+        } else {
+          l4 += proto === 51 ? (b[l4 + 1] + 2) << 2 : (b[l4 + 1] + 1) << 3;
+        }
+        proto = next;
+        if (l4 > ipEnd) { proto = -1; l4 = -1; break; }
+      }
+    } else {
+      return this.kind;
+    }
+    this.kind = TupleKind.ip;
+    this.proto = proto;
+    if (l4 < 0) return this.kind;
+    if ((proto === 6 || proto === 17) && ipEnd - l4 >= 4) {
+      this.hasPorts = true;
+      this.srcPort = (b[l4] << 8) | b[l4 + 1];
+      this.dstPort = (b[l4 + 2] << 8) | b[l4 + 3];
+    } else if (((proto === 1 && this.family === 4) || (proto === 58 && this.family === 6)) && ipEnd - l4 >= 8) {
+      this.hasIcmp = true;
+      this.icmpType = b[l4];
+      this.icmpCode = b[l4 + 1];
+      this.icmpId = (b[l4 + 4] << 8) | b[l4 + 5];
+    }
+    return this.kind;
+  }
+}
+
+function s32(b: Uint8Array, o: number): number {
+  return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+}
