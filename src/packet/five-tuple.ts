@@ -23,34 +23,37 @@ export class FiveTuple {
   family = 0;
   /** upper-layer protocol, -1 unknown */
   proto = -1;
-  /** the source and destination address as big-endian int32 words (IPv4: word 0 only, rest 0) */
-  readonly src = new Int32Array(4);
-  readonly dst = new Int32Array(4);
+  /** the frame's bytes and where its source and destination addresses start (4 or 16 bytes) */
+  bytes: Uint8Array = new Uint8Array(0);
+  srcOff = 0;
+  dstOff = 0;
   /** TCP/UDP ports read (false for other protocols, non-first fragments, a truncated L4 header) */
   hasPorts = false;
   srcPort = 0;
   dstPort = 0;
-  /** ICMP (IPv4) or ICMPv6 header present: its type, code and (echo) identifier */
+  /** ICMP (IPv4) or ICMPv6 header present: its type and (echo) identifier */
   hasIcmp = false;
   icmpType = 0;
-  icmpCode = 0;
   icmpId = 0;
   /** a non-first fragment (no L4 header) */
   laterFragment = false;
 
+  /** address word w (0..3; IPv4: 0 only) of the source or destination, big-endian as int32 */
+  srcWord(w: number): number { return s32(this.bytes, this.srcOff + 4 * w); }
+  dstWord(w: number): number { return s32(this.bytes, this.dstOff + 4 * w); }
+
   /** read frame bytes b[off .. off+len) */
   read(b: Uint8Array, off: number, len: number): TupleKind {
-    this.kind = TupleKind.notIp;
-    this.proto = -1;
     this.hasPorts = false;
     this.hasIcmp = false;
     this.laterFragment = false;
+    this.proto = -1;
     const end = off + len <= b.length ? off + len : b.length;
-    if (off < 0 || end - off < 14) return this.kind;
+    if (off < 0 || end - off < 14) return (this.kind = TupleKind.notIp);
     let p = off + 12;
     let type = (b[p] << 8) | b[p + 1];
     if (type === ETHERTYPE_VLAN || type === 0x88a8) {
-      if (end - p < 6) return this.kind;
+      if (end - p < 6) return (this.kind = TupleKind.notIp);
       p += 4;
       type = (b[p] << 8) | b[p + 1];
     }
@@ -58,24 +61,24 @@ export class FiveTuple {
     let l4 = -1;
     let ipEnd: number;
     let proto: number;
+    if (this.bytes !== b) this.bytes = b; // the pool's one array: no store (and write barrier) per frame
     if (type === ETHERTYPE_IPV4) {
-      this.kind = TupleKind.badIp;
       this.family = 4;
-      if (end - p < 20 || b[p] >>> 4 !== 4) return this.kind;
+      if (end - p < 20 || b[p] >>> 4 !== 4) return (this.kind = TupleKind.badIp);
       const hl = (b[p] & 15) << 2;
       const total = (b[p + 2] << 8) | b[p + 3];
-      if (hl < 20 || end - p < hl || total < hl) return this.kind;
-      this.src[0] = s32(b, p + 12); this.src[1] = 0; this.src[2] = 0; this.src[3] = 0;
-      this.dst[0] = s32(b, p + 16); this.dst[1] = 0; this.dst[2] = 0; this.dst[3] = 0;
+      if (hl < 20 || end - p < hl || total < hl) return (this.kind = TupleKind.badIp);
+      this.srcOff = p + 12;
+      this.dstOff = p + 16;
       ipEnd = p + total < end ? p + total : end;
       proto = b[p + 9];
       if ((((b[p + 6] << 8) | b[p + 7]) & 0x1fff) === 0) l4 = p + hl;
       else this.laterFragment = true;
     } else if (type === ETHERTYPE_IPV6) {
-      this.kind = TupleKind.badIp;
       this.family = 6;
-      if (end - p < 40 || b[p] >>> 4 !== 6) return this.kind;
-      for (let w = 0; w < 4; w++) { this.src[w] = s32(b, p + 8 + 4 * w); this.dst[w] = s32(b, p + 24 + 4 * w); }
+      if (end - p < 40 || b[p] >>> 4 !== 6) return (this.kind = TupleKind.badIp);
+      this.srcOff = p + 8;
+      this.dstOff = p + 24;
       const plen = (b[p + 4] << 8) | b[p + 5];
       ipEnd = plen === 0 || p + 40 + plen > end ? end : p + 40 + plen;
       proto = b[p + 6];
@@ -93,25 +96,24 @@ export class FiveTuple {
         if (l4 > ipEnd) { proto = -1; l4 = -1; break; }
       }
     } else {
-      return this.kind;
+      return (this.kind = TupleKind.notIp);
     }
-    this.kind = TupleKind.ip;
     this.proto = proto;
-    if (l4 < 0) return this.kind;
-    if ((proto === 6 || proto === 17) && ipEnd - l4 >= 4) {
-      this.hasPorts = true;
-      this.srcPort = (b[l4] << 8) | b[l4 + 1];
-      this.dstPort = (b[l4 + 2] << 8) | b[l4 + 3];
-    } else if (((proto === 1 && this.family === 4) || (proto === 58 && this.family === 6)) && ipEnd - l4 >= 8) {
-      this.hasIcmp = true;
-      this.icmpType = b[l4];
-      this.icmpCode = b[l4 + 1];
-      this.icmpId = (b[l4 + 4] << 8) | b[l4 + 5];
+    if (l4 >= 0) {
+      if ((proto === 6 || proto === 17) && ipEnd - l4 >= 4) {
+        this.hasPorts = true;
+        this.srcPort = (b[l4] << 8) | b[l4 + 1];
+        this.dstPort = (b[l4 + 2] << 8) | b[l4 + 3];
+      } else if (((proto === 1 && this.family === 4) || (proto === 58 && this.family === 6)) && ipEnd - l4 >= 8) {
+        this.hasIcmp = true;
+        this.icmpType = b[l4];
+        this.icmpId = (b[l4 + 4] << 8) | b[l4 + 5];
+      }
     }
-    return this.kind;
+    return (this.kind = TupleKind.ip);
   }
 }
 
-function s32(b: Uint8Array, o: number): number {
+export function s32(b: Uint8Array, o: number): number {
   return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
 }

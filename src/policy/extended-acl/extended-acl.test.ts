@@ -248,3 +248,32 @@ test('settings are refused naming the field', (t) => {
   t.deepEqual(validateExtendedAcls([{ action: 'allow', direction: 'inbound', weight: 3, protocol: 'TCP', localPort: 3389, remoteIPAddress: 'ANY' }], 'x'),
     [{ action: 'allow', direction: 'inbound', weight: 3, protocol: 'tcp', localPort: '3389', remoteIPAddress: 'any' }]);
 });
+
+test('hooks only where needed: none without entries; inbound-only entries need no ingress hook; stateful ones need both', async (t) => {
+  const hooks = async (acls: ExtendedAcl[]): Promise<string[]> => {
+    const s = await sw(acls);
+    const out = s.dp.policy.installed().map((p) => `${p.stage}:${p.hook.name}`);
+    s.close();
+    return out;
+  };
+  t.deepEqual(await hooks([]), []);
+  t.deepEqual(await hooks([DENY_IN]), ['egress-policies:extended-acl']);
+  t.deepEqual(await hooks([{ action: 'deny', direction: 'outbound', weight: 1 }]), ['ingress-policies:extended-acl']);
+  t.deepEqual(await hooks([{ action: 'allow', direction: 'inbound', weight: 1, protocol: 'tcp', localPort: '22', stateful: true }]),
+    ['ingress-policies:extended-acl', 'egress-policies:extended-acl']);
+});
+
+test('an inbound stateful allow: the connection in makes the state that lets the replies out past an outbound deny-all; they refresh it', async (t) => {
+  const s = await sw([DENY_IN, { action: 'deny', direction: 'outbound', weight: 1 },
+    { action: 'allow', direction: 'inbound', weight: 10, protocol: 'tcp', localPort: '22', stateful: true, idleSessionTimeout: 3 }]);
+  t.false(delivered(s, 0, out(22, 50000), 1), 'no state yet: the outbound deny-all');
+  t.true(delivered(s, 1, inn(50000, 22), 0), 'the connection in');
+  for (let k = 0; k < 4; k++) {
+    s.now += 2;
+    t.true(delivered(s, 0, out(22, 50000), 1), 'the VM replies: passes by the state and refreshes it');
+  }
+  t.is(pc(s, 0, 'flowsCreated'), 1);
+  s.now += 3;
+  t.false(delivered(s, 0, out(22, 50000), 1), '3 s idle: expired');
+  s.close();
+});

@@ -22,12 +22,12 @@ import { DST_WORDS, DstMode } from '../../core/batch.js';
 import { DropReason } from '../../core/drop-reasons.js';
 import type { FramePool } from '../../core/frame-pool.js';
 import type { BreathContext } from '../../core/stage.js';
-import { FiveTuple, TupleKind } from '../../packet/five-tuple.js';
+import { FiveTuple, s32, TupleKind } from '../../packet/five-tuple.js';
 import type { PolicyHook } from '../../pipeline/policies.js';
 import { PPF, PolicyCounters } from '../counters.js';
 import type { PolicyEnv, PolicyModule, PolicyModuleInstance, PolicyPlacement, SwitchPolicyInput } from '../runtime.js';
 import { FlowTable, InsertResult, KEY_WORDS } from './flow-table.js';
-import { compileRules, validateExtendedAcls, type CompiledRule } from './rules.js';
+import { RuleSet, UNKNOWN_PROTO, validateExtendedAcls } from './rules.js';
 
 export { validateExtendedAcls, DEFAULT_IDLE_SESSION_TIMEOUT } from './rules.js';
 
@@ -35,14 +35,19 @@ const EXTENDED_ACL = DropReason['extended-acl'];
 
 /** every port's compiled entries; built per configure, never changed after (hooks hold one) */
 class PortRules {
-  readonly inbound: (CompiledRule[] | null)[] = new Array<CompiledRule[] | null>(MAX_PORTS_PER_SWITCH).fill(null);
-  readonly outbound: (CompiledRule[] | null)[] = new Array<CompiledRule[] | null>(MAX_PORTS_PER_SWITCH).fill(null);
-  /** 1: the port has extended ACL entries */
+  readonly inbound: (RuleSet | null)[] = new Array<RuleSet | null>(MAX_PORTS_PER_SWITCH).fill(null);
+  readonly outbound: (RuleSet | null)[] = new Array<RuleSet | null>(MAX_PORTS_PER_SWITCH).fill(null);
+  /**
+   * 1: frames the port receives are looked at (it has inbound entries, or stateful ones whose states
+   * inbound traffic refreshes); `sends` the same for frames it sends
+   */
   readonly has = new Uint8Array(MAX_PORTS_PER_SWITCH);
+  readonly sends = new Uint8Array(MAX_PORTS_PER_SWITCH);
   /** 1: the port has a stateful entry (only then are flow states looked up for it) */
   readonly stateful = new Uint8Array(MAX_PORTS_PER_SWITCH);
-  /** the ports with entries, ascending */
+  /** the ports with `has`, ascending */
   readonly ports: Int32Array;
+  anySends = false;
 
   constructor(input: SwitchPolicyInput) {
     const with_: number[] = [];
@@ -51,11 +56,14 @@ class PortRules {
       if (list === undefined || list.length === 0) continue;
       const field = 'extendedAcls';
       const acls: ExtendedAcl[] = validateExtendedAcls(list, field);
-      this.inbound[p.index] = compileRules(p.name, acls, true, field);
-      this.outbound[p.index] = compileRules(p.name, acls, false, field);
-      this.has[p.index] = 1;
-      this.stateful[p.index] = acls.some((e) => e.stateful === true) ? 1 : 0;
-      with_.push(p.index);
+      this.inbound[p.index] = new RuleSet(p.name, acls, true, field);
+      this.outbound[p.index] = new RuleSet(p.name, acls, false, field);
+      const stateful = acls.some((e) => e.stateful === true);
+      this.stateful[p.index] = stateful ? 1 : 0;
+      this.has[p.index] = stateful || this.inbound[p.index]!.all.length > 0 ? 1 : 0;
+      this.sends[p.index] = stateful || this.outbound[p.index]!.all.length > 0 ? 1 : 0;
+      if (this.has[p.index] === 1) with_.push(p.index);
+      if (this.sends[p.index] === 1) this.anySends = true;
     }
     this.ports = Int32Array.from(with_.sort((a, b) => a - b));
   }
@@ -98,19 +106,21 @@ class Judge {
     }
     k[0] = (0x80000000 | (p << 16) | (f.family << 8) | f.proto) | 0;
     // order the two ends (address, port) so both directions give one key
-    const s = f.src;
-    const d = f.dst;
+    const words = f.family === 4 ? 1 : 4;
     let c = 0;
-    for (let w = 0; w < 4 && c === 0; w++) c = s[w] === d[w] ? 0 : (s[w] >>> 0) < (d[w] >>> 0) ? -1 : 1;
+    for (let w = 0; w < words && c === 0; w++) {
+      const s = f.srcWord(w);
+      const d = f.dstWord(w);
+      c = s === d ? 0 : (s >>> 0) < (d >>> 0) ? -1 : 1;
+    }
     if (c === 0) c = sp <= dp ? -1 : 1;
-    if (c < 0) {
-      k[1] = (sp << 16) | dp;
-      k[2] = s[0]; k[3] = s[1]; k[4] = s[2]; k[5] = s[3];
-      k[6] = d[0]; k[7] = d[1]; k[8] = d[2]; k[9] = d[3];
-    } else {
-      k[1] = (dp << 16) | sp;
-      k[2] = d[0]; k[3] = d[1]; k[4] = d[2]; k[5] = d[3];
-      k[6] = s[0]; k[7] = s[1]; k[8] = s[2]; k[9] = s[3];
+    k[1] = c < 0 ? (sp << 16) | dp : (dp << 16) | sp;
+    const a = c < 0 ? f.srcOff : f.dstOff;
+    const z = c < 0 ? f.dstOff : f.srcOff;
+    const b = f.bytes;
+    for (let w = 0; w < 4; w++) {
+      k[2 + w] = w < words ? s32(b, a + 4 * w) : 0;
+      k[6 + w] = w < words ? s32(b, z + 4 * w) : 0;
     }
     return true;
   }
@@ -125,10 +135,12 @@ class Judge {
    * Judge the frame (already read into f) for port p's entries of one direction: true = pass.
    * `stateful` = the port has stateful entries (look up / create states).
    */
-  judge(p: number, rules: CompiledRule[] | null, stateful: boolean, now: number, i: number): boolean {
+  judge(p: number, set: RuleSet | null, stateful: boolean, now: number, i: number): boolean {
     const keyed = stateful && this.flowKey(p);
     if (keyed && this.table.touch(this.key, now)) return true;
-    if (rules === null) return true;
+    if (set === null) return true;
+    const proto = this.f.proto;
+    const rules = set.byProto[proto < 0 ? UNKNOWN_PROTO : proto];
     for (let r = 0; r < rules.length; r++) {
       const rule = rules[r];
       if (!rule.matches(this.f)) continue;
@@ -159,7 +171,7 @@ class OutboundHook implements PolicyHook {
   }
 
   appliesTo(batch: Batch): boolean {
-    return batch.inPort >= 0 && this.rules.has[batch.inPort] === 1;
+    return batch.inPort >= 0 && this.rules.sends[batch.inPort] === 1;
   }
 
   process(batch: Batch, pool: FramePool, ctx: BreathContext): void {
@@ -221,8 +233,22 @@ class InboundHook implements PolicyHook {
     const ports = r.ports;
     const now = ctx.now;
     const pc = j.pc;
+    const has = r.has;
     for (let i = 0; i < batch.count; i++) {
-      if (batch.reason[i] !== 0 || batch.dstMode[i] === DstMode.none) continue;
+      const mode = batch.dstMode[i];
+      if (batch.reason[i] !== 0 || mode === DstMode.none) continue;
+      if (mode === DstMode.unicast) {
+        // the common case: one destination, judged alone (and dropped when denied: it was the only one)
+        const d = batch.dstPort[i];
+        if (has[d] !== 1 || (batch.hasExclusions && batch.isExcluded(i, d))) continue;
+        const id = batch.ids[i];
+        if (j.f.read(pool.bytes, pool.dataOffset(id), pool.len[id]) === TupleKind.notIp || j.discovery()) continue;
+        if (j.judge(d, r.inbound[d], r.stateful[d] === 1, now, i)) continue;
+        batch.excludeDestination(i, d);
+        pc[PolicyCounters.port(d) + PPF.extendedAclInboundDenied]++;
+        batch.drop(i, EXTENDED_ACL);
+        continue;
+      }
       let read = false;
       let excluded = false;
       for (let k = 0; k < ports.length; k++) {
@@ -261,11 +287,10 @@ class ExtendedAclInstance implements PolicyModuleInstance {
       this.names.forEach((n, idx) => { if (n !== undefined && names[idx] !== n) this.j.table.flushPort(idx); });
     }
     this.names = names;
-    if (rules.ports.length === 0) return [];
-    return [
-      { stage: 'ingress-policies', hook: new OutboundHook(this.j, rules) },
-      { stage: 'egress-policies', hook: new InboundHook(this.j, rules) },
-    ];
+    const out: PolicyPlacement[] = [];
+    if (rules.anySends) out.push({ stage: 'ingress-policies', hook: new OutboundHook(this.j, rules) });
+    if (rules.ports.length > 0) out.push({ stage: 'egress-policies', hook: new InboundHook(this.j, rules) });
+    return out;
   }
 
   /** once a second on the switch's first worker: expired flow states out */

@@ -5,7 +5,7 @@
 import type { ExtendedAcl } from '../../config/types.js';
 import { ConfigError } from '../../core/errors.js';
 import { parseIPv4, parseIPv6 } from '../../packet/addr.js';
-import { TupleKind, type FiveTuple } from '../../packet/five-tuple.js';
+import { s32, TupleKind, type FiveTuple } from '../../packet/five-tuple.js';
 import { MAX_EXTENDED_ACLS_PER_PORT } from '../counters.js';
 
 /** seconds a flow state lives without traffic unless the entry says (WMI's IdleSessionTimeout default) */
@@ -110,8 +110,8 @@ export class CompiledRule {
     if (this.proto >= 0 && this.proto !== f.proto) return false;
     if (this.local !== null || this.remote !== null) {
       if (f.kind !== TupleKind.ip) return false;
-      if (this.local !== null && !inPrefix(this.inbound ? f.dst : f.src, this.local, f.family)) return false;
-      if (this.remote !== null && !inPrefix(this.inbound ? f.src : f.dst, this.remote, f.family)) return false;
+      if (this.local !== null && !inPrefix(f.bytes, this.inbound ? f.dstOff : f.srcOff, this.local, f.family)) return false;
+      if (this.remote !== null && !inPrefix(f.bytes, this.inbound ? f.srcOff : f.dstOff, this.remote, f.family)) return false;
     }
     if (this.lpLo >= 0 || this.rpLo >= 0) {
       if (!f.hasPorts) return false; // other protocols, non-first fragments, truncated headers
@@ -124,9 +124,10 @@ export class CompiledRule {
   }
 }
 
-function inPrefix(a: Int32Array, p: Int32Array, family: number): boolean {
-  if ((a[0] & p[4]) !== p[0]) return false;
-  return family === 4 || ((a[1] & p[5]) === p[1] && (a[2] & p[6]) === p[2] && (a[3] & p[7]) === p[3]);
+/** the address at b[o..] in the prefix p (words 0..3 network, 4..7 mask) */
+function inPrefix(b: Uint8Array, o: number, p: Int32Array, family: number): boolean {
+  if ((s32(b, o) & p[4]) !== p[0]) return false;
+  return family === 4 || ((s32(b, o + 4) & p[5]) === p[1] && (s32(b, o + 8) & p[6]) === p[2] && (s32(b, o + 12) & p[7]) === p[3]);
 }
 
 /**
@@ -197,12 +198,27 @@ export function validateExtendedAcls(input: unknown, field: string): ExtendedAcl
   });
 }
 
+/** index of byProto for a frame whose protocol is unknown (an IPv6 chain not walked, a bad header) */
+export const UNKNOWN_PROTO = 256;
+
 /**
  * A port's entries of one direction, compiled and sorted by weight, largest first (first match
- * final). Weights are unique per direction (validated), so the order is total.
+ * final; weights are unique per direction, validated, so the order is total), and split by the
+ * frame's protocol: byProto[p] holds, in that order, the entries that name protocol p or none, so a
+ * frame is only compared with entries that can match its protocol. Protocols no entry names share
+ * one list.
  */
-export function compileRules(port: string, list: readonly ExtendedAcl[], inbound: boolean, field: string): CompiledRule[] {
-  const out: CompiledRule[] = [];
-  list.forEach((e, k) => { if ((e.direction === 'inbound') === inbound) out.push(new CompiledRule(port, e, `${field}[${k}]`)); });
-  return out.sort((a, b) => b.weight - a.weight);
+export class RuleSet {
+  readonly all: CompiledRule[];
+  readonly byProto: CompiledRule[][];
+
+  constructor(port: string, list: readonly ExtendedAcl[], inbound: boolean, field: string) {
+    const all: CompiledRule[] = [];
+    list.forEach((e, k) => { if ((e.direction === 'inbound') === inbound) all.push(new CompiledRule(port, e, `${field}[${k}]`)); });
+    all.sort((a, b) => b.weight - a.weight);
+    this.all = all;
+    const anyProto = all.filter((r) => r.proto < 0);
+    this.byProto = new Array<CompiledRule[]>(UNKNOWN_PROTO + 1).fill(anyProto);
+    for (const r of all) if (r.proto >= 0) this.byProto[r.proto] = all.filter((x) => x.proto < 0 || x.proto === r.proto);
+  }
 }
