@@ -85,7 +85,11 @@ test('first match is final; no match allows (no implicit deny); local/remote swa
   const s2 = await sw([{ action: 'deny', direction: 'inbound', weight: 1, protocol: 'udp', localIPAddress: VM_IP, localPort: '7', remoteIPAddress: PEER_IP, remotePort: '9' }]);
   t.false(delivered(s2, 1, inn(9, 7, 'udp'), 0), 'inbound: local = destination');
   t.true(delivered(s2, 1, inn(7, 9, 'udp'), 0), 'swapped ports do not match');
-  s.close(); s2.close();
+  const s3 = await sw([{ action: 'deny', direction: 'inbound', weight: 1, localIPAddress: VM_IP, remoteIPAddress: '::/0' },
+    { action: 'deny', direction: 'inbound', weight: 2, protocol: 'icmp', remoteIPAddress: '::/0' }]);
+  t.true(delivered(s3, 1, inn(9, 7, 'udp'), 0), 'IPv4 local with an IPv6 remote: matches nothing');
+  t.true(delivered(s3, 1, buildPacket(`eth(src=${PEER},dst=${VM}),ipv6(src=fd00::2,dst=fd00::1),icmp(type=128,id=1)`), 0), 'icmp names IPv4\'s ICMP, not ICMPv6');
+  s.close(); s2.close(); s3.close();
 });
 
 test('an inbound deny removes only that destination from a flood; the trace names the entry', async (t) => {
@@ -241,7 +245,6 @@ test('settings are refused naming the field', (t) => {
   bad([{ action: 'allow', direction: 'inbound', weight: 1, protocol: 'tcp', remotePort: '90-80' }], /^extendedAcls\[0\]\.remotePort: the range is empty/);
   bad([{ action: 'allow', direction: 'inbound', weight: 1, protocol: 'sctp' }], /^extendedAcls\[0\]\.protocol: expected tcp, udp/);
   bad([{ action: 'allow', direction: 'inbound', weight: 1, remoteIPAddress: '10.0.0.0/33' }], /^extendedAcls\[0\]\.remoteIPAddress: prefix length expected 0\.\.32/);
-  bad([{ action: 'allow', direction: 'inbound', weight: 1, localIPAddress: '10.0.0.1', remoteIPAddress: 'fd00::1' }], /^extendedAcls\[0\]\.remoteIPAddress: an IPv6 address with an IPv4/);
   bad([{ action: 'allow', direction: 'inbound', weight: 1, idleSessionTimeout: 30 }], /^extendedAcls\[0\]\.idleSessionTimeout: only a stateful entry/);
   bad([{ action: 'allow', direction: 'inbound', weight: 1, stateful: true, idleSessionTimeout: 0 }], /^extendedAcls\[0\]\.idleSessionTimeout: expected seconds/);
   bad([{ action: 'allow', direction: 'inbound', weight: 1, color: 'red' }], /^extendedAcls\[0\]\.color: unknown key/);

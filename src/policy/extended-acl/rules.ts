@@ -78,6 +78,8 @@ export class CompiledRule {
   readonly proto: number;
   /** 0: any; 4 or 6: pinned by an address */
   readonly family: number;
+  /** conditions no frame meets (IPv4 and IPv6 addresses together; icmp with IPv6, icmpv6 with IPv4) */
+  readonly never: boolean;
   readonly local: Int32Array | null;
   readonly remote: Int32Array | null;
   readonly lpLo: number;
@@ -97,6 +99,8 @@ export class CompiledRule {
     const local = parseAddress(e.localIPAddress, `${field}.localIPAddress`);
     const remote = parseAddress(e.remoteIPAddress, `${field}.remoteIPAddress`);
     this.family = local?.family ?? remote?.family ?? 0;
+    this.never = (local !== null && remote !== null && local.family !== remote.family) ||
+      (this.proto === 1 && this.family === 6) || (this.proto === 58 && this.family === 4);
     this.local = local?.words ?? null;
     this.remote = remote?.words ?? null;
     [this.lpLo, this.lpHi] = parsePorts(e.localPort, `${field}.localPort`) ?? [-1, -1];
@@ -106,6 +110,7 @@ export class CompiledRule {
 
   /** does the entry apply to the frame (read into f)? Local is the destination inbound, the source outbound. */
   matches(f: FiveTuple): boolean {
+    if (this.never) return false;
     if (this.family !== 0 && this.family !== f.family) return false;
     if (this.proto >= 0 && this.proto !== f.proto) return false;
     if (this.local !== null || this.remote !== null) {
@@ -176,16 +181,13 @@ export function validateExtendedAcls(input: unknown, field: string): ExtendedAcl
     const proto = parseProtocol(o.protocol, `${f}.protocol`);
     const local = parseAddress(o.localIPAddress, `${f}.localIPAddress`);
     const remote = parseAddress(o.remoteIPAddress, `${f}.remoteIPAddress`);
-    if (local && remote && local.family !== remote.family) {
-      throw new ConfigError(`${f}.remoteIPAddress`, `an IPv${remote.family} address with an IPv${local.family} localIPAddress`);
-    }
     for (const key of ['localPort', 'remotePort'] as const) {
       if (parsePorts(o[key], `${f}.${key}`) !== null && proto !== 6 && proto !== 17) {
         throw new ConfigError(`${f}.${key}`, `ports need protocol tcp or udp, got ${o.protocol === undefined ? 'no protocol' : show(o.protocol)}`);
       }
     }
-    if (proto === 1 && (local?.family === 6 || remote?.family === 6)) throw new ConfigError(`${f}.protocol`, 'icmp is ICMP for IPv4; use icmpv6 with IPv6 addresses');
-    if (proto === 58 && (local?.family === 4 || remote?.family === 4)) throw new ConfigError(`${f}.protocol`, 'icmpv6 with an IPv4 address');
+    // an IPv4 local with an IPv6 remote address, or icmp (IPv4's) with IPv6 addresses, is accepted
+    // (as the settings schema accepts it) but matches no frame (CompiledRule.never)
     const out: ExtendedAcl = { action: o.action, direction: o.direction, weight: o.weight };
     if (o.protocol !== undefined) out.protocol = typeof o.protocol === 'string' ? o.protocol.trim().toLowerCase() : String(o.protocol);
     if (o.localIPAddress !== undefined) out.localIPAddress = local?.text ?? 'any';
