@@ -151,6 +151,8 @@ test('a state expires after its idle timeout without traffic; traffic in either 
   // lazily expired even before a sweep
   t.true(delivered(s, 0, out(40000, 80), 1));
   s.now += 2;
+  t.true(delivered(s, 1, inn(80, 40000), 0), 'idle for exactly the timeout: alive');
+  s.now += 3;
   t.is(flows(s).count, 1, 'not swept yet');
   t.false(delivered(s, 1, inn(80, 40000), 0), 'expired at its timeout whatever the sweep');
   t.true(delivered(s, 0, out(40000, 80), 1), 'the VM speaks again: a new state (re-armed)');
@@ -276,7 +278,7 @@ test('an inbound stateful allow: the connection in makes the state that lets the
     t.true(delivered(s, 0, out(22, 50000), 1), 'the VM replies: passes by the state and refreshes it');
   }
   t.is(pc(s, 0, 'flowsCreated'), 1);
-  s.now += 3;
-  t.false(delivered(s, 0, out(22, 50000), 1), '3 s idle: expired');
+  s.now += 4;
+  t.false(delivered(s, 0, out(22, 50000), 1), '4 s idle (timeout 3): expired');
   s.close();
 });

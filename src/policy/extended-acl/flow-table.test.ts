@@ -36,7 +36,7 @@ test('random inserts, touches, sweeps and flushes agree with a model', (t) => {
     const k = key(port, a);
     const id = `${port}/${a}`;
     const m = model.get(id);
-    const live = m !== undefined && now - m.seen < m.timeout;
+    const live = m !== undefined && now - m.seen <= m.timeout;
     const op = r();
     if (op < 0.4) {
       const timeout = 1 + Math.floor(r() * 5);
@@ -53,7 +53,7 @@ test('random inserts, touches, sweeps and flushes agree with a model', (t) => {
       now += 1;
       const removed = table.sweep(now);
       let expected = 0;
-      for (const [id2, e] of model) if (now - e.seen >= e.timeout) { model.delete(id2); expected++; }
+      for (const [id2, e] of model) if (now - e.seen > e.timeout) { model.delete(id2); expected++; }
       t.is(removed, expected);
     } else {
       const removed = table.flushPort(port);

@@ -17,9 +17,14 @@
  * versions would only guard the rare shift that a table-wide sequence already guards, at the cost
  * of two more loads per probe.
  *
- * Expiry is lazy and swept: a lookup treats an entry idle for its timeout as absent (so no state
- * outlives its timeout whatever the sweep's timing), and the switch's first worker sweeps expired
- * entries out once a second (housekeeping), taking the lock only when it found one.
+ * Expiry is lazy and swept: a lookup treats an entry idle for more than its timeout as absent (so no
+ * state outlives its timeout whatever the sweep's timing), and the switch's first worker sweeps
+ * expired entries out once a second (housekeeping), taking the lock only when it found one. Times
+ * are whole seconds (the breath's clock): a state idle for T + 1 seconds is gone, one idle for T is
+ * not, so a flow lives between T and T + 1 seconds without traffic.
+ *
+ * A refresh racing with a shift may store its time into the neighbour that moved into the slot: that
+ * neighbour lives at most one timeout longer; the refreshed flow is found again by the retry.
  *
  * Entry (E = 12 int32): key words 0..9, last seen (seconds), idle timeout (seconds). The key
  * (flowKey in index.ts) is [used | port << 16 | family << 8 | protocol, ports, address A (4 words),
@@ -139,7 +144,7 @@ export class FlowTable {
       const b = this.find(k);
       let live = false;
       if (b >= 0) {
-        live = now - t[b + SEEN] < t[b + TIMEOUT];
+        live = now - t[b + SEEN] <= t[b + TIMEOUT];
         if (live && t[b + SEEN] !== now) t[b + SEEN] = now;
       }
       if (Atomics.load(t, H_SEQ) === s0) return live;
@@ -202,7 +207,7 @@ export class FlowTable {
       while (i < this.capacity) {
         const b = HEADER + i * E;
         const w0 = t[b];
-        if (w0 !== 0 && (port >= 0 ? ((w0 >>> 16) & 0x7fff) === port : now - t[b + SEEN] >= t[b + TIMEOUT])) {
+        if (w0 !== 0 && (port >= 0 ? ((w0 >>> 16) & 0x7fff) === port : now - t[b + SEEN] > t[b + TIMEOUT])) {
           this.removeAt(i);
           removed++;
           continue; // slot i now holds a shifted entry (or is empty): look again
@@ -249,7 +254,7 @@ export class FlowTable {
     let any = false;
     for (let i = 0; i < this.capacity && !any; i++) {
       const b = HEADER + i * E;
-      if (t[b] !== 0 && now - t[b + SEEN] >= t[b + TIMEOUT]) any = true;
+      if (t[b] !== 0 && now - t[b + SEEN] > t[b + TIMEOUT]) any = true;
     }
     return any ? this.deleteWhere(now, -1) : 0;
   }
