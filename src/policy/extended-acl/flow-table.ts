@@ -70,6 +70,22 @@ export function createFlowTableBuffer(limit: number): SharedArrayBuffer {
   return buf;
 }
 
+/**
+ * Hash of the key words a[o .. o+10): independent multiplies (no chain through the ten words, so
+ * they overlap in the CPU) summed, then murmur3's finaliser.
+ */
+function hashKey(a: Int32Array, o: number): number {
+  let h = (Math.imul(a[o], 0x9e3779b1) + Math.imul(a[o + 1], 0x85ebca77) + Math.imul(a[o + 2], 0xc2b2ae3d) +
+    Math.imul(a[o + 3], 0x27d4eb2f) + Math.imul(a[o + 4], 0x165667b1) + Math.imul(a[o + 5], 0xd3a2646c | 1) +
+    Math.imul(a[o + 6], 0xfd7046c5) + Math.imul(a[o + 7], 0xb55a4f09) + Math.imul(a[o + 8], 0x7feb352d) +
+    Math.imul(a[o + 9], 0x846ca68b)) | 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
 export interface FlowEntry { key: number[]; lastSeen: number; timeout: number }
 
 export class FlowTable {
@@ -95,26 +111,11 @@ export class FlowTable {
   seq(): number { return Atomics.load(this.t, H_SEQ); }
 
   private slot(k: Int32Array): number {
-    let h = 0x2545f491;
-    for (let i = 0; i < KEY_WORDS; i++) {
-      h = Math.imul(h ^ k[i], 0x9e3779b1);
-      h ^= h >>> 16;
-    }
-    h = Math.imul(h, 0x85ebca77);
-    h ^= h >>> 13;
-    return h & this.mask;
+    return hashKey(k, 0) & this.mask;
   }
 
   private slotAt(b: number): number {
-    const t = this.t;
-    let h = 0x2545f491;
-    for (let i = 0; i < KEY_WORDS; i++) {
-      h = Math.imul(h ^ t[b + i], 0x9e3779b1);
-      h ^= h >>> 16;
-    }
-    h = Math.imul(h, 0x85ebca77);
-    h ^= h >>> 13;
-    return h & this.mask;
+    return hashKey(this.t, b) & this.mask;
   }
 
   /** base index of the entry with key k, or -1 (no lock: the caller checks the sequence) */

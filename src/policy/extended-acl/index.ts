@@ -73,6 +73,13 @@ class PortRules {
 class Judge {
   readonly f = new FiveTuple();
   readonly key = new Int32Array(KEY_WORDS);
+  /**
+   * The last state this worker found or made, and when (the breath's second): a frame of the same
+   * flow in the same second passes without a table lookup (its state was refreshed at `lastNow`, so
+   * it is live; only a port flush could remove it, and configure() forgets this first).
+   */
+  readonly lastKey = new Int32Array(KEY_WORDS);
+  lastNow = -1;
   readonly table: FlowTable;
   readonly env: PolicyEnv;
   readonly pc: Float64Array;
@@ -125,6 +132,18 @@ class Judge {
     return true;
   }
 
+  private sameAsLast(): boolean {
+    const k = this.key;
+    const l = this.lastKey;
+    return k[0] === l[0] && k[1] === l[1] && k[2] === l[2] && k[6] === l[6] && k[3] === l[3] && k[4] === l[4] &&
+      k[5] === l[5] && k[7] === l[7] && k[8] === l[8] && k[9] === l[9];
+  }
+
+  private remember(now: number): void {
+    this.lastKey.set(this.key);
+    this.lastNow = now;
+  }
+
   /** IPv6 router and neighbour discovery (ICMPv6 133..136): never judged */
   discovery(): boolean {
     const f = this.f;
@@ -137,7 +156,10 @@ class Judge {
    */
   judge(p: number, set: RuleSet | null, stateful: boolean, now: number, i: number): boolean {
     const keyed = stateful && this.flowKey(p);
-    if (keyed && this.table.touch(this.key, now)) return true;
+    if (keyed) {
+      if (now === this.lastNow && this.sameAsLast()) return true;
+      if (this.table.touch(this.key, now)) { this.remember(now); return true; }
+    }
     if (set === null) return true;
     const proto = this.f.proto;
     const rules = set.byProto[proto < 0 ? UNKNOWN_PROTO : proto];
@@ -150,8 +172,11 @@ class Judge {
       }
       if (rule.stateful && keyed) {
         const res = this.table.insert(this.key, now, rule.timeout);
-        if (res === InsertResult.created) this.pc[PolicyCounters.port(p) + PPF.flowsCreated]++;
-        else if (res === InsertResult.full) this.pc[PolicyCounters.port(p) + PPF.flowTableFull]++;
+        if (res === InsertResult.full) this.pc[PolicyCounters.port(p) + PPF.flowTableFull]++;
+        else {
+          if (res === InsertResult.created) this.pc[PolicyCounters.port(p) + PPF.flowsCreated]++;
+          this.remember(now);
+        }
       }
       return true;
     }
@@ -287,6 +312,7 @@ class ExtendedAclInstance implements PolicyModuleInstance {
       this.names.forEach((n, idx) => { if (n !== undefined && names[idx] !== n) this.j.table.flushPort(idx); });
     }
     this.names = names;
+    this.j.lastNow = -1; // a flushed port's state must not be remembered
     const out: PolicyPlacement[] = [];
     if (rules.anySends) out.push({ stage: 'ingress-policies', hook: new OutboundHook(this.j, rules) });
     if (rules.ports.length > 0) out.push({ stage: 'egress-policies', hook: new InboundHook(this.j, rules) });
