@@ -1,7 +1,7 @@
 /**
  * FiveTuple: a frame's IP addresses, protocol and ports read in place into a reusable object (one
  * per worker; no allocation per frame), for the extended port ACLs and their flow states. The frame
- * semantics are match.ts's: one 802.1Q/802.1ad tag is skipped; IPv4 honours IHL and the total
+ * semantics are match.ts's, except that up to two 802.1Q/802.1ad tags are skipped; IPv4 honours IHL and the total
  * length; IPv6 walks the extension header chain (at most MAX_IPV6_EXT_HEADERS) to the upper-layer
  * protocol; a non-first fragment has no L4 header (its protocol is known, its ports are not).
  */
@@ -52,7 +52,8 @@ export class FiveTuple {
     if (off < 0 || end - off < 14) return (this.kind = TupleKind.notIp);
     let p = off + 12;
     let type = (b[p] << 8) | b[p + 1];
-    if (type === ETHERTYPE_VLAN || type === 0x88a8) {
+    // up to two tags (802.1ad + 802.1Q): a double-tagged IP frame is judged too, not waved through
+    for (let tags = 0; tags < 2 && (type === ETHERTYPE_VLAN || type === 0x88a8); tags++) {
       if (end - p < 6) return (this.kind = TupleKind.notIp);
       p += 4;
       type = (b[p] << 8) | b[p + 1];

@@ -112,6 +112,10 @@ test('ARP and IPv6 neighbour discovery pass a deny-all; other ICMPv6 does not', 
   t.true(delivered(s, 1, buildPacket(`eth(src=${PEER},dst=${VM}),ipv6(src=fe80::2,dst=fe80::1),icmp(type=135)`), 0), 'neighbour solicitation');
   t.true(delivered(s, 0, buildPacket(`eth(src=${VM},dst=${PEER}),ipv6(src=fe80::1,dst=fe80::2),icmp(type=136)`), 1), 'neighbour advertisement');
   t.false(delivered(s, 1, buildPacket(`eth(src=${PEER},dst=${VM}),ipv6(src=fe80::2,dst=fe80::1),icmp(type=128,id=1)`), 0), 'echo request');
+  const before = s.drops(1, 'extended-acl');
+  t.false(delivered(s, 1, buildPacket(`eth(src=${PEER},dst=${VM}),vlan(vid=5,tpid=0x88a8),vlan(vid=7),ipv4(src=${PEER_IP},dst=${VM_IP}),udp(src=1,dst=2)`), 0),
+    'a double-tagged IPv4 frame is judged');
+  t.is(s.drops(1, 'extended-acl'), before + 1);
   s.close();
 });
 
