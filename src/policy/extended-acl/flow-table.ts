@@ -8,9 +8,10 @@
  *   entry: the key words are written first and the entry's first word (its "used" mark) last, with
  *   Atomics.store, so a lock-free reader sees a whole entry or none.
  * - Deletions (the expiry sweep, a port removed) take the lock and shift entries back (backward-shift
- *   deletion: no tombstones, probe chains stay short). They bump a sequence number before and after
- *   (odd while deleting); a lookup that raced with one (sequence odd, or changed) is redone, so a
- *   live flow is never missed because a neighbour expired.
+ *   deletion: no tombstones, probe chains stay short). Each removal bumps a sequence number before
+ *   and after (odd while entries shift); a lookup that raced with one (sequence odd, or changed) is
+ *   redone, so a live flow is never missed because a neighbour expired. A sweep holds the lock for
+ *   its scan (inserts wait) but lookups only wait for single removals.
  * - Refreshing an entry's last-seen time is one store, no lock (redone with the lookup on a race).
  *
  * Why not a seqlock per entry: entries never change in place except their time, so per-entry
@@ -197,19 +198,23 @@ export class FlowTable {
     Atomics.store(this.t, H_LOCK, 0);
   }
 
-  /** remove the entries `expired(port, base)` picks, under the lock, with backward shift */
+  /** remove port's entries (port >= 0) or those expired at `now`, under the lock, with backward shift */
   private deleteWhere(now: number, port: number): number {
     const t = this.t;
     let removed = 0;
     this.lock();
-    Atomics.add(t, H_SEQ, 1);
     try {
       let i = 0;
       while (i < this.capacity) {
         const b = HEADER + i * E;
         const w0 = t[b];
         if (w0 !== 0 && (port >= 0 ? ((w0 >>> 16) & 0x7fff) === port : now - t[b + SEEN] > t[b + TIMEOUT])) {
+          // the sequence is odd only while entries shift: lookups wait (or retry) for one removal,
+          // not for the whole scan
+          Atomics.add(t, H_SEQ, 1);
           this.removeAt(i);
+          Atomics.add(t, H_SEQ, 1);
+          Atomics.sub(t, H_COUNT, 1);
           removed++;
           continue; // slot i now holds a shifted entry (or is empty): look again
         }
@@ -217,9 +222,7 @@ export class FlowTable {
       }
       // an entry shifted across the end of the table into slot 0.. was looked at already, or will
       // be at the next sweep; either way nothing live is removed
-      Atomics.sub(t, H_COUNT, removed);
     } finally {
-      Atomics.add(t, H_SEQ, 1);
       this.unlock();
     }
     return removed;
