@@ -12,7 +12,7 @@ import { testSwitch, type TestSwitch } from '../../extensions/testing.js';
 import { buildPacket } from '../../packet/spec.js';
 import { PPF, PolicyCounters } from '../counters.js';
 import { FlowTable } from './flow-table.js';
-import { validateExtendedAcls } from './index.js';
+import { extendedAclModule, validateExtendedAcls } from './index.js';
 
 const VM = '02:00:00:00:00:01';
 const PEER = '02:00:00:00:00:02';
@@ -266,6 +266,11 @@ test('hooks only where needed: none without entries; inbound-only entries need n
     return out;
   };
   t.deepEqual(await hooks([]), []);
+  const input = { ports: [
+    { index: 0, name: 'vm0', kind: 'vm' as const, settings: { extendedAcls: STATEFUL_TCP } },
+    { index: 1, name: 'peer', kind: 'vm' as const, settings: {} },
+  ] };
+  t.deepEqual(extendedAclModule.summary(input), ['vm0: extended ACLs 1 inbound, 1 outbound, 1 stateful'], 'the pipeline show line');
   t.deepEqual(await hooks([DENY_IN]), ['egress-policies:extended-acl']);
   t.deepEqual(await hooks([{ action: 'deny', direction: 'outbound', weight: 1 }]), ['ingress-policies:extended-acl']);
   t.deepEqual(await hooks([{ action: 'allow', direction: 'inbound', weight: 1, protocol: 'tcp', localPort: '22', stateful: true }]),
