@@ -87,6 +87,9 @@ test.serial('TCP: the VM connects out; the peer cannot connect in; a reply after
   const soon = run(vm, `echo soon | timeout 10 socat -t 3 - TCP:${peer.ip}:5201,connect-timeout=5`);
   t.is(soon.out.trim(), 'reply-soon', 'the VM\'s connection out works (its replies pass the inbound deny-all)');
   t.true(policy('vm', 'flowsCreated') >= 1);
+  const workers = mgr.stats(SW).workers;
+  t.is(workers.length, 2);
+  t.true(workers.every((w) => w.batches > 0), 'both workers received (the VM\'s port on one, the peer\'s on the other)');
 
   const denied0 = drops('peer');
   const inbound = run(peer, `echo hi | timeout 10 socat -t 2 - TCP:${vm.ip}:5201,connect-timeout=3`);
