@@ -1,10 +1,9 @@
 /**
- * Extended port ACLs with real TCP and UDP between two network namespaces (issue 10 item 5): the
- * switch runs in this process (switch/manager.ts: the daemon's own switch manager, its data-path
- * worker threads and AF_PACKET ports on veths); the settings go in as `port set` applies them
- * (Switch.setPort). Two workers: the VM's port is received by one and the peer's by the other, so
- * a reply is judged by another worker than the one whose stateful rule made its flow state — the
- * shared flow table at work.
+ * Extended port ACLs with real TCP and UDP between two network namespaces (issue 10 item 5), through
+ * the real daemon and CLI (`xvs acl extended add`, `xvs stats --json`). The switch has two
+ * data-path workers: the VM's port is received by one and the peer's by the other, so a reply is
+ * judged by another worker than the one whose stateful rule made its flow state — the shared flow
+ * table at work.
  *
  * The VM port has Microsoft's pattern: deny all inbound at weight 1, and stateful outbound allows
  * for TCP to port 5201 and UDP to port 5301 with an idle timeout of 2 s. The VM's connections out
@@ -14,25 +13,30 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import type { ExtendedAcl } from '../src/config/types.js';
-import { validateSwitch } from '../src/config/schema.js';
 import { NetLab, testPrefix, type Host } from '../src/lab/netlab.js';
-import { DataPathManager } from '../src/switch/manager.js';
-import type { PortStats } from '../src/switch/manager-api.js';
+import type { PortStats, SwitchStats } from '../src/switch/manager-api.js';
+import { TestDaemon } from '../src/test-support/daemon.js';
 
 const P = testPrefix('ea');
 const SW = `${P}s`;
 let lab: NetLab;
-let mgr: DataPathManager;
+let d: TestDaemon;
 let vm: Host;
 let peer: Host;
-const logs: string[] = [];
 
-const ACLS: ExtendedAcl[] = [
-  { action: 'deny', direction: 'inbound', weight: 1 },
-  { action: 'allow', direction: 'outbound', weight: 10, protocol: 'tcp', remotePort: '5201', stateful: true, idleSessionTimeout: 2 },
-  { action: 'allow', direction: 'outbound', weight: 11, protocol: 'udp', remotePort: '5301', stateful: true, idleSessionTimeout: 2 },
-];
+/** deny all inbound; stateful outbound allows for TCP to 5201 and UDP to 5301 with idle timeout `idle` */
+function setAcls(idle: number): void {
+  for (const [weight, direction] of [[1, 'inbound'], [10, 'outbound'], [11, 'outbound']]) {
+    d.xvs('acl', 'extended', 'remove', SW, 'vm', '--weight', String(weight), '--direction', String(direction));
+  }
+  const add = (...args: string[]): void => {
+    const r = d.xvs('acl', 'extended', 'add', SW, 'vm', ...args);
+    if (r.code !== 0) throw new Error(`acl extended add ${args.join(' ')}: ${r.err}`);
+  };
+  add('--action', 'deny', '--direction', 'inbound', '--weight', '1');
+  add('--action', 'allow', '--direction', 'outbound', '--weight', '10', '--protocol', 'tcp', '--remote-port', '5201', '--stateful', '--idle-session-timeout', String(idle));
+  add('--action', 'allow', '--direction', 'outbound', '--weight', '11', '--protocol', 'udp', '--remote-port', '5301', '--stateful', '--idle-session-timeout', String(idle));
+}
 
 /** a shell script inside a namespace: exit code and stdout */
 function run(h: Host, script: string, timeoutMs = 30_000): { code: number; out: string } {
@@ -40,8 +44,9 @@ function run(h: Host, script: string, timeoutMs = 30_000): { code: number; out: 
   return { code: r.status ?? -1, out: r.stdout ?? '' };
 }
 
+const stats = (): SwitchStats => d.json<SwitchStats>('stats', SW);
 function port(name: string): PortStats {
-  const p = mgr.stats(SW).ports.find((x) => x.name === name);
+  const p = stats().ports.find((x) => x.name === name);
   if (!p) throw new Error(`no port ${name}`);
   return p;
 }
@@ -67,11 +72,16 @@ test.before(async () => {
   lab = new NetLab(P);
   vm = lab.addHost(1);
   peer = lab.addHost(2);
-  mgr = new DataPathManager({ log: (m) => logs.push(m) });
-  await mgr.createSwitch(validateSwitch({
-    name: SW, type: 'private', workers: 2, ports: [{ name: 'vm', netdev: vm.peer }, { name: 'peer', netdev: peer.peer }],
-  }, 'switch'));
-  await mgr.setPort(SW, 'vm', { extendedAcls: ACLS });
+  d = new TestDaemon();
+  await d.start();
+  const ok = (...args: string[]): void => {
+    const r = d.xvs(...args);
+    if (r.code !== 0) throw new Error(`xvs ${args.join(' ')}: ${r.err}`);
+  };
+  ok('switch', 'create', SW, '--type', 'private', '--workers', '2');
+  ok('port', 'add', SW, 'vm', '--netdev', vm.peer);
+  ok('port', 'add', SW, 'peer', '--netdev', peer.peer);
+  setAcls(2);
   await server(peer, 'tcp', 5201, REPLY);
   await server(peer, 'udp', 5301, REPLY);
   await server(vm, 'tcp', 5201, REPLY);
@@ -79,7 +89,8 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  await mgr?.shutdown();
+  if (d?.running) d.xvs('switch', 'delete', SW);
+  await d?.destroy();
   lab?.destroy();
 });
 
@@ -87,7 +98,7 @@ test.serial('TCP: the VM connects out; the peer cannot connect in; a reply after
   const soon = run(vm, `echo soon | timeout 10 socat -t 3 - TCP:${peer.ip}:5201,connect-timeout=5`);
   t.is(soon.out.trim(), 'reply-soon', 'the VM\'s connection out works (its replies pass the inbound deny-all)');
   t.true(policy('vm', 'flowsCreated') >= 1);
-  const workers = mgr.stats(SW).workers;
+  const workers = stats().workers;
   t.is(workers.length, 2);
   t.true(workers.every((w) => w.batches > 0), 'both workers received (the VM\'s port on one, the peer\'s on the other)');
 
@@ -119,11 +130,13 @@ test.serial('UDP: the VM\'s request gets its reply; the peer cannot send in; a r
   const late = run(vm, `(echo late; sleep 10) | timeout 7 socat - UDP:${peer.ip}:5301,sourceport=40001`);
   t.false(late.out.includes('reply-late'), `the late reply was dropped (got ${JSON.stringify(late.out)})`);
   t.is(drops('peer'), before2 + 1, 'exactly the late datagram, counted on the peer\'s port');
-  t.deepEqual(logs.filter((l) => /extended-acl|policy/.test(l)), [], 'no policy errors logged');
+  t.notRegex(d.log, /policy extended-acl/, 'no policy errors logged');
 });
 
 test.serial('control: with an idle timeout of 30 s the same late replies arrive (what dropped them was the expiry)', async (t) => {
-  await mgr.setPort(SW, 'vm', { extendedAcls: ACLS.map((e) => (e.stateful ? { ...e, idleSessionTimeout: 30 } : e)) });
+  setAcls(30);
+  const list = d.json<{ weight: number; stateful?: boolean; idleSessionTimeout?: number }[]>('acl', 'extended', 'list', SW, 'vm');
+  t.deepEqual(list.filter((e) => e.stateful).map((e) => [e.weight, e.idleSessionTimeout]).sort(), [[10, 30], [11, 30]]);
   const before = drops('peer');
   const tcp = run(vm, `(echo late; sleep 10) | timeout 7 socat - TCP:${peer.ip}:5201,connect-timeout=5`);
   t.is(tcp.out.trim(), 'reply-late');
