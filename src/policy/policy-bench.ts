@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   for (let k = 0; k < 256; k++) src.inbox.push(udpFrame(b, a, 64, k));
   src.repeat = true;
   const results: Record<'none' | 'policies', number[]> = { none: [], policies: [] };
-  const run = (which: 'none' | 'policies'): number => {
+  const measure = (which: 'none' | 'policies'): number => {
     sw.dp.policy.install(input(which === 'none' ? {} : FULL_POLICY));
     const out = sw.ports[1];
     const sent0 = out.sentFrames;
@@ -81,10 +81,10 @@ async function main(): Promise<void> {
     }
     return ((out.sentFrames - sent0) * 1000) / (t - t0);
   };
-  run('none'); run('policies'); // warm-up (JIT)
+  measure('none'); measure('policies'); // warm-up (JIT)
   for (let r = 0; r < rounds; r++) {
     for (const which of ['none', 'policies'] as const) {
-      const pps = run(which);
+      const pps = measure(which);
       results[which].push(pps);
       process.stdout.write(`round ${r + 1} ${which.padEnd(8)} ${(pps / 1e6).toFixed(2)} Mpps\n`);
     }
