@@ -3,6 +3,13 @@
  * ingress — VLAN classification, then ingress ACLs and guards; miniport edge — storm limit, QoS,
  * mirror destinations; egress — trunk/VLAN, egress ACLs). Adding a policy is one entry here.
  */
+import { aclPolicy } from './acl/index.js';
+import { guardsPolicy } from './guards/index.js';
 import type { PolicyModule } from './runtime.js';
+import { stormPolicy } from './storm/index.js';
 
-export const POLICY_MODULES: readonly PolicyModule[] = Object.freeze([]);
+export const POLICY_MODULES: readonly PolicyModule[] = Object.freeze([
+  guardsPolicy,
+  stormPolicy,
+  aclPolicy,
+]);
