@@ -92,6 +92,8 @@ export class FrameAddresses {
       if (end - p < 20 || b[p] >>> 4 !== 4) return FRAME_NOT_IP;
       this.src[0] = s32(b, p + 12);
       this.dst[0] = s32(b, p + 16);
+      this.src[1] = 0; this.src[2] = 0; this.src[3] = 0;
+      this.dst[1] = 0; this.dst[2] = 0; this.dst[3] = 0;
       this.kind = FRAME_IPV4;
     } else if (type === ETHERTYPE_IPV6) {
       if (end - p < 40 || b[p] >>> 4 !== 6) return FRAME_NOT_IP;
@@ -105,6 +107,8 @@ export class FrameAddresses {
       if (end - p < 28 || b[p + 1] !== 1 || b[p + 2] !== 0x08 || b[p + 3] !== 0x00 || b[p + 4] !== 6 || b[p + 5] !== 4) return FRAME_NOT_IP;
       this.src[0] = s32(b, p + 14);
       this.dst[0] = s32(b, p + 24);
+      this.src[1] = 0; this.src[2] = 0; this.src[3] = 0;
+      this.dst[1] = 0; this.dst[2] = 0; this.dst[3] = 0;
       this.kind = FRAME_ARP;
     }
     return this.kind;

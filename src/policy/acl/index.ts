@@ -73,41 +73,62 @@ class AclTables {
 
 /**
  * The verdict for one frame against one table: -1 allowed (no deny won), else the entry index of
- * the deny. Meter entries are looked at only when allowed (`meterEntry`).
+ * the deny; `meterEntry` the meter entry of an allowed frame (-1 none). The table's one-entry cache
+ * holds the last verdict with everything it depends on.
  */
 class Judge {
   readonly addrs = new FrameAddresses();
   /** the meter entry (index in `acls`) of the last allowed frame, -1 none */
   meterEntry = -1;
 
-  /** local/remote: which of the frame's source and destination is the port's side */
+  /** localIsSource: outbound (the port's side is the frame's source) */
   judge(t: AclDirectionTable, b: Uint8Array, off: number, len: number, localIsSource: boolean): number {
-    this.meterEntry = -1;
-    let deny = -1;
+    let lh = 0;
+    let ll = 0;
+    let rh = 0;
+    let rl = 0;
     if (t.mac.n > 0) {
       const s = off + 6;
-      const lh = localIsSource ? macHi(b, s) : macHi(b, off);
-      const ll = localIsSource ? macLo(b, s) : macLo(b, off);
-      const rh = localIsSource ? macHi(b, off) : macHi(b, s);
-      const rl = localIsSource ? macLo(b, off) : macLo(b, s);
+      lh = localIsSource ? macHi(b, s) : macHi(b, off);
+      ll = localIsSource ? macLo(b, s) : macLo(b, off);
+      rh = localIsSource ? macHi(b, off) : macHi(b, s);
+      rl = localIsSource ? macLo(b, off) : macLo(b, s);
+    }
+    const a = this.addrs;
+    const kind = t.ip.n > 0 || t.meter.n > 0 ? a.read(b, off, len) : FRAME_NOT_IP;
+    const local = localIsSource ? a.src : a.dst;
+    const remote = localIsSource ? a.dst : a.src;
+    const key = t.key;
+    if (t.cached && key[0] === kind && key[9] === lh && key[10] === ll && key[11] === rh && key[12] === rl
+      && (kind === FRAME_NOT_IP || (key[1] === local[0] && key[5] === remote[0] && key[2] === local[1] && key[3] === local[2] && key[4] === local[3]
+        && key[6] === remote[1] && key[7] === remote[2] && key[8] === remote[3]))) {
+      this.meterEntry = t.cachedMeter;
+      return t.cachedDeny;
+    }
+    let deny = -1;
+    let meter = -1;
+    if (t.mac.n > 0) {
       const k = t.mac.find(lh, ll, rh, rl);
       if (k >= 0 && t.mac.deny[k] === 1) deny = t.mac.entry[k];
     }
-    if (t.ip.n === 0 && t.meter.n === 0) return deny;
-    const a = this.addrs;
-    const kind = a.read(b, off, len);
-    if (kind === FRAME_NOT_IP) return deny;
-    const family = kind === FRAME_ARP ? 4 : kind;
-    const local = localIsSource ? a.src : a.dst;
-    const remote = localIsSource ? a.dst : a.src;
-    if (deny < 0 && t.ip.n > 0) {
-      const k = t.ip.find(family, local, remote);
-      if (k >= 0 && t.ip.deny[k] === 1) deny = t.ip.entry[k];
+    if (kind !== FRAME_NOT_IP) {
+      const family = kind === FRAME_ARP ? 4 : kind;
+      if (deny < 0 && t.ip.n > 0) {
+        const k = t.ip.find(family, local, remote);
+        if (k >= 0 && t.ip.deny[k] === 1) deny = t.ip.entry[k];
+      }
+      if (deny < 0 && kind !== FRAME_ARP && t.meter.n > 0) {
+        const k = t.meter.find(family, local, remote);
+        if (k >= 0) meter = t.meter.entry[k];
+      }
     }
-    if (deny < 0 && kind !== FRAME_ARP && t.meter.n > 0) {
-      const k = t.meter.find(family, local, remote);
-      if (k >= 0) this.meterEntry = t.meter.entry[k];
-    }
+    key[0] = kind;
+    for (let w = 0; w < 4; w++) { key[1 + w] = kind === FRAME_NOT_IP ? 0 : local[w]; key[5 + w] = kind === FRAME_NOT_IP ? 0 : remote[w]; }
+    key[9] = lh; key[10] = ll; key[11] = rh; key[12] = rl;
+    t.cached = true;
+    t.cachedDeny = deny;
+    t.cachedMeter = meter;
+    this.meterEntry = meter;
     return deny;
   }
 }

@@ -15,6 +15,8 @@ import type { PortAcl } from '../../config/types.js';
 import { parseAclMac, parseIpPrefix, type IpPrefix } from './address.js';
 
 export type AclDirection = 'inbound' | 'outbound';
+/** verdict cache key: kind, local IP (4 words), remote IP (4), local MAC (hi, lo), remote MAC (hi, lo) */
+export const KEY_WORDS = 13;
 export const LOCAL = 0;
 export const REMOTE = 1;
 
@@ -99,6 +101,14 @@ export class AclDirectionTable {
   readonly meter: IpEntries;
   /** `port ACL vm1 outbound deny 10.0.0.0/8` per entry index (trace) */
   readonly words: string[];
+  /**
+   * The last verdict and what it was decided on (frame kind, local and remote IP words, local and
+   * remote MAC): frames of one batch mostly belong to one or a few flows, so a hit skips the scans.
+   */
+  readonly key = new Int32Array(KEY_WORDS);
+  cached = false;
+  cachedDeny = -1;
+  cachedMeter = -1;
 
   constructor(portName: string, direction: AclDirection, acls: readonly PortAcl[]) {
     const ip: ConstructorParameters<typeof IpEntries>[0] = [];
