@@ -142,10 +142,12 @@ test.serial('storm limit: of a burst of broadcasts only the limit per second pas
   const dropped = (port(after, 'rogue').drops['storm-limit'] ?? 0) - (port(before, 'rogue').drops['storm-limit'] ?? 0);
   const received = port(after, 'rogue').rxPackets - port(before, 'rogue').rxPackets;
   t.log(`burst ${BURST}: received ${received}, delivered ${delivered}, dropped ${dropped}`);
-  t.is(received, BURST);
-  // the burst takes well under a second to send, but may straddle one boundary: at most two windows
+  // the switch may not take in the whole burst (its receive ring overflows: ring-full); of what it took
+  // in, the limit passed — the burst takes well under a second, but may straddle one boundary: at most
+  // two windows — and the rest was dropped as storm-limit
+  t.true(received > 150, `received ${received}`);
   t.true(delivered >= 50 && delivered <= 100, `delivered ${delivered}`);
-  t.is(delivered + dropped, BURST);
+  t.is(delivered + dropped, received);
   t.is(port(after, 'rogue').policy?.stormExcess, dropped, 'stormExcess counts the excess');
   // known unicast is not limited: 200 quick pings, in a fresh window (for their one ARP), lose nothing to it
   await sleep(1100);
