@@ -172,3 +172,13 @@ test('guards judge only VM ports; without guards on any port no hook is placed',
   t.deepEqual(guardsPolicy.summary({ ports: [{ index: 0, name: 'vm0', kind: 'vm', settings: { dhcpGuard: true } }] }), ['vm0: MAC spoofing off (own MAC first learned), DHCP guard']);
   sw.close();
 });
+
+test('a synthetic trace never teaches a port its MAC, and leaves trace notes off', async (t) => {
+  const sw = await guarded({});
+  t.is(sw.trace(buildPacket(`eth(src=${B},dst=${BCAST}),ipv4(),udp()`), 0).verdict, 'forwarded', 'nothing learned yet: the trace passes');
+  t.false(sw.dp.policies.notes.on);
+  t.true(passes(sw, buildPacket(`eth(src=${A},dst=${BCAST}),ipv4(),udp()`)), 'A is the first real source');
+  t.false(passes(sw, buildPacket(`eth(src=${B},dst=${BCAST}),ipv4(),udp()`)));
+  t.is(sw.trace(buildPacket(`eth(src=${B},dst=${BCAST}),ipv4(),udp()`), 0).verdict, 'dropped');
+  sw.close();
+});

@@ -8,8 +8,10 @@
  *     staticMacAddress if set, else the first source MAC this worker saw on the port (what the MAC
  *     table learns first). It is kept for the port's life in this worker and forgotten when the
  *     port index is given to another port name or the static MAC changes; a daemon or worker
- *     restart forgets it too (the next frame's source is learned again). An ARP packet must also
- *     carry the port's MAC as its sender hardware address (ARP poisoning protection). → mac-spoofing
+ *     restart forgets it too (the next frame's source is learned again). A traced batch (a
+ *     synthetic `xvs trace`) never teaches it: until a real frame has, a trace passes. An ARP
+ *     packet must also carry the port's MAC as its sender hardware address (ARP poisoning
+ *     protection). → mac-spoofing
  *   DHCP guard: DHCPv4 server-to-client messages (UDP 67 → 68 that are not BOOTREQUEST: OFFER, ACK,
  *     NAK) and DHCPv6 server messages (UDP 547 → 546 ADVERTISE 2, REPLY 7, RECONFIGURE 10; and
  *     RELAY-REPL 13 from port 547). A guarded VM still gets an address as a client. → dhcp-guard
@@ -140,6 +142,8 @@ class GuardHook implements PolicyHook {
     const hi = macHi(b, off + 6);
     const lo = macLo(b, off + 6);
     if (st.own[p] === OWN_NONE) {
+      // a traced batch never teaches the port its MAC: a synthetic trace must change nothing
+      if (this.#env.trace.on) return true;
       st.own[p] = OWN_LEARNED;
       st.ownHi[p] = hi;
       st.ownLo[p] = lo;
