@@ -31,10 +31,14 @@ import { macHi, macLo } from '../../packet/ethernet.js';
 import type { PolicyHook } from '../../pipeline/policies.js';
 import { MAX_ACLS_PER_PORT, PolicyCounters, PPF } from '../counters.js';
 import type { PolicyEnv, PolicyModule, PolicyModuleInstance, PolicyPlacement, SwitchPolicyInput } from '../runtime.js';
-import { FRAME_ARP, FRAME_NOT_IP, FrameAddresses } from './address.js';
+import { FRAME_ARP, FRAME_IPV4, FRAME_NOT_IP, FrameAddresses } from './address.js';
 import { AclDirectionTable, checkAcls } from './table.js';
 
 const PORT_ACL = DropReason['port-acl'];
+
+function s32(b: Uint8Array, o: number): number {
+  return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+}
 /** meter record fields (counters.ts METER_FIELDS) */
 const INBOUND_BYTES = 0;
 const OUTBOUND_BYTES = 2;
@@ -83,6 +87,13 @@ class Judge {
 
   /** localIsSource: outbound (the port's side is the frame's source) */
   judge(t: AclDirectionTable, b: Uint8Array, off: number, len: number, localIsSource: boolean): number {
+    // fast path: an untagged IPv4 frame with the cached frame's addresses, compared in place
+    if (t.rawValid && len >= 34 && b[off + 12] === 0x08 && b[off + 13] === 0x00 && b[off + 14] >>> 4 === 4
+      && s32(b, off + 26) === t.rawSrc && s32(b, off + 30) === t.rawDst
+      && (t.mac.n === 0 || (s32(b, off) === t.rawM0 && s32(b, off + 4) === t.rawM1 && s32(b, off + 8) === t.rawM2))) {
+      this.meterEntry = t.cachedMeter;
+      return t.cachedDeny;
+    }
     let lh = 0;
     let ll = 0;
     let rh = 0;
@@ -128,6 +139,14 @@ class Judge {
     t.cached = true;
     t.cachedDeny = deny;
     t.cachedMeter = meter;
+    t.rawValid = kind === FRAME_IPV4 && len >= 34 && b[off + 12] === 0x08 && b[off + 13] === 0x00;
+    if (t.rawValid) {
+      t.rawSrc = s32(b, off + 26);
+      t.rawDst = s32(b, off + 30);
+      t.rawM0 = s32(b, off);
+      t.rawM1 = s32(b, off + 4);
+      t.rawM2 = s32(b, off + 8);
+    }
     this.meterEntry = meter;
     return deny;
   }
@@ -190,6 +209,7 @@ class InboundAcl implements PolicyHook {
   process(batch: Batch, pool: FramePool): void {
     const tables = this.#tables;
     const ports = tables.inboundPorts;
+    const inbound = tables.inbound;
     const attached = this.#env.presence.attached;
     const inPort = batch.inPort;
     const b = pool.bytes;
@@ -198,15 +218,16 @@ class InboundAcl implements PolicyHook {
       if (batch.reason[i] !== 0) continue;
       const mode = batch.dstMode[i];
       if (mode === DstMode.none) continue;
+      const id = ids[i];
+      if (mode === DstMode.unicast) {
+        const q = batch.dstPort[i];
+        if (q >= 0 && q < MAX_PORTS_PER_SWITCH && inbound[q] !== null) this.check(batch, i, q, b, pool.dataOffset(id), pool.len[id], mode);
+        continue;
+      }
       for (let k = 0; k < ports.length; k++) {
         const q = ports[k];
-        if (mode === DstMode.unicast) {
-          if (batch.dstPort[i] !== q) continue;
-        } else {
-          if (batch.isExcluded(i, q)) continue;
-          if (mode === DstMode.flood ? q === inPort || attached[q] === 0 : (batch.dstSet[i * DST_WORDS + (q >>> 5)] & (1 << (q & 31))) === 0) continue;
-        }
-        const id = ids[i];
+        if (batch.isExcluded(i, q)) continue;
+        if (mode === DstMode.flood ? q === inPort || attached[q] === 0 : (batch.dstSet[i * DST_WORDS + (q >>> 5)] & (1 << (q & 31))) === 0) continue;
         this.check(batch, i, q, b, pool.dataOffset(id), pool.len[id], mode);
         if (batch.reason[i] !== 0) break;
       }
@@ -221,9 +242,10 @@ class InboundAcl implements PolicyHook {
     const env = this.#env;
     if (deny < 0) {
       if (judge.meterEntry >= 0) {
+        const v = env.policyCounters.v;
         const m = PolicyCounters.meter(q, judge.meterEntry) + INBOUND_BYTES;
-        env.policyCounters.v[m] += len;
-        env.policyCounters.v[m + 1]++;
+        v[m] += len;
+        v[m + 1]++;
       }
       return;
     }

@@ -109,6 +109,13 @@ export class AclDirectionTable {
   cached = false;
   cachedDeny = -1;
   cachedMeter = -1;
+  /** the cached verdict was for an untagged IPv4 frame with these raw words: IP source, IP destination, MAC bytes 0..11 */
+  rawValid = false;
+  rawSrc = 0;
+  rawDst = 0;
+  rawM0 = 0;
+  rawM1 = 0;
+  rawM2 = 0;
 
   constructor(portName: string, direction: AclDirection, acls: readonly PortAcl[]) {
     const ip: ConstructorParameters<typeof IpEntries>[0] = [];

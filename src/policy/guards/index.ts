@@ -162,6 +162,17 @@ class GuardHook implements PolicyHook {
 
   /** 0 (pass), DHCP_GUARD or ROUTER_GUARD */
   private judge(flags: number, b: Uint8Array, off: number, len: number): number {
+    // fast paths, read in place: untagged IPv4 without options and IPv6 whose next header is TCP or
+    // UDP — only UDP from port 67/547 and ICMP/ICMPv6 (or an extension chain) need a closer look
+    if (b[off + 12] === 0x08 && b[off + 13] === 0x00 && len >= 38 && b[off + 14] === 0x45) {
+      const proto = b[off + 23];
+      if (proto !== 1 && proto !== 17) return 0;
+      if (proto === 17 && ((b[off + 34] << 8) | b[off + 35]) !== 67) return 0;
+    } else if (b[off + 12] === 0x86 && b[off + 13] === 0xdd && len >= 58 && b[off + 14] >>> 4 === 6) {
+      const nh = b[off + 20];
+      if (nh === 6) return 0;
+      if (nh === 17 && ((b[off + 54] << 8) | b[off + 55]) !== 547) return 0;
+    }
     const h = this.#l4;
     const fam = h.read(b, off, len);
     if (fam === 0) return 0;
