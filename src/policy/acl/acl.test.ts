@@ -151,3 +151,24 @@ test('bad entries are refused naming the port and field; summary; no entries →
   t.deepEqual(sw.dp.policy.installed().filter((p) => p.hook.name === 'port-acl').map((p) => p.stage), ['egress-policies'], 'inbound only: one hook');
   sw.close();
 });
+
+test('the verdict cache: frames of one batch that differ only in a MAC, an address, or their EtherType each get their own verdict', async (t) => {
+  const sw = await aclSwitch([[
+    { action: 'deny', direction: 'outbound', remoteMacAddress: M(9) },
+    { action: 'deny', direction: 'outbound', remoteIPAddress: '10.0.0.9' },
+    { action: 'meter', direction: 'outbound', remoteIPAddress: 'any' },
+  ]]);
+  const ok = ip4('10.0.0.1', '10.0.0.2', M(1));
+  const badMac = ip4('10.0.0.1', '10.0.0.2', M(9));
+  const badIp = ip4('10.0.0.1', '10.0.0.9', M(1));
+  const arp = buildPacket(`eth(src=${M(0)},dst=${BCAST}),arp(op=request,spa=10.0.0.1,tpa=10.0.0.9)`);
+  const tagged = buildPacket(`eth(src=${M(0)},dst=${M(1)}),vlan(vid=5),ipv4(src=10.0.0.1,dst=10.0.0.9),udp(src=1,dst=2)`);
+  sw.clearSent();
+  sw.send(0, ok, ok, badMac, ok, badIp, ok, arp, ok, tagged, ok);
+  sw.breathe();
+  t.is(sw.sent(1).length, 6, 'the six frames to 10.0.0.2 and an allowed MAC');
+  t.is(sw.drops(0, 'port-acl'), 4, 'MAC 9, and 10.0.0.9 as IPv4, ARP and tagged IPv4');
+  const m = PolicyCounters.meter(0, 2);
+  t.deepEqual(Array.from(sw.dp.policyCounters.v.subarray(m + 2, m + 4)), [6 * ok.length, 6], 'only the allowed IP frames metered');
+  sw.close();
+});
