@@ -172,3 +172,38 @@ test('the verdict cache: frames of one batch that differ only in a MAC, an addre
   t.deepEqual(Array.from(sw.dp.policyCounters.v.subarray(m + 2, m + 4)), [6 * ok.length, 6], 'only the allowed IP frames metered');
   sw.close();
 });
+
+test('no allocation per frame: 2 million frames through the guards, the storm limit and the port ACLs, the heap does not grow', async (t) => {
+  const sw = await testSwitch({ ports: 2 });
+  const acls: PortAcl[] = [
+    out('deny', '10.0.0.9'), out('allow', '10.0.0.0/8'), out('meter', 'any'),
+    { action: 'deny', direction: 'inbound', remoteIPAddress: '192.0.2.0/24' }, { action: 'meter', direction: 'inbound', remoteIPAddress: 'any' },
+    { action: 'deny', direction: 'both', remoteMacAddress: M(9) },
+  ];
+  sw.dp.policy.install({ ports: [0, 1].map((index) => ({ index, name: `vm${index}`, kind: 'vm' as const, settings: { dhcpGuard: true, routerGuard: true, stormLimit: 1000, acls } })) });
+  for (const p of sw.ports) p.record = null;
+  sw.send(1, ip4('10.0.0.2', '10.0.0.1', M(0), M(1)));
+  sw.breathe();
+  sw.ports[0].inbox.push(
+    ip4('10.0.0.1', '10.0.0.2', M(1)), ip4('10.0.0.1', '10.0.0.9', M(1)), ip4('10.0.0.1', '10.0.0.3', BCAST),
+    ip6('fd00::1', 'fd00::2'), buildPacket(`eth(src=${M(0)},dst=${BCAST}),arp(op=request,spa=10.0.0.1,tpa=10.0.0.2)`),
+    buildPacket(`eth(src=${M(0)},dst=${BCAST}),ipv4(src=10.0.0.1,dst=255.255.255.255),udp(src=67,dst=68),payload(len=240)`),
+    buildPacket(`eth(src=${M(0)},dst=${M(1)}),ipv4(src=10.0.0.1,dst=10.0.0.2),icmp(type=5)`),
+  );
+  sw.ports[0].repeat = true;
+  const run = (frames: number): void => {
+    const rx0 = sw.portCounter(0, 'rxPackets');
+    while (sw.portCounter(0, 'rxPackets') - rx0 < frames) { sw.now += 0.001; sw.breathe(); }
+  };
+  run(200_000); // warm up: JIT, inline caches
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const before = process.memoryUsage().heapUsed;
+  run(2_000_000);
+  gc?.();
+  const after = process.memoryUsage().heapUsed;
+  t.log(`heapUsed delta ${after - before} bytes over 2M frames, gc exposed: ${gc !== undefined}`);
+  t.true(after - before < 1_000_000, `heap grew by ${after - before} bytes`);
+  t.true(sw.drops(0, 'port-acl') > 0 && sw.drops(0, 'dhcp-guard') > 0 && sw.drops(0, 'router-guard') > 0 && sw.drops(0, 'storm-limit') > 0, 'every policy was at work');
+  sw.close();
+});
