@@ -8,6 +8,7 @@
  *   2. claims: `switchClaims` / `portClaim` + `checkClaims` (a netdev belongs to at most one switch role);
  *   3. system: `checkAgainstSystem` (do `netdev` and `uplink` exist?) — kept apart so unit tests stay pure.
  */
+import { validateVlanSetting } from '../policy/vlan/setting.js';
 import type { SwitchExtensionConfig } from './types.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
@@ -132,7 +133,7 @@ export function optionalIfname(obj: Record<string, unknown>, key: string, path: 
 // ---------------------------------------------------------------------------------------------------------------
 // Shape
 
-const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', 'macLimit'] as const;
+const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', 'macLimit', 'vlan'] as const;
 const SWITCH_KEYS = [
   'name',
   'type',
@@ -184,9 +185,11 @@ export function validatePort(input: unknown, path: string): PortConfig {
   // only `true` is kept, so `false` and absent read back (and diff) the same
   const allowHostAddresses = optionalBoolean(obj, 'allowHostAddresses', path);
   const macLimit = optionalInt(obj, 'macLimit', path, PORT_MAC_LIMIT_RANGE);
+  // minimal acceptance of the VLAN setting (policy/vlan checks it; the settings work owns the full port schema)
+  const vlan = obj.vlan !== undefined ? validateVlanSetting(obj.vlan, fieldPath(path, 'vlan')) : undefined;
   return {
     name, ...(netdev !== undefined ? { netdev } : {}), ...(allowHostAddresses === true ? { allowHostAddresses } : {}),
-    ...(macLimit !== undefined ? { macLimit } : {}),
+    ...(macLimit !== undefined ? { macLimit } : {}), ...(vlan !== undefined ? { vlan } : {}),
   };
 }
 

@@ -5,11 +5,15 @@
  */
 import { aclPolicy } from './acl/index.js';
 import { guardsPolicy } from './guards/index.js';
+import { mirrorPolicy } from './mirror/mirror.js';
 import type { PolicyModule } from './runtime.js';
 import { stormPolicy } from './storm/index.js';
+import { vlanPolicy } from './vlan/index.js';
 
 export const POLICY_MODULES: readonly PolicyModule[] = Object.freeze([
+  vlanPolicy,
   guardsPolicy,
   stormPolicy,
   aclPolicy,
+  mirrorPolicy,
 ]);

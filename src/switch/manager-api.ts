@@ -3,6 +3,11 @@ import type { PortConfig, PortSettings, SwitchConfig } from '../config/types.js'
 /** One learned MAC address, as `xvs fdb show` prints it. */
 export interface FdbEntry {
   mac: string;
+  /**
+   * the entry's VLAN (its filtering id: a private VLAN's secondaries show as their primary); absent = 0
+   * (untagged, or a VLAN-transparent switch)
+   */
+  vlan?: number;
   port: string;
   /** seconds since the entry was last refreshed by traffic */
   ageSeconds: number;
@@ -93,15 +98,16 @@ export interface WorkerHealthEntry extends WorkerHealthView {
 export interface SwitchManager {
   createSwitch(cfg: SwitchConfig): Promise<void>;
   deleteSwitch(name: string): Promise<void>;
-  addPort(switchName: string, port: PortConfig): Promise<void>;
-  removePort(switchName: string, portName: string): Promise<void>;
+  /** `undoing`: a rollback of a change already made: extensions' control hooks are not asked (switch.ts) */
+  addPort(switchName: string, port: PortConfig, opts?: { undoing?: boolean }): Promise<void>;
+  removePort(switchName: string, portName: string, opts?: { undoing?: boolean }): Promise<void>;
   listSwitches(): SwitchInfo[];
   showSwitch(name: string): SwitchInfo;
   /** every entry (in-process callers and small tables; the control API pages with fdbPage) */
   fdb(name: string): FdbEntry[];
   fdbPage(name: string, opts: FdbPageOptions): FdbPage;
   /** change a VM port's settings in place (`port set`) */
-  setPort(switchName: string, portName: string, settings: PortSettings): Promise<void>;
+  setPort(switchName: string, portName: string, settings: PortSettings, opts?: { undoing?: boolean }): Promise<void>;
   stats(name: string): SwitchStats;
   /** restarts and last cause of every data-path worker of every switch (for `daemon status`) */
   health?(): WorkerHealthEntry[];
