@@ -8,12 +8,13 @@
  *   2. claims: `switchClaims` / `portClaim` + `checkClaims` (a netdev belongs to at most one switch role);
  *   3. system: `checkAgainstSystem` (do `netdev` and `uplink` exist?) — kept apart so unit tests stay pure.
  */
-import { validateVlanSetting } from '../policy/vlan/setting.js';
 import type { SwitchExtensionConfig } from './types.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
+import { validatePortSettings } from './port-settings.js';
 import {
   DEFAULT_MAC_AGING_SECONDS,
+  PORT_SETTING_KEYS,
   DEFAULT_MAC_TABLE_LIMIT,
   IFNAMSIZ_MAX,
   MAX_PORTS_PER_SWITCH,
@@ -133,7 +134,10 @@ export function optionalIfname(obj: Record<string, unknown>, key: string, path: 
 // ---------------------------------------------------------------------------------------------------------------
 // Shape
 
-const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', 'macLimit', 'vlan'] as const;
+/** a port's settings (config/port-settings.ts): the one validator of every PortSettings key */
+export { validatePortSettings } from './port-settings.js';
+
+const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', ...PORT_SETTING_KEYS] as const;
 const SWITCH_KEYS = [
   'name',
   'type',
@@ -184,12 +188,9 @@ export function validatePort(input: unknown, path: string): PortConfig {
   const netdev = optionalIfname(obj, 'netdev', path);
   // only `true` is kept, so `false` and absent read back (and diff) the same
   const allowHostAddresses = optionalBoolean(obj, 'allowHostAddresses', path);
-  const macLimit = optionalInt(obj, 'macLimit', path, PORT_MAC_LIMIT_RANGE);
-  // minimal acceptance of the VLAN setting (policy/vlan checks it; the settings work owns the full port schema)
-  const vlan = obj.vlan !== undefined ? validateVlanSetting(obj.vlan, fieldPath(path, 'vlan')) : undefined;
   return {
     name, ...(netdev !== undefined ? { netdev } : {}), ...(allowHostAddresses === true ? { allowHostAddresses } : {}),
-    ...(macLimit !== undefined ? { macLimit } : {}), ...(vlan !== undefined ? { vlan } : {}),
+    ...validatePortSettings(obj, path),
   };
 }
 

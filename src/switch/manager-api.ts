@@ -67,6 +67,32 @@ export interface SwitchStats {
   }[];
 }
 
+/** One meter ACL entry's traffic (Measure-VM's NetworkMeteredTrafficReport element), since the last reset. */
+export interface MeterEntry {
+  /** the entry's index in the port's `acls` list */
+  index: number;
+  direction: 'inbound' | 'outbound' | 'both';
+  /** the entry's address on the VM's side or the far side (one of the two is set; "any" for any) */
+  localAddress?: string;
+  remoteAddress?: string;
+  inboundBytes: number;
+  inboundPackets: number;
+  outboundBytes: number;
+  outboundPackets: number;
+}
+
+/** `port.meter`: a port's metered traffic (Measure-VM), per meter ACL entry and in total. */
+export interface MeterReport {
+  switch: string;
+  port: string;
+  /** ISO time counting started: the last reset, or when the switch started counting for this port */
+  since: string;
+  entries: MeterEntry[];
+  totals: { inboundBytes: number; inboundPackets: number; outboundBytes: number; outboundPackets: number };
+  /** the counts were reported, then set back to zero (Reset-VMResourceMetering) */
+  reset?: boolean;
+}
+
 /** Supervision of one data-path worker (workers/watchdog.ts). */
 export interface WorkerHealthView {
   worker: number;
@@ -109,6 +135,8 @@ export interface SwitchManager {
   /** change a VM port's settings in place (`port set`) */
   setPort(switchName: string, portName: string, settings: PortSettings, opts?: { undoing?: boolean }): Promise<void>;
   stats(name: string): SwitchStats;
+  /** a port's meter ACL counts since the last reset; `reset`: report, then count from zero again */
+  meter?(switchName: string, portName: string, reset: boolean): MeterReport;
   /** restarts and last cause of every data-path worker of every switch (for `daemon status`) */
   health?(): WorkerHealthEntry[];
   /** stop every worker; leaves TAPs in place (persistent) so running VMs keep their link. */

@@ -15,10 +15,11 @@ import { reconcile } from '../ports/isolation.js';
 import { NetdevRecord } from '../ports/netdev-record.js';
 import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
 import type {
-  ExtensionInfo, ExtensionManager, FdbEntry, FdbPage, FdbPageOptions, LiveTraceOptions, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
+  ExtensionInfo, ExtensionManager, FdbEntry, FdbPage, FdbPageOptions, LiveTraceOptions, MeterReport, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
 } from './manager-api.js';
 
 export class DataPathManager implements SwitchManager, ExtensionManager {
+
   private readonly switches = new Map<string, Switch>();
   /** `fdb.show` walks in progress, per switch (their snapshots go with the switch) */
   private readonly fdbPagers = new WeakMap<Switch, FdbPager>();
@@ -135,6 +136,10 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
 
   async setPort(switchName: string, portName: string, settings: PortSettings, opts: { undoing?: boolean } = {}): Promise<void> {
     await this.get(switchName).setPort(portName, settings, opts);
+  }
+
+  meter(switchName: string, portName: string, reset: boolean): MeterReport {
+    return this.get(switchName).meter(portName, reset);
   }
 
   stats(name: string): SwitchStats {

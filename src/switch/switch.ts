@@ -34,7 +34,8 @@ import type { PipelinePlan } from '../pipeline/plan.js';
 import { EXT_STRIDE, MAX_EXTENSION_SLOTS } from '../pipeline/context.js';
 import { explainTrace } from '../pipeline/trace.js';
 import { POLICY_MODULES } from '../policy/modules.js';
-import type { FdbEntry, LiveTraceOptions, PipelineView, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
+import type { FdbEntry, LiveTraceOptions, MeterReport, PipelineView, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
+import { MeterBaselines } from './meter.js';
 import type { ExtensionRegistry } from '../extensions/registry.js';
 import type { PortControlInfo } from '../extensions/api.js';
 import { SwitchExtensions } from './extensions.js';
@@ -161,6 +162,8 @@ export class Switch {
   readonly counters: CounterBlock[] = [];
   /** per worker: what the built-in port policies count (policy/counters.ts) */
   readonly policyCounters: PolicyCounters[] = [];
+  /** `port meter --reset` baselines (switch/meter.ts) */
+  private readonly meterBaselines = new MeterBaselines();
   /** state the policies share between workers (policy/shared.ts) */
   readonly policyShared = createPolicyShared();
   /** link state per port index, shared with the workers (1 = down) */
@@ -401,8 +404,16 @@ export class Switch {
       throw e;
     }
     this.cfg.ports.push({ ...pc });
-    // attach pushed the policies before the port's settings were in cfg: push them again when it has any
-    if (Object.keys(portSettings(pc)).length > 0) await this.pushPolicies();
+    if (Object.keys(portSettings(pc)).length === 0) return;
+    // attach pushed the policies before the port's settings were in cfg: push them now (refused: the port goes)
+    try {
+      await this.pushPolicies();
+    } catch (e) {
+      this.cfg.ports = this.cfg.ports.filter((p) => p.name !== pc.name);
+      await this.detach(port);
+      this.giveBack(port);
+      throw new ConfigError(field, `settings refused: ${(e as Error).message}`);
+    }
   }
 
   /**
@@ -442,6 +453,7 @@ export class Switch {
     await this.detach(port);
     this.giveBack(port);
     this.cfg.ports = this.cfg.ports.filter((p) => p.name !== name);
+    this.meterBaselines.forget(name);
   }
 
   /**
@@ -680,6 +692,14 @@ export class Switch {
         ...(this.restarts[i]?.health.lastCause ? { lastCause: this.restarts[i].health.lastCause } : {}),
       })),
     };
+  }
+
+  /** `port meter`: the port's meter ACL entries' counts since the last reset (switch/meter.ts) */
+  meter(name: string, reset: boolean): MeterReport {
+    const port = this.ports.get(name);
+    const pc = this.cfg.ports.find((p) => p.name === name);
+    if (!port || !pc) throw new NotFoundError('port', `switch "${this.cfg.name}" has no VM port "${name}"`);
+    return this.meterBaselines.report(this.cfg.name, name, port.index, pc.acls ?? [], this.policyCounters, reset);
   }
 
   /** port p's non-zero policy counters summed over workers, by field name */
