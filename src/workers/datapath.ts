@@ -222,6 +222,7 @@ export class DataPath {
     } finally {
       this.engine.observer = live;
       this.pipeline.tracing = false;
+      this.policies.notes.on = false; // policies stop writing trace notes (and learning resumes) after the trace
       for (const c of ctxs) c.tracing = false;
       pool.release(id);
     }
