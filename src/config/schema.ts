@@ -11,6 +11,7 @@
 import type { SwitchExtensionConfig } from './types.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
+import { BANDWIDTH_SETTING_KEYS, validateBandwidthSettings, validateUplinkBandwidth } from '../policy/bandwidth/settings.js';
 import {
   DEFAULT_MAC_AGING_SECONDS,
   DEFAULT_MAC_TABLE_LIMIT,
@@ -132,7 +133,7 @@ export function optionalIfname(obj: Record<string, unknown>, key: string, path: 
 // ---------------------------------------------------------------------------------------------------------------
 // Shape
 
-const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', 'macLimit'] as const;
+const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', 'macLimit', ...BANDWIDTH_SETTING_KEYS] as const;
 const SWITCH_KEYS = [
   'name',
   'type',
@@ -142,6 +143,7 @@ const SWITCH_KEYS = [
   'macAgingSeconds',
   'macTableLimit',
   'macPortLimit',
+  'uplinkBandwidth',
   'workers',
   'ports',
   'extensions',
@@ -187,6 +189,7 @@ export function validatePort(input: unknown, path: string): PortConfig {
   return {
     name, ...(netdev !== undefined ? { netdev } : {}), ...(allowHostAddresses === true ? { allowHostAddresses } : {}),
     ...(macLimit !== undefined ? { macLimit } : {}),
+    ...validateBandwidthSettings(obj, path),
   };
 }
 
@@ -253,6 +256,10 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
   const macTableLimit = optionalInt(obj, 'macTableLimit', path, MAC_TABLE_LIMIT_RANGE) ?? DEFAULT_MAC_TABLE_LIMIT;
   const macPortLimit = optionalInt(obj, 'macPortLimit', path, PORT_MAC_LIMIT_RANGE);
   const workers = optionalInt(obj, 'workers', path, WORKERS_RANGE) ?? DEFAULT_WORKERS;
+  const uplinkBandwidth = validateUplinkBandwidth(obj, path);
+  if (uplinkBandwidth !== undefined && type !== 'external') {
+    throw new ConfigError(fieldPath(path, 'uplinkBandwidth'), `only an external switch has an uplink (this one is ${type})`);
+  }
 
   const ports: PortConfig[] = [];
   if (allowPorts && obj.ports !== undefined) {
@@ -275,6 +282,7 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
     macAgingSeconds,
     macTableLimit,
     ...(macPortLimit !== undefined ? { macPortLimit } : {}),
+    ...(uplinkBandwidth ? { uplinkBandwidth } : {}),
     workers,
     ports,
     ...(obj.extensions !== undefined ? { extensions: validateSwitchExtensions(obj.extensions, fieldPath(path, 'extensions')) } : {}),

@@ -13,6 +13,7 @@ import { ConfigError } from '../core/errors.js';
 import type { WorkerHealthEntry } from '../switch/manager-api.js';
 import type { PortConfig, SwitchConfig, SwitchType, XvsConfig } from '../config/types.js';
 import type { PortSettingsChange } from './edits.js';
+import { BANDWIDTH_SETTING_KEYS, parseBandwidthChange } from '../policy/bandwidth/settings.js';
 import { FDB_PAGE_DEFAULT, FDB_PAGE_MAX, parseCursor } from '../forward/fdb-pages.js';
 import type {
   ExtensionInfo, FdbPage, PipelineView, PortKind, PortStats, SwitchExtensionState, SwitchInfo, SwitchStats, TraceView,
@@ -294,14 +295,16 @@ function parsePortAdd(input: unknown): { switch: string; port: PortConfig; mayEx
 }
 
 function parsePortSet(input: unknown): PortSetParsed {
-  const obj = paramsObject(input, ['switch', 'name', 'macLimit']);
-  const settings: PortSettingsChange = {};
+  const obj = paramsObject(input, ['switch', 'name', 'macLimit', ...BANDWIDTH_SETTING_KEYS]);
+  const settings: PortSettingsChange = { ...parseBandwidthChange(obj, P) };
   if (obj.macLimit === null) settings.macLimit = null;
   else {
     const v = optionalInt(obj, 'macLimit', P, PORT_MAC_LIMIT_RANGE);
     if (v !== undefined) settings.macLimit = v;
   }
-  if (Object.keys(settings).length === 0) throw new ConfigError(P, 'nothing to set: give macLimit (a number, or null for the default)');
+  if (Object.keys(settings).length === 0) {
+    throw new ConfigError(P, `nothing to set: give macLimit or ${BANDWIDTH_SETTING_KEYS.join(', ')} (a number, or null for the default)`);
+  }
   return { switch: requireIfname(obj, 'switch', P), name: requireIfname(obj, 'name', P), settings };
 }
 

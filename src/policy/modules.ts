@@ -3,6 +3,9 @@
  * ingress — VLAN classification, then ingress ACLs and guards; miniport edge — storm limit, QoS,
  * mirror destinations; egress — trunk/VLAN, egress ACLs). Adding a policy is one entry here.
  */
+import { bandwidthModule } from './bandwidth/index.js';
 import type { PolicyModule } from './runtime.js';
 
-export const POLICY_MODULES: readonly PolicyModule[] = Object.freeze([]);
+export const POLICY_MODULES: readonly PolicyModule[] = Object.freeze([
+  bandwidthModule,
+]);

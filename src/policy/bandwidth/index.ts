@@ -1,0 +1,273 @@
+/**
+ * Bandwidth (Hyper-V's MaximumBandwidth, MaximumBandwidthBurst and MinimumBandwidthWeight), at the
+ * miniport edge (Hyper-V's place for QoS; destinations are known there):
+ *
+ * - Maximum: a token bucket per port over the bytes the VM SENDS (Hyper-V limits the VM's outbound
+ *   traffic). Frames beyond it are dropped (reason bandwidth-limit, bytes counted in the port's
+ *   bandwidthDroppedBytes): the engine keeps no frame across breaths, so this is a policer.
+ * - Minimum weight: the contended egress is the external switch's uplink, whose capacity is the
+ *   switch setting `uplinkBandwidth` (a veth or a fast NIC has no capacity we could observe). Every
+ *   TICK seconds each worker measures what every port offered toward the uplink and divides its part
+ *   of the capacity by weighted max-min fairness (fair-share.ts): ports with a weight by weight, the
+ *   ports without one together as Hyper-V's "default flow" (weight DEFAULT_FLOW_WEIGHT), among them
+ *   equally. Each port's uplink-bound frames are then policed by a bucket at its share. Idle ports
+ *   get no rate, only a bucket of IDLE_BURST bytes to start with (they are active at the next tick).
+ *
+ * Time: one clock read per batch (performance.now(); the breath's `now` is whole seconds).
+ */
+import { DropReason } from '../../core/drop-reasons.js';
+import { DstMode, DST_WORDS, type Batch } from '../../core/batch.js';
+import type { FramePool } from '../../core/frame-pool.js';
+import { MAX_FRAME } from '../../core/frame-pool.js';
+import { MAX_PORTS_PER_SWITCH, type PortSettings } from '../../config/types.js';
+import type { PolicyHook } from '../../pipeline/policies.js';
+import { PolicyCounters, PPF } from '../counters.js';
+import type { PolicyEnv, PolicyModule, PolicyModuleInstance, PolicyPlacement, SwitchPolicyInput } from '../runtime.js';
+import { weightedFairShare } from './fair-share.js';
+import { PortBuckets } from './token-bucket.js';
+
+/** seconds of tokens the default burst holds (measured: see docs/POLICIES.md "Bandwidth") */
+export const DEFAULT_BURST_SECONDS = 0.02;
+/** the least depth of a bucket: four of the largest (GSO) frames, so a TCP window of them passes */
+export const MIN_BURST_BYTES = 4 * MAX_FRAME;
+/** how often the weighted shares are recomputed (seconds) */
+export const TICK = 0.1;
+/** a port's measured demand is raised by this factor, so a port below its share can grow */
+export const GROWTH = 1.25;
+/** and to at least this part of the capacity */
+export const MIN_DEMAND_FRACTION = 0.02;
+/** the weight of the ports without one, together (Hyper-V's default flow) */
+export const DEFAULT_FLOW_WEIGHT = 1;
+/** what an idle port may send before the next tick gives it a share */
+export const IDLE_BURST = 2 * MAX_FRAME;
+
+/** the bucket depth for a rate (bytes/s) and a configured burst (bytes; 0/absent = default) */
+export function bucketDepth(bytesPerSecond: number, burst: number | undefined): number {
+  // a configured burst below the largest frame is raised to it: such a frame could never pass
+  if (burst !== undefined && burst > 0) return Math.max(burst, MAX_FRAME);
+  return Math.max(bytesPerSecond * DEFAULT_BURST_SECONDS, MIN_BURST_BYTES);
+}
+
+/** the clock (seconds); tests replace it */
+export const bandwidthClock = { now: (): number => performance.now() / 1000 };
+
+const DEFAULT_FLOW = MAX_PORTS_PER_SWITCH;
+
+function uplinkIndex(input: SwitchPolicyInput): number {
+  const up = input.ports.find((p) => p.kind === 'external');
+  return up ? up.index : -1;
+}
+
+function weightsOn(input: SwitchPolicyInput): boolean {
+  return (input.uplinkBandwidth ?? 0) > 0 && uplinkIndex(input) >= 0;
+}
+
+const mbit = (bps: number): string => `${+(bps / 1e6).toPrecision(4)} Mbit/s`;
+
+export class BandwidthPolicy implements PolicyModuleInstance, PolicyHook {
+  readonly name = 'bandwidth';
+  private readonly env: PolicyEnv;
+  readonly max = new PortBuckets();
+  readonly share = new PortBuckets();
+  /** 1: port p has a maximum */
+  private readonly limited = new Uint8Array(MAX_PORTS_PER_SWITCH);
+  /** 1: port p's uplink-bound frames are policed by its share */
+  private readonly shared = new Uint8Array(MAX_PORTS_PER_SWITCH);
+  private readonly applies = new Uint8Array(MAX_PORTS_PER_SWITCH);
+  private readonly known = new Uint8Array(MAX_PORTS_PER_SWITCH);
+  /** configured weight per port; index DEFAULT_FLOW is the default flow */
+  private readonly weight = new Float64Array(MAX_PORTS_PER_SWITCH + 1);
+  /** bytes offered toward the uplink since the last tick */
+  readonly offered = new Float64Array(MAX_PORTS_PER_SWITCH);
+  private readonly demand = new Float64Array(MAX_PORTS_PER_SWITCH + 1);
+  readonly allocation = new Float64Array(MAX_PORTS_PER_SWITCH + 1);
+  private readonly done = new Uint8Array(MAX_PORTS_PER_SWITCH + 1);
+  private readonly unitWeight = new Float64Array(MAX_PORTS_PER_SWITCH);
+  private readonly dfDemand = new Float64Array(MAX_PORTS_PER_SWITCH);
+  private readonly dfAllocation = new Float64Array(MAX_PORTS_PER_SWITCH);
+  /** the ports policed toward the uplink, and how many */
+  private readonly sharedPorts = new Int32Array(MAX_PORTS_PER_SWITCH);
+  private sharedCount = 0;
+  private uplink = -1;
+  private uplinkWord = 0;
+  private uplinkBit = 0;
+  /** this worker's part of the uplink capacity, bytes/s */
+  capacity = 0;
+  private tickStart = -1;
+  private readonly maxNote: string[] = new Array<string>(MAX_PORTS_PER_SWITCH).fill('');
+  private readonly shareNote: string[] = new Array<string>(MAX_PORTS_PER_SWITCH).fill('');
+
+  constructor(env: PolicyEnv) {
+    this.env = env;
+  }
+
+  configure(input: SwitchPolicyInput): PolicyPlacement[] {
+    const now = bandwidthClock.now();
+    const on = weightsOn(input);
+    this.uplink = on ? uplinkIndex(input) : -1;
+    this.uplinkWord = this.uplink >>> 5;
+    this.uplinkBit = 1 << (this.uplink & 31);
+    this.capacity = on ? (input.uplinkBandwidth ?? 0) / 8 / Math.max(1, this.env.workerCount) : 0;
+    const wasKnown = this.known.slice();
+    const wasLimited = this.limited.slice();
+    const wasShared = this.shared.slice();
+    this.known.fill(0);
+    this.limited.fill(0);
+    this.shared.fill(0);
+    this.applies.fill(0);
+    this.weight.fill(0);
+    this.sharedCount = 0;
+    let any = false;
+    for (const p of input.ports) {
+      const s: PortSettings = p.settings;
+      const i = p.index;
+      this.known[i] = 1;
+      const fresh = wasKnown[i] === 0;
+      const bps = s.maximumBandwidth ?? 0;
+      if (bps > 0) {
+        this.limited[i] = 1;
+        this.max.set(i, bps / 8, bucketDepth(bps / 8, s.maximumBandwidthBurst), now, fresh || wasLimited[i] === 0);
+        this.maxNote[i] = `maximum bandwidth ${p.name} ${mbit(bps)}`;
+      }
+      if (on && i !== this.uplink) {
+        this.shared[i] = 1;
+        this.sharedPorts[this.sharedCount++] = i;
+        this.weight[i] = s.minimumBandwidthWeight ?? 0;
+        this.shareNote[i] = this.weight[i] > 0
+          ? `bandwidth weight ${p.name} ${this.weight[i]}: share of uplink ${mbit(input.uplinkBandwidth ?? 0)}`
+          : `bandwidth ${p.name} default flow: share of uplink ${mbit(input.uplinkBandwidth ?? 0)}`;
+        if (fresh || wasShared[i] === 0) {
+          this.share.set(i, 0, IDLE_BURST, now, true);
+          this.offered[i] = 0;
+        }
+      }
+      if (this.limited[i] === 1 || this.shared[i] === 1) {
+        this.applies[i] = 1;
+        any = true;
+      }
+    }
+    this.weight[DEFAULT_FLOW] = DEFAULT_FLOW_WEIGHT;
+    // new shares at once (idle until measured)
+    if (on) this.tick(now, true);
+    return any ? [{ stage: 'miniport', hook: this }] : [];
+  }
+
+  appliesTo(batch: Batch): boolean {
+    return batch.inPort >= 0 && this.applies[batch.inPort] === 1;
+  }
+
+  process(batch: Batch, pool: FramePool, _ctx: unknown): void {
+    const p = batch.inPort;
+    const now = bandwidthClock.now();
+    const limited = this.limited[p] === 1;
+    const shared = this.shared[p] === 1;
+    if (shared && now - this.tickStart >= TICK) this.tick(now, false);
+    if (limited) this.max.fill(p, now);
+    if (shared) this.share.fill(p, now);
+    const trace = this.env.trace;
+    const up = this.uplink;
+    const maxTokens = this.max.tokens;
+    const shareTokens = this.share.tokens;
+    let dropped = 0;
+    let offered = 0;
+    for (let i = 0; i < batch.count; i++) {
+      if (batch.reason[i] !== 0) continue;
+      const len = pool.len[batch.ids[i]];
+      if (limited && maxTokens[p] < len) {
+        batch.drop(i, DropReason['bandwidth-limit']);
+        dropped += len;
+        if (trace.on) trace.note(i, this.maxNote[p]);
+        continue;
+      }
+      if (shared) {
+        const mode = batch.dstMode[i];
+        const toUplink = mode === DstMode.unicast ? batch.dstPort[i] === up
+          : mode === DstMode.flood ? true
+            : mode === DstMode.set ? (batch.dstSet[i * DST_WORDS + this.uplinkWord] & this.uplinkBit) !== 0 : false;
+        if (toUplink && !batch.isExcluded(i, up)) {
+          offered += len;
+          if (shareTokens[p] >= len) shareTokens[p] -= len;
+          else {
+            if (trace.on) trace.note(i, this.shareNote[p]);
+            dropped += len;
+            // a frame for the uplink only is dropped; a flood keeps its other destinations
+            if (mode === DstMode.unicast) {
+              batch.drop(i, DropReason['bandwidth-limit']);
+              continue;
+            }
+            batch.excludeDestination(i, up);
+          }
+        }
+      }
+      if (limited) maxTokens[p] -= len;
+    }
+    if (offered > 0) this.offered[p] += offered;
+    if (dropped > 0) this.env.policyCounters.v[PolicyCounters.port(p) + PPF.bandwidthDroppedBytes] += dropped;
+  }
+
+  /**
+   * Recompute every port's share from the demand offered since the last tick. An idle port gets no
+   * rate and a full IDLE_BURST bucket; an active one its share (and a bucket of its default depth).
+   */
+  tick(now: number, reset: boolean): void {
+    const dt = now - this.tickStart;
+    const measured = !reset && this.tickStart >= 0 && dt > 0;
+    this.tickStart = now;
+    const c = this.capacity;
+    const floor = c * MIN_DEMAND_FRACTION;
+    let dfDemand = 0;
+    for (let k = 0; k < this.sharedCount; k++) {
+      const p = this.sharedPorts[k];
+      const rate = measured ? this.offered[p] / dt : 0;
+      this.offered[p] = 0;
+      const want = rate > 0 ? Math.max(rate * GROWTH, floor) : 0;
+      if (this.weight[p] > 0) {
+        this.demand[p] = want;
+        this.dfDemand[p] = 0;
+      } else {
+        this.demand[p] = 0;
+        this.dfDemand[p] = want;
+        this.unitWeight[p] = 1;
+        dfDemand += want;
+      }
+    }
+    this.demand[DEFAULT_FLOW] = dfDemand;
+    weightedFairShare(MAX_PORTS_PER_SWITCH + 1, this.weight, this.demand, c, this.allocation, this.done);
+    weightedFairShare(MAX_PORTS_PER_SWITCH, this.unitWeight, this.dfDemand, this.allocation[DEFAULT_FLOW], this.dfAllocation, this.done);
+    for (let k = 0; k < this.sharedCount; k++) {
+      const p = this.sharedPorts[k];
+      const rate = this.weight[p] > 0 ? this.allocation[p] : this.dfAllocation[p];
+      this.share.fill(p, now);
+      if (rate > 0) this.share.set(p, rate, bucketDepth(rate, undefined), now, false);
+      else this.share.set(p, 0, IDLE_BURST, now, true);
+    }
+    this.unitWeight.fill(0);
+  }
+}
+
+export const bandwidthModule: PolicyModule = {
+  name: 'bandwidth',
+  stages: ['miniport'],
+  summary(input: SwitchPolicyInput): string[] {
+    const on = weightsOn(input);
+    const up = uplinkIndex(input);
+    const out: string[] = [];
+    for (const p of input.ports) {
+      const parts: string[] = [];
+      const bps = p.settings.maximumBandwidth ?? 0;
+      if (bps > 0) {
+        const depth = bucketDepth(bps / 8, p.settings.maximumBandwidthBurst);
+        parts.push(`maximum ${mbit(bps)} (burst ${Math.round(depth)} bytes), excess dropped`);
+      }
+      if (on && p.index !== up) {
+        const w = p.settings.minimumBandwidthWeight ?? 0;
+        parts.push(w > 0 ? `weight ${w} of uplink ${mbit(input.uplinkBandwidth ?? 0)}` : `default flow of uplink ${mbit(input.uplinkBandwidth ?? 0)}`);
+      }
+      if (parts.length > 0) out.push(`${p.name}: ${parts.join('; ')}`);
+    }
+    return out;
+  },
+  create(env: PolicyEnv): PolicyModuleInstance {
+    return new BandwidthPolicy(env);
+  },
+};
