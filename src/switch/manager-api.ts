@@ -43,6 +43,8 @@ export interface PortStats {
   macs: number;
   macLimit: number;
   macLimitHits: number;
+  /** what the port policies counted for this port (policy/counters.ts POLICY_PORT_FIELDS; only non-zero ones) */
+  policy?: Record<string, number>;
 }
 
 export interface SwitchStats {

@@ -37,7 +37,7 @@ import { POLICY_MODULES } from '../policy/modules.js';
 import type { FdbEntry, LiveTraceOptions, PipelineView, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
 import type { ExtensionRegistry } from '../extensions/registry.js';
 import { SwitchExtensions } from './extensions.js';
-import { PolicyCounters } from '../policy/counters.js';
+import { POLICY_PORT_FIELDS, PolicyCounters } from '../policy/counters.js';
 import type { SwitchPolicyInput } from '../policy/runtime.js';
 import { createPolicyShared } from '../policy/shared.js';
 import { describeFrame } from '../packet/spec.js';
@@ -372,15 +372,18 @@ export class Switch {
       }
       port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.name, backend: 'afpacket', ownsTap: this.record.ownsTap(pc.name) };
     }
+    // recorded before attach, whose policy push must carry this port's settings
+    const recorded = { ...pc };
+    this.cfg.ports.push(recorded);
     try {
       isolate(port.netdev, this.record, devField);
       setLinkUp(port.netdev);
       await this.attach(port, pc.macLimit);
     } catch (e) {
+      this.cfg.ports = this.cfg.ports.filter((p) => p !== recorded);
       this.giveBack(port);
       throw e;
     }
-    this.cfg.ports.push({ ...pc });
   }
 
   /**
@@ -611,12 +614,18 @@ export class Switch {
       const b = CounterBlock.port(p.index);
       const pd = CounterBlock.portDrops(blocks, p.index);
       for (const [k, n] of Object.entries(pd)) drops[k] = (drops[k] ?? 0) + n;
+      const policy: Record<string, number> = {};
+      POLICY_PORT_FIELDS.forEach((f, k) => {
+        const n = PolicyCounters.sum(this.policyCounters, PolicyCounters.port(p.index) + k);
+        if (n !== 0) policy[f] = n;
+      });
       return {
         name: p.name, kind: p.kind, netdev: p.netdev,
         rxPackets: sum(b + PF.rxPackets), rxBytes: sum(b + PF.rxBytes),
         txPackets: sum(b + PF.txPackets), txBytes: sum(b + PF.txBytes),
         drops: pd, txErrors: sum(b + PF.txErrors),
         macs: this.table.portCount(p.index), macLimit: this.table.portLimit(p.index), macLimitHits: sum(b + PF.macLimitHits),
+        ...(Object.keys(policy).length > 0 ? { policy } : {}),
       };
     });
     return {

@@ -36,11 +36,11 @@ test('token bucket: starts full, takes what fits, refills at its rate up to its 
 });
 
 test('bucket depth: the default holds DEFAULT_BURST_SECONDS of the rate, at least four 64 KiB frames; a configured burst is kept unless below one frame', (t) => {
-  t.is(bucketDepth(12_500_000, undefined), MIN_BURST_BYTES);
-  t.is(bucketDepth(1_250_000_000, undefined), 1_250_000_000 * DEFAULT_BURST_SECONDS);
+  t.is(bucketDepth(125_000, undefined), MIN_BURST_BYTES);
+  t.is(bucketDepth(12_500_000, undefined), 12_500_000 * DEFAULT_BURST_SECONDS);
   t.is(bucketDepth(12_500_000, 1_000_000), 1_000_000);
   t.is(bucketDepth(12_500_000, 1500), MAX_FRAME);
-  t.is(bucketDepth(12_500_000, 0), MIN_BURST_BYTES);
+  t.is(bucketDepth(125_000, 0), MIN_BURST_BYTES);
 });
 
 function share(weights: number[], demands: number[], capacity: number): number[] {

@@ -8,10 +8,14 @@
  * - Minimum weight: the contended egress is the external switch's uplink, whose capacity is the
  *   switch setting `uplinkBandwidth` (a veth or a fast NIC has no capacity we could observe). Every
  *   TICK seconds each worker measures what every port offered toward the uplink and divides its part
- *   of the capacity by weighted max-min fairness (fair-share.ts): ports with a weight by weight, the
- *   ports without one together as Hyper-V's "default flow" (weight DEFAULT_FLOW_WEIGHT), among them
- *   equally. Each port's uplink-bound frames are then policed by a bucket at its share. Idle ports
- *   get no rate, only a bucket of IDLE_BURST bytes to start with (they are active at the next tick).
+ *   of the capacity by weighted max-min fairness (fair-share.ts) among the ACTIVE ports (offered
+ *   something in the last ACTIVE_WINDOW): ports with a weight by weight, the ports without one
+ *   together as Hyper-V's "default flow" (weight DEFAULT_FLOW_WEIGHT), among them equally. A port's
+ *   demand is its recent peak rate (decaying by PEAK_DECAY a tick) times GROWTH (room to grow);
+ *   what a port leaves unused is lent to the others, but no active port is held below its
+ *   guarantee (its weighted share), so it can take that back at once. Each port's
+ *   uplink-bound frames are policed by a bucket at its share. An idle port has no rate, only a bucket
+ *   of IDLE_BURST bytes; its first frame makes it active and recomputes the shares at once.
  *
  * Time: one clock read per batch (performance.now(); the breath's `now` is whole seconds).
  */
@@ -27,13 +31,17 @@ import { weightedFairShare } from './fair-share.js';
 import { PortBuckets } from './token-bucket.js';
 
 /** seconds of tokens the default burst holds (measured: see docs/POLICIES.md "Bandwidth") */
-export const DEFAULT_BURST_SECONDS = 0.02;
+export const DEFAULT_BURST_SECONDS = 0.3;
 /** the least depth of a bucket: four of the largest (GSO) frames, so a TCP window of them passes */
 export const MIN_BURST_BYTES = 4 * MAX_FRAME;
 /** how often the weighted shares are recomputed (seconds) */
 export const TICK = 0.1;
 /** a port's measured demand is raised by this factor, so a port below its share can grow */
-export const GROWTH = 1.25;
+export const GROWTH = 1.5;
+/** a port's peak rate decays by this factor per tick without a higher measurement */
+export const PEAK_DECAY = 0.95;
+/** a port that offered nothing for this long (seconds) is idle: its share goes to the others */
+export const ACTIVE_WINDOW = 0.3;
 /** and to at least this part of the capacity */
 export const MIN_DEMAND_FRACTION = 0.02;
 /** the weight of the ports without one, together (Hyper-V's default flow) */
@@ -80,7 +88,13 @@ export class BandwidthPolicy implements PolicyModuleInstance, PolicyHook {
   /** bytes offered toward the uplink since the last tick */
   readonly offered = new Float64Array(MAX_PORTS_PER_SWITCH);
   private readonly demand = new Float64Array(MAX_PORTS_PER_SWITCH + 1);
+  /** per port toward the uplink: active (1/0), last offered at, peak rate (bytes/s) */
+  private readonly active = new Uint8Array(MAX_PORTS_PER_SWITCH);
+  private readonly lastOffered = new Float64Array(MAX_PORTS_PER_SWITCH);
+  readonly peak = new Float64Array(MAX_PORTS_PER_SWITCH);
   readonly allocation = new Float64Array(MAX_PORTS_PER_SWITCH + 1);
+  /** each port's share toward the uplink now (bytes/s) */
+  readonly rate = new Float64Array(MAX_PORTS_PER_SWITCH);
   private readonly done = new Uint8Array(MAX_PORTS_PER_SWITCH + 1);
   private readonly unitWeight = new Float64Array(MAX_PORTS_PER_SWITCH);
   private readonly dfDemand = new Float64Array(MAX_PORTS_PER_SWITCH);
@@ -139,6 +153,8 @@ export class BandwidthPolicy implements PolicyModuleInstance, PolicyHook {
         if (fresh || wasShared[i] === 0) {
           this.share.set(i, 0, IDLE_BURST, now, true);
           this.offered[i] = 0;
+          this.active[i] = 0;
+          this.peak[i] = 0;
         }
       }
       if (this.limited[i] === 1 || this.shared[i] === 1) {
@@ -147,8 +163,10 @@ export class BandwidthPolicy implements PolicyModuleInstance, PolicyHook {
       }
     }
     this.weight[DEFAULT_FLOW] = DEFAULT_FLOW_WEIGHT;
-    // new shares at once (idle until measured)
-    if (on) this.tick(now, true);
+    if (on) {
+      if (this.tickStart < 0) this.tickStart = now;
+      this.allocate(now);
+    }
     return any ? [{ stage: 'miniport', hook: this }] : [];
   }
 
@@ -161,7 +179,15 @@ export class BandwidthPolicy implements PolicyModuleInstance, PolicyHook {
     const now = bandwidthClock.now();
     const limited = this.limited[p] === 1;
     const shared = this.shared[p] === 1;
-    if (shared && now - this.tickStart >= TICK) this.tick(now, false);
+    if (shared) {
+      if (now - this.tickStart >= TICK) this.tick(now);
+      if (this.active[p] === 0) {
+        // an idle port starts sending: it gets its share now, not at the next tick
+        this.active[p] = 1;
+        this.lastOffered[p] = now;
+        this.allocate(now);
+      }
+    }
     if (limited) this.max.fill(p, now);
     if (shared) this.share.fill(p, now);
     const trace = this.env.trace;
@@ -205,38 +231,69 @@ export class BandwidthPolicy implements PolicyModuleInstance, PolicyHook {
     if (dropped > 0) this.env.policyCounters.v[PolicyCounters.port(p) + PPF.bandwidthDroppedBytes] += dropped;
   }
 
-  /**
-   * Recompute every port's share from the demand offered since the last tick. An idle port gets no
-   * rate and a full IDLE_BURST bucket; an active one its share (and a bucket of its default depth).
-   */
-  tick(now: number, reset: boolean): void {
+  /** measure what every port offered since the last tick, then recompute the shares */
+  tick(now: number): void {
     const dt = now - this.tickStart;
-    const measured = !reset && this.tickStart >= 0 && dt > 0;
     this.tickStart = now;
+    if (dt <= 0) return;
+    for (let k = 0; k < this.sharedCount; k++) {
+      const p = this.sharedPorts[k];
+      const rate = this.offered[p] / dt;
+      this.offered[p] = 0;
+      if (rate > 0) this.lastOffered[p] = now;
+      const decayed = this.peak[p] * PEAK_DECAY;
+      this.peak[p] = rate > decayed ? rate : decayed;
+      if (this.active[p] === 1 && now - this.lastOffered[p] > ACTIVE_WINDOW) {
+        this.active[p] = 0;
+        this.peak[p] = 0;
+      }
+    }
+    this.allocate(now);
+  }
+
+  /**
+   * Divide the capacity among the active ports (fair-share.ts) and set their buckets: an active port
+   * its share (bucket of the default depth for it), an idle one no rate and a full IDLE_BURST bucket.
+   */
+  allocate(now: number): void {
     const c = this.capacity;
     const floor = c * MIN_DEMAND_FRACTION;
     let dfDemand = 0;
+    let dfActive = 0;
+    let activeWeight = 0;
     for (let k = 0; k < this.sharedCount; k++) {
       const p = this.sharedPorts[k];
-      const rate = measured ? this.offered[p] / dt : 0;
-      this.offered[p] = 0;
-      const want = rate > 0 ? Math.max(rate * GROWTH, floor) : 0;
+      const want = this.active[p] === 0 ? 0 : Math.max(this.peak[p] * GROWTH, floor);
       if (this.weight[p] > 0) {
         this.demand[p] = want;
         this.dfDemand[p] = 0;
+        if (want > 0) activeWeight += this.weight[p];
       } else {
         this.demand[p] = 0;
         this.dfDemand[p] = want;
         this.unitWeight[p] = 1;
         dfDemand += want;
+        if (want > 0) dfActive++;
       }
     }
     this.demand[DEFAULT_FLOW] = dfDemand;
+    if (dfActive > 0) activeWeight += DEFAULT_FLOW_WEIGHT;
+    // what the ports use is divided by weight, what some leave unused is lent to the others ...
     weightedFairShare(MAX_PORTS_PER_SWITCH + 1, this.weight, this.demand, c, this.allocation, this.done);
-    weightedFairShare(MAX_PORTS_PER_SWITCH, this.unitWeight, this.dfDemand, this.allocation[DEFAULT_FLOW], this.dfAllocation, this.done);
+    // ... but no active port is held below its guarantee (its weighted share of the capacity), so a
+    // port that uses little can take its share back at once (the uplink may be over by what it had
+    // lent until the next tick); a policed TCP flow is never pinned below its guarantee
+    const dfCap = dfActive > 0 ? Math.max(this.allocation[DEFAULT_FLOW], (c * DEFAULT_FLOW_WEIGHT) / activeWeight) : 0;
+    weightedFairShare(MAX_PORTS_PER_SWITCH, this.unitWeight, this.dfDemand, dfCap, this.dfAllocation, this.done);
     for (let k = 0; k < this.sharedCount; k++) {
       const p = this.sharedPorts[k];
-      const rate = this.weight[p] > 0 ? this.allocation[p] : this.dfAllocation[p];
+      let rate = 0;
+      if (this.active[p] === 1) {
+        rate = this.weight[p] > 0
+          ? Math.max(this.allocation[p], (c * this.weight[p]) / activeWeight)
+          : Math.max(this.dfAllocation[p], dfCap / dfActive);
+      }
+      this.rate[p] = rate;
       this.share.fill(p, now);
       if (rate > 0) this.share.set(p, rate, bucketDepth(rate, undefined), now, false);
       else this.share.set(p, 0, IDLE_BURST, now, true);
