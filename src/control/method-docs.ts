@@ -15,14 +15,14 @@ export interface MethodDoc {
 
 export const METHOD_DOCS: Partial<Record<MethodName, MethodDoc>> = {
   'switch.create': {
-    params: '`name`, `type` (`private`/`internal`/`external`), `uplink?`, `allowManagementOs?`, `hostPort?`, `macAgingSeconds?`, `macTableLimit?`, `macPortLimit?`, `workers?`, `extensions?`, `mayExist?`',
+    params: '`name`, `type` (`private`/`internal`/`external`), `uplink?`, `allowManagementOs?`, `hostPort?`, `macAgingSeconds?`, `macTableLimit?`, `macPortLimit?`, `uplinkBandwidth?` (external: bits/s the bandwidth weights divide), `workers?`, `extensions?`, `mayExist?`',
     result: '`SwitchView` (+ `unchanged: true` when it existed)',
   },
   'switch.delete': { params: '`name`, `ifExists?`', result: '`{name, unchanged?}`' },
   'switch.list': { params: '—', result: '`SwitchView[]`' },
   'switch.show': { params: '`name`', result: '`SwitchView`' },
   'port.add': { params: '`switch`, `name`, `netdev?`, `allowHostAddresses?` (a netdev with host addresses: consent), `macLimit?`, `mayExist?`', result: '`PortView` (+ `unchanged?`)' },
-  'port.set': { params: '`switch`, `name`, `macLimit` (the setting to change: a number, or null for the default)', result: '`PortView` (+ `unchanged?`)' },
+  'port.set': { params: '`switch`, `name`, `macLimit?`, `maximumBandwidth?` (bits/s), `maximumBandwidthBurst?` (bytes), `minimumBandwidthWeight?` (0..100): the settings to change, each a number or null for the default (at least one)', result: '`PortView` (+ `unchanged?`)' },
   'port.remove': { params: '`switch`, `name`, `ifExists?`, `force?`', result: '`{switch, name, unchanged?}`' },
   'port.list': { params: '`switch`', result: '`PortView[]`' },
   'port.show': { params: '`switch`, `name`', result: '`PortView` + `stats`' },
