@@ -14,6 +14,7 @@ import { weightedFairShare } from './fair-share.js';
 import { PortBuckets } from './token-bucket.js';
 import { bandwidthClock, bandwidthModule, bucketDepth, DEFAULT_BURST_SECONDS, GROWTH, MIN_BURST_BYTES, TICK } from './index.js';
 import { validateConfig } from '../../config/schema.js';
+import { METHODS } from '../../control/protocol.js';
 
 let clock = 100;
 bandwidthClock.now = () => clock;
@@ -72,6 +73,10 @@ test('settings are validated with the field named; uplinkBandwidth only on an ex
     ports: [{ name: 'vm1', maximumBandwidth: 100_000_000, maximumBandwidthBurst: 500_000, minimumBandwidthWeight: 75 }] }] });
   t.is(c.switches[0].uplinkBandwidth, 200_000_000);
   t.deepEqual(c.switches[0].ports[0], { name: 'vm1', maximumBandwidth: 100_000_000, maximumBandwidthBurst: 500_000, minimumBandwidthWeight: 75 });
+  const set = METHODS['port.set'].parse({ switch: 'sw0', name: 'vm1', maximumBandwidth: null, minimumBandwidthWeight: 50 });
+  t.deepEqual(set.settings, { maximumBandwidth: null, minimumBandwidthWeight: 50 });
+  t.throws(() => METHODS['port.set'].parse({ switch: 'sw0', name: 'vm1', maximumBandwidthBurst: 1.5 }),
+    { message: 'params.maximumBandwidthBurst: expected an integer in 0..1073741824, got 1.5' });
   t.throws(() => validateConfig({ version: 1, switches: [{ name: 'sw0', type: 'private', uplinkBandwidth: 1000 }] }),
     { message: 'switches[0].uplinkBandwidth: only an external switch has an uplink (this one is private)' });
 });
@@ -105,6 +110,10 @@ test('maximum bandwidth: the port sends its burst, then its rate; the rest is dr
   sw.breathe();
   t.is(sw.sent(0).length, 100);
   t.deepEqual(bandwidthModule.summary(sw.dp.policy.input), ['vm0: maximum 0.008 Mbit/s (burst 66000 bytes), excess dropped']);
+  // a trace names the policy that dropped the frame
+  const tr = sw.trace(frame, 0);
+  t.is(tr.verdict, 'dropped');
+  t.regex(JSON.stringify(tr.steps), /maximum bandwidth vm0 0\.008 Mbit\/s/);
   // a port without a setting has no hook work: removing the setting removes the hook
   sw.dp.policy.install({ ports: [vm(0, {}), vm(1, {})] });
   t.deepEqual(sw.dp.policy.installed(), []);
