@@ -141,6 +141,8 @@ test.serial('weights 75 / 25 on an uplink of 200 Mbit/s: TCP shares 150 / 50 ±1
     ],
   });
   t.regex(d.xvs('pipeline', 'show', UPLINKED).out, /c: weight 75 of uplink 200 Mbit\/s/);
+  t.regex(d.xvs('pipeline', 'show', UPLINKED).out, /e: weight 25 of uplink 200 Mbit\/s/);
+  t.regex(d.xvs('switch', 'show', UPLINKED).out, /uplink-bandwidth:\s+200000000 bit\/s/);
   await servers(sink, [5201, 5202]);
   t.true(lab.ping(c, sink, 1) && lab.ping(e, sink, 1));
 
