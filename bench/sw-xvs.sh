@@ -12,6 +12,7 @@
 # super-frames and partial checksums pass through with their virtio-net header) are valid configs.
 # Env: XVS_WORKERS  data-path worker threads (default 1; rx ports are spread over them)
 #      XVS_NOOP_PLUGINS=N  install N extra no-op filter plug-ins (noop1..noopN, copies of the built-in noop)
+#      XVS_POLICY=1 every port gets the policy set of sw-xvspolicy.sh (VLAN, guards, 10 ACLs, 5 extended ACLs)
 #      XVS_ENABLE   extensions to configure and enable, in order: "name[=JSON-config] ..."
 #                   e.g. XVS_ENABLE='pcap={"dir":"@D@/pcap","match":"ipv4.dst=192.0.2.255"}' (@D@: the state dir)
 # (sw-xvspcap.sh and sw-xvsnoop3.sh are the extension-cost variants of docs/BENCHMARKS.md)
@@ -62,6 +63,29 @@ for _ in $(seq 1 100); do
 done
 "${XVS[@]}" switch create "$SW" --type private --workers "${XVS_WORKERS:-1}" >/dev/null || exit 1
 for p in "${PORTS[@]}"; do "${XVS[@]}" port add "$SW" "$p" --netdev "$p" >/dev/null || exit 1; done
+if [ "${XVS_POLICY:-0}" = 1 ]; then
+    for p in "${PORTS[@]}"; do
+        X=("${XVS[@]}")
+        "${X[@]}" port vlan "$SW" "$p" --access --vlan-id 10 >/dev/null &&
+        "${X[@]}" port set "$SW" "$p" --mac-address-spoofing off --dhcp-guard on --router-guard on >/dev/null || exit 1
+        # 10 port ACL entries: denies and meters for other networks, an allow for the bench's own /24
+        for a in "deny outbound --remote-ip-address 203.0.113.0/24" "deny inbound --remote-ip-address 203.0.113.0/24" \
+                 "deny both --remote-ip-address 198.51.100.0/24" "deny both --remote-ip-address 172.31.0.0/16" \
+                 "deny outbound --remote-ip-address 10.99.0.0/16" "deny both --remote-ip-address 2001:db8::/32" \
+                 "meter both --remote-ip-address 0.0.0.0/0" "meter both --remote-ip-address 192.0.2.0/24" \
+                 "deny both --remote-mac-address 02-00-5e-00-53-01" "allow both --remote-ip-address 198.18.0.0/15"; do
+            set -- $a
+            "${X[@]}" acl add "$SW" "$p" --action "$1" --direction "$2" "$3" "$4" >/dev/null || exit 1
+        done
+        # 5 extended ACL entries that the benchmark's TCP/UDP never matches: every frame is checked against all 5
+        for e in "deny inbound 100 tcp --local-port 23" "deny inbound 99 tcp --local-port 3389" "deny outbound 98 udp --remote-port 161" \
+                 "deny inbound 97 udp --local-port 5353-5354" "deny outbound 96 tcp --remote-port 25"; do
+            set -- $e
+            "${X[@]}" acl extended add "$SW" "$p" --action "$1" --direction "$2" --weight "$3" --protocol "$4" "$5" "$6" >/dev/null || exit 1
+        done
+    done
+    "${XVS[@]}" pipeline show "$SW" >&2
+fi
 for ((k = 1; k <= ${XVS_NOOP_PLUGINS:-0}; k++)); do
     (umask 022; mkdir -p "$PD/noop$k")
     printf "import noop from '%s';\nexport default { ...noop, name: 'noop%d' };\n" "$ROOT/dist/src/extensions/noop/index.js" "$k" >"$PD/noop$k/index.js"

@@ -19,3 +19,5 @@ export const repoRoot = findRoot();
 /** The compiled sources: `dist/src`. */
 export const distSrc = path.join(repoRoot, 'dist', 'src');
 export const fromRoot = (...parts: string[]): string => path.join(repoRoot, ...parts);
+/** the CLI as the lab and scripts run it (a test checks that it exists after a build) */
+export const LAB_CLI = path.join(distSrc, 'cli', 'main.js');

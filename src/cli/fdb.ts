@@ -14,7 +14,7 @@ function write(text: string): Promise<void> {
   });
 }
 
-const row = (e: FdbEntry): string => `${e.mac}  ${e.port.padEnd(15)}  ${String(e.ageSeconds).padStart(7)}\n`;
+const row = (e: FdbEntry): string => `${String(e.vlan ?? 0).padStart(4)}  ${e.mac}  ${e.port.padEnd(15)}  ${String(e.ageSeconds).padStart(7)}\n`;
 
 export function fdbCommands(y: Cli): Cli {
   return y.command('fdb', "show a switch's MAC table", (fy) =>
@@ -35,11 +35,15 @@ export function fdbCommands(y: Cli): Cli {
           if (p.next === null) {
             // one page: as before, an aligned table or one pretty-printed array
             if (a.json) return printJson(p.entries);
+            // the VLAN column once the table has an entry on a VLAN (a VLAN-aware switch)
+            if (p.entries.some((e) => e.vlan !== undefined)) {
+              return out(table(['VLAN', 'MAC', 'PORT', 'AGE'], p.entries.map((e) => [e.vlan ?? 0, e.mac, e.port, e.ageSeconds])));
+            }
             return out(table(['MAC', 'PORT', 'AGE'], p.entries.map((e) => [e.mac, e.port, e.ageSeconds])));
           }
           // several pages: stream them (fixed columns: a port name has at most 15 characters)
           let first = true;
-          await write(a.json ? '[\n' : `${'MAC'.padEnd(17)}  ${'PORT'.padEnd(15)}  ${'AGE'.padStart(7)}\n`);
+          await write(a.json ? '[\n' : `${'VLAN'}  ${'MAC'.padEnd(17)}  ${'PORT'.padEnd(15)}  ${'AGE'.padStart(7)}\n`);
           for (;;) {
             const text = a.json
               ? p.entries.map((e) => { const s = `${first ? '' : ',\n'}  ${JSON.stringify(e)}`; first = false; return s; }).join('')

@@ -10,6 +10,7 @@ import { globalOptions } from './common.js';
 import { daemonCommands } from './daemon.js';
 import { fdbCommands } from './fdb.js';
 import { portCommands } from './port.js';
+import { aclCommands } from './acl.js';
 import { statsCommands } from './stats.js';
 import { switchCommands } from './switch.js';
 import { extensionCommands } from './extension.js';
@@ -34,7 +35,7 @@ class UsageError extends Error {
 
 async function main(): Promise<void> {
   let cli = globalOptions(yargs(hideBin(process.argv)).scriptName('xvs'));
-  for (const add of [daemonCommands, switchCommands, portCommands, fdbCommands, statsCommands, extensionCommands, traceCommands, configCommands]) cli = add(cli);
+  for (const add of [daemonCommands, switchCommands, portCommands, aclCommands, fdbCommands, statsCommands, extensionCommands, traceCommands, configCommands]) cli = add(cli);
   cli = cli
     .strict()
     .demandCommand(1, 'name a command (see xvs --help)')

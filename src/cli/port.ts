@@ -1,27 +1,12 @@
-/** `xvs port add|remove|set|list|show`. */
-import type { PortAddParams, PortSetParams } from '../control/protocol.js';
+/** `xvs port add|remove|list|show`, and the settings commands of port-settings.ts (set, vlan, meter, feature). */
+import type { PortAddParams } from '../control/protocol.js';
+import { vlanText } from '../config/desired.js';
 import { call, counts, keyValues, out, printJson, table, withJson, type Cli } from './common.js';
-
-/**
- * `port set` options: one entry per PortSettings key (config/types.ts). `parse` turns the option's text into
- * the request's value (null: back to the default) or throws naming the option.
- */
-const PORT_SET_OPTIONS = {
-  macLimit: {
-    flag: 'mac-limit',
-    describe: 'most MAC addresses learned on the port (0..1048576; "default": the switch\'s port default)',
-    parse: (v: string): number | null => {
-      if (v === 'default') return null;
-      const n = Number(v);
-      if (v.trim() === '' || !Number.isInteger(n)) throw new Error(`--mac-limit: expected a number or "default", got "${v}"`);
-      return n;
-    },
-  },
-} as const;
+import { portSettingCommands, settingsLines } from './port-settings.js';
 
 export function portCommands(y: Cli): Cli {
-  return y.command('port', 'add, remove, list and show ports', (py) =>
-    py
+  return y.command('port', "add, remove, list and show ports; change a port's settings, VLAN, features; meter it", (py) =>
+    portSettingCommands(py)
       .command(
         'add <switch> <name>',
         'add a VM port: a TAP named <name> (created, or an existing one adopted), or an existing netdev (--netdev)',
@@ -64,23 +49,6 @@ export function portCommands(y: Cli): Cli {
         },
       )
       .command(
-        'set <switch> <name>',
-        "change a VM port's settings in place (the VM keeps its link)",
-        (c) =>
-          withJson(c)
-            .positional('switch', { type: 'string', demandOption: true })
-            .positional('name', { type: 'string', demandOption: true })
-            .option(PORT_SET_OPTIONS.macLimit.flag, { type: 'string', describe: PORT_SET_OPTIONS.macLimit.describe }),
-        async (a) => {
-          const params: PortSetParams = { switch: a.switch, name: a.name };
-          if (a.macLimit !== undefined) params.macLimit = PORT_SET_OPTIONS.macLimit.parse(a.macLimit);
-          if (Object.keys(params).length === 2) throw new Error(`name a setting: --${Object.values(PORT_SET_OPTIONS).map((o) => o.flag).join(', --')}`);
-          const v = await call(a, 'port.set', params);
-          if (a.json) printJson(v);
-          else out(v.unchanged ? `port "${v.name}" of switch "${v.switch}" already has these settings (unchanged)` : `set port "${v.name}" of switch "${v.switch}"`);
-        },
-      )
-      .command(
         'list <switch>',
         "list a switch's ports",
         (c) => withJson(c).positional('switch', { type: 'string', demandOption: true }),
@@ -89,8 +57,10 @@ export function portCommands(y: Cli): Cli {
           if (a.json) return printJson(list);
           out(
             table(
-              ['NAME', 'KIND', 'NETDEV', 'INDEX', 'UP', 'STATE'],
-              list.map((p) => [p.name, p.kind, p.netdev, p.index, p.up, p.running ? 'running' : 'down']),
+              ['NAME', 'KIND', 'NETDEV', 'INDEX', 'UP', 'STATE', 'VLAN', 'ACLS'],
+              list.map((p) => [p.name, p.kind, p.netdev, p.index, p.up, p.running ? 'running' : 'down',
+                p.config ? vlanText(p.config.vlan).replace(' (default)', '') : null,
+                p.config ? (p.config.acls?.length ?? 0) + (p.config.extendedAcls?.length ?? 0) : null]),
             ),
           );
         },
@@ -120,10 +90,11 @@ export function portCommands(y: Cli): Cli {
               ['tx-errors', s ? s.txErrors : null],
               ['drops', s ? counts(s.drops) : null],
               ['macs', s ? `${s.macs} learned, limit ${s.macLimit}, ${s.macLimitHits} not learned (limit hits)` : null],
+              ...settingsLines(p.config),
             ]),
           );
         },
       )
-      .demandCommand(1, 'name a port command: add, remove, set, list, show'),
+      .demandCommand(1, 'name a port command: add, remove, set, vlan, meter, feature, list, show'),
   );
 }

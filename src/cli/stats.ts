@@ -9,6 +9,8 @@ export function describeStats(s: SwitchStats): string {
       p.name, p.kind, p.netdev, p.rxPackets, p.rxBytes, p.txPackets, p.txBytes, p.txErrors, `${p.macs}/${p.macLimit}`, p.macLimitHits, counts(p.drops),
     ]),
   );
+  const withPolicy = s.ports.filter((p) => Object.keys(p.policy ?? {}).length > 0);
+  const policy = withPolicy.length === 0 ? [] : ['', table(['PORT', 'POLICY COUNTERS'], withPolicy.map((p) => [p.name, counts(p.policy)]))];
   const f = s.fdb;
   const fdb =
     `fdb: ${f.entries}/${f.limit} entries, learned ${f.learned}, moves ${f.moves}, ` +
@@ -17,7 +19,7 @@ export function describeStats(s: SwitchStats): string {
     ['WORKER', 'TID', 'CPU', 'BREATHS', 'BATCHES', 'IDLE-POLLS', 'COALESCE-WAITS', 'RESTARTS', 'LAST-CAUSE'],
     s.workers.map((w) => [w.index, w.tid, w.cpu, w.breaths, w.batches, w.idlePolls, w.coalesceWaits, w.restarts ?? 0, w.lastCause ?? '-']),
   );
-  return [`switch ${s.name} (${s.type})`, '', ports, '', `drops: ${counts(s.drops)}`, fdb, '', workers].join('\n');
+  return [`switch ${s.name} (${s.type})`, '', ports, ...policy, '', `drops: ${counts(s.drops)}`, fdb, '', workers].join('\n');
 }
 
 export function statsCommands(y: Cli): Cli {

@@ -14,7 +14,7 @@
  * changed in place (`setPort`), so a VM keeps its TAP. Every change carries what it replaces, so its inverse needs no
  * other state: rollback is computed from the diff, not written per method.
  */
-import { PORT_SETTING_KEYS, type PortConfig, type PortSettings, type SwitchConfig, type SwitchExtensionConfig, type XvsConfig } from './types.js';
+import { PORT_SETTING_KEYS, type ExtendedAcl, type PortAcl, type PortConfig, type PortSettings, type VlanSetting, type SwitchConfig, type SwitchExtensionConfig, type XvsConfig } from './types.js';
 
 export type Change =
   | { kind: 'removePort'; switch: string; port: PortConfig; reason?: string }
@@ -163,13 +163,66 @@ export function inverse(c: Change): Change[] {
 function portText(p: PortConfig): string {
   const consent = p.allowHostAddresses === true ? ', host addresses allowed' : '';
   const limit = p.macLimit !== undefined ? `, mac limit ${p.macLimit}` : '';
-  return p.netdev === undefined ? `${p.name} (TAP${consent}${limit})` : `${p.name} (netdev ${p.netdev}${consent}${limit})`;
+  const others = PORT_SETTING_KEYS.filter((k) => k !== 'macLimit' && p[k] !== undefined).map((k) => (k === 'vlan' ? `vlan ${vlanText(p.vlan)}` : SETTING_LABELS[k]));
+  const more = others.length > 0 ? `, with ${others.join(', ')}` : '';
+  return p.netdev === undefined ? `${p.name} (TAP${consent}${limit}${more})` : `${p.name} (netdev ${p.netdev}${consent}${limit}${more})`;
 }
 
-/** `mac limit 1024 → 64` for each setting that differs ("default" when unset) */
+const SETTING_LABELS: Record<keyof PortSettings, string> = {
+  macLimit: 'mac limit', macAddressSpoofing: 'mac address spoofing', dhcpGuard: 'dhcp guard', routerGuard: 'router guard',
+  stormLimit: 'storm limit', maximumBandwidth: 'maximum bandwidth', maximumBandwidthBurst: 'maximum bandwidth burst',
+  minimumBandwidthWeight: 'minimum bandwidth weight', portMirroring: 'port mirroring', staticMacAddress: 'static mac',
+  vlan: 'vlan', acls: 'acls', extendedAcls: 'extended acls', features: 'features',
+};
+
+/** `access 10`, `trunk 1-100,200 native 10`, `isolated primary 100 secondary 101`, … */
+export function vlanText(v: VlanSetting | undefined): string {
+  if (v === undefined) return 'untagged (default)';
+  switch (v.mode) {
+    case 'untagged': return 'untagged';
+    case 'access': return `access ${v.accessVlanId}`;
+    case 'trunk': return `trunk ${v.allowedVlanIds} native ${v.nativeVlanId}`;
+    case 'isolated':
+    case 'community': return `${v.mode} primary ${v.primaryVlanId} secondary ${v.secondaryVlanId}`;
+    case 'promiscuous': return `promiscuous primary ${v.primaryVlanId} secondaries ${v.secondaryVlanIds}`;
+  }
+}
+
+/** `allow inbound remote 10.0.0.0/8` */
+export function portAclText(a: PortAcl): string {
+  const where = a.localIPAddress ?? a.localMacAddress;
+  return `${a.action} ${a.direction} ${where !== undefined ? `local ${where}` : `remote ${a.remoteIPAddress ?? a.remoteMacAddress ?? '?'}`}`;
+}
+
+/** `allow inbound weight 10 tcp remote 10.0.0.0/8 local port 22 stateful 255 s` */
+export function extendedAclText(a: ExtendedAcl): string {
+  const parts = [a.action, a.direction, `weight ${a.weight}`, a.protocol ?? 'any protocol'];
+  if (a.localIPAddress !== undefined) parts.push(`local ${a.localIPAddress}`);
+  if (a.remoteIPAddress !== undefined) parts.push(`remote ${a.remoteIPAddress}`);
+  if (a.localPort !== undefined) parts.push(`local port ${a.localPort}`);
+  if (a.remotePort !== undefined) parts.push(`remote port ${a.remotePort}`);
+  if (a.stateful) parts.push(`stateful${a.idleSessionTimeout !== undefined ? ` ${a.idleSessionTimeout} s` : ''}`);
+  return parts.join(' ');
+}
+
+/** entries added (+) and removed (-) between two lists */
+function listText<T>(label: string, before: T[] | undefined, after: T[] | undefined, text: (x: T) => string): string {
+  const b = (before ?? []).map(text);
+  const a = (after ?? []).map(text);
+  const parts = [...a.filter((x) => !b.includes(x)).map((x) => `+ ${x}`), ...b.filter((x) => !a.includes(x)).map((x) => `- ${x}`)];
+  return `${label} ${parts.length > 0 ? parts.join(', ') : 'reordered'}`;
+}
+
+/** `mac limit 1024 → 64`, `vlan untagged (default) → access 10`, `acls + deny inbound remote 10.0.0.0/8` for each setting that differs */
 function settingsText(before: PortSettings, after: PortSettings): string {
-  const show = (v: unknown): string => (v === undefined ? 'default' : typeof v === 'object' ? JSON.stringify(v) : String(v));
-  return PORT_SETTING_KEYS.filter((k) => !sameJson(before[k], after[k])).map((k) => `${k} ${show(before[k])} → ${show(after[k])}`).join(', ');
+  const show = (v: unknown): string => (v === undefined ? 'default' : typeof v === 'boolean' ? (v ? 'on' : 'off') : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  return PORT_SETTING_KEYS.filter((k) => !sameJson(before[k], after[k])).map((k) => {
+    const label = SETTING_LABELS[k];
+    if (k === 'vlan') return `${label} ${vlanText(before.vlan)} → ${vlanText(after.vlan)}`;
+    if (k === 'acls') return listText(label, before.acls, after.acls, portAclText);
+    if (k === 'extendedAcls') return listText(label, before.extendedAcls, after.extendedAcls, extendedAclText);
+    return `${label} ${show(before[k])} → ${show(after[k])}`;
+  }).join(', ');
 }
 
 function switchText(s: SwitchConfig): string {

@@ -11,9 +11,10 @@
 import type { SwitchExtensionConfig } from './types.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
-import { BANDWIDTH_SETTING_KEYS, validateBandwidthSettings, validateUplinkBandwidth } from '../policy/bandwidth/settings.js';
+import { validatePortSettings } from './port-settings.js';
 import {
   DEFAULT_MAC_AGING_SECONDS,
+  PORT_SETTING_KEYS,
   DEFAULT_MAC_TABLE_LIMIT,
   IFNAMSIZ_MAX,
   MAX_PORTS_PER_SWITCH,
@@ -133,7 +134,12 @@ export function optionalIfname(obj: Record<string, unknown>, key: string, path: 
 // ---------------------------------------------------------------------------------------------------------------
 // Shape
 
-const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', 'macLimit', ...BANDWIDTH_SETTING_KEYS] as const;
+/** a port's settings (config/port-settings.ts): the one validator of every PortSettings key */
+export { validatePortSettings } from './port-settings.js';
+
+/** bits/s (1 Tbit/s at most, as maximumBandwidth) */
+export const UPLINK_BANDWIDTH_RANGE = { min: 0, max: 1_000_000_000_000 };
+const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', ...PORT_SETTING_KEYS] as const;
 const SWITCH_KEYS = [
   'name',
   'type',
@@ -185,11 +191,9 @@ export function validatePort(input: unknown, path: string): PortConfig {
   const netdev = optionalIfname(obj, 'netdev', path);
   // only `true` is kept, so `false` and absent read back (and diff) the same
   const allowHostAddresses = optionalBoolean(obj, 'allowHostAddresses', path);
-  const macLimit = optionalInt(obj, 'macLimit', path, PORT_MAC_LIMIT_RANGE);
   return {
     name, ...(netdev !== undefined ? { netdev } : {}), ...(allowHostAddresses === true ? { allowHostAddresses } : {}),
-    ...(macLimit !== undefined ? { macLimit } : {}),
-    ...validateBandwidthSettings(obj, path),
+    ...validatePortSettings(obj, path),
   };
 }
 
@@ -256,7 +260,8 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
   const macTableLimit = optionalInt(obj, 'macTableLimit', path, MAC_TABLE_LIMIT_RANGE) ?? DEFAULT_MAC_TABLE_LIMIT;
   const macPortLimit = optionalInt(obj, 'macPortLimit', path, PORT_MAC_LIMIT_RANGE);
   const workers = optionalInt(obj, 'workers', path, WORKERS_RANGE) ?? DEFAULT_WORKERS;
-  const uplinkBandwidth = validateUplinkBandwidth(obj, path);
+  // the capacity the ports' minimumBandwidthWeight divide (policy/bandwidth); 0 or absent: weights inactive
+  const uplinkBandwidth = optionalInt(obj, 'uplinkBandwidth', path, UPLINK_BANDWIDTH_RANGE);
   if (uplinkBandwidth !== undefined && type !== 'external') {
     throw new ConfigError(fieldPath(path, 'uplinkBandwidth'), `only an external switch has an uplink (this one is ${type})`);
   }

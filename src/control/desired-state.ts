@@ -122,14 +122,14 @@ export class DesiredState {
         case 'addPort':
           if (undo && wasDown(c.switch, c.port.name)) return;
           if (!this.isRunning(c.switch)) throw new ConfigError('params.switch', `switch "${c.switch}" is not running (see "xvs daemon status")`);
-          await manager.addPort(c.switch, structuredClone(c.port));
+          await manager.addPort(c.switch, structuredClone(c.port), { undoing: undo });
           return;
         case 'setPort':
           // a port that is not running gets its settings when it is added
-          if (this.isRunning(c.switch, c.port)) await manager.setPort(c.switch, c.port, c.after);
+          if (this.isRunning(c.switch, c.port)) await manager.setPort(c.switch, c.port, c.after, { undoing: undo });
           return;
         case 'removePort':
-          if (this.isRunning(c.switch, c.port.name)) await manager.removePort(c.switch, c.port.name);
+          if (this.isRunning(c.switch, c.port.name)) await manager.removePort(c.switch, c.port.name, { undoing: undo });
           this.down.delete(portKey(c.switch, c.port.name));
           return;
         case 'setExtensions': {

@@ -13,6 +13,8 @@ import { FDB_PAGE_DEFAULT, FDB_PAGE_MAX } from '../forward/fdb-pages.js';
 import { DEFAULT_MAC_AGING_SECONDS, DEFAULT_MAC_TABLE_LIMIT, IFNAMSIZ_MAX, MAX_PORTS_PER_SWITCH } from '../config/types.js';
 import { LIMITS, MAX_LINE_BYTES, METHODS, type MethodName } from './protocol.js';
 import { METHOD_DOCS } from './method-docs.js';
+import { DEFAULT_IDLE_SESSION_TIMEOUT, PORT_SETTING_RANGES as R } from '../config/port-settings.js';
+import { MAX_ACLS_PER_PORT, MAX_EXTENDED_ACLS_PER_PORT } from '../policy/counters.js';
 
 export const BEGIN = '<!-- BEGIN GENERATED: methods and ranges (src/control/gen-docs.ts; edit the code, not this block) -->';
 export const END = '<!-- END GENERATED -->';
@@ -35,6 +37,17 @@ export function ranges(): RangeRow[] {
     { key: 'switch `workers`', ...WORKERS_RANGE, default: DEFAULT_WORKERS },
     { key: 'switch `ports[]`', min: 0, max: MAX_PORTS_PER_SWITCH, unit: 'ports' },
     { key: 'names (switch, port, netdev, uplink, host port)', min: 1, max: IFNAMSIZ_MAX, unit: 'characters' },
+    { key: 'port `stormLimit`', ...R.stormLimit, default: '0 (no limit)', unit: 'frames/s' },
+    { key: 'port `maximumBandwidth`', ...R.maximumBandwidth, default: '0 (no limit)', unit: 'bits/s' },
+    { key: 'port `maximumBandwidthBurst`', ...R.maximumBandwidthBurst, unit: 'bytes' },
+    { key: 'port `minimumBandwidthWeight`', ...R.minimumBandwidthWeight, default: '0 (none)' },
+    { key: 'port `vlan` ids (access, PVLAN primary/secondary, lists)', ...R.vlanId },
+    { key: 'port `vlan.nativeVlanId` (trunk)', ...R.nativeVlanId, default: 0 },
+    { key: 'port `acls[]`', min: 0, max: MAX_ACLS_PER_PORT, unit: 'entries' },
+    { key: 'port `extendedAcls[]`', min: 0, max: MAX_EXTENDED_ACLS_PER_PORT, unit: 'entries' },
+    { key: 'extended ACL `weight`', ...R.weight },
+    { key: 'extended ACL `idleSessionTimeout`', ...R.idleSessionTimeout, default: DEFAULT_IDLE_SESSION_TIMEOUT, unit: 'seconds' },
+    { key: 'extended ACL `localPort`, `remotePort`', ...R.port },
     { key: '`trace` / `trace.start` `count`', min: LIMITS['trace.count'].min, max: LIMITS['trace.count'].max, default: LIMITS['trace.count'].default, unit: 'frames' },
     { key: '`trace` / `trace.start` `timeoutMs`', min: LIMITS['trace.timeoutMs'].min, max: LIMITS['trace.timeoutMs'].max, default: LIMITS['trace.timeoutMs'].default, unit: 'ms' },
     { key: 'live traces running at once', min: 0, max: LIMITS['trace.sessions'].max },

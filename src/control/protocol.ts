@@ -11,12 +11,20 @@
  */
 import { ConfigError } from '../core/errors.js';
 import type { WorkerHealthEntry } from '../switch/manager-api.js';
-import type { PortConfig, SwitchConfig, SwitchType, XvsConfig } from '../config/types.js';
+import type { ExtendedAcl, PortAcl, PortConfig, SwitchConfig, SwitchType, XvsConfig } from '../config/types.js';
 import type { PortSettingsChange } from './edits.js';
-import { BANDWIDTH_SETTING_KEYS, parseBandwidthChange } from '../policy/bandwidth/settings.js';
+import {
+  parseAcl, parseExtendedAcl, parseExtendedAclRemove, parseFeatureRemove, parseFeatureSet, parsePortMeter, parsePortSet,
+  type AclParams, type AclParsed, type AclResult, type ExtendedAclParams, type ExtendedAclParsed, type ExtendedAclRemoveParams,
+  type ExtendedAclResult, type FeatureRemoveParams, type FeatureResult, type FeatureSetParams, type PortMeterParams,
+} from './port-params.js';
+export type {
+  AclParams, AclParsed, AclResult, ExtendedAclParams, ExtendedAclParsed, ExtendedAclRemoveParams, ExtendedAclResult,
+  FeatureRemoveParams, FeatureResult, FeatureSetParams, PortMeterParams,
+} from './port-params.js';
 import { FDB_PAGE_DEFAULT, FDB_PAGE_MAX, parseCursor } from '../forward/fdb-pages.js';
 import type {
-  ExtensionInfo, FdbPage, PipelineView, PortKind, PortStats, SwitchExtensionState, SwitchInfo, SwitchStats, TraceView,
+  ExtensionInfo, FdbPage, MeterReport, PipelineView, PortKind, PortStats, SwitchExtensionState, SwitchInfo, SwitchStats, TraceView,
 } from '../switch/manager-api.js';
 import { buildPacket, parseHexFrame } from '../packet/spec.js';
 import { parseMatch } from '../packet/match.js';
@@ -27,7 +35,6 @@ import {
   rejectUnknownKeys,
   optionalBoolean,
   optionalInt,
-  PORT_MAC_LIMIT_RANGE,
   requireIfname,
   validateConfig,
   validatePort,
@@ -118,6 +125,11 @@ export interface PortView {
   index: number | null;
   up: boolean;
   running: boolean;
+  /**
+   * the port as the configuration document holds it (name, netdev, every setting): put it in a document's
+   * `ports` and `config apply` changes nothing
+   */
+  config?: PortConfig;
 }
 
 export interface PortDetail extends PortView {
@@ -170,6 +182,15 @@ export interface Methods {
   'port.list': { params: SwitchRefParams; parsed: SwitchRefParams; result: PortView[] };
   'port.show': { params: PortRefParams; parsed: PortRefParams; result: PortDetail };
   'port.set': { params: PortSetParams; parsed: PortSetParsed; result: PortView & Unchanged };
+  'port.meter': { params: PortMeterParams; parsed: Required<PortMeterParams>; result: MeterReport };
+  'port.feature.set': { params: FeatureSetParams; parsed: FeatureSetParams; result: FeatureResult };
+  'port.feature.remove': { params: FeatureRemoveParams; parsed: FeatureRemoveParams; result: FeatureResult };
+  'acl.add': { params: AclParams; parsed: AclParsed; result: AclResult };
+  'acl.remove': { params: AclParams; parsed: AclParsed; result: AclResult };
+  'acl.list': { params: PortRefParams; parsed: PortRefParams; result: PortAcl[] };
+  'acl.extended.add': { params: ExtendedAclParams; parsed: ExtendedAclParsed; result: ExtendedAclResult };
+  'acl.extended.remove': { params: ExtendedAclRemoveParams; parsed: ExtendedAclRemoveParams; result: ExtendedAclResult };
+  'acl.extended.list': { params: PortRefParams; parsed: PortRefParams; result: ExtendedAcl[] };
   'fdb.show': { params: FdbShowParams; parsed: FdbShowParsed; result: FdbPage };
   stats: { params: SwitchRefParams; parsed: SwitchRefParams; result: SwitchStats };
   'daemon.status': { params: EmptyParams; parsed: EmptyParams; result: DaemonStatus };
@@ -294,20 +315,6 @@ function parsePortAdd(input: unknown): { switch: string; port: PortConfig; mayEx
   void _omit;
   void _m;
   return { switch: sw, port: validatePort(rest, P), mayExist };
-}
-
-function parsePortSet(input: unknown): PortSetParsed {
-  const obj = paramsObject(input, ['switch', 'name', 'macLimit', ...BANDWIDTH_SETTING_KEYS]);
-  const settings: PortSettingsChange = { ...parseBandwidthChange(obj, P) };
-  if (obj.macLimit === null) settings.macLimit = null;
-  else {
-    const v = optionalInt(obj, 'macLimit', P, PORT_MAC_LIMIT_RANGE);
-    if (v !== undefined) settings.macLimit = v;
-  }
-  if (Object.keys(settings).length === 0) {
-    throw new ConfigError(P, `nothing to set: give macLimit or ${BANDWIDTH_SETTING_KEYS.join(', ')} (a number, or null for the default)`);
-  }
-  return { switch: requireIfname(obj, 'switch', P), name: requireIfname(obj, 'name', P), settings };
 }
 
 function parseFdbShow(input: unknown): FdbShowParsed {
@@ -492,7 +499,16 @@ export const METHODS: { [M in MethodName]: MethodSpec<ParsedOf<M>> } = {
   'port.remove': { summary: 'remove a port from a switch', mutates: true, parse: parsePortRemove },
   'port.list': { summary: "list a switch's ports", mutates: false, parse: parseSwitchRef },
   'port.show': { summary: 'show one port and its counters', mutates: false, parse: parsePortRef },
-  'port.set': { summary: "change a VM port's settings in place (macLimit: most MACs learned on it; null: the default)", mutates: true, parse: parsePortSet },
+  'port.set': { summary: "change a VM port's settings in place (any PortSettings key: guards, VLAN, ACL lists, bandwidth, mirroring, features; null: the default)", mutates: true, parse: parsePortSet },
+  'port.meter': { summary: "a port's metered traffic per meter ACL entry and in total, like Measure-VM (reset: then count from zero)", mutates: false, parse: parsePortMeter },
+  'port.feature.set': { summary: "set keys of an extension's per-port settings (Set-VMSwitchExtensionPortFeature)", mutates: true, parse: parseFeatureSet },
+  'port.feature.remove': { summary: "remove an extension's per-port settings, or some keys of them", mutates: true, parse: parseFeatureRemove },
+  'acl.add': { summary: 'add a port ACL entry (Add-VMNetworkAdapterAcl); replaces the allow/deny (or meter) entry of the same address and direction', mutates: true, parse: parseAcl },
+  'acl.remove': { summary: 'remove the port ACL entry with this action, direction and address (Remove-VMNetworkAdapterAcl)', mutates: true, parse: parseAcl },
+  'acl.list': { summary: "a port's ACL entries", mutates: false, parse: parsePortRef },
+  'acl.extended.add': { summary: 'add an extended port ACL entry (Add-VMNetworkAdapterExtendedAcl), keyed by weight and direction', mutates: true, parse: parseExtendedAcl },
+  'acl.extended.remove': { summary: 'remove the extended ACL entry with this weight and direction', mutates: true, parse: parseExtendedAclRemove },
+  'acl.extended.list': { summary: "a port's extended ACL entries, larger weight first", mutates: false, parse: parsePortRef },
   'fdb.show': { summary: "one page of a switch's learned MAC addresses, in MAC order (after: the previous page's next)", mutates: false, parse: parseFdbShow },
   stats: { summary: "show a switch's counters", mutates: false, parse: parseSwitchRef },
   'daemon.status': { summary: 'show the daemon: pid, uptime, restore problems', mutates: false, parse: parseEmpty },

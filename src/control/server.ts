@@ -155,6 +155,20 @@ export class ControlServer {
         return { ...view, stats };
       },
       'port.set': (p) => this.locked([p.switch], () => this.setPort(p.switch, p.name, p.settings)),
+      'port.meter': async (p) => {
+        const sw = this.runningSwitch(p.switch);
+        this.findPortConfig(sw, p.name);
+        if (!this.manager.meter) throw new Error('this daemon has no metering');
+        return this.manager.meter(sw.name, p.name, p.reset);
+      },
+      'port.feature.set': (p) => this.editPort(p.switch, p.name, (doc) => edits.setFeature(doc, p.switch, p.name, p.extension, p.settings), (pc) => ({ features: pc.features ?? {} })),
+      'port.feature.remove': (p) => this.editPort(p.switch, p.name, (doc) => edits.removeFeature(doc, p.switch, p.name, p.extension, p.keys), (pc) => ({ features: pc.features ?? {} })),
+      'acl.add': (p) => this.editPort(p.switch, p.name, (doc) => edits.addAcl(doc, p.switch, p.name, p.acl), (pc) => ({ acls: pc.acls ?? [] })),
+      'acl.remove': (p) => this.editPort(p.switch, p.name, (doc) => edits.removeAcl(doc, p.switch, p.name, p.acl), (pc) => ({ acls: pc.acls ?? [] })),
+      'acl.list': async (p) => structuredClone(this.findPortConfig(this.findSwitch(p.switch, 'params.switch'), p.name).acls ?? []),
+      'acl.extended.add': (p) => this.editPort(p.switch, p.name, (doc) => edits.addExtendedAcl(doc, p.switch, p.name, p.acl), (pc) => ({ extendedAcls: pc.extendedAcls ?? [] })),
+      'acl.extended.remove': (p) => this.editPort(p.switch, p.name, (doc) => edits.removeExtendedAcl(doc, p.switch, p.name, p.weight, p.direction), (pc) => ({ extendedAcls: pc.extendedAcls ?? [] })),
+      'acl.extended.list': async (p) => structuredClone(this.findPortConfig(this.findSwitch(p.switch, 'params.switch'), p.name).extendedAcls ?? []),
       'fdb.show': async (p) => this.manager.fdbPage(this.runningSwitch(p.switch).name, { limit: p.limit, ...(p.after !== undefined ? { after: p.after } : {}) }),
       stats: async (p) => this.manager.stats(this.runningSwitch(p.switch).name),
       'extension.installed': async () => this.exts().installedExtensions(),
@@ -334,6 +348,29 @@ export class ControlServer {
     return edits.findSwitch(this.config, name, field);
   }
 
+  private findPortConfig(sw: SwitchConfig, name: string): PortConfig {
+    const pc = sw.ports.find((p) => p.name === name);
+    if (!pc) throw new NotFoundError('params.name', `no such port "${name}" on switch "${sw.name}"`);
+    return pc;
+  }
+
+  /**
+   * A verb that edits one port's settings (acl, feature): the edit makes the next document (null: nothing to
+   * do), committed like `port set` (a setPort change: applied in place, persisted, undone on failure).
+   */
+  private editPort<R extends object>(
+    switchName: string, portName: string, edit: (doc: XvsConfig) => XvsConfig | null, result: (pc: PortConfig) => R,
+  ): Promise<R & { switch: string; name: string; unchanged?: boolean }> {
+    return this.locked([switchName], async () => {
+      const next = edit(this.config);
+      const read = () => ({ switch: switchName, name: portName, ...result(structuredClone(this.findPortConfig(this.findSwitch(switchName, 'params.switch'), portName))) });
+      if (!next) return { ...read(), unchanged: true };
+      const changes = await this.state.commit(next, { scope: [switchName] });
+      this.log(changes.map(describeChange).join('; '));
+      return read();
+    });
+  }
+
   private runningSwitch(name: string): SwitchConfig {
     const sw = this.findSwitch(name, 'params.switch');
     if (!this.state.isRunning(sw.name)) {
@@ -351,11 +388,14 @@ export class ControlServer {
   private portViews(sw: SwitchConfig): PortView[] {
     const views: PortView[] = [];
     if (this.state.isRunning(sw.name)) {
-      for (const p of this.manager.showSwitch(sw.name).ports) views.push({ switch: sw.name, ...p, running: true });
+      for (const p of this.manager.showSwitch(sw.name).ports) {
+        const pc = sw.ports.find((x) => x.name === p.name);
+        views.push({ switch: sw.name, ...p, running: true, ...(pc && p.kind === 'vm' ? { config: structuredClone(pc) } : {}) });
+      }
     }
     for (const p of sw.ports) {
       if (views.some((v) => v.name === p.name)) continue;
-      views.push({ switch: sw.name, name: p.name, kind: 'vm', netdev: portNetdev(p), index: null, up: false, running: false });
+      views.push({ switch: sw.name, name: p.name, kind: 'vm', netdev: portNetdev(p), index: null, up: false, running: false, config: structuredClone(p) });
     }
     return views;
   }

@@ -15,6 +15,7 @@ import { DropReason } from './drop-reasons.js';
 import type { FramePool } from './frame-pool.js';
 import type { BreathContext, Stage } from './stage.js';
 import type { PortIo } from '../ports/port.js';
+import { VlanTables, VlanTagEditor } from './vlan.js';
 
 /**
  * Frames injected or originated by extensions, processed at the start of the next breath. `entry`
@@ -96,6 +97,11 @@ export class Engine {
   linkDown: Uint8Array | null = null;
   /** frames extensions injected; drained at the start of each breath */
   inject: InjectSource | null = null;
+  /** VLAN state written by the VLAN policy: tx tagging per port (flush) and the MAC-table filtering ids */
+  readonly vlan: VlanTables;
+  /** per tx slot of a port's send: 1 where flush pushed a tag to pop after the send */
+  private readonly tagPushed: Uint8Array;
+  private readonly tags: VlanTagEditor;
 
   constructor(pool: FramePool, counters: CounterBlock, batchSize: number, maxPorts: number) {
     this.pool = pool;
@@ -108,6 +114,9 @@ export class Engine {
     this.injIds = new Uint32Array(pool.slots);
     this.injPorts = new Int32Array(pool.slots);
     this.injEntry = new Int32Array(pool.slots);
+    this.vlan = new VlanTables(maxPorts);
+    this.tagPushed = new Uint8Array(batchSize);
+    this.tags = new VlanTagEditor(pool);
   }
   private readonly injIds: Uint32Array;
   private readonly injPorts: Int32Array;
@@ -268,6 +277,7 @@ export class Engine {
 
   private flush(): void {
     const v = this.counters.v;
+    const vlan = this.vlan;
     const all = this.allPorts;
     const len = this.pool.len;
     for (let k = 0; k < all.length; k++) {
@@ -275,9 +285,15 @@ export class Engine {
       const n = port.txCount;
       if (n === 0) continue;
       port.txCount = 0;
-      const sent = port.io.send(this.pool, port.txIds, n);
+      let sent: number;
       let bytes = 0;
-      for (let i = 0; i < sent; i++) bytes += len[port.txIds[i]];
+      if (vlan.aware && vlan.txTagged[port.index] === 1) {
+        bytes = this.sendTagged(port, n);
+        sent = this.taggedSent;
+      } else {
+        sent = port.io.send(this.pool, port.txIds, n);
+        for (let i = 0; i < sent; i++) bytes += len[port.txIds[i]];
+      }
       const base = CounterBlock.port(port.index);
       v[base + PF.txPackets] += sent;
       v[base + PF.txBytes] += bytes;
@@ -286,6 +302,32 @@ export class Engine {
         v[base + PF_DROPS + TX_ERROR] += n - sent;
       }
     }
+  }
+
+  private taggedSent = 0;
+
+  /**
+   * Send to a trunk-like port: each frame whose VLAN is not the port's untagged one gets its tag pushed
+   * in place just before the send and popped right after (a slot may go to several ports, each with its
+   * own tagging). Returns the bytes sent (tags included); the frame count in `taggedSent`.
+   */
+  private sendTagged(port: EnginePort, n: number): number {
+    const pool = this.pool;
+    const ids = port.txIds;
+    const pushed = this.tagPushed;
+    const untagged = this.vlan.txUntaggedVlan[port.index];
+    const vlanOf = pool.vlan;
+    const tags = this.tags;
+    for (let i = 0; i < n; i++) {
+      const vid = vlanOf[ids[i]];
+      pushed[i] = vid !== 0 && vid !== untagged && tags.push(ids[i], vid) ? 1 : 0;
+    }
+    const sent = port.io.send(pool, ids, n);
+    let bytes = 0;
+    for (let i = 0; i < sent; i++) bytes += pool.len[ids[i]];
+    for (let i = 0; i < n; i++) if (pushed[i] === 1) tags.pop(ids[i]);
+    this.taggedSent = sent;
+    return bytes;
   }
 
   private free(batch: Batch): void {

@@ -26,6 +26,8 @@
  * relative to the start of the Ethernet frame.
  */
 
+import type { PortSettings, VlanSetting } from '../config/types.js';
+
 export type ExtensionKind = 'capture' | 'filter' | 'forward';
 export type Direction = 'ingress' | 'egress';
 export type OnError = 'bypass' | 'drop';
@@ -46,6 +48,61 @@ export type ConfigSpec = Record<string, ConfigKeySpec>;
 /** A validated configuration: plain JSON data. */
 export type ConfigValue = string | number | boolean | null | ConfigValue[] | { [key: string]: ConfigValue };
 export type ExtensionConfig = { [key: string]: ConfigValue };
+
+// ---------------------------------------------------------------- port policies and port features
+
+/**
+ * A port's built-in policies as extensions read them (`view.portPolicy(port)`, `ctx.portPolicy(port)`):
+ * frozen, built once per policy change (no allocation per call), Hyper-V's defaults filled in. A
+ * forwarding extension may use it to enforce the standard port policies itself (Hyper-V: the
+ * forwarding extension or the switch enforces them); the switch's built-in policies run anyway.
+ */
+export interface PortPolicy {
+  readonly name: string;
+  readonly kind: 'vm' | 'external' | 'internal';
+  /** the VLAN mode and ids (`{ mode: 'untagged' }` by default) */
+  readonly vlan: Readonly<VlanSetting>;
+  readonly macAddressSpoofing: boolean;
+  readonly dhcpGuard: boolean;
+  readonly routerGuard: boolean;
+  readonly portMirroring: 'none' | 'source' | 'destination';
+  /** the VM's own MAC when set */
+  readonly staticMacAddress: string | undefined;
+  /** broadcast/multicast/unknown-unicast frames per second; 0 = no limit */
+  readonly stormLimit: number;
+  /** bits per second; 0 = no limit */
+  readonly maximumBandwidth: number;
+  /** HNV virtual subnet (a later issue): undefined until the switch has one */
+  readonly virtualSubnetId: number | undefined;
+}
+
+/**
+ * One key of an extension's per-port settings (Hyper-V's extension port features, set with
+ * `xvs port feature set SW PORT EXTENSION key=value`). Values are given as strings and checked
+ * against this spec when set; a key not in the spec is refused with its field named.
+ */
+export type PortFeatureKeySpec =
+  | { type: 'string'; doc: string; default?: string; pattern?: RegExp }
+  | { type: 'integer'; doc: string; default?: number; min?: number; max?: number }
+  | { type: 'boolean'; doc: string; default?: boolean }
+  | { type: 'enum'; doc: string; values: readonly string[]; default?: string };
+export type PortFeatureSpec = Record<string, PortFeatureKeySpec>;
+export type PortFeatureValue = string | number | boolean;
+
+/** a port as the control hooks see it */
+export interface PortControlInfo {
+  readonly name: string;
+  readonly index: number;
+  readonly kind: 'vm' | 'external' | 'internal';
+  /** the port's settings (after the change, for portSettingsChange's `port`) */
+  readonly settings: Readonly<PortSettings>;
+}
+
+/**
+ * What a control hook returns: nothing (or undefined) to accept, `{ veto: 'why' }` to refuse. A hook
+ * that throws refuses too, with the error's message.
+ */
+export type ControlVerdict = void | undefined | { veto: string };
 
 // ---------------------------------------------------------------- documentation
 
@@ -105,6 +162,11 @@ export interface FrameReader {
   hasDestination(i: number, port: number): boolean;
   /** egress only: write frame i's destinations into out; returns how many */
   destinations(i: number, out: Int32Array): number;
+  /**
+   * The built-in policies of port `port` (VLAN mode and ids, guards, mirroring, …), read-only; undefined
+   * for a port that does not exist. Same object until the port's settings change.
+   */
+  portPolicy(port: number): PortPolicy | undefined;
   /** does frame i match a compiled matcher (packet/match.ts)? Reads the frame in place, no copy. */
   matches(i: number, matcher: { matches(bytes: Uint8Array, off: number, len: number): boolean }): boolean;
 }
@@ -143,12 +205,16 @@ export interface ForwardView extends FilterView {
  * `view.u16(i, off)` and `view.u32(i, off + 2)` read them.
  */
 export interface SwitchMacTable {
-  /** learn (or refresh, or move) a source MAC on a port; a full table is counted, not an error */
-  learn(hi16: number, lo32: number, port: number): void;
-  /** the port a MAC was learned on, or -1 */
-  lookup(hi16: number, lo32: number): number;
-  /** out[i] = lookup(hi16[i], lo32[i]) for i < n, in one consistent read of the table (per batch: cheaper) */
-  lookupBatch(hi16: Int32Array, lo32: Int32Array, n: number, out: Int32Array): void;
+  /**
+   * learn (or refresh, or move) a source MAC on a port, on VLAN `vlan` (the frame's `view.vlan(i)`;
+   * default 0); a full table is counted, not an error. The table is keyed by the VLAN's filtering id:
+   * a private VLAN's secondaries learn into their primary.
+   */
+  learn(hi16: number, lo32: number, port: number, vlan?: number): void;
+  /** the port a MAC was learned on in VLAN `vlan` (default 0), or -1 */
+  lookup(hi16: number, lo32: number, vlan?: number): number;
+  /** out[i] = lookup(hi16[i], lo32[i], vlan[i] or 0) for i < n, in one consistent read of the table (per batch: cheaper) */
+  lookupBatch(hi16: Int32Array, lo32: Int32Array, n: number, out: Int32Array, vlan?: Int32Array): void;
 }
 
 /** Services every extension instance gets at creation (one per worker). */
@@ -164,6 +230,16 @@ export interface ExtensionContext {
   portName(index: number): string | undefined;
   /** bumped whenever ports are added or removed */
   readonly portsVersion: number;
+  /** the built-in policies of a port (as `view.portPolicy`), undefined for no such port */
+  portPolicy(port: number): PortPolicy | undefined;
+  /**
+   * This extension's per-port setting `key` on `port` (`xvs port feature set`), typed by the
+   * extension's `portFeatures` spec: the value set, else the spec's default, else undefined. Cheap
+   * (no allocation); still, read it per batch (the batch's `inPort`), not per frame.
+   */
+  portFeature(port: number, key: string): PortFeatureValue | undefined;
+  /** bumped whenever any port's settings or features change (cache per-port decisions with it) */
+  readonly policyVersion: number;
   /** seconds, wall clock, of the current breath */
   readonly now: number;
   /** milliseconds (fractional), wall clock, read when the hook was called: for timestamps */
@@ -218,6 +294,21 @@ export interface ExtensionInstance<V> {
    * takes the extension out like a throw in a hook.
    */
   tick?(ctx: ExtensionContext): void;
+  /**
+   * Control hooks (Hyper-V's OID_SWITCH_PORT_CREATE, OID_SWITCH_PORT_DELETE and
+   * OID_SWITCH_PORT_PROPERTY_ADD/UPDATE): asked before a VM port is added, removed, or has its
+   * settings (port policies, extension port features) changed. Return nothing to accept;
+   * return `{ veto: 'why' }` or throw to refuse — the operation is not done and the CLI prints
+   * `port add refused by extension "NAME": why`. Every worker's instance is asked, in pipeline
+   * order; the first refusal wins, so an instance may be asked about an operation that another
+   * refuses: decide here, keep state from what the port policies (`ctx.portPolicy`, `policyVersion`)
+   * show afterwards. A hook must answer promptly: one that blocks is stopped by the worker watchdog
+   * and the operation is refused.
+   */
+  portCreate?(port: PortControlInfo, ctx: ExtensionContext): ControlVerdict;
+  portDelete?(port: PortControlInfo, ctx: ExtensionContext): ControlVerdict;
+  /** `before`/`after`: the port's whole settings (a key left out is at its default) */
+  portSettingsChange?(port: PortControlInfo, before: Readonly<PortSettings>, after: Readonly<PortSettings>, ctx: ExtensionContext): ControlVerdict;
   /** apply a new validated configuration keeping state; if absent the instance is rebuilt */
   reconfigure?(config: ExtensionConfig): void;
   /** release files/sockets; called when disabled, removed, reconfigured by rebuild, or at shutdown */
@@ -232,6 +323,12 @@ interface DefinitionBase<K extends ExtensionKind, V> {
   readonly config: ConfigSpec;
   /** counter names with a one-line meaning each */
   readonly counters: Readonly<Record<string, string>>;
+  /**
+   * Per-port settings this extension accepts (`xvs port feature set SW PORT NAME key=value`,
+   * Hyper-V's Set-VMSwitchExtensionPortFeature), read with `ctx.portFeature(port, key)` and seen
+   * in `portSettingsChange`. Absent: the extension has none (setting one is refused).
+   */
+  readonly portFeatures?: PortFeatureSpec;
   /**
    * True when its state must live in one instance (a lease table): every data-path worker runs its
    * own instance, so enabling it on a switch with more than one worker is refused.
@@ -269,6 +366,7 @@ export interface ExtensionMeta {
   readonly config: ConfigSpec;
   readonly counters: Readonly<Record<string, string>>;
   readonly singleWorker?: boolean;
+  readonly portFeatures?: PortFeatureSpec;
 }
 
 /** Identity helpers that give extension authors type checking and inference. */

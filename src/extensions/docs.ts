@@ -27,6 +27,14 @@ export function renderExtensionDoc(def: ExtensionMeta): string {
     lines.push('', '| counter | meaning |', '|---|---|');
     for (const [k, v] of c) lines.push(`| \`${k}\` | ${v} |`);
   }
+  const features = Object.entries(def.portFeatures ?? {});
+  if (features.length) {
+    lines.push('', '**Port features** (`xvs port feature set SWITCH PORT ' + def.name + ' key=value`)', '', '| key | type | default | meaning |', '|---|---|---|---|');
+    for (const [k, f] of features) {
+      const type = f.type === 'enum' ? f.values.join(' \\| ') : f.type;
+      lines.push(`| \`${k}\` | ${type} | ${f.default === undefined ? '' : `\`${String(f.default)}\``} | ${f.doc.replace(/\|/g, '\\|')} |`);
+    }
+  }
   const notes = def.singleWorker ? `${d.notes} Runs only on switches with one data-path worker.` : d.notes;
   lines.push('', '**Notes**', '', notes, '', '**See also**', '', d.seeAlso, '');
   return lines.join('\n');

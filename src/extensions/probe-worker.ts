@@ -18,6 +18,7 @@ async function probe(): Promise<ProbeResult> {
   const meta: ExtensionMeta = {
     name: def.name, version: def.version, kind: def.kind, doc: def.doc, config: def.config, counters: def.counters,
     ...(def.singleWorker !== undefined ? { singleWorker: def.singleWorker } : {}),
+    ...(def.portFeatures !== undefined ? { portFeatures: def.portFeatures } : {}),
   };
   return { ok: true, meta };
 }

@@ -16,6 +16,7 @@
  * (trust.ts, checked at install, at every daemon start and at every import by a worker), unless the
  * operator installed it with `--allow-untrusted` (recorded in the config, warned at every load).
  */
+import { checkPortFeatureSpec } from './port-features.js';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -62,6 +63,7 @@ function checkDefinition(def: ExtensionMeta, where: string): void {
   const missing = missingDocSections(def);
   if (missing.length) throw new ConfigError(`${where}.doc`, `missing doc section(s): ${missing.join(', ')}`);
   if (Object.keys(def.counters).length > 28) throw new ConfigError(`${where}.counters`, 'at most 28 counters');
+  checkPortFeatureSpec(def.portFeatures, `${where}.portFeatures`);
   if (def.singleWorker !== undefined && typeof def.singleWorker !== 'boolean') {
     throw new ConfigError(`${where}.singleWorker`, `expected true or false, got ${JSON.stringify(def.singleWorker)}`);
   }

@@ -11,7 +11,8 @@
  * an error. At most MAX_SNAPSHOTS walks per switch keep a snapshot (20 bytes per entry with its
  * sort order: 20 MB for a million entries; taking and sorting it costs ~100 ms there).
  *
- * The order is by MAC (the key's VLAN/context bits first, all 0 today), as `bridge fdb show`.
+ * The order is by VLAN (the key's context bits: the filtering id), then MAC. The cursor is
+ * `<snapshot id>/<last MAC>` for VLAN 0 and `<snapshot id>/<last MAC>@<VLAN>` otherwise.
  */
 import { ConfigError } from '../core/errors.js';
 import { macToString, parseMac } from '../packet/ethernet.js';
@@ -32,15 +33,16 @@ interface Sorted {
   usedAt: number;
 }
 
-/** `<id>/<mac>` or a bare MAC, as `after` may be given */
-const CURSOR = /^(?:([0-9a-z]{1,12})\/)?((?:[0-9a-f]{2}:){5}[0-9a-f]{2})$/i;
+/** `<id>/<mac>[@<vlan>]` or a bare MAC, as `after` may be given */
+const CURSOR = /^(?:([0-9a-z]{1,12})\/)?((?:[0-9a-f]{2}:){5}[0-9a-f]{2})(?:@(\d{1,4}))?$/i;
 
 /** A cursor's parts, or a ConfigError naming `field`. */
 export function parseCursor(s: string, field: string): { id: string | null; hi: number; lo: number } {
   const m = CURSOR.exec(s);
   const b = m ? parseMac(m[2]) : null;
-  if (!m || !b) throw new ConfigError(field, `expected the "next" of a previous page (or a MAC address), got ${JSON.stringify(s).slice(0, 60)}`);
-  return { id: m[1] ?? null, hi: (0x80000000 | (b[0] << 8) | b[1]) | 0, lo: ((b[2] << 24) | (b[3] << 16) | (b[4] << 8) | b[5]) | 0 };
+  const vlan = m && m[3] !== undefined ? Number(m[3]) : 0;
+  if (!m || !b || vlan > 4095) throw new ConfigError(field, `expected the "next" of a previous page (or a MAC address), got ${JSON.stringify(s).slice(0, 60)}`);
+  return { id: m[1] ?? null, hi: (0x80000000 | (vlan << 16) | (b[0] << 8) | b[1]) | 0, lo: ((b[2] << 24) | (b[3] << 16) | (b[4] << 8) | b[5]) | 0 };
 }
 
 /** compare two keys (hi, lo): context bits, then the MAC as unsigned */
@@ -79,6 +81,12 @@ function sortSnapshot(snap: MacTableSnapshot): Uint32Array {
     const t = a; a = b; b = t;
   }
   return a;
+}
+
+/** an entry as `fdb show` gives it: `vlan` only when not 0 */
+export function fdbEntry(hi: number, lo: number, port: string, ageSeconds: number): FdbEntry {
+  const vlan = (hi >>> 16) & 0xfff;
+  return vlan !== 0 ? { mac: macToString(hi, lo), vlan, port, ageSeconds } : { mac: macToString(hi, lo), port, ageSeconds };
 }
 
 /** The page walks of one switch's table. */
@@ -121,10 +129,10 @@ export class FdbPager {
     const entries: FdbEntry[] = [];
     for (let k = start; k < end; k++) {
       const i = order[k];
-      entries.push({ mac: macToString(snap.hi[i], snap.lo[i]), port: portName(snap.port[i]), ageSeconds: Math.max(0, now - snap.lastSeen[i]) });
+      entries.push(fdbEntry(snap.hi[i], snap.lo[i], portName(snap.port[i]), Math.max(0, now - snap.lastSeen[i])));
     }
-    const last = end - 1;
-    const next = end < snap.n ? `${id}/${entries[last - start].mac}` : null;
+    const last = entries[end - 1 - start];
+    const next = end < snap.n ? `${id}/${last.mac}${last.vlan !== undefined ? `@${last.vlan}` : ''}` : null;
     if (next === null) this.#walks.delete(id); // walk done: free its snapshot
     return { entries, next, total: snap.n };
   }

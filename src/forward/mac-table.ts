@@ -2,8 +2,9 @@
  * MacTable: the switch's forwarding table, an open-addressing hash table (linear probing) in a
  * SharedArrayBuffer, so every data-path worker of a switch and the control plane see one table.
  *
- * Key: (hi, lo) = 0x80000000 | ctx << 16 | MAC bytes 0–1, MAC bytes 2–5. `ctx` is reserved for the
- * VLAN (12 bits) so later issues keep tenants/VLANs apart by key; bit 31 marks a used entry.
+ * Key: (hi, lo) = 0x80000000 | ctx << 16 | MAC bytes 0–1, MAC bytes 2–5. `ctx` (12 bits) is the
+ * frame's VLAN filtering id (forward/fdb.ts, policy/vlan: the VLAN, a private VLAN's secondaries →
+ * their primary; 0 on a VLAN-transparent switch); bit 31 marks a used entry.
  * Value: port index and the last time (seconds) traffic from the MAC was seen.
  *
  * Concurrency: lookups take no lock. Inserts, moves and deletions (aging, port removal) take a
@@ -330,7 +331,7 @@ function validPort(p: number): boolean {
   return (p >>> 0) < PORTS && p === (p | 0);
 }
 
-/** Key words for a MAC at bytes[off..off+6) in context `ctx` (VLAN; 0 for now). */
+/** Key words for a MAC at bytes[off..off+6) in context `ctx` (the VLAN filtering id, 0..4095). */
 export function macKeyHi(bytes: Uint8Array, off: number, ctx: number): number {
-  return (0x80000000 | (ctx << 16) | (bytes[off] << 8) | bytes[off + 1]) | 0;
+  return (0x80000000 | ((ctx & 0xfff) << 16) | (bytes[off] << 8) | bytes[off + 1]) | 0;
 }

@@ -4,15 +4,20 @@
  *   xvs daemon (own config and socket in .lab/run) ── private switch "lab0"
  *     ├─ vm1..vm3: namespaces xvsln0..2 (10.78.0.10–12) on veths, the "namespace VMs"
  *     └─ xvslvm:   a persistent TAP with a QEMU VM (10.78.0.50; TCG, QEMU's default vnet_hdr)
+ *   and private switch "lab1" with VLANs (port policies):
+ *     ├─ vlan10a, vlan10b: access VLAN 10      ├─ vlan20a, vlan20b: access VLAN 20
+ *     └─ pvlan-iso: isolated (primary 30, secondary 31); pvlan-iso2: isolated (30/31);
+ *        pvlan-prom: promiscuous (primary 30, secondaries 31)   (namespaces xvsln3..9, 10.78.1.x)
  *
  * Checks: ping between every pair of namespaces, a short iperf3 TCP run, and with QEMU: ping to the
- * VM, a TCP upload into the VM and a download from it, both md5-verified. Prints a result table, the
+ * VM, a TCP upload into the VM and a download from it, both md5-verified; on lab1, who reaches whom
+ * (printed as a matrix and checked against what the VLAN rules say). Prints a result table, the
  * switch counters and the MAC table. The daemon and namespaces stay up (explore with the CLI:
  * `node dist/src/cli/main.js --socket .lab/run/xvs.sock stats lab0`) until `down`.
  * Every name starts with "xvsl"; stale ones are removed first; only PIDs the lab started are signalled.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { repoRoot } from '../repo-root.js';
+import { LAB_CLI, repoRoot } from '../repo-root.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -28,7 +33,7 @@ const root = repoRoot;
 const run = path.join(root, '.lab', 'run');
 const sock = path.join(run, 'xvs.sock');
 const pidFile = path.join(run, 'daemon.pid');
-const cli = path.join(root, 'dist', 'cli', 'main.js');
+const cli = LAB_CLI;
 
 interface Row { check: string; result: 'ok' | 'FAIL' | 'skipped'; detail: string }
 const rows: Row[] = [];
@@ -64,6 +69,7 @@ async function down(): Promise<void> {
   const pid = daemonPid();
   if (pid) {
     xvs('switch', 'delete', SWITCH); // removes the TAP xvs created
+    xvs('switch', 'delete', 'lab1');
     process.kill(pid, 'SIGTERM');
     for (let i = 0; i < 50; i++) {
       try { process.kill(pid, 0); } catch { break; }
@@ -129,6 +135,47 @@ async function vmChecks(lab: NetLab, h0: Host): Promise<void> {
   }
 }
 
+/** lab1: two VLANs and a private VLAN among namespace VMs; prints who reaches whom */
+function vlanChecks(lab: NetLab): void {
+  const SW1 = 'lab1';
+  const ports: { name: string; vlan: string[]; group: string }[] = [
+    { name: 'vlan10a', vlan: ['--access', '--vlan-id', '10'], group: 'v10' },
+    { name: 'vlan10b', vlan: ['--access', '--vlan-id', '10'], group: 'v10' },
+    { name: 'vlan20a', vlan: ['--access', '--vlan-id', '20'], group: 'v20' },
+    { name: 'vlan20b', vlan: ['--access', '--vlan-id', '20'], group: 'v20' },
+    { name: 'pvlan-iso', vlan: ['--isolated', '--primary-vlan-id', '30', '--secondary-vlan-id', '31'], group: 'iso' },
+    { name: 'pvlan-iso2', vlan: ['--isolated', '--primary-vlan-id', '30', '--secondary-vlan-id', '31'], group: 'iso' },
+    { name: 'pvlan-prom', vlan: ['--promiscuous', '--primary-vlan-id', '30', '--secondary-vlan-ids', '31'], group: 'prom' },
+  ];
+  must('switch', 'create', SW1, '--type', 'private');
+  const hosts = ports.map((p, k) => {
+    const h = lab.addHost(3 + k, { subnet: '10.78.1' });
+    must('port', 'add', SW1, p.name, '--netdev', h.peer);
+    must('port', 'vlan', SW1, p.name, ...p.vlan);
+    return h;
+  });
+  // VLAN rules: same access VLAN; isolated ↔ promiscuous of the same primary; never isolated ↔ isolated
+  const expect = (a: string, b: string): boolean => (a === b && a !== 'iso') || (a === 'iso' && b === 'prom') || (a === 'prom' && b === 'iso');
+  const w = Math.max(...ports.map((p) => p.name.length));
+  const lines = [`${''.padEnd(w)}  ${ports.map((p) => p.name.padEnd(w)).join(' ')}`];
+  let wrong = 0;
+  for (let i = 0; i < ports.length; i++) {
+    const cells: string[] = [];
+    for (let j = 0; j < ports.length; j++) {
+      if (i === j) { cells.push('-'.padEnd(w)); continue; }
+      const ok = lab.ping(hosts[i], hosts[j], 1, ['-W', '1']);
+      const want = expect(ports[i].group, ports[j].group);
+      if (ok !== want) wrong++;
+      cells.push(`${ok ? 'reaches' : '·'}${ok !== want ? ' (!)' : ''}`.padEnd(w));
+    }
+    lines.push(`${ports[i].name.padEnd(w)}  ${cells.join(' ')}`);
+  }
+  console.log(`\n== who reaches whom on ${SW1} (ping; row → column)\n${lines.join('\n')}`);
+  record(`VLAN/PVLAN reachability on ${SW1}`, wrong === 0, wrong === 0 ? `${ports.length * (ports.length - 1)} pairs as the VLAN rules say` : `${wrong} pair(s) differ (marked (!))`);
+  console.log(`\n== xvs pipeline show ${SW1}`);
+  console.log(must('pipeline', 'show', SW1));
+}
+
 async function up(): Promise<number> {
   if (process.getuid?.() !== 0) throw new Error('the lab needs root (namespaces, TAPs): sudo npm run lab');
   await down();
@@ -156,6 +203,11 @@ async function up(): Promise<number> {
   }
   if (srv.pid && srv.exitCode === null) { try { process.kill(srv.pid, 'SIGKILL'); } catch { /* gone */ } }
   await vmChecks(lab, hosts[0]);
+  try {
+    vlanChecks(lab);
+  } catch (e) {
+    record('VLAN/PVLAN lab switch lab1', false, (e as Error).message.split('\n')[0]);
+  }
 
   console.log('\n== results');
   const w = Math.max(...rows.map((r) => r.check.length));

@@ -5,7 +5,8 @@
  */
 import type { FramePool } from '../core/frame-pool.js';
 import { VNET_HDR_LEN } from '../core/frame-pool.js';
-import type { ExtensionContext, OwnedFrame, SwitchMacTable } from '../extensions/api.js';
+import type { ExtensionContext, OwnedFrame, PortFeatureSpec, PortFeatureValue, PortPolicy, SwitchMacTable } from '../extensions/api.js';
+import { EMPTY_PORT_POLICIES, featureValue, type PortPolicyTable } from './port-policies.js';
 import type { FrameOwnership } from './ownership.js';
 import { MAX_PORTS_PER_SWITCH } from '../config/types.js';
 import { DropReason } from '../core/drop-reasons.js';
@@ -75,12 +76,20 @@ export class DataPathContext implements ExtensionContext {
   readonly #counterNames: string[];
   readonly #log: (m: string) => void;
   readonly #lost: LostFrameCounter;
+  readonly #policies: PortPolicyTable;
+  readonly #extName: string;
+  readonly #featureSpec: PortFeatureSpec;
 
   constructor(opts: {
     switchName: string; workerIndex: number; pool: FramePool; owner: FrameOwnership; me: number;
     ports: PortDirectory; inject: InjectQueue; counters: Float64Array; counterNames: string[]; log: (m: string) => void;
     lost: LostFrameCounter; fdb: SwitchMacTable | null; maxBatch: number;
+    /** the worker's port policies, the extension's name and its port feature spec (ctx.portFeature) */
+    policies?: PortPolicyTable; extName?: string; portFeatures?: PortFeatureSpec;
   }) {
+    this.#policies = opts.policies ?? EMPTY_PORT_POLICIES;
+    this.#extName = opts.extName ?? '';
+    this.#featureSpec = opts.portFeatures ?? {};
     this.maxBatch = opts.maxBatch;
     this.fdb = opts.fdb;
     this.switchName = opts.switchName;
@@ -105,6 +114,12 @@ export class DataPathContext implements ExtensionContext {
   portIndex(name: string): number { return this.#ports.indexOf(name); }
   portName(index: number): string | undefined { return this.#ports.names[index]; }
   get portsVersion(): number { return this.#ports.version; }
+  get policyVersion(): number { return this.#policies.version; }
+  portPolicy(port: number): PortPolicy | undefined { return this.#policies.policy(port); }
+  portFeature(port: number, key: string): PortFeatureValue | undefined {
+    const spec = Object.hasOwn(this.#featureSpec, key) ? this.#featureSpec[key] : undefined;
+    return featureValue(spec, this.#policies.feature(port, this.#extName, key));
+  }
   log(message: string): void { this.#log(message); }
 
   private mine(frame: number): number {

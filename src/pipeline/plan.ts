@@ -13,6 +13,7 @@ import type { SwitchMacTable } from '../extensions/api.js';
 import { DataPathContext, EXT_STRIDE, type InjectQueue, type LostFrameCounter, type PortDirectory } from './context.js';
 import { DropReason } from '../core/drop-reasons.js';
 import type { FrameOwnership } from './ownership.js';
+import type { PortPolicyTable } from './port-policies.js';
 import { enforcePluginTrust, UntrustedPluginError, warnLog, type PluginTrust } from '../extensions/trust.js';
 
 const POOL_EXHAUSTED = DropReason['pool-exhausted'];
@@ -79,6 +80,8 @@ export interface PlanDeps {
   owner: FrameOwnership;
   ports: PortDirectory;
   presence: PortPresence;
+  /** every port's policies and extension features (extensions read them through views and contexts) */
+  policies?: PortPolicyTable;
   inject: InjectQueue;
   /** this worker's extension counters: MAX_EXTENSION_SLOTS records of EXT_STRIDE */
   extCounters: Float64Array;
@@ -187,12 +190,13 @@ export class PlanApplier {
       ports: d.ports, inject: d.inject, counters: d.extCounters.subarray(base + 4, base + EXT_STRIDE),
       counterNames: Object.keys(def.counters), log: (m) => d.log(`${sp.name}: ${m}`),
       lost: d.lost, fdb: sp.kind === 'forward' ? d.fdb : null, maxBatch: d.batchSize,
+      policies: d.policies, extName: sp.name, portFeatures: def.portFeatures,
     });
     const poolExhausted = (): void => d.lost(POOL_EXHAUSTED, -1);
     let view: ReaderView;
-    if (sp.kind === 'capture') view = new CaptureBatchView(d.pool, d.presence, d.batchSize);
-    else if (sp.kind === 'filter') view = new FilterBatchView(d.pool, d.presence, d.batchSize, d.owner, sp.slot + 1, poolExhausted);
-    else view = new ForwardBatchView(d.pool, d.presence, d.batchSize, d.owner, sp.slot + 1, poolExhausted);
+    if (sp.kind === 'capture') view = new CaptureBatchView(d.pool, d.presence, d.batchSize, d.policies);
+    else if (sp.kind === 'filter') view = new FilterBatchView(d.pool, d.presence, d.batchSize, d.owner, sp.slot + 1, poolExhausted, d.policies);
+    else view = new ForwardBatchView(d.pool, d.presence, d.batchSize, d.owner, sp.slot + 1, poolExhausted, d.policies);
     Object.freeze(view); // no property of a view can be replaced or added by extension code
     const instance = def.create(sp.config, ctx) as ExtensionInstance<CaptureBatchView>;
     return {

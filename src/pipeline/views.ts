@@ -12,9 +12,10 @@
 import { Batch, DST_WORDS, DstMode } from '../core/batch.js';
 import { DropReason } from '../core/drop-reasons.js';
 import type { FramePool } from '../core/frame-pool.js';
-import type { CaptureView, Direction, FilterView, ForwardView, OwnedFrame } from '../extensions/api.js';
+import type { CaptureView, Direction, FilterView, ForwardView, OwnedFrame, PortPolicy } from '../extensions/api.js';
 import { matchInPlace } from '../packet/match.js';
 import type { FrameOwnership } from './ownership.js';
+import { EMPTY_PORT_POLICIES, type PortPolicyTable } from './port-policies.js';
 
 const EXT_DROP = DropReason['extension-drop'];
 const SAME_PORT = DropReason['same-port'];
@@ -60,13 +61,15 @@ export class ReaderView {
   #batch: Batch;
   #pool: FramePool;
   readonly #ports: PortPresence;
+  readonly #policies: PortPolicyTable;
   #direction: Direction = 'ingress';
   /** reason word of the last drop per frame (trace); set by FilterBatchView.drop */
   readonly #dropWords: (string | undefined)[];
 
-  constructor(pool: FramePool, ports: PortPresence, capacity: number) {
+  constructor(pool: FramePool, ports: PortPresence, capacity: number, policies: PortPolicyTable = EMPTY_PORT_POLICIES) {
     this.#pool = pool;
     this.#ports = ports;
+    this.#policies = policies;
     this.#batch = new Batch(1);
     this.#dropWords = new Array<string | undefined>(capacity).fill(undefined);
   }
@@ -130,6 +133,8 @@ export class ReaderView {
 
   vlan(i: number): number { return this.#pool.vlan[this.#batch.ids[i]]; }
 
+  portPolicy(port: number): PortPolicy | undefined { return this.#policies.policy(port); }
+
   matches(i: number, matcher: { matches(bytes: Uint8Array, off: number, len: number): boolean }): boolean {
     const id = this.#batch.ids[i];
     // matchInPlace runs packet/match.ts's own code for a matcher compiled there (anything else
@@ -179,8 +184,11 @@ export class FilterBatchView extends ReaderView implements FilterView {
 
   readonly #onPoolExhausted: () => void;
 
-  constructor(pool: FramePool, ports: PortPresence, capacity: number, owner: FrameOwnership, me: number, onPoolExhausted: () => void) {
-    super(pool, ports, capacity);
+  constructor(
+    pool: FramePool, ports: PortPresence, capacity: number, owner: FrameOwnership, me: number, onPoolExhausted: () => void,
+    policies: PortPolicyTable = EMPTY_PORT_POLICIES,
+  ) {
+    super(pool, ports, capacity, policies);
     this.#owner = owner;
     this.#me = me;
     this.#onPoolExhausted = onPoolExhausted;

@@ -4,8 +4,12 @@
  * mirror destinations; egress — trunk/VLAN, egress ACLs). Adding a policy is one entry here.
  */
 import { bandwidthModule } from './bandwidth/index.js';
+import { mirrorPolicy } from './mirror/mirror.js';
 import type { PolicyModule } from './runtime.js';
+import { vlanPolicy } from './vlan/index.js';
 
 export const POLICY_MODULES: readonly PolicyModule[] = Object.freeze([
+  vlanPolicy,
   bandwidthModule,
+  mirrorPolicy,
 ]);

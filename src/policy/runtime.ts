@@ -10,8 +10,10 @@
 import type { PortSettings } from '../config/types.js';
 import type { CounterBlock } from '../core/counters.js';
 import type { FramePool } from '../core/frame-pool.js';
+import type { VlanTables } from '../core/vlan.js';
 import type { BuiltinPolicies, PolicyHook, PolicyTraceNotes } from '../pipeline/policies.js';
 import type { PortPresence } from '../pipeline/views.js';
+import { PortPolicyTable } from '../pipeline/port-policies.js';
 import type { PolicyCounters } from './counters.js';
 import type { PolicySharedBuffers } from './shared.js';
 
@@ -47,6 +49,8 @@ export interface PolicyEnv {
   readonly workerIndex: number;
   readonly workerCount: number;
   readonly trace: PolicyTraceNotes;
+  /** the worker's VLAN state (core/vlan.ts): written by policy/vlan only, read by the engine's transmit and the MAC table */
+  readonly vlan: VlanTables;
   log(message: string): void;
 }
 
@@ -78,6 +82,8 @@ export class PolicyRuntime {
   private readonly instances: { module: PolicyModule; inst: PolicyModuleInstance }[];
   private placed: PolicyPlacement[] = [];
   input: SwitchPolicyInput = { ports: [] };
+  /** every port's policies and extension features as extensions read them (views, contexts) */
+  readonly portPolicies = new PortPolicyTable();
 
   constructor(target: BuiltinPolicies, env: PolicyEnv, modules: readonly PolicyModule[]) {
     this.target = target;
@@ -99,6 +105,7 @@ export class PolicyRuntime {
     for (const p of next) this.target.add(p.stage, p.hook);
     this.placed = next;
     this.input = input;
+    this.portPolicies.update(input);
   }
 
   /** the hooks installed now, in order, with their stage */

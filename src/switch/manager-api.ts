@@ -3,6 +3,11 @@ import type { PortConfig, PortSettings, SwitchConfig } from '../config/types.js'
 /** One learned MAC address, as `xvs fdb show` prints it. */
 export interface FdbEntry {
   mac: string;
+  /**
+   * the entry's VLAN (its filtering id: a private VLAN's secondaries show as their primary); absent = 0
+   * (untagged, or a VLAN-transparent switch)
+   */
+  vlan?: number;
   port: string;
   /** seconds since the entry was last refreshed by traffic */
   ageSeconds: number;
@@ -43,8 +48,8 @@ export interface PortStats {
   macs: number;
   macLimit: number;
   macLimitHits: number;
-  /** what the port policies counted for this port (policy/counters.ts POLICY_PORT_FIELDS; only non-zero ones) */
-  policy?: Record<string, number>;
+  /** what the built-in port policies counted on this port besides drops (policy/counters.ts POLICY_PORT_FIELDS), non-zero only */
+  policy: Record<string, number>;
 }
 
 export interface SwitchStats {
@@ -60,6 +65,32 @@ export interface SwitchStats {
     /** times the watchdog replaced this worker (stalled, out of memory, crashed) and the last cause */
     restarts: number; lastCause?: string;
   }[];
+}
+
+/** One meter ACL entry's traffic (Measure-VM's NetworkMeteredTrafficReport element), since the last reset. */
+export interface MeterEntry {
+  /** the entry's index in the port's `acls` list */
+  index: number;
+  direction: 'inbound' | 'outbound' | 'both';
+  /** the entry's address on the VM's side or the far side (one of the two is set; "any" for any) */
+  localAddress?: string;
+  remoteAddress?: string;
+  inboundBytes: number;
+  inboundPackets: number;
+  outboundBytes: number;
+  outboundPackets: number;
+}
+
+/** `port.meter`: a port's metered traffic (Measure-VM), per meter ACL entry and in total. */
+export interface MeterReport {
+  switch: string;
+  port: string;
+  /** ISO time counting started: the last reset, or when the switch started counting for this port */
+  since: string;
+  entries: MeterEntry[];
+  totals: { inboundBytes: number; inboundPackets: number; outboundBytes: number; outboundPackets: number };
+  /** the counts were reported, then set back to zero (Reset-VMResourceMetering) */
+  reset?: boolean;
 }
 
 /** Supervision of one data-path worker (workers/watchdog.ts). */
@@ -93,16 +124,19 @@ export interface WorkerHealthEntry extends WorkerHealthView {
 export interface SwitchManager {
   createSwitch(cfg: SwitchConfig): Promise<void>;
   deleteSwitch(name: string): Promise<void>;
-  addPort(switchName: string, port: PortConfig): Promise<void>;
-  removePort(switchName: string, portName: string): Promise<void>;
+  /** `undoing`: a rollback of a change already made: extensions' control hooks are not asked (switch.ts) */
+  addPort(switchName: string, port: PortConfig, opts?: { undoing?: boolean }): Promise<void>;
+  removePort(switchName: string, portName: string, opts?: { undoing?: boolean }): Promise<void>;
   listSwitches(): SwitchInfo[];
   showSwitch(name: string): SwitchInfo;
   /** every entry (in-process callers and small tables; the control API pages with fdbPage) */
   fdb(name: string): FdbEntry[];
   fdbPage(name: string, opts: FdbPageOptions): FdbPage;
   /** change a VM port's settings in place (`port set`) */
-  setPort(switchName: string, portName: string, settings: PortSettings): Promise<void>;
+  setPort(switchName: string, portName: string, settings: PortSettings, opts?: { undoing?: boolean }): Promise<void>;
   stats(name: string): SwitchStats;
+  /** a port's meter ACL counts since the last reset; `reset`: report, then count from zero again */
+  meter?(switchName: string, portName: string, reset: boolean): MeterReport;
   /** restarts and last cause of every data-path worker of every switch (for `daemon status`) */
   health?(): WorkerHealthEntry[];
   /** stop every worker; leaves TAPs in place (persistent) so running VMs keep their link. */

@@ -15,10 +15,11 @@ import { reconcile } from '../ports/isolation.js';
 import { NetdevRecord } from '../ports/netdev-record.js';
 import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
 import type {
-  ExtensionInfo, ExtensionManager, FdbEntry, FdbPage, FdbPageOptions, LiveTraceOptions, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
+  ExtensionInfo, ExtensionManager, FdbEntry, FdbPage, FdbPageOptions, LiveTraceOptions, MeterReport, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
 } from './manager-api.js';
 
 export class DataPathManager implements SwitchManager, ExtensionManager {
+
   private readonly switches = new Map<string, Switch>();
   /** `fdb.show` walks in progress, per switch (their snapshots go with the switch) */
   private readonly fdbPagers = new WeakMap<Switch, FdbPager>();
@@ -98,16 +99,16 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
     await sw.destroy();
   }
 
-  async addPort(switchName: string, port: PortConfig): Promise<void> {
+  async addPort(switchName: string, port: PortConfig, opts: { undoing?: boolean } = {}): Promise<void> {
     const sw = this.get(switchName);
     const dev = port.netdev ?? port.name;
     const o = this.owner(dev);
     if (o) throw new ConfigError(port.netdev ? 'netdev' : 'name', `"${dev}" is already used by switch "${o}"`);
-    await sw.addPort(port);
+    await sw.addPort(port, 'port', opts);
   }
 
-  async removePort(switchName: string, portName: string): Promise<void> {
-    await this.get(switchName).removePort(portName);
+  async removePort(switchName: string, portName: string, opts: { undoing?: boolean } = {}): Promise<void> {
+    await this.get(switchName).removePort(portName, opts);
   }
 
   listSwitches(): SwitchInfo[] {
@@ -133,8 +134,12 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
     return pager.page(opts, (i) => byIndex.get(i) ?? `#${i}`, (Date.now() / 1000) | 0);
   }
 
-  async setPort(switchName: string, portName: string, settings: PortSettings): Promise<void> {
-    await this.get(switchName).setPort(portName, settings);
+  async setPort(switchName: string, portName: string, settings: PortSettings, opts: { undoing?: boolean } = {}): Promise<void> {
+    await this.get(switchName).setPort(portName, settings, opts);
+  }
+
+  meter(switchName: string, portName: string, reset: boolean): MeterReport {
+    return this.get(switchName).meter(portName, reset);
   }
 
   stats(name: string): SwitchStats {

@@ -21,7 +21,7 @@ import { CounterBlock, PF, SW } from '../core/counters.js';
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { MacTable } from '../forward/mac-table.js';
 import { portMacLimit } from '../forward/mac-limits.js';
-import { macToString } from '../packet/ethernet.js';
+import { fdbEntry } from '../forward/fdb-pages.js';
 import { ip, isTap, moveAddresses, netdevExists, netdevMac, netdevMtu, setLinkUp } from '../ports/netdev.js';
 import { checkPortNetdev, describeAddresses, hostAddresses, isLoopback, isolate, release } from '../ports/isolation.js';
 import { NetdevRecord } from '../ports/netdev-record.js';
@@ -34,15 +34,18 @@ import type { PipelinePlan } from '../pipeline/plan.js';
 import { EXT_STRIDE, MAX_EXTENSION_SLOTS } from '../pipeline/context.js';
 import { explainTrace } from '../pipeline/trace.js';
 import { POLICY_MODULES } from '../policy/modules.js';
-import type { FdbEntry, LiveTraceOptions, PipelineView, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
+import type { FdbEntry, LiveTraceOptions, MeterReport, PipelineView, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
+import { MeterBaselines } from './meter.js';
 import type { ExtensionRegistry } from '../extensions/registry.js';
+import type { PortControlInfo } from '../extensions/api.js';
 import { SwitchExtensions } from './extensions.js';
 import { POLICY_PORT_FIELDS, PolicyCounters } from '../policy/counters.js';
 import type { SwitchPolicyInput } from '../policy/runtime.js';
 import { createPolicyShared } from '../policy/shared.js';
 import { describeFrame } from '../packet/spec.js';
 import { parseMatch } from '../packet/match.js';
-import type { FrameTrace } from '../workers/messages.js';
+import type { FrameTrace, PortControlOp } from '../workers/messages.js';
+import { validatePortFeatures } from '../extensions/port-features.js';
 
 /** Capacity of the MAC table's buffer; the configured limit may be changed up to half of it. */
 const MAC_TABLE_CAPACITY_FOR = (limit: number): number => Math.max(limit, 1024);
@@ -139,12 +142,28 @@ export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Dat
   return out;
 }
 
+/** options of a port operation */
+export interface PortOpOptions {
+  /** undoing a change already made (a failed commit rolling back): the extensions are not asked again */
+  undoing?: boolean;
+}
+
+/** an extension's control hook refused a port operation (the message names it) */
+export class ExtensionVetoError extends ConfigError {
+  constructor(message: string) {
+    super('', message);
+    this.name = 'ExtensionVetoError';
+  }
+}
+
 export class Switch {
   readonly cfg: SwitchConfig;
   readonly table: MacTable;
   readonly counters: CounterBlock[] = [];
   /** per worker: what the built-in port policies count (policy/counters.ts) */
   readonly policyCounters: PolicyCounters[] = [];
+  /** `port meter --reset` baselines (switch/meter.ts) */
+  private readonly meterBaselines = new MeterBaselines();
   /** state the policies share between workers (policy/shared.ts) */
   readonly policyShared = createPolicyShared();
   /** link state per port index, shared with the workers (1 = down) */
@@ -166,9 +185,11 @@ export class Switch {
   private stopping = false;
   /** TAPs xvs created and settings of the netdevs it isolated, shared by the switches of a daemon */
   private readonly record: NetdevRecord;
+  private readonly registry: ExtensionRegistry;
 
   private constructor(cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void, registry: ExtensionRegistry, record: NetdevRecord) {
     this.record = record;
+    this.registry = registry;
     this.cfg = { ...cfg, ports: [] };
     delete this.cfg.extensions;
     this.log = log;
@@ -343,8 +364,11 @@ export class Switch {
    * netdev with host addresses unless `allowHostAddresses`. The netdev is cut off from the host stack before
    * it comes up.
    */
-  async addPort(pc: PortConfig, field = 'port'): Promise<void> {
+  async addPort(pc: PortConfig, field = 'port', opts: PortOpOptions = {}): Promise<void> {
     if (this.ports.has(pc.name)) throw new ConfigError(`${field}.name`, `switch "${this.cfg.name}" already has a port "${pc.name}"`);
+    validatePortFeatures(pc.features, this.registry, `${field}.features`);
+    // the extensions' portCreate hooks may refuse the port: asked before anything is created
+    if (opts.undoing !== true) await this.askExtensions('create', { name: pc.name, index: this.freeIndex(), kind: 'vm', settings: portSettings(pc) });
     const consent = '--allow-host-addresses (allowHostAddresses: true in the port\'s configuration)';
     let port: SwitchPort;
     let devField: string;
@@ -372,17 +396,24 @@ export class Switch {
       }
       port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.name, backend: 'afpacket', ownsTap: this.record.ownsTap(pc.name) };
     }
-    // recorded before attach, whose policy push must carry this port's settings
-    const recorded = { ...pc };
-    this.cfg.ports.push(recorded);
     try {
       isolate(port.netdev, this.record, devField);
       setLinkUp(port.netdev);
       await this.attach(port, pc.macLimit);
     } catch (e) {
-      this.cfg.ports = this.cfg.ports.filter((p) => p !== recorded);
       this.giveBack(port);
       throw e;
+    }
+    this.cfg.ports.push({ ...pc });
+    if (Object.keys(portSettings(pc)).length === 0) return;
+    // attach pushed the policies before the port's settings were in cfg: push them now (refused: the port goes)
+    try {
+      await this.pushPolicies();
+    } catch (e) {
+      this.cfg.ports = this.cfg.ports.filter((p) => p.name !== pc.name);
+      await this.detach(port);
+      this.giveBack(port);
+      throw new ConfigError(field, `settings refused: ${(e as Error).message}`);
     }
   }
 
@@ -390,11 +421,16 @@ export class Switch {
    * Change a VM port's settings in place (config/types.ts PortSettings, the whole set: a key left out
    * goes back to its default). The workers rebuild their policies; if one refuses, nothing changes.
    */
-  async setPort(name: string, settings: PortSettings): Promise<void> {
+  async setPort(name: string, settings: PortSettings, opts: PortOpOptions = {}): Promise<void> {
     const port = this.ports.get(name);
     const pc = this.cfg.ports.find((p) => p.name === name);
     if (!port || port.kind !== 'vm' || !pc) throw new NotFoundError('port', `switch "${this.cfg.name}" has no VM port "${name}"`);
     const before = portSettings(pc);
+    // only what changes is checked: features of an extension uninstalled since stay as they were
+    const changed = Object.fromEntries(Object.entries(settings.features ?? {})
+      .filter(([ext, kv]) => JSON.stringify(kv) !== JSON.stringify(before.features?.[ext])));
+    validatePortFeatures(changed, this.registry, `ports.${name}.features`);
+    if (opts.undoing !== true) await this.askExtensions('settings', { name, index: port.index, kind: port.kind, settings }, before);
     const apply = (s: PortSettings): void => {
       for (const k of PORT_SETTING_KEYS) delete pc[k];
       Object.assign(pc, structuredClone(s));
@@ -410,12 +446,33 @@ export class Switch {
     }
   }
 
-  async removePort(name: string): Promise<void> {
+  async removePort(name: string, opts: PortOpOptions = {}): Promise<void> {
     const port = this.ports.get(name);
     if (!port || port.kind !== 'vm') throw new NotFoundError('port', `switch "${this.cfg.name}" has no VM port "${name}"`);
+    const pc = this.cfg.ports.find((p) => p.name === name);
+    if (opts.undoing !== true) await this.askExtensions('delete', { name, index: port.index, kind: port.kind, settings: pc ? portSettings(pc) : {} });
     await this.detach(port);
     this.giveBack(port);
     this.cfg.ports = this.cfg.ports.filter((p) => p.name !== name);
+    this.meterBaselines.forget(name);
+  }
+
+  /**
+   * Ask the extensions' control hooks (every worker, each in pipeline order) whether a port operation
+   * may happen; the first refusal aborts it with the extension's message. A worker that does not
+   * answer (a hook that blocks: the watchdog replaces the worker) refuses too.
+   */
+  private async askExtensions(op: PortControlOp, port: PortControlInfo, before?: PortSettings): Promise<void> {
+    const what = op === 'create' ? 'port add' : op === 'delete' ? 'port remove' : 'port settings change';
+    const replies = await Promise.all(this.workers.filter((w) => w.alive).map((w) => w.request({ type: 'port-control', op, port, before }).then(
+      (r) => r.veto,
+      (e: unknown) => ({ extension: '', message: (e as Error).message }),
+    )));
+    const veto = replies.find((v) => v !== undefined);
+    if (veto === undefined) return;
+    throw new ExtensionVetoError(veto.extension === ''
+      ? `${what} not done: the extensions' control hooks did not answer (${veto.message})`
+      : `${what} refused by extension "${veto.extension}": ${veto.message}`);
   }
 
   /** A port's netdev leaves the switch: a TAP xvs created is deleted, any other netdev gets its settings back. */
@@ -602,8 +659,8 @@ export class Switch {
     const now = (Date.now() / 1000) | 0;
     const byIndex = new Map([...this.ports.values()].map((p) => [p.index, p.name]));
     return this.table.entries()
-      .map((e) => ({ mac: macToString(e.hi, e.lo), port: byIndex.get(e.port) ?? `#${e.port}`, ageSeconds: Math.max(0, now - e.lastSeen) }))
-      .sort((a, b) => a.mac.localeCompare(b.mac));
+      .map((e) => fdbEntry(e.hi, e.lo, byIndex.get(e.port) ?? `#${e.port}`, Math.max(0, now - e.lastSeen)))
+      .sort((a, b) => (a.vlan ?? 0) - (b.vlan ?? 0) || a.mac.localeCompare(b.mac));
   }
 
   stats(): SwitchStats {
@@ -614,18 +671,13 @@ export class Switch {
       const b = CounterBlock.port(p.index);
       const pd = CounterBlock.portDrops(blocks, p.index);
       for (const [k, n] of Object.entries(pd)) drops[k] = (drops[k] ?? 0) + n;
-      const policy: Record<string, number> = {};
-      POLICY_PORT_FIELDS.forEach((f, k) => {
-        const n = PolicyCounters.sum(this.policyCounters, PolicyCounters.port(p.index) + k);
-        if (n !== 0) policy[f] = n;
-      });
       return {
         name: p.name, kind: p.kind, netdev: p.netdev,
         rxPackets: sum(b + PF.rxPackets), rxBytes: sum(b + PF.rxBytes),
         txPackets: sum(b + PF.txPackets), txBytes: sum(b + PF.txBytes),
         drops: pd, txErrors: sum(b + PF.txErrors),
         macs: this.table.portCount(p.index), macLimit: this.table.portLimit(p.index), macLimitHits: sum(b + PF.macLimitHits),
-        ...(Object.keys(policy).length > 0 ? { policy } : {}),
+        policy: this.policyCountersOf(p.index),
       };
     });
     return {
@@ -641,6 +693,25 @@ export class Switch {
         ...(this.restarts[i]?.health.lastCause ? { lastCause: this.restarts[i].health.lastCause } : {}),
       })),
     };
+  }
+
+  /** `port meter`: the port's meter ACL entries' counts since the last reset (switch/meter.ts) */
+  meter(name: string, reset: boolean): MeterReport {
+    const port = this.ports.get(name);
+    const pc = this.cfg.ports.find((p) => p.name === name);
+    if (!port || !pc) throw new NotFoundError('port', `switch "${this.cfg.name}" has no VM port "${name}"`);
+    return this.meterBaselines.report(this.cfg.name, name, port.index, pc.acls ?? [], this.policyCounters, reset);
+  }
+
+  /** port p's non-zero policy counters summed over workers, by field name */
+  private policyCountersOf(p: number): Record<string, number> {
+    const out: Record<string, number> = {};
+    const base = PolicyCounters.port(p);
+    POLICY_PORT_FIELDS.forEach((f, k) => {
+      const n = PolicyCounters.sum(this.policyCounters, base + k);
+      if (n !== 0) out[f] = n;
+    });
+    return out;
   }
 
   private portByName(name: string, field: string): SwitchPort {

@@ -26,7 +26,10 @@ import { PolicyRuntime } from '../policy/runtime.js';
 import { createPolicyShared, type PolicySharedBuffers } from '../policy/shared.js';
 import { CaptureBatchView } from '../pipeline/views.js';
 import type { PortIo } from '../ports/port.js';
-import type { FrameTrace } from './messages.js';
+import type { FrameTrace, PortControlOp, PortVeto } from './messages.js';
+import type { ExtensionInstance, PortControlInfo } from '../extensions/api.js';
+import type { PortSettings } from '../config/types.js';
+import type { ReaderView } from '../pipeline/views.js';
 
 export interface DataPathOptions {
   switchName: string;
@@ -91,14 +94,14 @@ export class DataPath {
     this.policy = new PolicyRuntime(this.policies, {
       pool: this.pool, counters: o.counters, policyCounters: this.policyCounters, shared: o.policyShared ?? createPolicyShared(),
       presence: this.engine, batchSize: o.batchSize, workerIndex: o.workerIndex, workerCount: o.workerCount ?? 1,
-      trace: this.policies.notes, log: o.log,
+      trace: this.policies.notes, log: o.log, vlan: this.engine.vlan,
     }, POLICY_MODULES);
     const v = o.counters.v;
     this.applier = new PlanApplier({
       switchName: o.switchName, workerIndex: o.workerIndex, pool: this.pool, owner, ports: this.directory,
-      presence: this.engine, inject, extCounters: o.extCounters, batchSize: o.batchSize, log: o.log, counters: o.counters,
+      presence: this.engine, policies: this.policy.portPolicies, inject, extCounters: o.extCounters, batchSize: o.batchSize, log: o.log, counters: o.counters,
       onStageFailed: (sp, error) => o.onExtensionFailed(sp, error),
-      fdb: new SwitchFdb(o.table, this.engine.ctx),
+      fdb: new SwitchFdb(o.table, this.engine.ctx, this.engine.vlan.fid),
       lost: (reason, asPort) => { v[CounterBlock.port(asPort >= 0 ? asPort : ORIGINATED) + PF_DROPS + reason]++; },
     }, this.pipeline);
   }
@@ -124,6 +127,39 @@ export class DataPath {
   applyPlan(plan: PipelinePlan): Promise<void> {
     // the applier marks each extension it imports/creates as running (extRunning); clear it however it ends
     return this.applier.apply(plan).finally(() => { this.counters.v[SW.extRunning] = 0; });
+  }
+
+  /**
+   * Ask every running extension's control hook (pipeline order) about a port operation; the first
+   * refusal — `{ veto }` returned or an exception — is the answer, null when all accept. The watchdog
+   * names the extension whose hook runs (extRunning), as for data-path hooks.
+   */
+  portControl(op: PortControlOp, port: PortControlInfo, before?: PortSettings): PortVeto | null {
+    const info = deepFreeze(structuredClone(port));
+    const was = before === undefined ? undefined : deepFreeze(structuredClone(before));
+    const v = this.counters.v;
+    for (const ext of this.pipeline.all()) {
+      if (ext.failed) continue;
+      const inst = ext.instance as ExtensionInstance<ReaderView>;
+      let verdict: unknown;
+      v[SW.extRunning] = ext.slot + 1;
+      try {
+        if (op === 'create') verdict = inst.portCreate?.(info, ext.ctx);
+        else if (op === 'delete') verdict = inst.portDelete?.(info, ext.ctx);
+        else verdict = inst.portSettingsChange?.(info, was ?? {}, info.settings, ext.ctx);
+      } catch (e) {
+        return { extension: ext.name, message: e instanceof Error ? e.message : String(e) };
+      } finally {
+        v[SW.extRunning] = 0;
+      }
+      if (verdict === undefined || verdict === null || typeof verdict !== 'object') continue;
+      if (typeof (verdict as { then?: unknown }).then === 'function') {
+        return { extension: ext.name, message: 'its control hook returned a promise; control hooks answer synchronously' };
+      }
+      const veto = (verdict as { veto?: unknown }).veto;
+      if (veto !== undefined) return { extension: ext.name, message: typeof veto === 'string' && veto !== '' ? veto : 'refused' };
+    }
+    return null;
   }
 
   /** one breath; returns frames received (and injected) */
@@ -244,4 +280,12 @@ export class DataPath {
     this.applier.closeAll();
     for (const p of this.engine.ports) if (p) p.io.close();
   }
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object') {
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+    Object.freeze(v);
+  }
+  return v;
 }

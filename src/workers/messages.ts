@@ -12,6 +12,8 @@ import type { TraceStep } from '../pipeline/pipeline.js';
 import type { MatchSpec } from '../packet/match.js';
 import type { SwitchPolicyInput } from '../policy/runtime.js';
 import type { PolicySharedBuffers } from '../policy/shared.js';
+import type { PortControlInfo } from '../extensions/api.js';
+import type { PortSettings } from '../config/types.js';
 
 export interface WorkerInit {
   switchName: string;
@@ -56,6 +58,11 @@ export type WorkerRequest =
   | { id: number; type: 'policies'; input: SwitchPolicyInput }
   /** check a configuration with the extension's own validate() (loaded here, never on the control thread) */
   | { id: number; type: 'validate'; stage: StagePlan }
+  /**
+   * ask the extensions' control hooks about a port operation before the switch does it (create,
+   * delete, settings change: `before` is the settings now, `port.settings` the ones asked for)
+   */
+  | { id: number; type: 'port-control'; op: PortControlOp; port: PortControlInfo; before?: PortSettings }
   | { id: number; type: 'trace'; frame: Uint8Array; inPort: number }
   | { id: number; type: 'trace-live'; traceId: number; count: number; match: MatchSpec | null; inPort: number }
   | { id: number; type: 'trace-live-stop'; traceId: number }
@@ -74,8 +81,16 @@ export interface FrameTrace {
   generation: number;
 }
 
+export type PortControlOp = 'create' | 'delete' | 'settings';
+
+/** an extension's refusal of a port operation (its control hook returned { veto } or threw) */
+export interface PortVeto {
+  extension: string;
+  message: string;
+}
+
 export type WorkerReply =
-  | { id: number; ok: true; trace?: FrameTrace }
+  | { id: number; ok: true; trace?: FrameTrace; veto?: PortVeto }
   | { id: number; ok: false; error: string };
 
 export type WorkerEvent =

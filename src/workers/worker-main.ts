@@ -105,6 +105,10 @@ function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
         ).catch((e: unknown): WorkerReply => ({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }))
           .finally(() => running(false));
       }
+      case 'port-control': {
+        const veto = dp.portControl(req.op, req.port, req.before);
+        return veto === null ? { id: req.id, ok: true } : { id: req.id, ok: true, veto };
+      }
       case 'trace':
         return { id: req.id, ok: true, trace: dp.traceSynthetic(req.frame, req.inPort) };
       case 'trace-live':

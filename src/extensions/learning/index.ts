@@ -8,7 +8,9 @@
  * source; nothing is learned from originated frames or while tracing), then choose destinations:
  * group (broadcast/multicast) and unknown unicast flood; a known unicast goes to its port, and a
  * destination on the source port is dropped as `same-port` by the view. A frame sees the table as
- * it stands after every frame of its batch was learned.
+ * it stands after every frame of its batch was learned. VLANs: a MAC is learned and looked up on the
+ * frame's VLAN (`view.vlan(i)`, 0 while the switch is VLAN-transparent), so the same MAC on two VLANs
+ * is two entries; which ports receive a flood of a VLAN is the VLAN policy's egress business.
  */
 import { defineForward, type ExtensionContext, type ForwardView, type SwitchMacTable } from '../api.js';
 
@@ -18,12 +20,14 @@ class LearningForwarder {
   readonly #hi: Int32Array;
   readonly #lo: Int32Array;
   readonly #port: Int32Array;
+  readonly #vlan: Int32Array;
 
   constructor(fdb: SwitchMacTable, capacity: number) {
     this.#fdb = fdb;
     this.#hi = new Int32Array(capacity);
     this.#lo = new Int32Array(capacity);
     this.#port = new Int32Array(capacity);
+    this.#vlan = new Int32Array(capacity);
   }
 
   ingress(view: ForwardView, ctx: ExtensionContext): void {
@@ -32,20 +36,24 @@ class LearningForwarder {
     const lo = this.#lo;
     const n = Math.min(view.count, hi.length);
     const inPort = view.inPort;
+    const vlan = this.#vlan;
+    for (let i = 0; i < n; i++) vlan[i] = view.vlan(i);
     if (inPort >= 0 && !ctx.tracing) {
       view.readMacs(6, hi, lo);
       let lastHi = -1;
       let lastLo = 0;
+      let lastVlan = -1;
       for (let i = 0; i < n; i++) {
-        if (view.dropped(i) || (hi[i] === lastHi && lo[i] === lastLo)) continue;
+        if (view.dropped(i) || (hi[i] === lastHi && lo[i] === lastLo && vlan[i] === lastVlan)) continue;
         lastHi = hi[i];
         lastLo = lo[i];
-        fdb.learn(lastHi, lastLo, inPort);
+        lastVlan = vlan[i];
+        fdb.learn(lastHi, lastLo, inPort, lastVlan);
       }
     }
     view.readMacs(0, hi, lo);
     const port = this.#port;
-    fdb.lookupBatch(hi, lo, n, port);
+    fdb.lookupBatch(hi, lo, n, port, vlan);
     for (let i = 0; i < n; i++) {
       if (view.dropped(i)) continue;
       // group bit of the first byte (broadcast/multicast) or unknown: flood
@@ -61,9 +69,10 @@ export default defineForward({
   kind: 'forward',
   doc: {
     synopsis: 'learning (no keys: aging and the limits are switch and port settings: --mac-aging, --mac-limit, --mac-port-limit, port set --mac-limit)',
-    summary: 'MAC learning with aging, table and per-port limits, and flooding: the default forwarding.',
+    summary: 'MAC learning per VLAN with aging, table and per-port limits, and flooding: the default forwarding.',
     description: 'Learns the source MAC of every frame on its ingress port (new MAC, MAC move, or a refresh), then sends a frame '
-      + 'to the port its destination MAC was learned on; broadcast, multicast and unknown unicast flood to every port but the '
+      + 'to the port its destination MAC was learned on, in the frame\'s VLAN (the table is keyed by VLAN; a private VLAN\'s '
+      + 'secondaries share their primary\'s entries); broadcast, multicast and unknown unicast flood to every port but the '
       + 'source. A frame whose destination was learned on its own source port is dropped (same-port). The table is shared by '
       + 'all workers of the switch and shown by `xvs fdb show`.',
     path: 'ingress: it chooses destinations. It is the switch\'s forwarder whenever no other forwarding extension is enabled: '

@@ -5,6 +5,10 @@
  * each entry is resolved by name and resolved again whenever ctx.portsVersion changes (ports come
  * and go at run time). Per batch: classify every frame (flood, unicast to a port, unknown, missing
  * port, same port), then act. No allocation per frame.
+ *
+ * VLANs: an entry with `vlan` matches only frames on that VLAN (`view.vlan(i)`); an entry without
+ * matches the MAC on any VLAN. The VLAN-specific entry wins. A MAC may appear once per VLAN and once
+ * without one. Whether the entry's port receives the frame's VLAN is the VLAN policy's egress check.
  */
 import type { ConfigValue, ExtensionConfig, ExtensionContext, ForwardView } from '../api.js';
 import { defineForward } from '../api.js';
@@ -13,19 +17,22 @@ import { parseMac } from '../../packet/ethernet.js';
 
 export const MAX_ENTRIES = 65536;
 
-/** the compiled table: MAC (hi 16 bits, lo 32 bits) → entry index; entry → port name */
+/** the compiled table: (VLAN key, MAC hi 16 bits, lo 32 bits) → entry index; entry → port name. VLAN key: vlan + 1, 0 = any */
 export class StaticTable {
   readonly names: string[];
   readonly macs: string[];
+  /** some entry names a VLAN (lookups then try the frame's VLAN first) */
+  readonly hasVlanEntries: boolean;
   private readonly mask: number;
   private readonly hi: Int32Array;
   private readonly lo: Uint32Array;
   /** entry index + 1 per bucket, 0 = empty */
   private readonly slot: Int32Array;
 
-  constructor(macs: Uint8Array[], names: string[], texts: string[]) {
+  constructor(macs: Uint8Array[], names: string[], texts: string[], vlans: number[] = []) {
     this.names = names;
     this.macs = texts;
+    this.hasVlanEntries = vlans.some((v) => v >= 0);
     let cap = 8;
     while (cap < macs.length * 2) cap *= 2;
     this.mask = cap - 1;
@@ -33,7 +40,7 @@ export class StaticTable {
     this.lo = new Uint32Array(cap);
     this.slot = new Int32Array(cap);
     macs.forEach((m, k) => {
-      const hi = (m[0] << 8) | m[1];
+      const hi = (((vlans[k] ?? -1) + 1) << 16) | (m[0] << 8) | m[1];
       const lo = ((m[2] << 24) | (m[3] << 16) | (m[4] << 8) | m[5]) >>> 0;
       let b = StaticTable.hash(hi, lo) & this.mask;
       while (this.slot[b] !== 0) b = (b + 1) & this.mask;
@@ -47,7 +54,16 @@ export class StaticTable {
     return Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1) >>> 16;
   }
 
-  /** entry index, -1 when the MAC is not in the table */
+  /** entry index for a frame on VLAN `vlan`: its VLAN's entry, else the any-VLAN entry, else -1 */
+  lookupVlan(hi16: number, lo: number, vlan: number): number {
+    if (this.hasVlanEntries) {
+      const e = this.lookup(((vlan + 1) << 16) | hi16, lo);
+      if (e >= 0) return e;
+    }
+    return this.lookup(hi16, lo);
+  }
+
+  /** entry index, -1 when the MAC is not in the table (hi: VLAN key << 16 | MAC bytes 0–1) */
   lookup(hi: number, lo: number): number {
     let b = StaticTable.hash(hi, lo) & this.mask;
     for (;;) {
@@ -67,6 +83,7 @@ export function compileStatic(config: ExtensionConfig, path = 'config'): StaticT
   const macs: Uint8Array[] = [];
   const names: string[] = [];
   const texts: string[] = [];
+  const vlans: number[] = [];
   list.forEach((item, k) => {
     const e = (typeof item === 'object' && item !== null && !Array.isArray(item) ? item : {}) as { [key: string]: ConfigValue };
     const p = `${path}.entries[${k}]`;
@@ -74,15 +91,24 @@ export function compileStatic(config: ExtensionConfig, path = 'config'): StaticT
     if (!m) throw new ConfigError(`${p}.mac`, `expected a MAC address, got ${JSON.stringify(e.mac)}`);
     if ((m[0] & 1) !== 0) throw new ConfigError(`${p}.mac`, `${e.mac as string} is a group (multicast/broadcast) address; those always flood`);
     const text = [...m].map((x) => x.toString(16).padStart(2, '0')).join(':');
-    const prev = seen.get(text);
-    if (prev !== undefined) throw new ConfigError(`${p}.mac`, `${text} is already in entries[${prev}]`);
-    seen.set(text, k);
+    let vlan = -1;
+    if (e.vlan !== undefined) {
+      if (typeof e.vlan !== 'number' || !Number.isInteger(e.vlan) || e.vlan < 0 || e.vlan > 4094) {
+        throw new ConfigError(`${p}.vlan`, `expected 0..4094, got ${JSON.stringify(e.vlan)}`);
+      }
+      vlan = e.vlan;
+    }
+    const key = vlan >= 0 ? `${text} vlan ${vlan}` : text;
+    const prev = seen.get(key);
+    if (prev !== undefined) throw new ConfigError(`${p}.mac`, `${key} is already in entries[${prev}]`);
+    seen.set(key, k);
     if (typeof e.port !== 'string' || e.port === '') throw new ConfigError(`${p}.port`, `expected a port name, got ${JSON.stringify(e.port)}`);
     macs.push(m);
     names.push(e.port);
     texts.push(text);
+    vlans.push(vlan);
   });
-  return new StaticTable(macs, names, texts);
+  return new StaticTable(macs, names, texts, vlans);
 }
 
 const V_FLOOD = -1;
@@ -139,7 +165,7 @@ class StaticForward {
       if (view.dropped(i)) { verdict[i] = V_SKIP; continue; }
       const hi = view.u16(i, 0);
       if ((hi & 0x100) !== 0) { verdict[i] = V_FLOOD; continue; } // group bit of the first byte
-      const e = table.lookup(hi, view.u32(i, 2));
+      const e = table.lookupVlan(hi, view.u32(i, 2), view.vlan(i));
       if (e < 0) { verdict[i] = V_UNKNOWN; continue; }
       const p = ports[e];
       verdict[i] = p < 0 ? V_MISSING : p === view.portOf(i) ? V_SAME : p;
@@ -180,7 +206,7 @@ export default defineForward({
   version: '1.0.0',
   kind: 'forward',
   doc: {
-    synopsis: 'static entries=[{mac, port}…] floodUnknown=false',
+    synopsis: 'static entries=[{mac, port, vlan?}…] floodUnknown=false',
     summary: 'Forwarding from a MAC table given in configuration only: no learning, unknown unicast dropped.',
     description: 'A frame whose destination MAC is in `entries` goes to that entry\'s port (setDestination); broadcast and '
       + 'multicast flood to every port but the source; unknown unicast is dropped (extension-drop `unknown-unicast`) unless '
@@ -188,7 +214,10 @@ export default defineForward({
       + '`missing-port`; a frame whose entry is its own source port is dropped as `same-port`. Nothing is learned: the '
       + 'switch\'s MAC table (`xvs fdb show`) stays empty while this forwarder is enabled.',
     path: 'ingress: it chooses destinations (the forwarding stage; exactly one forwarding extension is enabled per switch).',
-    notes: `At most ${MAX_ENTRIES} entries; a MAC may appear once and must be unicast. Port names are resolved when ports `
+    notes: `At most ${MAX_ENTRIES} entries; a MAC may appear once per VLAN (and once without a VLAN) and must be unicast. `
+      + 'An entry with `vlan` matches only frames on that VLAN (the switch\'s VLAN policy classifies frames; VLAN 0 = untagged); '
+      + 'one without matches the MAC on every VLAN; the VLAN-specific entry wins. The VLAN policy still removes a '
+      + 'destination that does not receive the frame\'s VLAN. Port names are resolved when ports '
       + 'are added or removed, so an entry may name a port that appears later; until then its frames count as missingPort. '
       + 'Lookups are a hash over typed arrays built at configuration time (no allocation per frame). Reconfigure keeps the '
       + 'counters. Synthetic `xvs trace` frames are decided but not counted. Frames originated by extensions (source -1) '
@@ -202,6 +231,7 @@ export default defineForward({
         type: 'object', keys: {
           mac: { type: 'string', required: true, doc: 'unicast MAC address, e.g. 02:00:00:00:00:0a' },
           port: { type: 'string', required: true, doc: 'name of the port the MAC lives behind' },
+          vlan: { type: 'integer', min: 0, max: 4094, doc: 'VLAN the entry applies to (0 = untagged); absent: every VLAN' },
         },
       },
     },
