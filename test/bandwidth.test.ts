@@ -6,7 +6,8 @@
  * 2. An external switch whose uplink (a veth into a "sink" namespace) has uplinkBandwidth 200 Mbit/s:
  *    two VMs with weights 75 and 25 both sending TCP get 150 / 50 Mbit/s ±15 %; one alone gets the
  *    whole 200 (work conservation).
- * Settings go in with `xvs config apply` of a document. Rates stay far below what the machine carries.
+ * Settings go in with `xvs config apply` of a document, then change with `xvs port set`. Rates stay far
+ * below what the machine carries (the switch moves several Gbit/s of TCP between two veths).
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
@@ -125,6 +126,13 @@ test.serial('maximum bandwidth 100 Mbit/s: TCP at the limit ±10 %; UDP at twice
   t.true(frames >= sum.lost_packets! * 0.9 && frames <= sum.lost_packets! * 1.1, `${frames} drops for ${sum.lost_packets} lost datagrams`);
   t.is(bytes, frames * (1400 + 8 + 20 + 14));
   t.is(portStats(LIMITED, 'b').drops['bandwidth-limit'] ?? 0, 0, 'b is not limited');
+
+  // changed in place with the CLI: the policy follows, back to no limit with "default"
+  const set = d.xvs('port', 'set', LIMITED, 'a', '--maximum-bandwidth', '50M', '--maximum-bandwidth-burst', '1Mi');
+  t.is(set.code, 0, set.err);
+  t.regex(d.xvs('pipeline', 'show', LIMITED).out, /a: maximum 50 Mbit\/s \(burst 1048576 bytes\), excess dropped/);
+  t.is(d.xvs('port', 'set', LIMITED, 'a', '--maximum-bandwidth', 'default', '--maximum-bandwidth-burst', 'default').code, 0);
+  t.notRegex(d.xvs('pipeline', 'show', LIMITED).out, /maximum \d/);
 });
 
 test.serial('weights 75 / 25 on an uplink of 200 Mbit/s: TCP shares 150 / 50 ±15 %; one port alone gets the whole 200', async (t) => {
