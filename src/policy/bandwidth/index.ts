@@ -38,15 +38,15 @@ export const MIN_BURST_BYTES = 4 * MAX_FRAME;
 export const TICK = 0.1;
 /** a port's measured demand is raised by this factor, so a port below its share can grow */
 export const GROWTH = 1.5;
+/** and to at least this part of the capacity */
+export const MIN_DEMAND_FRACTION = 0.02;
 /** a port's peak rate decays by this factor per tick without a higher measurement */
 export const PEAK_DECAY = 0.95;
 /** a port that offered nothing for this long (seconds) is idle: its share goes to the others */
 export const ACTIVE_WINDOW = 0.3;
-/** and to at least this part of the capacity */
-export const MIN_DEMAND_FRACTION = 0.02;
 /** the weight of the ports without one, together (Hyper-V's default flow) */
 export const DEFAULT_FLOW_WEIGHT = 1;
-/** what an idle port may send before the next tick gives it a share */
+/** the tokens an idle port holds (its first frame makes it active and gives it its share) */
 export const IDLE_BURST = 2 * MAX_FRAME;
 
 /** the bucket depth for a rate (bytes/s) and a configured burst (bytes; 0/absent = default) */
