@@ -131,7 +131,8 @@ test.serial('VLANs and private VLANs: reachability within and across, tags on th
       },
       {
         name: SW_B, type: 'private', ports: [
-          { name: 'trunk', netdev: TRUNK, vlan: { mode: 'trunk', allowedVlanIds: '10,20,100-102', nativeVlanId: 0 } },
+          // the trunk carries every VM of switch A: many source MACs, so MAC address spoofing on (default off)
+          { name: 'trunk', netdev: TRUNK, macAddressSpoofing: true, vlan: { mode: 'trunk', allowedVlanIds: '10,20,100-102', nativeVlanId: 0 } },
           port('o10', { mode: 'access', accessVlanId: 10 }), port('o20', { mode: 'access', accessVlanId: 20 }),
           ...pvlan.filter(([n]) => !onA(n)).map(([n, , , v]) => port(n, v)),
         ],

@@ -3,13 +3,21 @@
  * ingress — VLAN classification, then ingress ACLs and guards; miniport edge — storm limit, QoS,
  * mirror destinations; egress — trunk/VLAN, egress ACLs). Adding a policy is one entry here.
  */
+import { aclPolicy } from './acl/index.js';
 import { bandwidthModule } from './bandwidth/index.js';
+import { extendedAclModule } from './extended-acl/index.js';
+import { guardsPolicy } from './guards/index.js';
 import { mirrorPolicy } from './mirror/mirror.js';
 import type { PolicyModule } from './runtime.js';
+import { stormPolicy } from './storm/index.js';
 import { vlanPolicy } from './vlan/index.js';
 
 export const POLICY_MODULES: readonly PolicyModule[] = Object.freeze([
   vlanPolicy,
+  guardsPolicy,
+  stormPolicy,
+  aclPolicy,
+  extendedAclModule,
   bandwidthModule,
   mirrorPolicy,
 ]);

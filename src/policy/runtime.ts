@@ -64,6 +64,8 @@ export interface PolicyPlacement {
 export interface PolicyModuleInstance {
   /** the hooks for these settings ([] when no port sets anything this module enforces) */
   configure(input: SwitchPolicyInput): PolicyPlacement[];
+  /** once a second, on the switch's first worker only (housekeeping): e.g. expire shared state */
+  tick?(now: number): void;
 }
 
 /** a built-in policy (modules.ts lists them in order) */
@@ -106,6 +108,11 @@ export class PolicyRuntime {
     this.placed = next;
     this.input = input;
     this.portPolicies.update(input);
+  }
+
+  /** every module's housekeeping (DataPath.housekeeping calls it on worker 0 only) */
+  tick(now: number): void {
+    for (const { inst } of this.instances) inst.tick?.(now);
   }
 
   /** the hooks installed now, in order, with their stage */

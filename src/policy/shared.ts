@@ -4,14 +4,22 @@
  * extended ACLs' flow-state table (policy/extended-acl) — a reply may arrive on another worker's
  * port than the frame that created its state.
  */
+import { createFlowTableBuffer, flowTableBytes } from './extended-acl/flow-table.js';
+
 export interface PolicySharedBuffers {
   /** policy/extended-acl/flow-table.ts */
   flows: SharedArrayBuffer;
 }
 
-/** bytes per flow-table entry and entries: set by policy/extended-acl (placeholder until it lands) */
-export const FLOW_TABLE_BYTES = 64 * 1024;
+/**
+ * Most flow states per switch (stateful extended ACL rules of all its ports). When the table holds
+ * this many, a frame a stateful rule allows still passes but gets no state (policyCounters
+ * flowTableFull). 48 bytes a slot, twice as many slots as entries: 6 MiB per switch.
+ */
+export const FLOW_TABLE_ENTRIES = 65536;
+/** the flow table's size: 64-byte header + 2 × FLOW_TABLE_ENTRIES slots of 12 int32 (flow-table.ts) */
+export const FLOW_TABLE_BYTES = flowTableBytes(FLOW_TABLE_ENTRIES);
 
 export function createPolicyShared(): PolicySharedBuffers {
-  return { flows: new SharedArrayBuffer(FLOW_TABLE_BYTES) };
+  return { flows: createFlowTableBuffer(FLOW_TABLE_ENTRIES) };
 }

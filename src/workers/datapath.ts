@@ -173,6 +173,7 @@ export class DataPath {
     if (this.opts.workerIndex === 0) {
       const aged = this.table.age(now, this.agingSeconds);
       if (aged > 0) this.counters.v[SW.fdbAged] += aged;
+      this.policy.tick(now);
     }
     this.foldBackendCounters();
   }
@@ -221,6 +222,7 @@ export class DataPath {
     } finally {
       this.engine.observer = live;
       this.pipeline.tracing = false;
+      this.policies.notes.on = false; // policies stop writing trace notes (and learning resumes) after the trace
       for (const c of ctxs) c.tracing = false;
       pool.release(id);
     }
