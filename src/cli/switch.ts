@@ -15,6 +15,7 @@ export function describeSwitch(v: SwitchView): string {
     ['mac-aging', `${c.macAgingSeconds} s`],
     ['mac-limit', c.macTableLimit],
     ['mac-port-limit', c.macPortLimit ?? 'default'],
+    ...(c.uplinkBandwidth ? [['uplink-bandwidth', `${c.uplinkBandwidth} bit/s`] as [string, string]] : []),
     ['workers', c.workers],
   ]);
   const ports = table(
@@ -46,6 +47,7 @@ export function switchCommands(y: Cli): Cli {
             .option('mac-aging', { type: 'number', describe: 'MAC aging time in seconds (default 300)' })
             .option('mac-limit', { type: 'number', describe: 'most MAC addresses learned (default 8192)' })
             .option('mac-port-limit', { type: 'number', describe: 'most MACs learned per VM or host port (default 1024, at most half the table)' })
+            .option('uplink-bandwidth', { type: 'number', describe: 'external: the uplink capacity in bits/s that the ports\' bandwidth weights divide (default none: weights inactive)' })
             .option('workers', { type: 'number', describe: 'data-path worker threads (default 1)' })
             .option('may-exist', { type: 'boolean', default: false, describe: 'no error if it exists with these settings' }),
         async (a) => {
@@ -59,6 +61,8 @@ export function switchCommands(y: Cli): Cli {
           if (limit !== undefined) params.macTableLimit = limit;
           const portLimit = intOption('mac-port-limit', a.macPortLimit);
           if (portLimit !== undefined) params.macPortLimit = portLimit;
+          const uplinkBandwidth = intOption('uplink-bandwidth', a.uplinkBandwidth);
+          if (uplinkBandwidth !== undefined) params.uplinkBandwidth = uplinkBandwidth;
           const workers = intOption('workers', a.workers);
           if (workers !== undefined) params.workers = workers;
           if (a.mayExist) params.mayExist = true;

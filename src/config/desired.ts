@@ -32,6 +32,7 @@ export type Change =
 /** The settings that the data path cannot change on a running switch: a change recreates the switch. */
 export const IMMUTABLE_SWITCH_KEYS = [
   'type', 'uplink', 'allowManagementOs', 'hostPort', 'workers', 'macTableLimit', 'macPortLimit', 'macAgingSeconds',
+  'uplinkBandwidth',
 ] as const;
 
 const ORDER: Record<Change['kind'], number> = {
@@ -230,6 +231,7 @@ function switchText(s: SwitchConfig): string {
   if (s.hostPort !== undefined) parts.push(`host port ${s.hostPort}`);
   parts.push(`workers ${s.workers}`, `mac aging ${s.macAgingSeconds} s`, `mac limit ${s.macTableLimit}`);
   if (s.macPortLimit !== undefined) parts.push(`port mac limit ${s.macPortLimit}`);
+  if (s.uplinkBandwidth !== undefined) parts.push(`uplink bandwidth ${s.uplinkBandwidth} bit/s`);
   return parts.join(', ');
 }
 

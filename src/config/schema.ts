@@ -65,6 +65,8 @@ export function optionalIfname(obj: Record<string, unknown>, key: string, path: 
 /** a port's settings (config/port-settings.ts): the one validator of every PortSettings key */
 export { validatePortSettings } from './port-settings.js';
 
+/** bits/s (1 Tbit/s at most, as maximumBandwidth) */
+export const UPLINK_BANDWIDTH_RANGE = { min: 0, max: 1_000_000_000_000 };
 const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', ...PORT_SETTING_KEYS] as const;
 const SWITCH_KEYS = [
   'name',
@@ -75,6 +77,7 @@ const SWITCH_KEYS = [
   'macAgingSeconds',
   'macTableLimit',
   'macPortLimit',
+  'uplinkBandwidth',
   'workers',
   'ports',
   'extensions',
@@ -185,6 +188,11 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
   const macTableLimit = optionalInt(obj, 'macTableLimit', path, MAC_TABLE_LIMIT_RANGE) ?? DEFAULT_MAC_TABLE_LIMIT;
   const macPortLimit = optionalInt(obj, 'macPortLimit', path, PORT_MAC_LIMIT_RANGE);
   const workers = optionalInt(obj, 'workers', path, WORKERS_RANGE) ?? DEFAULT_WORKERS;
+  // the capacity the ports' minimumBandwidthWeight divide (policy/bandwidth); 0 or absent: weights inactive
+  const uplinkBandwidth = optionalInt(obj, 'uplinkBandwidth', path, UPLINK_BANDWIDTH_RANGE);
+  if (uplinkBandwidth !== undefined && type !== 'external') {
+    throw new ConfigError(fieldPath(path, 'uplinkBandwidth'), `only an external switch has an uplink (this one is ${type})`);
+  }
 
   const ports: PortConfig[] = [];
   if (allowPorts && obj.ports !== undefined) {
@@ -207,6 +215,7 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
     macAgingSeconds,
     macTableLimit,
     ...(macPortLimit !== undefined ? { macPortLimit } : {}),
+    ...(uplinkBandwidth ? { uplinkBandwidth } : {}),
     workers,
     ports,
     ...(obj.extensions !== undefined ? { extensions: validateSwitchExtensions(obj.extensions, fieldPath(path, 'extensions')) } : {}),

@@ -127,6 +127,11 @@ export interface SwitchConfig {
    * default is the larger of this and half the table (forward/mac-limits.ts).
    */
   macPortLimit?: number;
+  /**
+   * external only: the uplink's capacity in bits/s, which the ports' minimumBandwidthWeight divide
+   * (policy/bandwidth). Absent or 0: weights are inactive.
+   */
+  uplinkBandwidth?: number;
   /** Data-path worker threads for this switch (default 1); rx ports are spread over them. */
   workers: number;
   ports: PortConfig[];

@@ -15,7 +15,7 @@ export interface MethodDoc {
 
 export const METHOD_DOCS: Partial<Record<MethodName, MethodDoc>> = {
   'switch.create': {
-    params: '`name`, `type` (`private`/`internal`/`external`), `uplink?`, `allowManagementOs?`, `hostPort?`, `macAgingSeconds?`, `macTableLimit?`, `macPortLimit?`, `workers?`, `extensions?`, `mayExist?`',
+    params: '`name`, `type` (`private`/`internal`/`external`), `uplink?`, `allowManagementOs?`, `hostPort?`, `macAgingSeconds?`, `macTableLimit?`, `macPortLimit?`, `uplinkBandwidth?` (external: bits/s the bandwidth weights divide), `workers?`, `extensions?`, `mayExist?`',
     result: '`SwitchView` (+ `unchanged: true` when it existed)',
   },
   'switch.delete': { params: '`name`, `ifExists?`', result: '`{name, unchanged?}`' },

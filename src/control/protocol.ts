@@ -101,6 +101,8 @@ export interface SwitchCreateParams extends MayExist {
   macAgingSeconds?: number;
   macTableLimit?: number;
   macPortLimit?: number;
+  /** external: the uplink capacity (bits/s) the bandwidth weights divide */
+  uplinkBandwidth?: number;
   workers?: number;
 }
 

@@ -22,6 +22,8 @@ export interface PolicyPort {
 /** every port of the switch with its settings (structured-cloned to each worker) */
 export interface SwitchPolicyInput {
   ports: PolicyPort[];
+  /** the switch's uplinkBandwidth (bits/s; policy/bandwidth: the capacity the weights divide) */
+  uplinkBandwidth?: number;
 }
 
 

@@ -4,6 +4,7 @@
  * mirror destinations; egress — trunk/VLAN, egress ACLs). Adding a policy is one entry here.
  */
 import { aclPolicy } from './acl/index.js';
+import { bandwidthModule } from './bandwidth/index.js';
 import { extendedAclModule } from './extended-acl/index.js';
 import { guardsPolicy } from './guards/index.js';
 import { mirrorPolicy } from './mirror/mirror.js';
@@ -17,5 +18,6 @@ export const POLICY_MODULES: readonly PolicyModule[] = Object.freeze([
   stormPolicy,
   aclPolicy,
   extendedAclModule,
+  bandwidthModule,
   mirrorPolicy,
 ]);

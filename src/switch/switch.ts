@@ -289,6 +289,7 @@ export class Switch {
     const settings = new Map(this.cfg.ports.map((pc) => [pc.name, portSettings(pc)]));
     return {
       ports: [...this.ports.values()].map((p) => ({ index: p.index, name: p.name, kind: p.kind, settings: settings.get(p.name) ?? {} })),
+      ...(this.cfg.uplinkBandwidth ? { uplinkBandwidth: this.cfg.uplinkBandwidth } : {}),
     };
   }
 
