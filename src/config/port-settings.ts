@@ -13,7 +13,8 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { ConfigError } from '../core/errors.js';
 import { MAX_ACLS_PER_PORT, MAX_EXTENDED_ACLS_PER_PORT } from '../policy/counters.js';
-import { describe, expectObject, fieldPath, optionalBoolean, PORT_MAC_LIMIT_RANGE, rejectUnknownKeys } from './schema.js';
+import { describe, expectObject, fieldPath, optionalBoolean, rejectUnknownKeys } from './fields.js';
+import { PORT_MAC_LIMIT_RANGE } from './types.js';
 import type { ExtendedAcl, PortAcl, PortSettings, VlanSetting } from './types.js';
 import { parseVlanList, formatVlanList, VLAN_ID_MAX, VLAN_ID_MIN } from './vlan-list.js';
 

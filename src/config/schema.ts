@@ -15,6 +15,7 @@ import { validatePortSettings } from './port-settings.js';
 import {
   DEFAULT_MAC_AGING_SECONDS,
   PORT_SETTING_KEYS,
+  PORT_MAC_LIMIT_RANGE,
   DEFAULT_MAC_TABLE_LIMIT,
   IFNAMSIZ_MAX,
   MAX_PORTS_PER_SWITCH,
@@ -27,86 +28,13 @@ import {
 export const SWITCH_TYPES: readonly SwitchType[] = ['private', 'internal', 'external'];
 export const MAC_AGING_RANGE = { min: 1, max: 1_000_000 } as const;
 export const MAC_TABLE_LIMIT_RANGE = { min: 1, max: 1_048_576 } as const;
-/** a port's MAC limit (0: learn nothing on it) and the switch's default for ports */
-export const PORT_MAC_LIMIT_RANGE = { min: 0, max: 1_048_576 } as const;
+export { PORT_MAC_LIMIT_RANGE } from './types.js';
 export const WORKERS_RANGE = { min: 1, max: 16 } as const;
 export const DEFAULT_WORKERS = 1;
 export const HOST_PORT_SUFFIX = '-host';
-
-// ---------------------------------------------------------------------------------------------------------------
-// Small typed readers, shared with control/protocol.ts for request params.
-
-/** `a.b`, `a[0]`, or just `b` at the root. */
-export function fieldPath(path: string, key: string): string {
-  return path ? `${path}.${key}` : key;
-}
-
-/** A short rendering of a bad value for an error message (`"foo"`, `5`, `null`, `an array`). */
-export function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object' && v !== null) return 'an object';
-  const s = JSON.stringify(v);
-  if (s === undefined) return String(v);
-  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
-}
-
-export function expectObject(input: unknown, path: string): Record<string, unknown> {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new ConfigError(path, `expected an object, got ${describe(input)}`);
-  }
-  return input as Record<string, unknown>;
-}
-
-export function rejectUnknownKeys(obj: Record<string, unknown>, allowed: readonly string[], path: string): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) {
-      throw new ConfigError(fieldPath(path, key), `unknown key (expected one of ${allowed.join(', ')})`);
-    }
-  }
-}
-
-export function requireString(obj: Record<string, unknown>, key: string, path: string): string {
-  const v = obj[key];
-  if (v === undefined) throw new ConfigError(fieldPath(path, key), 'required');
-  if (typeof v !== 'string') throw new ConfigError(fieldPath(path, key), `expected a string, got ${describe(v)}`);
-  return v;
-}
-
-export function optionalBoolean(obj: Record<string, unknown>, key: string, path: string): boolean | undefined {
-  const v = obj[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'boolean') throw new ConfigError(fieldPath(path, key), `expected true or false, got ${describe(v)}`);
-  return v;
-}
-
-export function optionalInt(
-  obj: Record<string, unknown>,
-  key: string,
-  path: string,
-  range: { min: number; max: number },
-): number | undefined {
-  const v = obj[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < range.min || v > range.max) {
-    throw new ConfigError(fieldPath(path, key), `expected an integer in ${range.min}..${range.max}, got ${describe(v)}`);
-  }
-  return v;
-}
-
-export function requireEnum<T extends string>(
-  obj: Record<string, unknown>,
-  key: string,
-  path: string,
-  values: readonly T[],
-): T {
-  const v = obj[key];
-  if (v === undefined) throw new ConfigError(fieldPath(path, key), `required (one of ${values.join(', ')})`);
-  if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) {
-    throw new ConfigError(fieldPath(path, key), `expected one of ${values.join(', ')}, got ${describe(v)}`);
-  }
-  return v as T;
-}
+// Small typed readers (config/fields.ts), shared with the port settings and control/protocol.ts.
+export { describe, expectObject, fieldPath, optionalBoolean, optionalInt, rejectUnknownKeys, requireEnum, requireString } from './fields.js';
+import { describe, expectObject, fieldPath, optionalBoolean, optionalInt, rejectUnknownKeys, requireEnum, requireString } from './fields.js';
 
 const IFNAME_RE = /^[A-Za-z0-9_.-]+$/;
 

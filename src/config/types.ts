@@ -166,4 +166,6 @@ export interface XvsConfig {
 export const DEFAULT_MAC_AGING_SECONDS = 300;
 export const DEFAULT_MAC_TABLE_LIMIT = 8192;
 export const MAX_PORTS_PER_SWITCH = 256;
+/** a port's MAC limit (0: learn nothing on it) and the switch's default for ports */
+export const PORT_MAC_LIMIT_RANGE = { min: 0, max: 1_048_576 } as const;
 export const IFNAMSIZ_MAX = 15;

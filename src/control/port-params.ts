@@ -12,7 +12,15 @@ import {
 import { describe, expectObject, fieldPath, optionalBoolean, optionalInt, rejectUnknownKeys, requireIfname } from '../config/schema.js';
 import { PORT_SETTING_KEYS, type ExtendedAcl, type PortAcl, type PortSettings } from '../config/types.js';
 import type { PortSettingsChange } from './edits.js';
-import type { PortRefParams, PortSetParsed, Unchanged } from './protocol.js';
+
+/** a port named by its switch and name */
+export interface PortRefParams {
+  switch: string;
+  name: string;
+}
+export interface PortSetParsed { switch: string; name: string; settings: PortSettingsChange }
+/** a result that may say nothing changed (the request asked for what already was) */
+export interface Unchanged { unchanged?: boolean }
 
 /** `acl.add` / `acl.remove`: a port ACL entry (Add-VMNetworkAdapterAcl; exactly one address) */
 export type AclParams = PortRefParams & PortAcl;

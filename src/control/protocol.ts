@@ -55,10 +55,8 @@ export interface SwitchRefParams {
 export interface NameParams {
   name: string;
 }
-export interface PortRefParams {
-  switch: string;
-  name: string;
-}
+import type { PortRefParams, PortSetParsed, Unchanged } from './port-params.js';
+export type { PortRefParams, PortSetParsed, Unchanged };
 /** `--may-exist`: no error if it already exists with the same settings (an error naming the field if not) */
 export interface MayExist { mayExist?: boolean }
 /** `--if-exists`: no error if it does not exist */
@@ -70,7 +68,6 @@ export type PortRemoveParams = PortRefParams & IfExists & {
 };
 /** `port set`: each setting given is changed in place; null returns it to its default */
 export type PortSetParams = PortRefParams & PortSettingsChange;
-export interface PortSetParsed { switch: string; name: string; settings: PortSettingsChange }
 /** `fdb.show`: one page of the MAC table, in MAC order */
 export interface FdbShowParams {
   switch: string;
@@ -82,7 +79,6 @@ export interface FdbShowParams {
 export interface FdbShowParsed { switch: string; after?: string; limit: number }
 export type SwitchDeleteParams = NameParams & IfExists;
 /** What a change verb did: `unchanged` is true when --may-exist / --if-exists found nothing to do. */
-export interface Unchanged { unchanged?: boolean }
 export interface ConfigApplyParams {
   /** the whole desired document (as `config.show` returns it or the config file holds it) */
   config: unknown;

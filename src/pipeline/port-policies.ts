@@ -7,7 +7,25 @@
  */
 import { MAX_PORTS_PER_SWITCH, type PortSettings } from '../config/types.js';
 import type { PortFeatureKeySpec, PortFeatureValue, PortPolicy } from '../extensions/api.js';
-import type { PolicyPort, SwitchPolicyInput } from '../policy/runtime.js';
+
+export type PolicyPortKind = 'vm' | 'external' | 'internal';
+
+/** one port as the policies see it */
+export interface PolicyPort {
+  index: number;
+  name: string;
+  kind: PolicyPortKind;
+  /** the port's settings (config/types.ts PortSettings; {} for the uplink and host port) */
+  settings: PortSettings;
+}
+
+/** every port of the switch with its settings (structured-cloned to each worker) */
+export interface SwitchPolicyInput {
+  ports: PolicyPort[];
+  /** the switch's uplinkBandwidth (bits/s; policy/bandwidth: the capacity the weights divide) */
+  uplinkBandwidth?: number;
+}
+
 
 type Features = Readonly<Record<string, Readonly<Record<string, string>>>>;
 const NO_FEATURES: Features = Object.freeze({});

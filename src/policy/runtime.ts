@@ -7,7 +7,7 @@
  * token buckets, flow states) across changes; a port with no policy costs nothing per frame: each
  * hook's `appliesTo` looks at the batch's port once.
  */
-import type { PortSettings } from '../config/types.js';
+import type { SwitchPolicyInput } from '../pipeline/port-policies.js';
 import type { CounterBlock } from '../core/counters.js';
 import type { FramePool } from '../core/frame-pool.js';
 import type { VlanTables } from '../core/vlan.js';
@@ -17,23 +17,8 @@ import { PortPolicyTable } from '../pipeline/port-policies.js';
 import type { PolicyCounters } from './counters.js';
 import type { PolicySharedBuffers } from './shared.js';
 
-export type PolicyPortKind = 'vm' | 'external' | 'internal';
-
-/** one port as the policies see it */
-export interface PolicyPort {
-  index: number;
-  name: string;
-  kind: PolicyPortKind;
-  /** the port's netdev MAC (a TAP's own MAC is not the VM's; informational) */
-  settings: PortSettings;
-}
-
-/** every port of the switch with its settings (structured-cloned to each worker) */
-export interface SwitchPolicyInput {
-  ports: PolicyPort[];
-  /** the switch's uplinkBandwidth (bits/s; policy/bandwidth: the capacity the weights divide) */
-  uplinkBandwidth?: number;
-}
+// the settings every worker gets are defined below the policies (the views read them too)
+export type { PolicyPort, PolicyPortKind, SwitchPolicyInput } from '../pipeline/port-policies.js';
 
 export type PolicyStageName = 'ingress-policies' | 'miniport' | 'egress-policies';
 
