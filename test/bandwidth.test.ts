@@ -155,8 +155,8 @@ test.serial('weights 75 / 25 on an uplink of 200 Mbit/s: TCP shares 150 / 50 ±1
   t.true(lab.ping(c, sink, 1) && lab.ping(e, sink, 1));
 
   const [rc, re] = await Promise.all([
-    client(c, ['-c', sink.ip, '-p', '5201', '-t', String(SECONDS)]),
-    client(e, ['-c', sink.ip, '-p', '5202', '-t', String(SECONDS)]),
+    client(c, ['-c', sink.ip, '-p', '5201', '-t', String(TCP_SECONDS)]),
+    client(e, ['-c', sink.ip, '-p', '5202', '-t', String(TCP_SECONDS)]),
   ]);
   const [wc, we] = [received(rc), received(re)];
   t.log(`both sending: c (weight 75) ${mbps(wc)}, e (weight 25) ${mbps(we)}, sum ${mbps(wc + we)}`);
@@ -164,7 +164,7 @@ test.serial('weights 75 / 25 on an uplink of 200 Mbit/s: TCP shares 150 / 50 ±1
   t.true(Math.abs(we - 50e6) <= 0.15 * 50e6, `e ${mbps(we)} not within 50 ±15 %`);
   t.true((portStats(UPLINKED, 'e').drops['bandwidth-limit'] ?? 0) > 0, 'e was policed to its share');
 
-  const alone = received(await client(e, ['-c', sink.ip, '-p', '5202', '-t', String(SECONDS)]));
+  const alone = received(await client(e, ['-c', sink.ip, '-p', '5202', '-t', String(TCP_SECONDS)]));
   t.log(`e (weight 25) alone: ${mbps(alone)}`);
   t.true(Math.abs(alone - 200e6) <= 0.15 * 200e6, `e alone ${mbps(alone)} not within 200 ±15 %`);
 });

@@ -125,6 +125,11 @@ function drive(sw: TestSwitch, seconds: number, perStep: [number, number]): [num
     for (let k = 0; k < perStep[0]; k++) sw.send(0, fa);
     for (let k = 0; k < perStep[1]; k++) sw.send(1, fb);
     sw.breathe();
+    // the worker's once-a-second housekeeping (whole seconds of another clock) leaves the shares alone
+    if (s % 100 === 0) {
+      sw.now += 1;
+      sw.tick();
+    }
   }
   let a = 0;
   let b = 0;
@@ -136,6 +141,7 @@ test('minimum weight: under contention for the uplink the shares follow the weig
   const sw = await testSwitch({ ports: 3 });
   t.teardown(() => sw.close());
   clock = 1000;
+  sw.now = 1_700_000_000; // the switch's whole-second wall clock, far from the policy's fine clock
   // uplink capacity 8 Mbit/s = 1 MB/s; each VM offers 2 MB/s (20 frames of 1000 bytes per 10 ms)
   sw.dp.policy.install({
     uplinkBandwidth: 8_000_000,
@@ -171,6 +177,7 @@ test('ports without a weight share the default flow; the uplink stays within its
   const sw = await testSwitch({ ports: 3 });
   t.teardown(() => sw.close());
   clock = 2000;
+  sw.now = 1_700_000_000;
   sw.dp.policy.install({ uplinkBandwidth: 8_000_000, ports: [vm(0, {}), vm(1, {}), { index: 2, name: 'eth', kind: 'external', settings: {} }] });
   sw.send(2, udpFrame('ff:ff:ff:ff:ff:ff', UP, 60));
   sw.breathe();

@@ -180,7 +180,7 @@ export class BandwidthPolicy implements PolicyModuleInstance, PolicyHook {
     const limited = this.limited[p] === 1;
     const shared = this.shared[p] === 1;
     if (shared) {
-      if (now - this.tickStart >= TICK) this.tick(now);
+      if (now - this.tickStart >= TICK) this.measureShares(now);
       if (this.active[p] === 0) {
         // an idle port starts sending: it gets its share now, not at the next tick
         this.active[p] = 1;
@@ -231,8 +231,12 @@ export class BandwidthPolicy implements PolicyModuleInstance, PolicyHook {
     if (dropped > 0) this.env.policyCounters.v[PolicyCounters.port(p) + PPF.bandwidthDroppedBytes] += dropped;
   }
 
-  /** measure what every port offered since the last tick, then recompute the shares */
-  tick(now: number): void {
+  /**
+   * Measure what every port offered since the last tick, then recompute the shares. (Not the
+   * runtime's once-a-second `tick`: that one has whole seconds of wall-clock time, this runs on the
+   * per-batch fine clock.)
+   */
+  measureShares(now: number): void {
     const dt = now - this.tickStart;
     this.tickStart = now;
     if (dt <= 0) return;
