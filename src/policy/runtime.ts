@@ -49,7 +49,11 @@ export interface PolicyPlacement {
 export interface PolicyModuleInstance {
   /** the hooks for these settings ([] when no port sets anything this module enforces) */
   configure(input: SwitchPolicyInput): PolicyPlacement[];
-  /** once a second, on the switch's first worker only (housekeeping): e.g. expire shared state */
+  /**
+   * Once a second, on the switch's first worker only (housekeeping): e.g. expire shared state. `now`
+   * is whole wall-clock seconds. A module that keeps a finer clock of its own must not name any of
+   * its methods `tick` (the bandwidth shares once were, and got refilled here every second).
+   */
   tick?(now: number): void;
 }
 
