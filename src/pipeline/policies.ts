@@ -40,6 +40,11 @@ export class PolicyStage implements Stage {
  */
 export class PolicyTraceNotes {
   on = false;
+  /**
+   * true while a synthetic frame (`xvs trace --packet`) runs: it is never sent, so policies judge it
+   * against their state but change none (no flow state, tokens, meters, storm counts, mirror counts)
+   */
+  synthetic = false;
   readonly words: (string | undefined)[];
   constructor(capacity: number) { this.words = new Array<string | undefined>(capacity).fill(undefined); }
   /** say why frame i was dropped or a destination excluded (the first note of a stage stays) */

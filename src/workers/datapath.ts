@@ -216,6 +216,7 @@ export class DataPath {
     const live = this.engine.observer;
     for (const c of ctxs) c.tracing = true;
     this.engine.observer = tracer;
+    this.policies.notes.synthetic = true;
     try {
       this.engine.runStages(batch, 0);
       result = this.finishTrace(batch, 0, inPort, frame, tracer.recordTransmit(batch, 0), tracer.destinations(batch, 0));
@@ -223,6 +224,7 @@ export class DataPath {
       this.engine.observer = live;
       this.pipeline.tracing = false;
       this.policies.notes.on = false; // policies stop writing trace notes (and learning resumes) after the trace
+      this.policies.notes.synthetic = false;
       for (const c of ctxs) c.tracing = false;
       pool.release(id);
     }

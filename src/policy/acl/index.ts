@@ -182,7 +182,7 @@ class OutboundAcl implements PolicyHook {
       if (deny >= 0) {
         batch.drop(i, PORT_ACL);
         if (this.#env.trace.on) this.#env.trace.note(i, t.words[deny]);
-      } else if (judge.meterEntry >= 0) {
+      } else if (judge.meterEntry >= 0 && !this.#env.trace.synthetic) {
         const m = PolicyCounters.meter(p, judge.meterEntry) + OUTBOUND_BYTES;
         pc[m] += pool.len[id];
         pc[m + 1]++;
@@ -241,7 +241,7 @@ class InboundAcl implements PolicyHook {
     const deny = judge.judge(t, b, off, len, false);
     const env = this.#env;
     if (deny < 0) {
-      if (judge.meterEntry >= 0) {
+      if (judge.meterEntry >= 0 && !env.trace.synthetic) {
         const v = env.policyCounters.v;
         const m = PolicyCounters.meter(q, judge.meterEntry) + INBOUND_BYTES;
         v[m] += len;

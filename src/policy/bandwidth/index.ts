@@ -191,6 +191,7 @@ export class BandwidthPolicy implements PolicyModuleInstance, PolicyHook {
     if (limited) this.max.fill(p, now);
     if (shared) this.share.fill(p, now);
     const trace = this.env.trace;
+    const real = !trace.synthetic;
     const up = this.uplink;
     const maxTokens = this.max.tokens;
     const shareTokens = this.share.tokens;
@@ -212,7 +213,7 @@ export class BandwidthPolicy implements PolicyModuleInstance, PolicyHook {
             : mode === DstMode.set ? (batch.dstSet[i * DST_WORDS + this.uplinkWord] & this.uplinkBit) !== 0 : false;
         if (toUplink && !batch.isExcluded(i, up)) {
           offered += len;
-          if (shareTokens[p] >= len) shareTokens[p] -= len;
+          if (shareTokens[p] >= len) { if (real) shareTokens[p] -= len; }
           else {
             if (trace.on) trace.note(i, this.shareNote[p]);
             dropped += len;
@@ -225,8 +226,9 @@ export class BandwidthPolicy implements PolicyModuleInstance, PolicyHook {
           }
         }
       }
-      if (limited) maxTokens[p] -= len;
+      if (limited && real) maxTokens[p] -= len;
     }
+    if (!real) return; // a synthetic trace frame is judged against the buckets, never charged to them
     if (offered > 0) this.offered[p] += offered;
     if (dropped > 0) this.env.policyCounters.v[PolicyCounters.port(p) + PPF.bandwidthDroppedBytes] += dropped;
   }

@@ -170,7 +170,8 @@ class Judge {
         if (this.env.trace.on) this.env.trace.note(i, rule.label);
         return false;
       }
-      if (rule.stateful && keyed) {
+      // a synthetic trace frame is never sent: it opens no state for replies
+      if (rule.stateful && keyed && !this.env.trace.synthetic) {
         const res = this.table.insert(this.key, now, rule.timeout);
         if (res === InsertResult.full) this.pc[PolicyCounters.port(p) + PPF.flowTableFull]++;
         else {

@@ -140,7 +140,7 @@ class MirrorHook implements PolicyHook {
       if (isSet) batch.dstSet[base + (d >>> 5)] |= bit;
       // an exclusion made before the miniport edge does not apply to a monitoring copy
       if (batch.hasExclusions) batch.exclude[base + (d >>> 5)] &= ~bit;
-      v[PolicyCounters.port(d) + PPF.mirrorCopies]++;
+      if (!this.env.trace.synthetic) v[PolicyCounters.port(d) + PPF.mirrorCopies]++;
       copies++;
     }
     if (copies > 0) {

@@ -89,10 +89,10 @@ class StormHook implements PolicyHook {
       if (!group && batch.dstMode[i] !== DstMode.flood) continue;
       if (++count <= limit) continue;
       batch.drop(i, STORM_LIMIT);
-      pc[excessSlot]++;
+      if (!this.#env.trace.synthetic) pc[excessSlot]++;
       if (this.#env.trace.on) this.#env.trace.note(i, `storm limit ${st.names[p]}: more than ${limit} broadcast, multicast and unknown-unicast frames in this second`);
     }
-    st.count[p] = count;
+    if (!this.#env.trace.synthetic) st.count[p] = count; // a synthetic trace frame is judged, not counted
   }
 }
 
