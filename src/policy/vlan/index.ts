@@ -30,7 +30,7 @@ import { VlanTagEditor, type VlanTables } from '../../core/vlan.js';
 import type { PolicyHook } from '../../pipeline/policies.js';
 import { PolicyCounters, PPF } from '../counters.js';
 import type { PolicyEnv, PolicyModule, PolicyModuleInstance, PolicyPlacement, PolicyPort, SwitchPolicyInput } from '../runtime.js';
-import { vlanSettingText } from './setting.js';
+import { vlanText } from '../../config/desired.js';
 import { validateVlan } from '../../config/port-settings.js';
 import { parseVlanList } from '../../config/vlan-list.js';
 
@@ -251,7 +251,7 @@ export const vlanPolicy: PolicyModule = {
     if (!input.ports.some(vlanAware)) return [];
     return input.ports.map((p) => {
       const v = effective(p);
-      return `${p.name}: ${v.mode === 'uplink' ? 'uplink (trunk of every VLAN, untagged = VLAN 0)' : vlanSettingText(v)}`;
+      return `${p.name}: ${v.mode === 'uplink' ? 'uplink (trunk of every VLAN, untagged = VLAN 0)' : vlanText(v)}`;
     });
   },
   create(env: PolicyEnv): PolicyModuleInstance {
