@@ -172,7 +172,7 @@ const SETTING_LABELS: Record<keyof PortSettings, string> = {
   macLimit: 'mac limit', macAddressSpoofing: 'mac address spoofing', dhcpGuard: 'dhcp guard', routerGuard: 'router guard',
   stormLimit: 'storm limit', maximumBandwidth: 'maximum bandwidth', maximumBandwidthBurst: 'maximum bandwidth burst',
   minimumBandwidthWeight: 'minimum bandwidth weight', portMirroring: 'port mirroring', staticMacAddress: 'static mac',
-  vlan: 'vlan', acls: 'acls', extendedAcls: 'extended acls', features: 'features',
+  vlan: 'vlan', acls: 'acls', extendedAcls: 'extended acls', features: 'features', virtualSubnetId: 'virtual subnet',
 };
 
 /** `access 10`, `trunk 1-100,200 native 10`, `isolated primary 100 secondary 101`, … */

@@ -90,10 +90,16 @@ export interface PortSettings {
   extendedAcls?: ExtendedAcl[];
   /** per-port settings of extensions (Set-VMSwitchExtensionPortFeature): extension name → key → value */
   features?: Record<string, Record<string, string>>;
+  /**
+   * HNV: the virtual subnet (VSID, HNV_VSID_RANGE) the VM's Customer Addresses live in
+   * (Set-VMNetworkAdapter -VirtualSubnetId). Set: the port speaks only through HNV (ARP/ND proxy,
+   * routing in the subnet's routing domain, encapsulation toward remote Provider Addresses).
+   */
+  virtualSubnetId?: number;
 }
 export const PORT_SETTING_KEYS = [
   'macLimit', 'macAddressSpoofing', 'dhcpGuard', 'routerGuard', 'stormLimit', 'maximumBandwidth', 'maximumBandwidthBurst',
-  'minimumBandwidthWeight', 'portMirroring', 'staticMacAddress', 'vlan', 'acls', 'extendedAcls', 'features',
+  'minimumBandwidthWeight', 'portMirroring', 'staticMacAddress', 'vlan', 'acls', 'extendedAcls', 'features', 'virtualSubnetId',
 ] as const satisfies readonly (keyof PortSettings)[];
 
 export interface PortConfig extends PortSettings {
@@ -151,9 +157,82 @@ export interface SwitchExtensionConfig {
   onError?: 'bypass' | 'drop';
 }
 
+/**
+ * Hyper-V Network Virtualization (HNV) policy objects, named after the NetWNV cmdlets
+ * (docs/REFERENCE.md §1.6; docs/HNV.md). Customer Addresses (CA) of VMs live in virtual subnets (VSID);
+ * hosts carry them between Provider Addresses (PA).
+ */
+/** New-NetVirtualizationProviderAddress: an address of an external switch's uplink in the provider network */
+export interface HnvProviderAddress {
+  /** the external switch whose uplink carries this PA */
+  switch: string;
+  /** IPv4 or IPv6 address */
+  address: string;
+  prefixLength: number;
+  /** the PA network's VLAN on the uplink (outer 802.1Q tag); absent: untagged */
+  vlanId?: number;
+  /** next hop toward PAs outside address/prefixLength (Hyper-V's provider route); absent: on-link only */
+  gateway?: string;
+  /** etcd mode: the daemon (its --hnv-host, default the host name) whose switch owns this PA */
+  host?: string;
+}
+
+export type HnvEncap = 'nvgre' | 'vxlan';
+export type HnvRecordType = 'static' | 'l2only';
+
+/** New-NetVirtualizationLookupRecord: where a CA of a virtual subnet lives */
+export interface HnvLookupRecord {
+  /** Customer Address (IPv4 or IPv6); 0.0.0.0 or :: for an l2only record */
+  ca: string;
+  vsid: number;
+  /** the CA's MAC ("02:00:00:00:00:01") */
+  mac: string;
+  /** the Provider Address of the host the VM runs on */
+  pa: string;
+  encap: HnvEncap;
+  /** default static */
+  type?: HnvRecordType;
+}
+
+/** New-NetVirtualizationCustomerRoute: a prefix of a virtual subnet, routed within a routing domain */
+export interface HnvCustomerRoute {
+  /** the routing domain (a tenant's virtual network; Hyper-V uses a GUID, any non-empty name here) */
+  routingDomain: string;
+  vsid: number;
+  /** "10.1.0.0/24", "fd00:1::/64" */
+  prefix: string;
+  /** "0.0.0.0" or "::" = on-link (the prefix's CAs are in this VSID); else a CA in the VSID to route through */
+  nextHop: string;
+  /** lower wins (default 0) */
+  metric?: number;
+}
+
+/** where HNV policy lives: this document (default) or an etcd cluster shared by every host */
+export interface HnvEtcdConfig {
+  /** "http://127.0.0.1:2379", … */
+  endpoints: string[];
+  /** key prefix (default "/xvs/hnv/") */
+  prefix?: string;
+  /** this daemon's name among the hosts (default: the host name): its PAs are those with this host */
+  host?: string;
+}
+
+export interface HnvConfig {
+  providerAddresses?: HnvProviderAddress[];
+  lookupRecords?: HnvLookupRecord[];
+  customerRoutes?: HnvCustomerRoute[];
+  /** set: PAs, records and routes are read from and written to etcd instead of the lists above */
+  etcd?: HnvEtcdConfig;
+}
+
+/** VSIDs Hyper-V accepts in lookup records (0..4095 and 0xFFFFFF are reserved) */
+export const HNV_VSID_RANGE = { min: 4096, max: 16777214 } as const;
+
 export interface XvsConfig {
   version: 1;
   switches: SwitchConfig[];
+  /** Hyper-V Network Virtualization policy (absent: none) */
+  hnv?: HnvConfig;
   /** third-party extensions: a directory or manifest path, or an npm package name */
   plugins?: string[];
   /**

@@ -5,7 +5,7 @@
  * settings. Entries are frozen objects built once per change, so reading costs a lookup, never an
  * allocation.
  */
-import { MAX_PORTS_PER_SWITCH, type PortSettings } from '../config/types.js';
+import { MAX_PORTS_PER_SWITCH, type HnvCustomerRoute, type HnvLookupRecord, type HnvProviderAddress, type PortSettings } from '../config/types.js';
 import type { PortFeatureKeySpec, PortFeatureValue, PortPolicy } from '../extensions/api.js';
 
 export type PolicyPortKind = 'vm' | 'external' | 'internal';
@@ -24,6 +24,27 @@ export interface SwitchPolicyInput {
   ports: PolicyPort[];
   /** the switch's uplinkBandwidth (bits/s; policy/bandwidth: the capacity the weights divide) */
   uplinkBandwidth?: number;
+  /** HNV policy as this switch applies it (policy/hnv); absent: no HNV objects anywhere */
+  hnv?: HnvPolicyInput;
+}
+
+/**
+ * The HNV policy one switch's workers apply (policy/hnv), built by the control plane from the
+ * effective policy (local document or etcd) on every change. VM ports join a virtual subnet through
+ * their settings' virtualSubnetId.
+ */
+export interface HnvPolicyInput {
+  /** the uplink's port index (-1: the switch has no uplink: only local delivery) */
+  uplink: number;
+  /** the uplink netdev's MAC: source MAC of encapsulated frames and of ARP/ND answers for PAs */
+  uplinkMac: string;
+  /** the uplink's MTU (the underlay MTU the overlay MTU is derived from) */
+  uplinkMtu: number;
+  /** this switch's PAs (host already resolved: only this daemon's) */
+  providerAddresses: HnvProviderAddress[];
+  /** every lookup record of every host (local ones have a pa among providerAddresses) */
+  lookupRecords: HnvLookupRecord[];
+  customerRoutes: HnvCustomerRoute[];
 }
 
 
@@ -53,7 +74,7 @@ export function portPolicyOf(p: Pick<PolicyPort, 'name' | 'kind' | 'settings'>):
     staticMacAddress: s.staticMacAddress,
     stormLimit: s.stormLimit ?? 0,
     maximumBandwidth: s.maximumBandwidth ?? 0,
-    virtualSubnetId: undefined,
+    virtualSubnetId: s.virtualSubnetId,
   });
 }
 
