@@ -118,6 +118,13 @@ export class Engine {
     this.tagPushed = new Uint8Array(batchSize);
     this.tags = new VlanTagEditor(pool);
   }
+  /**
+   * Queue frame `id` to go out of `port` at the start of the next breath, skipping the stages (a
+   * built-in policy's own control frames: PolicyEnv.originate). Skeleton: not implemented yet.
+   */
+  originate(id: number, port: number): boolean {
+    return id < 0 && port < 0;
+  }
   private readonly injIds: Uint32Array;
   private readonly injPorts: Int32Array;
   private readonly injEntry: Int32Array;

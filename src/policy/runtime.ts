@@ -37,6 +37,12 @@ export interface PolicyEnv {
   /** the worker's VLAN state (core/vlan.ts): written by policy/vlan only, read by the engine's transmit and the MAC table */
   readonly vlan: VlanTables;
   log(message: string): void;
+  /**
+   * Send frame `id` (a slot of `pool` the caller allocated and filled) straight out of `port` at the
+   * start of the next breath, without running the pipeline: a policy's own control frames (HNV's ARP
+   * for provider next hops). false: the queue is full (the caller releases the slot and counts it).
+   */
+  originate(id: number, port: number): boolean;
 }
 
 /** a hook a module wants at one policy stage */

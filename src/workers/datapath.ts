@@ -95,6 +95,7 @@ export class DataPath {
       pool: this.pool, counters: o.counters, policyCounters: this.policyCounters, shared: o.policyShared ?? createPolicyShared(),
       presence: this.engine, batchSize: o.batchSize, workerIndex: o.workerIndex, workerCount: o.workerCount ?? 1,
       trace: this.policies.notes, log: o.log, vlan: this.engine.vlan,
+      originate: (id, port) => this.engine.originate(id, port),
     }, POLICY_MODULES);
     const v = o.counters.v;
     this.applier = new PlanApplier({
