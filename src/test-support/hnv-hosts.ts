@@ -51,7 +51,7 @@ export async function waitFor<T>(fn: () => T | false | undefined, ms = 10_000, s
 export interface CliResult { code: number; out: string; err: string }
 
 /** things living in one namespace: run commands there, start background processes */
-abstract class InNamespace {
+export abstract class InNamespace {
   constructor(readonly topo: HnvTopology, readonly ns: string) {}
 
   exec(cmd: string[], opts: { allowFail?: boolean; timeout?: number } = {}): string {
@@ -85,8 +85,8 @@ abstract class InNamespace {
   }
 
   /** start tshark on `dev` in this namespace (see Capture) */
-  capture(dev: string, bpf?: string): Promise<Capture> {
-    return Capture.start(this.topo, this.ns, dev, bpf);
+  capture(dev: string, bpf?: string, snaplen?: number): Promise<Capture> {
+    return Capture.start(this.topo, this.ns, dev, bpf, snaplen);
   }
 
   counter(dev: string, name: string): number {
@@ -105,9 +105,10 @@ export class Capture {
     this.done = new Promise((r) => { if (proc.exitCode !== null) r(); else proc.once('exit', () => r()); });
   }
 
-  static async start(topo: HnvTopology, ns: string, dev: string, bpf?: string): Promise<Capture> {
+  /** `bpf`: a capture filter; `snaplen`: bytes kept per frame (frame.len stays the wire length) */
+  static async start(topo: HnvTopology, ns: string, dev: string, bpf?: string, snaplen?: number): Promise<Capture> {
     const file = path.join(topo.dir, `cap-${ns}-${dev}-${topo.nextId()}.pcapng`);
-    const args = ['netns', 'exec', ns, 'tshark', '-n', '-q', '-i', dev, '-w', file, ...(bpf ? ['-f', bpf] : [])];
+    const args = ['netns', 'exec', ns, 'tshark', '-n', '-q', '-i', dev, '-w', file, ...(bpf ? ['-f', bpf] : []), ...(snaplen ? ['-s', String(snaplen)] : [])];
     const p = topo.track(spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] }));
     let err = '';
     p.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
@@ -316,10 +317,32 @@ export class HnvHost extends InNamespace {
     return vm;
   }
 
+  /** `xvs stats SW --json` */
+  stats(): SwitchStatsJson {
+    return this.json<SwitchStatsJson>('stats', this.sw);
+  }
+
+  /** a port's drops by reason (the uplink's: `host.uplink`) */
+  drops(port: string): Record<string, number> {
+    const p = this.stats().ports.find((x) => x.name === port || x.netdev === port);
+    if (!p) throw new Error(`host ${this.index}: no port ${port} in xvs stats`);
+    return p.drops ?? {};
+  }
+
+  /** the uplink's MAC (the outer destination MAC of frames to this host's PA) */
+  uplinkMac(): string {
+    return this.exec(['cat', `/sys/class/net/${this.uplink}/address`]).trim();
+  }
+
   /** the host-side MTU of a VM's port netdev (what the switch set it to) */
   portMtu(vm: HnvVm): number {
     return Number(this.exec(['cat', `/sys/class/net/${vm.netdev}/mtu`]).trim());
   }
+}
+
+export interface SwitchStatsJson {
+  ports: { name: string; netdev: string; rxPackets: number; txPackets: number; drops: Record<string, number> }[];
+  drops: Record<string, number>;
 }
 
 /** a namespace on the underlay with one interface ul0 holding `ip` (attacker, third-party VTEP) */
@@ -456,9 +479,24 @@ export class HnvTopology {
     return v;
   }
 
+  /** the same CLI command on every host (HNV policy is per daemon unless etcd shares it) */
+  cliAll(...args: string[]): void {
+    for (const h of this.hosts) h.cli(...args);
+  }
+
+  /** `xvs hnv record add` for `vm` on every host */
+  addRecord(vm: HnvVm, encap: 'nvgre' | 'vxlan'): void {
+    this.cliAll(...vm.recordArgs(encap));
+  }
+
+  /** `xvs hnv route add --routing-domain D --vsid N --prefix P --next-hop H` on every host (on-link by default) */
+  addRoute(domain: string, vsid: number, prefix: string, nextHop = '0.0.0.0'): void {
+    this.cliAll('hnv', 'route', 'add', '--routing-domain', domain, '--vsid', String(vsid), '--prefix', prefix, '--next-hop', nextHop);
+  }
+
   /** start tshark on the underlay bridge (sees every frame between the hosts) */
-  captureUnderlay(bpf?: string): Promise<Capture> {
-    return Capture.start(this, this.underlay, this.bridge, bpf);
+  captureUnderlay(bpf?: string, snaplen?: number): Promise<Capture> {
+    return Capture.start(this, this.underlay, this.bridge, bpf, snaplen);
   }
 
   /** stop every daemon and process (by PID), remove every namespace; safe to call more than once */
@@ -508,11 +546,11 @@ export interface OuterSpec {
   dstIp: string;
 }
 
-/** IPv4 header + payload (header checksum computed, DF set, TTL 64) */
-function ipv4(o: OuterSpec, proto: number, payload: Uint8Array, id = 1): Uint8Array {
+/** IPv4 header + payload (header checksum computed, TTL 64; DF set, or MF when `fragment`) */
+function ipv4(o: OuterSpec, proto: number, payload: Uint8Array, fragment = false): Uint8Array {
   const h = new Uint8Array(20 + payload.length);
   const total = h.length;
-  h[0] = 0x45; h[2] = total >> 8; h[3] = total & 0xff; h[4] = id >> 8; h[5] = id & 0xff; h[6] = 0x40; h[8] = 64; h[9] = proto;
+  h[0] = 0x45; h[2] = total >> 8; h[3] = total & 0xff; h[5] = 1; h[6] = fragment ? 0x20 : 0x40; h[8] = 64; h[9] = proto;
   h.set(ipv4Bytes(o.srcIp), 12); h.set(ipv4Bytes(o.dstIp), 16);
   let s = 0;
   for (let i = 0; i < 20; i += 2) s += (h[i] << 8) | h[i + 1];
@@ -532,7 +570,7 @@ function ethernet(o: OuterSpec, type: number, payload: Uint8Array): Uint8Array {
 }
 
 /** NVGRE (RFC 7637): GRE flags/version (default 0x2000: K), protocol (default 0x6558), key VSID<<8|FlowID */
-export function nvgreFrame(o: OuterSpec, vsid: number, inner: Uint8Array, opts: { flowId?: number; flags?: number; protocol?: number; noKey?: boolean } = {}): Uint8Array {
+export function nvgreFrame(o: OuterSpec, vsid: number, inner: Uint8Array, opts: { flowId?: number; flags?: number; protocol?: number; noKey?: boolean; fragment?: boolean } = {}): Uint8Array {
   const flags = opts.flags ?? 0x2000;
   const hasKey = !opts.noKey;
   const gre = new Uint8Array((hasKey ? 8 : 4) + inner.length);
@@ -544,18 +582,42 @@ export function nvgreFrame(o: OuterSpec, vsid: number, inner: Uint8Array, opts: 
     gre[4] = key >>> 24; gre[5] = (key >> 16) & 0xff; gre[6] = (key >> 8) & 0xff; gre[7] = key & 0xff;
   }
   gre.set(inner, hasKey ? 8 : 4);
-  return ethernet(o, 0x0800, ipv4(o, 47, gre));
+  return ethernet(o, 0x0800, ipv4(o, 47, gre, opts.fragment));
 }
 
 /** VXLAN (RFC 7348): UDP to `dstPort` (4789), flags (default 0x08: I), VNI = vsid, UDP checksum 0 */
-export function vxlanFrame(o: OuterSpec, vsid: number, inner: Uint8Array, opts: { flags?: number; srcPort?: number; dstPort?: number } = {}): Uint8Array {
-  const udp = new Uint8Array(8 + 8 + inner.length);
+export function vxlanFrame(o: OuterSpec, vsid: number, inner: Uint8Array, opts: { flags?: number; srcPort?: number; dstPort?: number; fragment?: boolean; truncate?: number } = {}): Uint8Array {
+  const full = new Uint8Array(8 + 8 + inner.length);
+  // truncate: keep only this many bytes of UDP payload (a malformed, too-short VXLAN header)
+  const udp = opts.truncate === undefined ? full : new Uint8Array(8 + opts.truncate);
   const sp = opts.srcPort ?? 49152;
   const dp = opts.dstPort ?? 4789;
   udp[0] = sp >> 8; udp[1] = sp & 0xff; udp[2] = dp >> 8; udp[3] = dp & 0xff;
   udp[4] = udp.length >> 8; udp[5] = udp.length & 0xff;
-  udp[8] = opts.flags ?? 0x08;
-  udp[12] = (vsid >> 16) & 0xff; udp[13] = (vsid >> 8) & 0xff; udp[14] = vsid & 0xff;
-  udp.set(inner, 16);
-  return ethernet(o, 0x0800, ipv4(o, 17, udp));
+  full[8] = opts.flags ?? 0x08;
+  full[12] = (vsid >> 16) & 0xff; full[13] = (vsid >> 8) & 0xff; full[14] = vsid & 0xff;
+  full.set(inner, 16);
+  if (udp !== full) udp.set(full.subarray(8, udp.length), 8);
+  return ethernet(o, 0x0800, ipv4(o, 17, udp, opts.fragment));
+}
+
+interface IperfJson { end?: { sum_received?: { bytes: number }; sum_sent?: { retransmits?: number } }; error?: string }
+
+/**
+ * iperf3 of `bytes` from `client` to `server` at `serverIp` (`reverse`: the server sends): the bytes
+ * the receiving side counted, retransmits, and iperf3's error or output head when it failed
+ */
+export async function iperf3(server: InNamespace, client: InNamespace, serverIp: string, bytes: number, opts: { reverse?: boolean; timeoutMs?: number } = {}): Promise<{ received: number; retransmits: number; error: string }> {
+  const port = String(5201 + server.topo.nextId());
+  const s = server.spawn(['iperf3', '-s', '-1', '-p', port]);
+  await waitFor(() => server.run(['ss', '-Hltn', `sport = :${port}`]).out.trim() !== '' || s.exitCode !== null, 5000, 50);
+  const r = client.run(['iperf3', '-c', serverIp, '-p', port, '-n', String(bytes), '-J', '--connect-timeout', '3000', ...(opts.reverse ? ['-R'] : [])], opts.timeoutMs ?? 60_000);
+  if (s.exitCode === null && s.pid) { try { process.kill(s.pid, 'SIGKILL'); } catch { /* gone */ } }
+  let parsed: IperfJson = {};
+  try { parsed = JSON.parse(r.out) as IperfJson; } catch { /* reported in error */ }
+  return {
+    received: parsed.end?.sum_received?.bytes ?? 0,
+    retransmits: parsed.end?.sum_sent?.retransmits ?? 0,
+    error: parsed.error ?? (r.code === 0 ? '' : `exit ${r.code}: ${r.out.slice(0, 500)}${r.err}`),
+  };
 }

@@ -1,0 +1,137 @@
+/**
+ * The overlay MTU between two real hosts (issue 11 item 4) on a 1500-byte underlay: VXLAN (VSID 5001,
+ * x1 on host 1, x2 on host 2) and NVGRE (VSID 5101, g1, g2).
+ *
+ *  - the switch gives each VM port's netdev the overlay MTU: 1450 (VXLAN), 1458 (NVGRE);
+ *  - a DF packet above the overlay MTU gets an ICMP "fragmentation needed" carrying that MTU (read by
+ *    tshark inside the sender's namespace and in ping's output); the sender's kernel then knows the path
+ *    MTU (a 1472-byte DF ping fails locally with "message too long, mtu=1450"); a DF packet of exactly
+ *    the overlay MTU passes and crosses the underlay as a full 1514-byte frame (so the MTU is not too
+ *    small either); a too-large packet without DF is dropped and counted (hnv-oversize), never lost
+ *    silently;
+ *  - TCP (iperf3, 4 MB each way) completes through the tunnel with the VM veths' offloads on (TSO/GSO:
+ *    the VMs, left at MTU 1500, hand the switch GSO frames; path-MTU discovery through the switch's
+ *    ICMP) and off; no frame on the underlay exceeds 1514 bytes and none is an IP fragment.
+ *
+ * Why the frag-needed probe is overlay MTU + 2 and not 1472 bytes: the VM end of a veth is at 1500 but
+ * the port end at 1450, and the kernel veth drops (rx_dropped of the port end) every non-GSO frame
+ * longer than the receiving end's MTU + 18 before the switch's packet socket sees it. A 1472-byte DF
+ * ping from a VM left at 1500 never reaches xvs; a frame of up to MTU + 4 IP bytes does. For the same
+ * reason the offloads-off transfer runs with the VM's MTU set to its port's, as docs/HNV.md asks for
+ * veth VMs (a TAP does not check the MTU of what the guest writes).
+ */
+import test from 'ava';
+import { testPrefix } from '../src/lab/netlab.js';
+import { HnvTopology, iperf3, type HnvHost, type HnvVm } from '../src/test-support/hnv-hosts.js';
+
+const P = testPrefix('hm');
+let topo: HnvTopology;
+let h1: HnvHost;
+let h2: HnvHost;
+let x1: HnvVm;
+let x2: HnvVm;
+let g1: HnvVm;
+let g2: HnvVm;
+const MB4 = 4 * 1024 * 1024;
+
+test.before(async () => {
+  topo = new HnvTopology(P);
+  h1 = await topo.addHost(1);
+  h2 = await topo.addHost(2);
+  h1.addPa();
+  h2.addPa();
+  x1 = h1.addVm({ name: 'x1', ca: '10.1.0.11', mac: '02:00:00:01:00:11', vsid: 5001, gateway: '10.1.0.1' });
+  x2 = h2.addVm({ name: 'x2', ca: '10.1.0.12', mac: '02:00:00:01:00:12', vsid: 5001, gateway: '10.1.0.1' });
+  g1 = h1.addVm({ name: 'g1', ca: '10.3.0.11', mac: '02:00:00:03:00:11', vsid: 5101, gateway: '10.3.0.1' });
+  g2 = h2.addVm({ name: 'g2', ca: '10.3.0.12', mac: '02:00:00:03:00:12', vsid: 5101, gateway: '10.3.0.1' });
+  for (const vm of [x1, x2]) topo.addRecord(vm, 'vxlan');
+  for (const vm of [g1, g2]) topo.addRecord(vm, 'nvgre');
+  topo.addRoute('blue', 5001, '10.1.0.0/24');
+  topo.addRoute('green', 5101, '10.3.0.0/24');
+});
+
+test.after.always(async () => {
+  await topo?.destroy();
+});
+
+const cases = [
+  { encap: 'VXLAN', mtu: 1450, from: (): HnvVm => x1, to: (): HnvVm => x2 },
+  { encap: 'NVGRE', mtu: 1458, from: (): HnvVm => g1, to: (): HnvVm => g2 },
+];
+
+test.serial('VM ports get the overlay MTU (1450 VXLAN, 1458 NVGRE); the VMs themselves are left at 1500', (t) => {
+  t.is(h1.portMtu(x1), 1450);
+  t.is(h2.portMtu(x2), 1450);
+  t.is(h1.portMtu(g1), 1458);
+  t.is(h2.portMtu(g2), 1458);
+  for (const vm of [x1, x2, g1, g2]) t.is(vm.mtu(), 1500);
+});
+
+for (const c of cases) {
+  test.serial(`${c.encap}: DF above ${c.mtu} → ICMP frag-needed (mtu ${c.mtu}), learned by the sender; exactly ${c.mtu} passes as a 1514-byte outer frame; no DF → counted`, async (t) => {
+    const [a, b] = [c.from(), c.to()];
+    a.flushCaches();
+    t.true(a.ping(b.ca, { count: 1 }).ok, 'reachable at all');
+    const icmp = await a.capture(a.dev, 'icmp');
+    const probe = a.ping(b.ca, { count: 1, size: c.mtu + 2 - 28, df: true });
+    await icmp.stop();
+    t.false(probe.ok, `${c.mtu + 2} bytes with DF do not pass: ${probe.out}`);
+    t.regex(probe.out, new RegExp(`mtu = ${c.mtu}`), 'ping reports the frag-needed MTU');
+    const fragNeeded = icmp.fields('icmp.type == 3 && icmp.code == 4', ['icmp.mtu', 'ip.dst']);
+    t.log(`frag-needed at the sender: ${JSON.stringify(fragNeeded)}`);
+    t.true(fragNeeded.length >= 1, 'the sender received an ICMP fragmentation-needed');
+    for (const [mtu, dst] of fragNeeded) {
+      t.is(mtu, String(c.mtu));
+      t.is(dst.split(',')[0], a.ca, 'addressed to the sender');
+    }
+    t.regex(a.exec(['ip', 'route', 'get', b.ca]), new RegExp(`mtu ${c.mtu}`), 'the sender\'s kernel caches the path MTU');
+    const big = a.ping(b.ca, { count: 1, size: 1472, df: true });
+    t.false(big.ok);
+    t.regex(big.out, new RegExp(`message too long, mtu=${c.mtu}`), 'a 1472-byte DF ping now fails locally with the learned MTU');
+
+    // exactly the overlay MTU: passes, and fills a 1500-byte underlay exactly
+    const under = await topo.captureUnderlay('udp port 4789 or ip proto 47', 128);
+    const fits = a.ping(b.ca, { count: 2, size: c.mtu - 28, df: true });
+    await under.stop();
+    t.true(fits.ok, `${c.mtu} bytes with DF pass: ${fits.out}`);
+    const lens = under.fields('icmp', ['frame.len']).map(([l]) => Number(l));
+    t.deepEqual(lens, [1514, 1514, 1514, 1514], 'two requests and two replies, each a full 1514-byte frame on the underlay');
+
+    // too large without DF: dropped with a reason, not lost silently
+    a.flushCaches();
+    const before = h1.drops(a.name)['hnv-oversize'] ?? 0;
+    const noDf = a.run(['ping', '-n', '-c', '1', '-W', '1', '-M', 'dont', '-s', String(c.mtu + 2 - 28), b.ca]);
+    t.not(noDf.code, 0, 'not fragmented by the switch');
+    t.is((h1.drops(a.name)['hnv-oversize'] ?? 0) - before, 1, 'counted as hnv-oversize on the sender\'s port');
+  });
+}
+
+for (const c of cases) {
+  for (const offloads of [true, false]) {
+    test.serial(`${c.encap}: TCP 4 MB each way through the tunnel, VM veth offloads ${offloads ? 'on (GSO frames, VMs at 1500, path-MTU discovery)' : `off (VMs at ${c.mtu})`}`, async (t) => {
+      const [a, b] = [c.from(), c.to()];
+      for (const vm of [a, b]) {
+        vm.setOffloads(offloads);
+        vm.exec(['ip', 'link', 'set', vm.dev, 'mtu', String(offloads ? 1500 : c.mtu)]);
+        vm.flushCaches();
+      }
+      const under = await topo.captureUnderlay('udp port 4789 or ip proto 47', 128);
+      const atSender = await a.capture(a.dev, 'icmp');
+      const there = await iperf3(b, a, b.ca, MB4);
+      const back = await iperf3(b, a, b.ca, MB4, { reverse: true });
+      await under.stop();
+      await atSender.stop();
+      t.true(there.received >= MB4, `${a.name} → ${b.name}: received ${there.received} ${there.error}`);
+      t.true(back.received >= MB4, `${b.name} → ${a.name}: received ${back.received} ${back.error}`);
+      const lens = under.fields('tcp', ['frame.len']).map(([l]) => Number(l));
+      t.true(lens.length > 2 * MB4 / 1500, `the transfer crossed the underlay (${lens.length} TCP frames)`);
+      t.true(Math.max(...lens) <= 1514, `no underlay frame above 1514 bytes (largest ${Math.max(...lens)})`);
+      t.is(under.count('ip.flags.mf == 1 || ip.frag_offset > 0'), 0, 'no IP fragments on the underlay');
+      const fragNeeded = atSender.fields('icmp.type == 3 && icmp.code == 4', ['icmp.mtu']);
+      t.log(`${c.encap}, offloads ${offloads}: ${lens.length} tunnel TCP frames, largest ${Math.max(...lens)}; ` +
+        `frag-needed at the sender: ${fragNeeded.length} (mtu ${[...new Set(fragNeeded.map(([m]) => m))].join(',')}); retransmits ${there.retransmits}/${back.retransmits}`);
+      for (const [m] of fragNeeded) t.is(m, String(c.mtu));
+      for (const vm of [a, b]) { vm.setOffloads(true); vm.exec(['ip', 'link', 'set', vm.dev, 'mtu', '1500']); }
+    });
+  }
+}
