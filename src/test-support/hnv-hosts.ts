@@ -24,6 +24,7 @@
  * static MAC (`--static-mac`).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -601,23 +602,37 @@ export function vxlanFrame(o: OuterSpec, vsid: number, inner: Uint8Array, opts: 
   return ethernet(o, 0x0800, ipv4(o, 17, udp, opts.fragment));
 }
 
-interface IperfJson { end?: { sum_received?: { bytes: number }; sum_sent?: { retransmits?: number } }; error?: string }
+/** wait for a child process to exit (at most `ms`); its exit code, or null when it did not */
+export async function exited(p: ChildProcess, ms: number): Promise<number | null> {
+  if (p.exitCode !== null) return p.exitCode;
+  await Promise.race([new Promise((r) => p.once('exit', r)), sleep(ms)]);
+  return p.exitCode;
+}
 
 /**
- * iperf3 of `bytes` from `client` to `server` at `serverIp` (`reverse`: the server sends): the bytes
- * the receiving side counted, retransmits, and iperf3's error or output head when it failed
+ * A byte-exact TCP transfer with socat: `bytes` random bytes from `client` to a listener in `server`
+ * at `serverIp`; the bytes that arrived and whether they are the bytes sent (SHA-256).
  */
-export async function iperf3(server: InNamespace, client: InNamespace, serverIp: string, bytes: number, opts: { reverse?: boolean; timeoutMs?: number } = {}): Promise<{ received: number; retransmits: number; error: string }> {
-  const port = String(5201 + server.topo.nextId());
-  const s = server.spawn(['iperf3', '-s', '-1', '-p', port]);
+export async function tcpTransfer(server: InNamespace, client: InNamespace, serverIp: string, bytes: number, timeoutMs = 60_000): Promise<{ received: number; intact: boolean; error: string }> {
+  const id = server.topo.nextId();
+  const port = String(6000 + id);
+  const data = randomBytes(bytes);
+  const file = path.join(server.topo.dir, `data-${id}.bin`);
+  writeFileSync(file, data);
+  const want = createHash('sha256').update(data).digest('hex');
+  const got = createHash('sha256');
+  let received = 0;
+  let err = '';
+  const s = server.spawn(['socat', '-u', `TCP-LISTEN:${port},reuseaddr`, 'STDOUT']);
+  s.stdout!.on('data', (b: Buffer) => { received += b.length; got.update(b); });
+  s.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
   await waitFor(() => server.run(['ss', '-Hltn', `sport = :${port}`]).out.trim() !== '' || s.exitCode !== null, 5000, 50);
-  const r = client.run(['iperf3', '-c', serverIp, '-p', port, '-n', String(bytes), '-J', '--connect-timeout', '3000', ...(opts.reverse ? ['-R'] : [])], opts.timeoutMs ?? 60_000);
-  if (s.exitCode === null && s.pid) { try { process.kill(s.pid, 'SIGKILL'); } catch { /* gone */ } }
-  let parsed: IperfJson = {};
-  try { parsed = JSON.parse(r.out) as IperfJson; } catch { /* reported in error */ }
-  return {
-    received: parsed.end?.sum_received?.bytes ?? 0,
-    retransmits: parsed.end?.sum_sent?.retransmits ?? 0,
-    error: parsed.error ?? (r.code === 0 ? '' : `exit ${r.code}: ${r.out.slice(0, 500)}${r.err}`),
-  };
+  const c = client.spawn(['socat', '-u', `FILE:${file}`, `TCP:${serverIp}:${port},connect-timeout=5`]);
+  c.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
+  const clientCode = await exited(c, timeoutMs);
+  const serverCode = await exited(s, 5000);
+  for (const p of [c, s]) if (p.exitCode === null && p.pid) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+  rmSync(file, { force: true });
+  const intact = received === bytes && got.digest('hex') === want;
+  return { received, intact, error: clientCode === 0 && serverCode === 0 ? err : `client exit ${clientCode}, server exit ${serverCode}: ${err}` };
 }
