@@ -38,6 +38,17 @@ const SEND_FRAMES = path.join(path.dirname(CLI), '..', 'test-support', 'send-fra
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** `p`, or undefined after `ms`; the timer is cleared either way (a pending timer would keep the test worker alive) */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), ms); });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** poll `fn` until it returns true (or a value other than false/undefined) or `ms` pass */
 export async function waitFor<T>(fn: () => T | false | undefined, ms = 10_000, step = 200): Promise<T | undefined> {
   const end = Date.now() + ms;
@@ -127,7 +138,7 @@ export class Capture {
     if (this.proc.exitCode === null && this.proc.pid) {
       await sleep(300);
       try { process.kill(this.proc.pid, 'SIGINT'); } catch { /* gone */ }
-      await Promise.race([this.done, sleep(5000)]);
+      await within(this.done, 5000);
       if (this.proc.exitCode === null) { try { process.kill(this.proc.pid, 'SIGKILL'); } catch { /* gone */ } }
     }
     return this;
@@ -254,7 +265,7 @@ export class HnvHost extends InNamespace {
     if (!d || d.exitCode !== null || !d.pid) return;
     const exited = new Promise((r) => d.once('exit', r));
     try { process.kill(d.pid, 'SIGTERM'); } catch { /* gone */ }
-    await Promise.race([exited, sleep(10_000)]);
+    await within(exited, 10_000);
     if (d.exitCode === null) { try { process.kill(d.pid, 'SIGKILL'); } catch { /* gone */ } }
     this.proc = undefined;
   }
@@ -605,7 +616,7 @@ export function vxlanFrame(o: OuterSpec, vsid: number, inner: Uint8Array, opts: 
 /** wait for a child process to exit (at most `ms`); its exit code, or null when it did not */
 export async function exited(p: ChildProcess, ms: number): Promise<number | null> {
   if (p.exitCode !== null) return p.exitCode;
-  await Promise.race([new Promise((r) => p.once('exit', r)), sleep(ms)]);
+  await within(new Promise((r) => p.once('exit', r)), ms);
   return p.exitCode;
 }
 
