@@ -31,20 +31,21 @@ let n2: HnvVm;
 
 test.before(async () => {
   topo = new HnvTopology(P);
-  h1 = await topo.addHost(1);
-  h2 = await topo.addHost(2);
-  h1.addPa();
-  h2.addPa();
-  a1 = h1.addVm({ name: 'a1', ca: '10.1.0.11', mac: '02:00:00:01:00:11', vsid: 5001, gateway: '10.1.0.1' });
-  a2 = h2.addVm({ name: 'a2', ca: '10.1.0.12', mac: '02:00:00:01:00:12', vsid: 5001, gateway: '10.1.0.1' });
-  b2 = h2.addVm({ name: 'b2', ca: '10.1.1.12', mac: '02:00:00:01:01:12', vsid: 5002, gateway: '10.1.1.1' });
-  n1 = h1.addVm({ name: 'n1', ca: '10.3.0.11', mac: '02:00:00:03:00:11', vsid: 5101, gateway: '10.3.0.1' });
-  n2 = h2.addVm({ name: 'n2', ca: '10.3.0.12', mac: '02:00:00:03:00:12', vsid: 5101, gateway: '10.3.0.1' });
-  for (const vm of [a1, a2, b2]) topo.addRecord(vm, 'vxlan');
-  for (const vm of [n1, n2]) topo.addRecord(vm, 'nvgre');
-  topo.addRoute('blue', 5001, '10.1.0.0/24');
-  topo.addRoute('blue', 5002, '10.1.1.0/24');
-  topo.addRoute('green', 5101, '10.3.0.0/24');
+  [h1, h2] = await Promise.all([topo.addHost(1), topo.addHost(2)]);
+  await Promise.all([h1.addPa(), h2.addPa()]);
+  [[a1, n1], [a2, b2, n2]] = await Promise.all([
+    (async () => [
+      await h1.addVm({ name: 'a1', ca: '10.1.0.11', mac: '02:00:00:01:00:11', vsid: 5001, gateway: '10.1.0.1' }),
+      await h1.addVm({ name: 'n1', ca: '10.3.0.11', mac: '02:00:00:03:00:11', vsid: 5101, gateway: '10.3.0.1' }),
+    ])(),
+    (async () => [
+      await h2.addVm({ name: 'a2', ca: '10.1.0.12', mac: '02:00:00:01:00:12', vsid: 5001, gateway: '10.1.0.1' }),
+      await h2.addVm({ name: 'b2', ca: '10.1.1.12', mac: '02:00:00:01:01:12', vsid: 5002, gateway: '10.1.1.1' }),
+      await h2.addVm({ name: 'n2', ca: '10.3.0.12', mac: '02:00:00:03:00:12', vsid: 5101, gateway: '10.3.0.1' }),
+    ])(),
+  ]);
+  await topo.addRecords([[a1, 'vxlan'], [a2, 'vxlan'], [b2, 'vxlan'], [n1, 'nvgre'], [n2, 'nvgre']]);
+  await topo.addRoutes([['blue', 5001, '10.1.0.0/24'], ['blue', 5002, '10.1.1.0/24'], ['green', 5101, '10.3.0.0/24']]);
 });
 
 test.after.always(async () => {
@@ -52,8 +53,8 @@ test.after.always(async () => {
 });
 
 /** the sum of a port's hnv-… drops */
-function hnvDrops(h: HnvHost, port: string): number {
-  return Object.entries(h.drops(port)).filter(([k]) => k.startsWith('hnv-')).reduce((n, [, v]) => n + v, 0);
+async function hnvDrops(h: HnvHost, port: string): Promise<number> {
+  return Object.entries(await h.drops(port)).filter(([k]) => k.startsWith('hnv-')).reduce((n, [, v]) => n + v, 0);
 }
 
 test.serial('VXLAN: a1 (host 1) and a2 (host 2) ping each other; on the underlay the frames go PA to PA with VNI = VSID 5001', async (t) => {
@@ -93,18 +94,16 @@ test.serial('NVGRE: n1 (host 1) and n2 (host 2) ping each other; gre.key >> 8 = 
 
 test.serial('ARP proxy: a broadcast ARP for a CA with a record is answered by the switch; an unknown target gets no answer and is counted', async (t) => {
   a1.flushCaches();
-  const atA1 = await a1.capture(a1.dev, 'arp');
-  const atA2 = await a2.capture(a2.dev, 'arp');
-  const under = await topo.captureUnderlay();
+  const [atA1, atA2, under] = await Promise.all([a1.capture(a1.dev, 'arp'), a2.capture(a2.dev, 'arp'), topo.captureUnderlay()]);
   // the kernel's own ARP (ping after the neighbour flush), then two crafted requests: known, unknown ×3
   const ping = a1.ping(a2.ca, { count: 1 });
   const req = (tpa: string): string =>
     `eth(src=${a1.mac},dst=ff:ff:ff:ff:ff:ff),arp(op=request,sha=${a1.mac},spa=${a1.ca},tha=00:00:00:00:00:00,tpa=${tpa})`;
-  const before = h1.drops('a1')['hnv-arp-unknown'] ?? 0;
+  const before = (await h1.drops('a1'))['hnv-arp-unknown'] ?? 0;
   a1.sendFrames(a1.dev, [req(a2.ca)]);
   a1.sendFrames(a1.dev, [req('10.1.0.99')], 3);
   await sleep(500);
-  for (const c of [atA1, atA2, under]) await c.stop();
+  await Promise.all([atA1.stop(), atA2.stop(), under.stop()]);
   t.true(ping.ok, ping.out);
 
   const replies = atA1.fields('arp.opcode == 2', ['arp.src.proto_ipv4', 'arp.src.hw_mac', 'eth.dst']);
@@ -115,7 +114,7 @@ test.serial('ARP proxy: a broadcast ARP for a CA with a record is answered by th
   t.is(atA2.count(`arp.opcode == 1 && arp.dst.proto_ipv4 == ${a2.ca}`), 0, 'a2 never saw a request for its own CA (not flooded)');
   t.is(atA2.count('arp.dst.proto_ipv4 == 10.1.0.99'), 0, 'the unknown target is not flooded to a2');
   t.is(under.count(`arp.dst.proto_ipv4 == ${a2.ca} || arp.dst.proto_ipv4 == 10.1.0.99`), 0, 'no ARP for the CAs crossed the underlay (tunnelled or not)');
-  t.is((h1.drops('a1')['hnv-arp-unknown'] ?? 0) - before, 3, 'the 3 requests for the unknown CA counted as hnv-arp-unknown on a1\'s port');
+  t.is(((await h1.drops('a1'))['hnv-arp-unknown'] ?? 0) - before, 3, 'the 3 requests for the unknown CA counted as hnv-arp-unknown on a1\'s port');
 });
 
 test.serial('distributed router: VSID 5001 reaches VSID 5002 in the same domain (frames carry the destination VSID); another domain is never reached', async (t) => {
@@ -136,21 +135,19 @@ test.serial('distributed router: VSID 5001 reaches VSID 5002 in the same domain 
   for (const f of fromB2) t.is(f[1], '5001', 'b2 → a1 is carried in a1\'s VSID');
 
   // another routing domain: never, in either direction; the target namespaces see nothing
-  const atN2 = await n2.capture(n2.dev);
-  const atA2 = await a2.capture(a2.dev);
-  const dropsA1 = hnvDrops(h1, 'a1');
-  const dropsN1 = hnvDrops(h1, 'n1');
+  const [atN2, atA2] = await Promise.all([n2.capture(n2.dev), a2.capture(a2.dev)]);
+  const dropsA1 = await hnvDrops(h1, 'a1');
+  const dropsN1 = await hnvDrops(h1, 'n1');
   const blueToGreen = a1.ping(n2.ca, { count: 2, wait: 1 });
   const greenToBlue = n1.ping(a2.ca, { count: 2, wait: 1 });
   const greenToBlue2 = n1.ping(b2.ca, { count: 2, wait: 1 });
-  await atN2.stop();
-  await atA2.stop();
+  await Promise.all([atN2.stop(), atA2.stop()]);
   t.false(blueToGreen.ok, 'a1 (blue) ↛ n2 (green)');
   t.false(greenToBlue.ok, 'n1 (green) ↛ a2 (blue)');
   t.false(greenToBlue2.ok, 'n1 (green) ↛ b2 (blue)');
   t.is(atN2.count(`ip.src == ${a1.ca}`), 0, 'n2 saw nothing from a1');
   t.is(atA2.count(`ip.src == ${n1.ca}`), 0, 'a2 saw nothing from n1');
-  t.log(`drops a1: ${JSON.stringify(h1.drops('a1'))}, n1: ${JSON.stringify(h1.drops('n1'))}`);
-  t.true(hnvDrops(h1, 'a1') - dropsA1 >= 2, 'a1\'s echo requests to the other domain dropped with an hnv-… reason');
-  t.true(hnvDrops(h1, 'n1') - dropsN1 >= 4, 'n1\'s echo requests to the other domain dropped with an hnv-… reason');
+  t.log(`drops a1: ${JSON.stringify(await h1.drops('a1'))}, n1: ${JSON.stringify(await h1.drops('n1'))}`);
+  t.true(await hnvDrops(h1, 'a1') - dropsA1 >= 2, 'a1\'s echo requests to the other domain dropped with an hnv-… reason');
+  t.true(await hnvDrops(h1, 'n1') - dropsN1 >= 4, 'n1\'s echo requests to the other domain dropped with an hnv-… reason');
 });

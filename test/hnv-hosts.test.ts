@@ -17,8 +17,7 @@ let h2: HnvHost;
 
 test.before(async () => {
   topo = new HnvTopology(P);
-  h1 = await topo.addHost(1);
-  h2 = await topo.addHost(2);
+  [h1, h2] = await Promise.all([topo.addHost(1), topo.addHost(2)]);
 });
 
 test.after.always(async () => {
@@ -32,8 +31,8 @@ test.serial('each daemon runs in its host namespace; plain VM ports on two hosts
     const sw = h.json<{ config: { uplink: string; type: string } }>('switch', 'show', h.sw);
     t.is(sw.config.uplink, h.uplink);
   }
-  const a = h1.addVm({ name: 'a', ca: '10.99.0.1', mac: '02:99:00:00:00:01', vsid: 5000, noVsid: true });
-  const b = h2.addVm({ name: 'b', ca: '10.99.0.2', mac: '02:99:00:00:00:02', vsid: 5000, noVsid: true });
+  const a = await h1.addVm({ name: 'a', ca: '10.99.0.1', mac: '02:99:00:00:00:01', vsid: 5000, noVsid: true });
+  const b = await h2.addVm({ name: 'b', ca: '10.99.0.2', mac: '02:99:00:00:00:02', vsid: 5000, noVsid: true });
   const r = a.ping(b.ca, { count: 2 });
   t.true(r.ok, r.out);
   t.true(a.counter(a.dev, 'rx_packets') > 0);

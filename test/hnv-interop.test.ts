@@ -21,15 +21,15 @@ const VTEP_MAC = '02:00:00:01:00:50';
 test.before(async () => {
   topo = new HnvTopology(P);
   h1 = await topo.addHost(1);
-  h1.addPa();
-  vm = h1.addVm({ name: 'a1', ca: '10.1.0.11', mac: '02:00:00:01:00:11', vsid: 5001, gateway: '10.1.0.1' });
+  await h1.addPa();
+  vm = await h1.addVm({ name: 'a1', ca: '10.1.0.11', mac: '02:00:00:01:00:11', vsid: 5001, gateway: '10.1.0.1' });
   vtep = topo.addVtep(1, {
     vni: 5001, ca: VTEP_CA, mac: VTEP_MAC, floodTo: [h1.pa],
     fdb: [{ mac: vm.mac, pa: h1.pa }], neighbors: [{ ip: vm.ca, mac: vm.mac }],
   });
-  topo.addRecord(vm, 'vxlan');
-  h1.cli('hnv', 'record', 'add', '--ca', VTEP_CA, '--vsid', '5001', '--mac', VTEP_MAC, '--pa', vtep.ip, '--encap', 'vxlan');
-  topo.addRoute('t', 5001, '10.1.0.0/24');
+  await topo.addRecord(vm, 'vxlan');
+  await h1.cliAsync('hnv', 'record', 'add', '--ca', VTEP_CA, '--vsid', '5001', '--mac', VTEP_MAC, '--pa', vtep.ip, '--encap', 'vxlan');
+  await topo.addRoute('t', 5001, '10.1.0.0/24');
 });
 
 test.after.always(async () => {

@@ -36,18 +36,20 @@ const MB4 = 4 * 1024 * 1024;
 
 test.before(async () => {
   topo = new HnvTopology(P);
-  h1 = await topo.addHost(1);
-  h2 = await topo.addHost(2);
-  h1.addPa();
-  h2.addPa();
-  x1 = h1.addVm({ name: 'x1', ca: '10.1.0.11', mac: '02:00:00:01:00:11', vsid: 5001, gateway: '10.1.0.1' });
-  x2 = h2.addVm({ name: 'x2', ca: '10.1.0.12', mac: '02:00:00:01:00:12', vsid: 5001, gateway: '10.1.0.1' });
-  g1 = h1.addVm({ name: 'g1', ca: '10.3.0.11', mac: '02:00:00:03:00:11', vsid: 5101, gateway: '10.3.0.1' });
-  g2 = h2.addVm({ name: 'g2', ca: '10.3.0.12', mac: '02:00:00:03:00:12', vsid: 5101, gateway: '10.3.0.1' });
-  for (const vm of [x1, x2]) topo.addRecord(vm, 'vxlan');
-  for (const vm of [g1, g2]) topo.addRecord(vm, 'nvgre');
-  topo.addRoute('blue', 5001, '10.1.0.0/24');
-  topo.addRoute('green', 5101, '10.3.0.0/24');
+  [h1, h2] = await Promise.all([topo.addHost(1), topo.addHost(2)]);
+  await Promise.all([h1.addPa(), h2.addPa()]);
+  [[x1, g1], [x2, g2]] = await Promise.all([
+    (async () => [
+      await h1.addVm({ name: 'x1', ca: '10.1.0.11', mac: '02:00:00:01:00:11', vsid: 5001, gateway: '10.1.0.1' }),
+      await h1.addVm({ name: 'g1', ca: '10.3.0.11', mac: '02:00:00:03:00:11', vsid: 5101, gateway: '10.3.0.1' }),
+    ])(),
+    (async () => [
+      await h2.addVm({ name: 'x2', ca: '10.1.0.12', mac: '02:00:00:01:00:12', vsid: 5001, gateway: '10.1.0.1' }),
+      await h2.addVm({ name: 'g2', ca: '10.3.0.12', mac: '02:00:00:03:00:12', vsid: 5101, gateway: '10.3.0.1' }),
+    ])(),
+  ]);
+  await topo.addRecords([[x1, 'vxlan'], [x2, 'vxlan'], [g1, 'nvgre'], [g2, 'nvgre']]);
+  await topo.addRoutes([['blue', 5001, '10.1.0.0/24'], ['green', 5101, '10.3.0.0/24']]);
 });
 
 test.after.always(async () => {
@@ -99,10 +101,10 @@ for (const c of cases) {
 
     // too large without DF: dropped with a reason, not lost silently
     a.flushCaches();
-    const before = h1.drops(a.name)['hnv-oversize'] ?? 0;
+    const before = (await h1.drops(a.name))['hnv-oversize'] ?? 0;
     const noDf = a.run(['ping', '-n', '-c', '1', '-W', '1', '-M', 'dont', '-s', String(c.mtu + 2 - 28), b.ca]);
     t.not(noDf.code, 0, 'not fragmented by the switch');
-    t.is((h1.drops(a.name)['hnv-oversize'] ?? 0) - before, 1, 'counted as hnv-oversize on the sender\'s port');
+    t.is(((await h1.drops(a.name))['hnv-oversize'] ?? 0) - before, 1, 'counted as hnv-oversize on the sender\'s port');
   });
 }
 
@@ -115,12 +117,10 @@ for (const c of cases) {
         vm.exec(['ip', 'link', 'set', vm.dev, 'mtu', String(offloads ? 1500 : c.mtu)]);
         vm.flushCaches();
       }
-      const under = await topo.captureUnderlay('udp port 4789 or ip proto 47', 128);
-      const atSender = await a.capture(a.dev, 'icmp');
-      const there = await tcpTransfer(b, a, b.ca, MB4);
-      const back = await tcpTransfer(a, b, a.ca, MB4);
-      await under.stop();
-      await atSender.stop();
+      const [under, atSender] = await Promise.all([topo.captureUnderlay('udp port 4789 or ip proto 47', 128), a.capture(a.dev, 'icmp')]);
+      const there = await tcpTransfer(b, a, b.ca, MB4, 30_000);
+      const back = await tcpTransfer(a, b, a.ca, MB4, 30_000);
+      await Promise.all([under.stop(), atSender.stop()]);
       t.true(there.intact, `${a.name} → ${b.name}: received ${there.received} of ${MB4} ${there.error}`);
       t.true(back.intact, `${b.name} → ${a.name}: received ${back.received} of ${MB4} ${back.error}`);
       const lens = under.fields('tcp', ['frame.len']).map(([l]) => Number(l));

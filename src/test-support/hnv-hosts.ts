@@ -30,6 +30,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cleanPrefix, sh } from '../lab/netlab.js';
 import { buildPacket } from '../packet/spec.js';
+import { callDaemon } from '../control/client.js';
+import type { MethodName, ParamsOf, ResultOf } from '../control/protocol.js';
+import type { SwitchStats } from '../switch/manager-api.js';
 import { CLI } from './daemon.js';
 
 export const UNDERLAY_PREFIX = '192.0.2';
@@ -287,6 +290,26 @@ export class HnvHost extends InNamespace {
     return JSON.parse(this.cli(...args, '--json')) as T;
   }
 
+  /** the CLI without blocking (hosts configured in parallel); throws like cli() */
+  async cliAsync(...args: string[]): Promise<string> {
+    const p = spawn('node', [CLI, '--socket', this.sock, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+    p.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
+    const code = await within(new Promise<number | null>((r) => p.once('close', (c) => r(c))), 90_000);
+    if (code !== 0) {
+      if (p.exitCode === null && p.pid) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+      throw new Error(`host ${this.index}: xvs ${args.join(' ')}: exit ${code}: ${err}${out}\ndaemon log tail:\n${this.log.slice(-2000)}`);
+    }
+    return out;
+  }
+
+  /** a control-API call straight to the daemon's socket (for counters read often: no CLI start-up per read) */
+  api<M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
+    return callDaemon(this.sock, method, params, 30_000);
+  }
+
   /** `xvs config apply` of a whole document (written to this host's directory) */
   apply(doc: unknown): string {
     const file = path.join(this.dir, `apply-${this.topo.nextId()}.json`);
@@ -295,17 +318,17 @@ export class HnvHost extends InNamespace {
   }
 
   /** the switch with its uplink (done by HnvTopology.addHost) */
-  createSwitch(): void {
-    this.cli('switch', 'create', this.sw, '--type', 'external', '--uplink', this.uplink);
+  async createSwitch(): Promise<void> {
+    await this.cliAsync('switch', 'create', this.sw, '--type', 'external', '--uplink', this.uplink);
   }
 
   /** this host's PA on its switch: `xvs hnv pa add SW --address PA/24` */
-  addPa(extra: string[] = []): string {
-    return this.cli('hnv', 'pa', 'add', this.sw, '--address', `${this.pa}/${UNDERLAY_PREFIX_LENGTH}`, ...extra);
+  addPa(extra: string[] = []): Promise<string> {
+    return this.cliAsync('hnv', 'pa', 'add', this.sw, '--address', `${this.pa}/${UNDERLAY_PREFIX_LENGTH}`, ...extra);
   }
 
   /** a VM namespace attached to a new VM port (static MAC, VSID) */
-  addVm(o: HnvVmOptions): HnvVm {
+  async addVm(o: HnvVmOptions): Promise<HnvVm> {
     const k = this.vms.length;
     const ns = `${this.topo.prefix}h${this.index}${o.name}`;
     const netdev = `${this.topo.prefix}h${this.index}v${k}`;
@@ -324,19 +347,19 @@ export class HnvHost extends InNamespace {
     if (o.offloads === false) { setOffloads(ns, 'eth0', false); setOffloads(this.ns, netdev, false); }
     const vm = new HnvVm(this.topo, ns, this, { name: o.name, ca: o.ca, mac: o.mac, vsid: o.vsid, prefixLength }, netdev);
     this.vms.push(vm);
-    this.cli('port', 'add', this.sw, o.name, '--netdev', netdev);
-    this.cli('port', 'set', this.sw, o.name, '--static-mac', o.mac, ...(o.noVsid ? [] : ['--virtual-subnet-id', String(o.vsid)]));
+    await this.cliAsync('port', 'add', this.sw, o.name, '--netdev', netdev);
+    await this.cliAsync('port', 'set', this.sw, o.name, '--static-mac', o.mac, ...(o.noVsid ? [] : ['--virtual-subnet-id', String(o.vsid)]));
     return vm;
   }
 
   /** `xvs stats SW --json` */
-  stats(): SwitchStatsJson {
-    return this.json<SwitchStatsJson>('stats', this.sw);
+  stats(): Promise<SwitchStats> {
+    return this.api('stats', { switch: this.sw });
   }
 
   /** a port's drops by reason (the uplink's: `host.uplink`) */
-  drops(port: string): Record<string, number> {
-    const p = this.stats().ports.find((x) => x.name === port || x.netdev === port);
+  async drops(port: string): Promise<Record<string, number>> {
+    const p = (await this.stats()).ports.find((x) => x.name === port || x.netdev === port);
     if (!p) throw new Error(`host ${this.index}: no port ${port} in xvs stats`);
     return p.drops ?? {};
   }
@@ -350,11 +373,6 @@ export class HnvHost extends InNamespace {
   portMtu(vm: HnvVm): number {
     return Number(this.exec(['cat', `/sys/class/net/${vm.netdev}/mtu`]).trim());
   }
-}
-
-export interface SwitchStatsJson {
-  ports: { name: string; netdev: string; rxPackets: number; txPackets: number; drops: Record<string, number> }[];
-  drops: Record<string, number>;
 }
 
 /** a namespace on the underlay with one interface ul0 holding `ip` (attacker, third-party VTEP) */
@@ -449,7 +467,7 @@ export class HnvTopology {
     sh('ip', ['-n', h.ns, 'link', 'set', 'lo', 'up']);
     this.plugIntoUnderlay(h.ns, h.uplink, h.underlayEnd);
     await h.start(opts.daemonArgs);
-    h.createSwitch();
+    await h.createSwitch();
     return h;
   }
 
@@ -492,18 +510,33 @@ export class HnvTopology {
   }
 
   /** the same CLI command on every host (HNV policy is per daemon unless etcd shares it) */
-  cliAll(...args: string[]): void {
-    for (const h of this.hosts) h.cli(...args);
+  async cliAll(...args: string[]): Promise<void> {
+    await Promise.all(this.hosts.map((h) => h.cliAsync(...args)));
+  }
+
+  /** several CLI commands on every host: in order on each host, the hosts in parallel */
+  async cliAllInOrder(commands: string[][]): Promise<void> {
+    await Promise.all(this.hosts.map(async (h) => { for (const c of commands) await h.cliAsync(...c); }));
+  }
+
+  /** the lookup records of `vms` (with their encapsulation) on every host */
+  addRecords(vms: [HnvVm, 'nvgre' | 'vxlan'][]): Promise<void> {
+    return this.cliAllInOrder(vms.map(([vm, encap]) => vm.recordArgs(encap)));
+  }
+
+  /** `xvs hnv route add` on every host, one per [domain, vsid, prefix] (on-link) */
+  addRoutes(routes: [string, number, string][]): Promise<void> {
+    return this.cliAllInOrder(routes.map(([d, v, p]) => ['hnv', 'route', 'add', '--routing-domain', d, '--vsid', String(v), '--prefix', p, '--next-hop', '0.0.0.0']));
   }
 
   /** `xvs hnv record add` for `vm` on every host */
-  addRecord(vm: HnvVm, encap: 'nvgre' | 'vxlan'): void {
-    this.cliAll(...vm.recordArgs(encap));
+  addRecord(vm: HnvVm, encap: 'nvgre' | 'vxlan'): Promise<void> {
+    return this.cliAll(...vm.recordArgs(encap));
   }
 
   /** `xvs hnv route add --routing-domain D --vsid N --prefix P --next-hop H` on every host (on-link by default) */
-  addRoute(domain: string, vsid: number, prefix: string, nextHop = '0.0.0.0'): void {
-    this.cliAll('hnv', 'route', 'add', '--routing-domain', domain, '--vsid', String(vsid), '--prefix', prefix, '--next-hop', nextHop);
+  addRoute(domain: string, vsid: number, prefix: string, nextHop = '0.0.0.0'): Promise<void> {
+    return this.cliAll('hnv', 'route', 'add', '--routing-domain', domain, '--vsid', String(vsid), '--prefix', prefix, '--next-hop', nextHop);
   }
 
   /** start tshark on the underlay bridge (sees every frame between the hosts) */
