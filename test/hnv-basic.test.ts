@@ -100,6 +100,7 @@ test.serial('ARP proxy: a broadcast ARP for a CA with a record is answered by th
   const req = (tpa: string): string =>
     `eth(src=${a1.mac},dst=ff:ff:ff:ff:ff:ff),arp(op=request,sha=${a1.mac},spa=${a1.ca},tha=00:00:00:00:00:00,tpa=${tpa})`;
   const before = (await h1.drops('a1'))['hnv-arp-unknown'] ?? 0;
+  const proxiedBefore = h1.vsidCounters(5001).arpProxied ?? 0;
   a1.sendFrames(a1.dev, [req(a2.ca)]);
   a1.sendFrames(a1.dev, [req('10.1.0.99')], 3);
   await sleep(500);
@@ -115,6 +116,7 @@ test.serial('ARP proxy: a broadcast ARP for a CA with a record is answered by th
   t.is(atA2.count('arp.dst.proto_ipv4 == 10.1.0.99'), 0, 'the unknown target is not flooded to a2');
   t.is(under.count(`arp.dst.proto_ipv4 == ${a2.ca} || arp.dst.proto_ipv4 == 10.1.0.99`), 0, 'no ARP for the CAs crossed the underlay (tunnelled or not)');
   t.is(((await h1.drops('a1'))['hnv-arp-unknown'] ?? 0) - before, 3, 'the 3 requests for the unknown CA counted as hnv-arp-unknown on a1\'s port');
+  t.true((h1.vsidCounters(5001).arpProxied ?? 0) - proxiedBefore >= 2, 'xvs hnv show counts the proxied answers in VSID 5001');
 });
 
 test.serial('distributed router: VSID 5001 reaches VSID 5002 in the same domain (frames carry the destination VSID); another domain is never reached', async (t) => {
@@ -133,6 +135,10 @@ test.serial('distributed router: VSID 5001 reaches VSID 5002 in the same domain 
     t.is(f[3].split(',')[1], b2.mac, 'the inner destination MAC is b2\'s (from its record)');
   }
   for (const f of fromB2) t.is(f[1], '5001', 'b2 → a1 is carried in a1\'s VSID');
+  const vsids = h1.hnvShow().vsids;
+  t.log(`host 1, xvs hnv show vsids: ${JSON.stringify(vsids)}`);
+  t.deepEqual(vsids.filter((v) => v.vsid === 5001 || v.vsid === 5002).map((v) => v.routingDomain), ['blue', 'blue'], 'both VSIDs in domain blue');
+  t.true((h2.vsidCounters(5002).decapsulated ?? 0) >= 3, 'host 2 counts the frames it decapsulated into VSID 5002');
 
   // another routing domain: never, in either direction; the target namespaces see nothing
   const [atN2, atA2] = await Promise.all([n2.capture(n2.dev), a2.capture(a2.dev)]);

@@ -176,6 +176,7 @@ test.serial('attacks from the underlay (tenant B\'s VSID, wrong PA, malformed): 
   };
   const rows: string[] = [];
   const problems: string[] = [];
+  const rejectedBefore = [h1.vsidCounters(VSID_B).rejected ?? 0, h2.vsidCounters(VSID_B).rejected ?? 0];
   const { leaked, control, liveAt } = await watchTenantB(async () => {
     for (const [h, inner] of [[h2, innerB], [h1, innerB1]] as const) {
       for (const a of attacks(h, inner)) {
@@ -191,6 +192,10 @@ test.serial('attacks from the underlay (tenant B\'s VSID, wrong PA, malformed): 
   t.true(control, 'control: tenant B\'s own ping works');
   t.true(liveAt[1] > 0, 'control: tb2\'s capture saw the control ping');
   t.deepEqual(problems, [], 'every crafted frame rejected with its reason');
+  // per VSID (xvs hnv show): at least the three wrong-PA attacks naming tenant B's VSID, on each host
+  const rejected = [(h1.vsidCounters(VSID_B).rejected ?? 0) - rejectedBefore[0], (h2.vsidCounters(VSID_B).rejected ?? 0) - rejectedBefore[1]];
+  t.log(`xvs hnv show: VSID ${VSID_B} rejected +${rejected[0]} on host 1, +${rejected[1]} on host 2`);
+  for (const r of rejected) t.true(r >= 3 * N, `VSID ${VSID_B} counts its rejections (+${r})`);
 });
 
 test.serial('control: the same crafted VXLAN frame from the right PA with tenant A\'s VSID is delivered to tenant A\'s VM only', async (t) => {

@@ -67,6 +67,9 @@ test.serial('VM ports get the overlay MTU (1450 VXLAN, 1458 NVGRE); the VMs them
   t.is(h1.portMtu(g1), 1458);
   t.is(h2.portMtu(g2), 1458);
   for (const vm of [x1, x2, g1, g2]) t.is(vm.mtu(), 1500);
+  const shown = new Map(h1.hnvShow().vsids.map((v) => [v.vsid, v.mtu]));
+  t.is(shown.get(5001), 1450, 'xvs hnv show: VSID 5001 MTU');
+  t.is(shown.get(5101), 1458, 'xvs hnv show: VSID 5101 MTU');
 });
 
 for (const c of cases) {
@@ -74,6 +77,7 @@ for (const c of cases) {
     const [a, b] = [c.from(), c.to()];
     a.flushCaches();
     t.true(a.ping(b.ca, { count: 1 }).ok, 'reachable at all');
+    const tooBigBefore = h1.vsidCounters(a.vsid).tooBig ?? 0;
     const icmp = await a.capture(a.dev, 'icmp');
     const probe = a.ping(b.ca, { count: 1, size: c.mtu + 2 - 28, df: true });
     await icmp.stop();
@@ -86,6 +90,7 @@ for (const c of cases) {
       t.is(mtu, String(c.mtu));
       t.is(dst.split(',')[0], a.ca, 'addressed to the sender');
     }
+    t.is((h1.vsidCounters(a.vsid).tooBig ?? 0) - tooBigBefore, fragNeeded.length, 'xvs hnv show counts each answer (tooBig)');
     t.regex(a.exec(['ip', 'route', 'get', b.ca]), new RegExp(`mtu ${c.mtu}`), 'the sender\'s kernel caches the path MTU');
     const big = a.ping(b.ca, { count: 1, size: 1472, df: true });
     t.false(big.ok);

@@ -364,6 +364,16 @@ export class HnvHost extends InNamespace {
     return p.drops ?? {};
   }
 
+  /** `xvs hnv show --json`: the fields the tests read */
+  hnvShow(): HnvShowJson {
+    return this.json<HnvShowJson>('hnv', 'show');
+  }
+
+  /** one VSID's data-path counters from `xvs hnv show --json` (all 0 when absent) */
+  vsidCounters(vsid: number): Record<string, number> {
+    return this.hnvShow().vsids.find((v) => v.vsid === vsid)?.counters ?? {};
+  }
+
   /** the uplink's MAC (the outer destination MAC of frames to this host's PA) */
   uplinkMac(): string {
     return this.exec(['cat', `/sys/class/net/${this.uplink}/address`]).trim();
@@ -373,6 +383,11 @@ export class HnvHost extends InNamespace {
   portMtu(vm: HnvVm): number {
     return Number(this.exec(['cat', `/sys/class/net/${vm.netdev}/mtu`]).trim());
   }
+}
+
+/** what the tests read of `xvs hnv show --json` */
+export interface HnvShowJson {
+  vsids: { vsid: number; routingDomain: string | null; ports: string[]; mtu: number | null; counters: Record<string, number> | null }[];
 }
 
 /** a namespace on the underlay with one interface ul0 holding `ip` (attacker, third-party VTEP) */
