@@ -133,6 +133,8 @@ export class Capture {
       await c.stop();
       throw new Error(`tshark on ${ns}/${dev} did not start: ${err}`);
     }
+    // "Capturing on" can come a moment before the ring is live under load
+    await sleep(200);
     return c;
   }
 
