@@ -5,10 +5,13 @@
  * port than the frame that created its state.
  */
 import { createFlowTableBuffer, flowTableBytes } from './extended-acl/flow-table.js';
+import { HNV_SHARED_BYTES } from './hnv/shared-state.js';
 
 export interface PolicySharedBuffers {
   /** policy/extended-acl/flow-table.ts */
   flows: SharedArrayBuffer;
+  /** policy/hnv/shared-state.ts: VM ports' learned MACs, provider next hops */
+  hnv: SharedArrayBuffer;
 }
 
 /**
@@ -21,5 +24,5 @@ export const FLOW_TABLE_ENTRIES = 65536;
 export const FLOW_TABLE_BYTES = flowTableBytes(FLOW_TABLE_ENTRIES);
 
 export function createPolicyShared(): PolicySharedBuffers {
-  return { flows: createFlowTableBuffer(FLOW_TABLE_ENTRIES) };
+  return { flows: createFlowTableBuffer(FLOW_TABLE_ENTRIES), hnv: new SharedArrayBuffer(HNV_SHARED_BYTES) };
 }
