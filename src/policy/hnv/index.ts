@@ -24,8 +24,9 @@ import { HNV_VSID_SLOTS, HVF, PolicyCounters } from '../counters.js';
 import type { PolicyEnv, PolicyModule, PolicyModuleInstance, PolicyPlacement, SwitchPolicyInput } from '../runtime.js';
 import { parseTunnel, stripOuter, TunnelInfo, TunnelParse } from './decap.js';
 import { buildOuterTemplate, encapsulate, innerFlowHash, overlayMtu, type OuterTemplate } from './encap.js';
-import { isGso, segmentGso } from './segment.js';
-import { HnvShared, NEXT_HOP_SLOTS, NH } from './shared-state.js';
+import { ArpInfo, arpReplyInPlace, buildArpRequest, NEIGHBOR_SLOTS, NeighborTable, parseArp } from './neighbors.js';
+import { isGso, segmentGso, SEGMENT_NO_SLOTS } from './segment.js';
+import { HnvPortMacs } from './shared-state.js';
 import { ipv4, ipv4Text, Key3Map, macBytes, macHi, macLo, macText, maskOf, readIpv4, writeIpv4 } from './tables.js';
 import { toPacketTooBig } from './too-big.js';
 
@@ -92,7 +93,8 @@ class Tables {
   recNextHop = new Int32Array(0);
   recText: string[] = [];
   recTpl: (OuterTemplate | undefined)[] = [];
-  recTplGen = new Int32Array(0);
+  /** the next-hop MAC each cached template was built for */
+  recTplMac = new Uint8Array(0);
   /** (vsid, ca, 0) → record, static records only */
   caMap = new Key3Map(0);
   /** (domain, ca, 1) → record: the inner source of a routed tunnel frame */
@@ -117,15 +119,20 @@ class HnvHook implements PolicyHook {
   readonly name = 'hnv';
   t = new Tables();
   private readonly env: PolicyEnv;
-  private readonly shared: HnvShared;
+  private readonly macs: HnvPortMacs;
+  readonly neighbors: NeighborTable;
   private readonly info = new TunnelInfo();
+  private readonly arp = new ArpInfo();
+  /** the MAC of the next hop last looked up */
+  private readonly nhMac = new Uint8Array(6);
   private readonly routerMac = macBytes(HNV_ROUTER_MAC, 'router');
   private readonly routerIp = new Uint8Array(4);
   private now = 0;
 
-  constructor(env: PolicyEnv, shared: HnvShared) {
+  constructor(env: PolicyEnv, macs: HnvPortMacs, neighbors: NeighborTable) {
     this.env = env;
-    this.shared = shared;
+    this.macs = macs;
+    this.neighbors = neighbors;
   }
 
   appliesTo(_batch: Batch): boolean {
@@ -172,13 +179,13 @@ class HnvHook implements PolicyHook {
   private portMacIs(p: number, hi: number, lo: number, learn: boolean): boolean {
     const t = this.t;
     if (t.portStatic[p] === 1) return t.portStaticHi[p] === hi && t.portStaticLo[p] === lo;
-    const w = this.shared.w;
-    const b = HnvShared.port(p);
+    const w = this.macs.w;
+    const b = HnvPortMacs.port(p);
     if (Atomics.load(w, b) === 1) return w[b + 1] === hi && w[b + 2] === lo;
     if (!learn) return false;
     // multicast/broadcast sources are never a port's MAC
     if (((hi >>> 8) & 1) !== 0) return false;
-    if (!this.env.trace.synthetic) this.shared.learnPort(p, hi, lo);
+    if (!this.env.trace.synthetic) this.macs.learn(p, hi, lo);
     return true;
   }
 
@@ -214,71 +221,46 @@ class HnvHook implements PolicyHook {
     return false;
   }
 
-  /** the outer header for record r through next hop k, rebuilt when the next hop's MAC changed */
+  /** the outer header for record r through next hop k (MAC in nhMac), rebuilt when that MAC changed */
   private template(r: number, k: number): OuterTemplate {
     const t = this.t;
-    const w = this.shared.w;
-    const b = HnvShared.nextHop(k);
-    const gen = w[b + NH.gen];
+    const mac = this.nhMac;
     const cached = t.recTpl[r];
-    if (cached !== undefined && t.recTplGen[r] === gen) return cached;
+    const mo = r * 6;
+    if (cached !== undefined && t.recTplMac[mo] === mac[0] && t.recTplMac[mo + 1] === mac[1] && t.recTplMac[mo + 2] === mac[2] &&
+      t.recTplMac[mo + 3] === mac[3] && t.recTplMac[mo + 4] === mac[4] && t.recTplMac[mo + 5] === mac[5]) return cached;
     const pa = t.localPaList[t.nhLocalPa[k]];
     const tpl = buildOuterTemplate({
-      encap: t.recEncap[r], srcMac: t.uplinkMacText, dstMac: macText(w[b + NH.hi], w[b + NH.lo]),
+      encap: t.recEncap[r], srcMac: t.uplinkMacText, dstMac: macText(macHi(mac, 0), macLo(mac, 0)),
       vlanId: pa.vlanId, srcIp: pa.address, dstIp: ipv4Text(t.recPa[r]),
     });
     t.recTpl[r] = tpl;
-    t.recTplGen[r] = gen;
+    t.recTplMac.set(mac, mo);
     return tpl;
   }
 
-  /** next hop k's MAC is known; else mark it wanted (and ask at once the first time) */
+  /** next hop k's MAC into nhMac; false when unresolved (an ARP request goes out, throttled) */
   private nextHopReady(k: number): boolean {
-    const w = this.shared.w;
-    const b = HnvShared.nextHop(k);
-    if (Atomics.load(w, b + NH.state) === 1) return true;
-    if (!this.env.trace.synthetic && w[b + NH.wanted] === 0) {
-      w[b + NH.wanted] = 1;
-      this.requestNextHop(k, this.now);
-    }
+    if (this.neighbors.lookup(k, this.now, this.nhMac)) return true;
+    if (!this.env.trace.synthetic) this.requestNextHop(k, this.now);
     return false;
   }
 
-  /** originate an ARP request for next hop k on the uplink (throttled to one a second per next hop) */
+  /** originate an ARP request for next hop k on the uplink when the neighbour table says one is due */
   requestNextHop(k: number, now: number): void {
     const t = this.t;
-    const w = this.shared.w;
-    const b = HnvShared.nextHop(k);
-    if (t.uplink < 0 || (w[b + NH.lastRequest] !== 0 && now - w[b + NH.lastRequest] < 1)) return;
+    if (t.uplink < 0 || k >= t.nhCount) return;
     const pool = this.env.pool;
     if (pool.freeTop <= this.env.batchSize * POOL_RESERVE_FACTOR) return;
-    const id = pool.alloc();
-    if (id < 0) return;
-    w[b + NH.lastRequest] = now;
-    const bytes = pool.bytes;
-    const base = id * pool.slotSize;
-    bytes.fill(0, base, base + VNET_HDR_LEN);
-    const o = pool.dataOffset(id);
-    bytes.fill(0, o, o + 60);
-    bytes.fill(0xff, o, o + 6);
-    bytes.set(t.uplinkMac, o + 6);
-    bytes[o + 12] = 0x08; bytes[o + 13] = 0x06;
-    bytes[o + 15] = 1; bytes[o + 16] = 0x08; bytes[o + 18] = 6; bytes[o + 19] = 4; bytes[o + 21] = 1;
-    bytes.set(t.uplinkMac, o + 22);
-    writeIpv4(bytes, o + 28, t.localPas[t.nhLocalPa[k]]);
-    writeIpv4(bytes, o + 38, t.nhIp[k]);
-    pool.len[id] = 60;
-    pool.inPort[id] = -1;
-    if (!this.env.originate(id, t.uplink)) pool.release(id);
+    if (!this.neighbors.needsRequest(k, now)) return;
+    const pa = t.localPaList[t.nhLocalPa[k]];
+    const id = buildArpRequest(pool, t.uplinkMac, t.localPas[t.nhLocalPa[k]], t.nhIp[k], pa.vlanId ?? 0);
+    if (id >= 0 && !this.env.originate(id, t.uplink)) pool.release(id);
   }
 
   /** an ARP sender on the uplink: learn it when it is one of our next hops */
-  private learnNextHop(ip: number, bytes: Uint8Array, o: number): void {
-    if (this.env.trace.synthetic) return;
-    const t = this.t;
-    for (let k = 0; k < t.nhCount; k++) {
-      if (t.nhIp[k] === ip) this.shared.resolveNextHop(k, macHi(bytes, o), macLo(bytes, o));
-    }
+  private learnNextHop(ip: number, mac: Uint8Array): void {
+    if (!this.env.trace.synthetic) this.neighbors.learn(ip, mac, this.now);
   }
 
   // ---- from a VM port of a virtual subnet ----
@@ -420,14 +402,7 @@ class HnvHook implements PolicyHook {
     const bytes = pool.bytes;
     const mtu = overlayMtu(t.recEncap[r], t.uplinkMtu);
     if (pool.len[id] > mtu + 14) {
-      if (isGso(pool, id)) {
-        // the segments are chained after the frame by segmentGso; only a single segment is sent for now
-        const n = segmentGso(pool, id, mtu + 14, this.env.batchSize * POOL_RESERVE_FACTOR);
-        if (n !== 1) {
-          this.reject(batch, i, n < 0 ? R_NO_HEADROOM : R_OVERSIZE, rs, `hnv: rejected (GSO frame of ${pool.len[id]} bytes: ${n} segments)`);
-          return;
-        }
-      } else {
+      if (!isGso(pool, id)) {
         const type = (bytes[off + 12] << 8) | bytes[off + 13];
         const df = type === ETH_IPV4 && (bytes[off + 20] & 0x40) !== 0;
         if (df || type === 0x86dd) {
@@ -444,16 +419,25 @@ class HnvHook implements PolicyHook {
         return;
       }
     }
-    if (!encapsulate(pool, id, this.template(r, k), t.recVsid[r], innerFlowHash(pool, id))) {
-      this.reject(batch, i, R_NO_HEADROOM, rs, 'hnv: rejected hnv-no-headroom (no headroom for the outer header)');
-      return;
+    if (isGso(pool, id)) {
+      // a GSO super-frame cannot travel inside a tunnel: cut into segments chained after it (the engine sends the chain)
+      const n = segmentGso(pool, id, mtu + 14, this.env.batchSize * POOL_RESERVE_FACTOR);
+      if (n < 0) {
+        this.reject(batch, i, n === SEGMENT_NO_SLOTS ? R_NO_HEADROOM : R_OVERSIZE, rs, `hnv: rejected ${n === SEGMENT_NO_SLOTS ? 'hnv-no-headroom (no slots to segment' : 'hnv-oversize (GSO layout not segmentable'} a GSO frame of ${pool.len[id]} bytes)`);
+        return;
+      }
+    }
+    const tpl = this.template(r, k);
+    for (let c = id; c >= 0; c = pool.next[c]) {
+      if (!encapsulate(pool, c, tpl, t.recVsid[r], innerFlowHash(pool, c))) {
+        this.reject(batch, i, R_NO_HEADROOM, rs, 'hnv: rejected hnv-no-headroom (no headroom for the outer header)');
+        return;
+      }
+      this.count(rs, HVF.encapsulated);
     }
     this.unicast(batch, i, t.uplink);
-    this.count(rs, HVF.encapsulated);
     if (this.env.trace.on) {
-      const w = this.shared.w;
-      const b = HnvShared.nextHop(k);
-      this.env.trace.note(i, `hnv: vsid ${t.slotVsid[s]} → record ${t.recText[r]} (remote, next hop ${macText(w[b + NH.hi], w[b + NH.lo])})`);
+      this.env.trace.note(i, `hnv: vsid ${t.slotVsid[s]} → record ${t.recText[r]} (remote, next hop ${ipv4Text(t.nhIp[k])} ${macText(macHi(this.nhMac, 0), macLo(this.nhMac, 0))})`);
     }
   }
 
@@ -488,7 +472,7 @@ class HnvHook implements PolicyHook {
       }
     }
     if (!this.env.trace.synthetic && local > 0) this.env.policyCounters.v[PolicyCounters.hnvVsid(t.slotCounter[s]) + HVF.deliveredLocally] += local;
-    if (own >= 0) {
+    if (own >= 0 && this.nextHopReady(t.recNextHop[own])) {
       if (encapsulate(pool, id, this.template(own, t.recNextHop[own]), t.slotVsid[s], innerFlowHash(pool, id))) {
         this.unicast(batch, i, t.uplink);
         copies++;
@@ -534,17 +518,15 @@ class HnvHook implements PolicyHook {
       const off = pool.dataOffset(id);
       const len = pool.len[id];
       const type = (bytes[off + 12] << 8) | bytes[off + 13];
-      if (type === ETH_ARP && len >= 42 && this.isLocalPa(readIpv4(bytes, off + 38))) {
-        const spa = readIpv4(bytes, off + 28);
-        this.learnNextHop(spa, bytes, off + 22);
-        const op = bytes[off + 21];
-        if (op === 1 && bytes[off + 20] === 0) {
-          this.answerArp(bytes, off, t.uplinkMac, 0, readIpv4(bytes, off + 38));
+      const arp = this.arp;
+      if ((type === ETH_ARP || type === 0x8100) && len >= 42 && parseArp(pool, id, arp) && this.isLocalPa(arp.targetIp)) {
+        this.learnNextHop(arp.senderIp, arp.senderMac);
+        if (arp.op === 1 && arpReplyInPlace(pool, id, t.uplinkMac)) {
           this.unicast(batch, i, t.uplink);
-          if (this.env.trace.on) this.env.trace.note(i, `hnv: ARP answer for PA ${ipv4Text(readIpv4(bytes, off + 28))} is-at ${t.uplinkMacText}`);
+          if (this.env.trace.on) this.env.trace.note(i, `hnv: ARP answer for PA ${ipv4Text(arp.targetIp)} is-at ${t.uplinkMacText}`);
         } else {
           batch.drop(i, R_PA_ARP);
-          if (this.env.trace.on) this.env.trace.note(i, `hnv: ARP reply from ${ipv4Text(spa)} learned`);
+          if (this.env.trace.on) this.env.trace.note(i, `hnv: ARP from ${ipv4Text(arp.senderIp)} for PA ${ipv4Text(arp.targetIp)} learned`);
         }
         continue;
       }
@@ -753,7 +735,7 @@ function buildTables(input: SwitchPolicyInput, counterSlotOf: (vsid: number) => 
     recs.push({ r, ca, pa, mac, nhIp: local ? -1 : nextHopFor(pa) });
   }
   nhList.sort((a, b) => a.ip - b.ip);
-  if (nhList.length > NEXT_HOP_SLOTS) throw new Error(`hnv: ${nhList.length} provider next hops, at most ${NEXT_HOP_SLOTS}`);
+  if (nhList.length > NEIGHBOR_SLOTS) throw new Error(`hnv: ${nhList.length} provider next hops, at most ${NEIGHBOR_SLOTS}`);
   nhList.forEach((x, k) => nhIndex.set(x.ip, k));
   t.nhCount = nhList.length;
   t.nhIp = Uint32Array.from(nhList, (x) => x.ip);
@@ -774,7 +756,7 @@ function buildTables(input: SwitchPolicyInput, counterSlotOf: (vsid: number) => 
   t.recNextHop = Int32Array.from(recs, (x) => (x.nhIp < 0 ? -1 : nhIndex.get(x.nhIp)!));
   t.recText = recs.map((x) => `${x.r.type === 'l2only' ? '(l2only)' : x.r.ca} ${x.r.mac} PA ${x.r.pa} ${x.r.encap}`);
   t.recTpl = new Array<OuterTemplate | undefined>(m).fill(undefined);
-  t.recTplGen = new Int32Array(m);
+  t.recTplMac = new Uint8Array(m * 6);
   t.caMap = new Key3Map(m);
   t.domainCaMap = new Key3Map(m);
   t.macMap = new Key3Map(m);
@@ -799,7 +781,7 @@ function buildTables(input: SwitchPolicyInput, counterSlotOf: (vsid: number) => 
 
 class HnvInstance implements PolicyModuleInstance {
   private readonly env: PolicyEnv;
-  private readonly shared: HnvShared;
+  private readonly macs: HnvPortMacs;
   private readonly hook: HnvHook;
   /** VSID → its record in this worker's policy counters (kept while the VSID stays in the policy) */
   private readonly counterSlots = new Map<number, number>();
@@ -807,8 +789,8 @@ class HnvInstance implements PolicyModuleInstance {
 
   constructor(env: PolicyEnv) {
     this.env = env;
-    this.shared = new HnvShared(env.shared.hnv);
-    this.hook = new HnvHook(env, this.shared);
+    this.macs = new HnvPortMacs(env.shared.hnvPorts);
+    this.hook = new HnvHook(env, this.macs, new NeighborTable(env.shared.neighbors));
   }
 
   configure(input: SwitchPolicyInput): PolicyPlacement[] {
@@ -843,10 +825,10 @@ class HnvInstance implements PolicyModuleInstance {
     }
     // a port index given to another port (or no longer in a VSID) forgets its learned MAC
     for (const p of input.ports) {
-      if (this.portNames[p.index] !== p.name || t.portSlot[p.index] < 0) this.shared.forgetPort(p.index);
+      if (this.portNames[p.index] !== p.name || t.portSlot[p.index] < 0) this.macs.forget(p.index);
       this.portNames[p.index] = p.name;
     }
-    for (let k = 0; k < t.nhCount; k++) this.shared.assignNextHop(k, t.nhIp[k]);
+    this.hook.neighbors.setSlots(t.nhIp);
     this.hook.t = t;
     if (t.hnvPorts.length === 0 && t.localPas.length === 0) return [];
     return [{ stage: 'miniport', hook: this.hook }];
@@ -855,11 +837,7 @@ class HnvInstance implements PolicyModuleInstance {
   /** worker 0, once a second: ask again for next hops that traffic waits for */
   tick(now: number): void {
     const t = this.hook.t;
-    const w = this.shared.w;
-    for (let k = 0; k < t.nhCount; k++) {
-      const b = HnvShared.nextHop(k);
-      if (w[b + NH.wanted] === 1 && Atomics.load(w, b + NH.state) === 0) this.hook.requestNextHop(k, now);
-    }
+    for (let k = 0; k < t.nhCount; k++) this.hook.requestNextHop(k, now);
   }
 }
 
