@@ -27,9 +27,12 @@ export const GRE_PROTO_TEB = 0x6558;
 /** VXLAN flags byte: only I (VNI valid) */
 export const VXLAN_FLAG_I = 0x08;
 
-/** the VM MTU that fits a `underlayMtu` provider network (1458 NVGRE, 1450 VXLAN on 1500) */
+/**
+ * The VM MTU that fits a `underlayMtu` provider network (1458 NVGRE, 1450 VXLAN on 1500): the outer
+ * Ethernet header is not part of the underlay MTU, but the inner one is inside it, and both are 14.
+ */
 export function overlayMtu(encap: HnvEncap, underlayMtu: number): number {
-  return underlayMtu - (encap === 'nvgre' ? NVGRE_OVERHEAD : VXLAN_OVERHEAD) + 14;
+  return underlayMtu - (encap === 'nvgre' ? NVGRE_OVERHEAD : VXLAN_OVERHEAD);
 }
 
 export interface OuterHeaderSpec {
