@@ -3,6 +3,7 @@ import type { HnvCustomerRoute, HnvLookupRecord } from '../../config/types.js';
 import { testSwitch, type TestSwitch } from '../../extensions/testing.js';
 import type { PolicyPort, SwitchPolicyInput } from '../../pipeline/port-policies.js';
 import { hnvVsidCounters, type HnvVsidCounters } from '../counters.js';
+import { ipFrame as wireIpFrame, slotWithVnet } from '../../test-support/hnv-frames.js';
 import { HNV_ROUTER_MAC, hnvPolicy } from './index.js';
 
 // ---- frames (allocate freely: tests only) ----
@@ -392,6 +393,30 @@ test('oversize: DF → ICMP fragmentation needed back to the sender; no DF → h
   t.is(sw.drops(1, 'hnv-oversize'), 1);
   t.is(sw.sent(0).length, 1, 'a frame of exactly the overlay MTU goes');
   t.is(counters(sw, 5001).tooBig, 1);
+});
+
+test('a GSO TCP frame from a VM is cut into segments, each encapsulated to the uplink', async (t) => {
+  const sw = await switchA();
+  t.teardown(() => sw.close());
+  resolvePaB(sw);
+  const f = wireIpFrame({ dst: HNV_ROUTER_MAC, src: M1, srcIp: [10, 1, 0, 2], dstIp: [10, 1, 0, 4], proto: 6, payload: 4000 });
+  const pool = sw.dp.pool;
+  const id = slotWithVnet(pool, f, { flags: 1, gsoType: 1, hdrLen: 66, gsoSize: 1398, csumStart: 34, csumOffset: 16 });
+  pool.inPort[id] = 1;
+  const batch = sw.dp.engine.batch;
+  batch.ids[0] = id;
+  batch.reset(1, 1);
+  sw.dp.engine.processBatch(batch);
+  const out = sw.sent(0);
+  t.is(out.length, 3, '4000 bytes of TCP payload at an MSS of 1398');
+  for (const o of out) {
+    t.true(o.length <= 1500 + 14, `${o.length}`);
+    t.is((o[36] << 8) | o[37], 4789);
+    t.is((o[46] << 16) | (o[47] << 8) | o[48], 5001);
+    t.is(macAt(o, 50), M4);
+  }
+  t.is(counters(sw, 5001).encapsulated, 3);
+  t.is(pool.inUse, 0, 'every slot of the chain freed');
 });
 
 // ---- decapsulation ----

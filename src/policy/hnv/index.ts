@@ -155,10 +155,11 @@ class HnvHook implements PolicyHook {
     this.env.policyCounters.v[PolicyCounters.hnvVsid(this.t.slotCounter[slot]) + field]++;
   }
 
-  private reject(batch: Batch, i: number, reason: number, slot: number, word: string): void {
+  /** drop frame i, counted for VSID slot `slot`; true when a trace wants the note (words are built only then) */
+  private reject(batch: Batch, i: number, reason: number, slot: number): boolean {
     batch.drop(i, reason);
     this.count(slot, HVF.rejected);
-    if (this.env.trace.on) this.env.trace.note(i, word);
+    return this.env.trace.on;
   }
 
   private excludeHnvPorts(batch: Batch, from: number, to: number): void {
@@ -277,13 +278,13 @@ class HnvHook implements PolicyHook {
       const hi = macHi(bytes, off + 6);
       const lo = macLo(bytes, off + 6);
       if (!this.portMacIs(src, hi, lo, true)) {
-        this.reject(batch, i, R_SPOOF, s, `hnv: rejected hnv-spoofed-source (source MAC ${macText(hi, lo)} is not the port's)`);
+        if (this.reject(batch, i, R_SPOOF, s)) this.env.trace.note(i, `hnv: rejected hnv-spoofed-source (source MAC ${macText(hi, lo)} is not the port's)`);
         continue;
       }
       const type = (bytes[off + 12] << 8) | bytes[off + 13];
       if (type === ETH_ARP && len >= 42) this.vmArp(batch, pool, i, id, off, s, src, hi, lo);
       else if (type === ETH_IPV4 && len >= 34) this.vmIpv4(batch, pool, i, id, off, s, src, hi, lo);
-      else this.reject(batch, i, R_NOT_IP, s, `hnv: rejected hnv-not-ip (EtherType 0x${type.toString(16).padStart(4, '0')})`);
+      else if (this.reject(batch, i, R_NOT_IP, s)) this.env.trace.note(i, `hnv: rejected hnv-not-ip (EtherType 0x${type.toString(16).padStart(4, '0')})`);
     }
   }
 
@@ -292,7 +293,7 @@ class HnvHook implements PolicyHook {
     const bytes = pool.bytes;
     const spa = readIpv4(bytes, off + 28);
     if (macHi(bytes, off + 22) !== hi || macLo(bytes, off + 22) !== lo || this.sourceRecord(s, spa, hi, lo) < 0) {
-      this.reject(batch, i, R_SPOOF, s, `hnv: rejected hnv-spoofed-source (ARP sender ${ipv4Text(spa)} ${macText(macHi(bytes, off + 22), macLo(bytes, off + 22))} has no record in VSID ${t.slotVsid[s]})`);
+      if (this.reject(batch, i, R_SPOOF, s)) this.env.trace.note(i, `hnv: rejected hnv-spoofed-source (ARP sender ${ipv4Text(spa)} ${macText(macHi(bytes, off + 22), macLo(bytes, off + 22))} has no record in VSID ${t.slotVsid[s]})`);
       return;
     }
     const op = (bytes[off + 20] << 8) | bytes[off + 21];
@@ -301,7 +302,7 @@ class HnvHook implements PolicyHook {
       // unicast ARP (e.g. a refresh) goes to the record with the destination MAC, not answered
       const r = t.macMap.get(t.slotVsid[s], macHi(bytes, off), macLo(bytes, off));
       if (r < 0) {
-        this.reject(batch, i, R_NO_RECORD, s, `hnv: rejected hnv-no-record (unicast ARP to ${macText(macHi(bytes, off), macLo(bytes, off))}, no record in VSID ${t.slotVsid[s]})`);
+        if (this.reject(batch, i, R_NO_RECORD, s)) this.env.trace.note(i, `hnv: rejected hnv-no-record (unicast ARP to ${macText(macHi(bytes, off), macLo(bytes, off))}, no record in VSID ${t.slotVsid[s]})`);
         return;
       }
       this.deliver(batch, pool, i, id, r, s, src);
@@ -329,7 +330,7 @@ class HnvHook implements PolicyHook {
       this.floodVsid(batch, pool, i, id, s, src);
       return;
     }
-    this.reject(batch, i, R_ARP_UNKNOWN, s, `hnv: rejected hnv-arp-unknown (no record for ${ipv4Text(tpa)} in VSID ${t.slotVsid[s]}, no l2only records)`);
+    if (this.reject(batch, i, R_ARP_UNKNOWN, s)) this.env.trace.note(i, `hnv: rejected hnv-arp-unknown (no record for ${ipv4Text(tpa)} in VSID ${t.slotVsid[s]}, no l2only records)`);
   }
 
   /** turn the ARP request at `off` into the answer "ip is-at mac[mo..mo+6)" in place */
@@ -347,7 +348,7 @@ class HnvHook implements PolicyHook {
     const bytes = pool.bytes;
     const sip = readIpv4(bytes, off + 26);
     if (this.sourceRecord(s, sip, hi, lo) < 0) {
-      this.reject(batch, i, R_SPOOF, s, `hnv: rejected hnv-spoofed-source (${ipv4Text(sip)} from ${macText(hi, lo)}: no record in VSID ${t.slotVsid[s]})`);
+      if (this.reject(batch, i, R_SPOOF, s)) this.env.trace.note(i, `hnv: rejected hnv-spoofed-source (${ipv4Text(sip)} from ${macText(hi, lo)}: no record in VSID ${t.slotVsid[s]})`);
       return;
     }
     const dip = readIpv4(bytes, off + 30);
@@ -367,7 +368,7 @@ class HnvHook implements PolicyHook {
     }
     if (!routeFound) r = t.caMap.get(vsid, dip, 0);
     if (r < 0) {
-      this.reject(batch, i, R_NO_RECORD, s, `hnv: rejected hnv-no-record (no record for ${ipv4Text(dip)} in routing domain ${t.domainNames[d]})`);
+      if (this.reject(batch, i, R_NO_RECORD, s)) this.env.trace.note(i, `hnv: rejected hnv-no-record (no record for ${ipv4Text(dip)} in routing domain ${t.domainNames[d]})`);
       return;
     }
     if (t.recVsid[r] !== vsid) {
@@ -385,7 +386,7 @@ class HnvHook implements PolicyHook {
     if (t.recLocal[r] === 1) {
       const p = this.localPort(rs, t.recHi[r], t.recLo[r]);
       if (p < 0) {
-        this.reject(batch, i, R_NO_PORT, rs, `hnv: rejected hnv-no-port (record ${t.recText[r]} is local; no port of VSID ${t.recVsid[r]} has its MAC)`);
+        if (this.reject(batch, i, R_NO_PORT, rs)) this.env.trace.note(i, `hnv: rejected hnv-no-port (record ${t.recText[r]} is local; no port of VSID ${t.recVsid[r]} has its MAC)`);
         return;
       }
       this.unicast(batch, i, p);
@@ -395,7 +396,7 @@ class HnvHook implements PolicyHook {
     }
     const k = t.recNextHop[r];
     if (t.uplink < 0 || k < 0 || !this.nextHopReady(k)) {
-      this.reject(batch, i, R_UNRESOLVED, rs, `hnv: rejected hnv-next-hop-unresolved (record ${t.recText[r]}, next hop ${k >= 0 ? ipv4Text(t.nhIp[k]) : 'none'})`);
+      if (this.reject(batch, i, R_UNRESOLVED, rs)) this.env.trace.note(i, `hnv: rejected hnv-next-hop-unresolved (record ${t.recText[r]}, next hop ${k >= 0 ? ipv4Text(t.nhIp[k]) : 'none'})`);
       return;
     }
     const off = pool.dataOffset(id);
@@ -415,7 +416,7 @@ class HnvHook implements PolicyHook {
             return;
           }
         }
-        this.reject(batch, i, R_OVERSIZE, rs, `hnv: rejected hnv-oversize (${pool.len[id]} bytes > overlay MTU ${mtu} + 14, no DF)`);
+        if (this.reject(batch, i, R_OVERSIZE, rs)) this.env.trace.note(i, `hnv: rejected hnv-oversize (${pool.len[id]} bytes > overlay MTU ${mtu} + 14, no DF)`);
         return;
       }
     }
@@ -423,14 +424,14 @@ class HnvHook implements PolicyHook {
       // a GSO super-frame cannot travel inside a tunnel: cut into segments chained after it (the engine sends the chain)
       const n = segmentGso(pool, id, mtu + 14, this.env.batchSize * POOL_RESERVE_FACTOR);
       if (n < 0) {
-        this.reject(batch, i, n === SEGMENT_NO_SLOTS ? R_NO_HEADROOM : R_OVERSIZE, rs, `hnv: rejected ${n === SEGMENT_NO_SLOTS ? 'hnv-no-headroom (no slots to segment' : 'hnv-oversize (GSO layout not segmentable'} a GSO frame of ${pool.len[id]} bytes)`);
+        if (this.reject(batch, i, n === SEGMENT_NO_SLOTS ? R_NO_HEADROOM : R_OVERSIZE, rs)) this.env.trace.note(i, `hnv: rejected ${n === SEGMENT_NO_SLOTS ? 'hnv-no-headroom (no slots to segment' : 'hnv-oversize (GSO layout not segmentable'} a GSO frame of ${pool.len[id]} bytes)`);
         return;
       }
     }
     const tpl = this.template(r, k);
     for (let c = id; c >= 0; c = pool.next[c]) {
       if (!encapsulate(pool, c, tpl, t.recVsid[r], innerFlowHash(pool, c))) {
-        this.reject(batch, i, R_NO_HEADROOM, rs, 'hnv: rejected hnv-no-headroom (no headroom for the outer header)');
+        if (this.reject(batch, i, R_NO_HEADROOM, rs)) this.env.trace.note(i, 'hnv: rejected hnv-no-headroom (no headroom for the outer header)');
         return;
       }
       this.count(rs, HVF.encapsulated);
@@ -536,7 +537,7 @@ class HnvHook implements PolicyHook {
         continue;
       }
       if (res !== TunnelParse.ok) {
-        this.reject(batch, i, R_BAD_ENCAP, -1, 'hnv: rejected hnv-bad-encapsulation (bad GRE/VXLAN header)');
+        if (this.reject(batch, i, R_BAD_ENCAP, -1)) this.env.trace.note(i, 'hnv: rejected hnv-bad-encapsulation (bad GRE/VXLAN header)');
         continue;
       }
       this.decap(batch, pool, i, id, off);
@@ -555,7 +556,7 @@ class HnvHook implements PolicyHook {
     const bytes = pool.bytes;
     const s = t.vsidMap.get(info.vsid, 0, 0);
     if (s < 0 || t.slotPortsStart[s] === t.slotPortsStart[s + 1]) {
-      this.reject(batch, i, R_UNKNOWN_VSID, s, `hnv: rejected hnv-unknown-vsid (VSID ${info.vsid} has no port here)`);
+      if (this.reject(batch, i, R_UNKNOWN_VSID, s)) this.env.trace.note(i, `hnv: rejected hnv-unknown-vsid (VSID ${info.vsid} has no port here)`);
       return;
     }
     const io = off + info.outerLen;
@@ -569,18 +570,18 @@ class HnvHook implements PolicyHook {
       if (m >= 0 && t.recL2only[m] === 1) r = m;
     }
     if (r < 0) {
-      this.reject(batch, i, R_NO_RECORD, s, `hnv: rejected hnv-no-record (inner source ${ipv4Text(sip)} ${macText(macHi(bytes, io + 6), macLo(bytes, io + 6))} in VSID ${info.vsid})`);
+      if (this.reject(batch, i, R_NO_RECORD, s)) this.env.trace.note(i, `hnv: rejected hnv-no-record (inner source ${ipv4Text(sip)} ${macText(macHi(bytes, io + 6), macLo(bytes, io + 6))} in VSID ${info.vsid})`);
       return;
     }
     if (t.recPa[r] !== info.outerSrc) {
-      this.reject(batch, i, R_WRONG_PA, s, `hnv: rejected hnv-wrong-pa (outer ${ipv4Text(info.outerSrc)}, record PA ${ipv4Text(t.recPa[r])})`);
+      if (this.reject(batch, i, R_WRONG_PA, s)) this.env.trace.note(i, `hnv: rejected hnv-wrong-pa (outer ${ipv4Text(info.outerSrc)}, record PA ${ipv4Text(t.recPa[r])})`);
       return;
     }
     if (t.recEncap[r] !== info.encap) {
-      this.reject(batch, i, R_BAD_ENCAP, s, `hnv: rejected hnv-bad-encapsulation (${info.encap}, record ${t.recText[r]})`);
+      if (this.reject(batch, i, R_BAD_ENCAP, s)) this.env.trace.note(i, `hnv: rejected hnv-bad-encapsulation (${info.encap}, record ${t.recText[r]})`);
       return;
     }
-    stripOuter(pool, id, info.outerLen);
+    stripOuter(pool, id, info.outerLen, info.innerLen);
     const o = pool.dataOffset(id);
     if ((bytes[o] & 1) !== 0) {
       this.floodVsid(batch, pool, i, id, s, -1);
@@ -589,7 +590,7 @@ class HnvHook implements PolicyHook {
     }
     const p = this.localPort(s, macHi(bytes, o), macLo(bytes, o));
     if (p < 0) {
-      this.reject(batch, i, R_NO_PORT, s, `hnv: rejected hnv-no-port (no port of VSID ${info.vsid} has ${macText(macHi(bytes, o), macLo(bytes, o))})`);
+      if (this.reject(batch, i, R_NO_PORT, s)) this.env.trace.note(i, `hnv: rejected hnv-no-port (no port of VSID ${info.vsid} has ${macText(macHi(bytes, o), macLo(bytes, o))})`);
       return;
     }
     this.unicast(batch, i, p);
