@@ -95,20 +95,20 @@ const hostA: PolicyPort[] = [
   { index: 6, name: 'blue2', kind: 'vm', settings: { virtualSubnetId: 6001, staticMacAddress: M2 } },
 ];
 
-function inputA(extra: HnvLookupRecord[] = []): SwitchPolicyInput {
+function inputA(extra: HnvLookupRecord[] = [], extraRoutes: HnvCustomerRoute[] = []): SwitchPolicyInput {
   return {
     ports: hostA,
     hnv: {
       uplink: 0, uplinkMac: UPA, uplinkMtu: 1500,
       providerAddresses: [{ switch: 'test', address: PA_A, prefixLength: 24 }],
-      lookupRecords: [...records, ...extra], customerRoutes: routes,
+      lookupRecords: [...records, ...extra], customerRoutes: [...routes, ...extraRoutes],
     },
   };
 }
 
-async function switchA(extra: HnvLookupRecord[] = []): Promise<TestSwitch> {
+async function switchA(extra: HnvLookupRecord[] = [], extraRoutes: HnvCustomerRoute[] = []): Promise<TestSwitch> {
   const sw = await testSwitch({ ports: 7 });
-  sw.dp.policy.install(inputA(extra));
+  sw.dp.policy.install(inputA(extra, extraRoutes));
   // red2 has no static MAC: its first frame (an ARP for red1) teaches HNV its MAC
   sw.send(2, arpFrame(1, BCAST, M2, '10.1.0.3', '00:00:00:00:00:00', '10.1.0.2'));
   sw.breathe();
@@ -456,6 +456,88 @@ test('decapsulation keeps tenants apart: blue\'s NVGRE frame to M1 reaches blue1
   sw.breathe();
   t.deepEqual(sw.sent(5).map(hexOf), [hexOf(inner)]);
   t.is(others(sw, [5]), 0);
+});
+
+// ---- IPv6 ----
+
+const v6records: HnvLookupRecord[] = [
+  { ca: 'fd00:1::2', vsid: 5001, mac: M1, pa: PA_A, encap: 'vxlan' },
+  { ca: 'fd00:1::3', vsid: 5001, mac: M2, pa: PA_A, encap: 'vxlan' },
+  { ca: 'fd00:2::2', vsid: 5002, mac: M3, pa: PA_A, encap: 'vxlan' },
+];
+const v6routes: HnvCustomerRoute[] = [
+  { routingDomain: 'red', vsid: 5001, prefix: 'fd00:1::/64', nextHop: '::' },
+  { routingDomain: 'red', vsid: 5002, prefix: 'fd00:2::/64', nextHop: '::' },
+];
+const v6 = (last: number, net = 1): number[] => [0xfd, 0, 0, net, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last];
+
+function ip6Frame(dst: string, src: string, sip: number[], dip: number[], nh: number, payload: Uint8Array): Uint8Array {
+  const f = new Uint8Array(54 + payload.length);
+  f.set(macB(dst), 0); f.set(macB(src), 6); f[12] = 0x86; f[13] = 0xdd;
+  f[14] = 0x60; f[18] = payload.length >> 8; f[19] = payload.length & 0xff; f[20] = nh; f[21] = 255;
+  f.set(sip, 22); f.set(dip, 38); f.set(payload, 54);
+  return f;
+}
+
+function icmp6Sum(f: Uint8Array): number {
+  const len = f.length - 54;
+  let s = len + 58;
+  for (let k = 22; k < 54; k += 2) s += (f[k] << 8) | f[k + 1];
+  for (let k = 54; k < f.length; k += 2) s += (f[k] << 8) | (k + 1 < f.length ? f[k + 1] : 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+function nsFrame(src: string, sip: number[], target: number[]): Uint8Array {
+  const p = new Uint8Array(32);
+  p[0] = 135; p.set(target, 8); p[24] = 1; p[25] = 1; p.set(macB(src), 26);
+  const dip = [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, target[13], target[14], target[15]];
+  const f = ip6Frame(`33:33:ff:${[13, 14, 15].map((k) => target[k].toString(16).padStart(2, '0')).join(':')}`, src, sip, dip, 58, p);
+  const c = icmp6Sum(f); f[56] = c >> 8; f[57] = c & 0xff;
+  return f;
+}
+
+test('ND proxy: a multicast solicitation for a CA with a record is answered with an advertisement (valid checksum)', async (t) => {
+  const sw = await switchA(v6records, v6routes);
+  t.teardown(() => sw.close());
+  sw.send(1, nsFrame(M1, v6(2), v6(3)));
+  sw.send(1, nsFrame(M1, v6(2), v6(1)));
+  sw.send(1, nsFrame(M1, v6(2), v6(0x99)));
+  sw.breathe();
+  const out = sw.sent(1);
+  t.is(out.length, 2);
+  const [na, router] = out;
+  t.is(na.length, 86);
+  t.is(na[54], 136, 'neighbour advertisement');
+  t.is(macAt(na, 0), M1);
+  t.is(macAt(na, 6), M2);
+  t.deepEqual([...na.subarray(22, 38)], v6(3), 'from the target');
+  t.deepEqual([...na.subarray(38, 54)], v6(2), 'to the asker');
+  t.deepEqual([...na.subarray(62, 78)], v6(3));
+  t.is(macAt(na, 80), M2, 'target link-layer address option');
+  t.is(na[58] & 0x60, 0x60, 'solicited, override');
+  t.is(icmp6Sum(na), 0, 'ICMPv6 checksum verifies');
+  t.is(macAt(router, 80), HNV_ROUTER_MAC);
+  t.is(router[58] & 0x80, 0x80, 'the router flag for the distributed router');
+  t.is(sw.drops(1, 'hnv-arp-unknown'), 1);
+  t.is(others(sw, [1]), 0);
+  t.is(counters(sw, 5001).ndProxied, 2);
+});
+
+test('IPv6: routed across VSIDs of the domain; DAD probes absorbed; spoofed IPv6 source dropped', async (t) => {
+  const sw = await switchA(v6records, v6routes);
+  t.teardown(() => sw.close());
+  const udp = new Uint8Array(16); udp[5] = 16;
+  sw.send(1, ip6Frame(HNV_ROUTER_MAC, M1, v6(2), v6(2, 2), 17, udp));
+  sw.send(1, nsFrame(M1, new Array<number>(16).fill(0), v6(2)));
+  sw.send(1, ip6Frame(HNV_ROUTER_MAC, M1, v6(3), v6(2, 2), 17, udp));
+  sw.breathe();
+  t.is(sw.sent(3).length, 1);
+  t.is(macAt(sw.sent(3)[0], 0), M3);
+  t.is(macAt(sw.sent(3)[0], 6), HNV_ROUTER_MAC);
+  t.is(sw.drops(1, 'hnv-nd-dad'), 1);
+  t.is(sw.drops(1, 'hnv-spoofed-source'), 1);
+  t.is(others(sw, [3]), 0);
 });
 
 // ---- trace, summary, placement ----

@@ -27,7 +27,7 @@ import { buildOuterTemplate, encapsulate, innerFlowHash, overlayMtu, type OuterT
 import { ArpInfo, arpReplyInPlace, buildArpRequest, NEIGHBOR_SLOTS, NeighborTable, parseArp } from './neighbors.js';
 import { isGso, segmentGso, SEGMENT_NO_SLOTS } from './segment.js';
 import { HnvPortMacs } from './shared-state.js';
-import { ipv4, ipv4Text, Key3Map, macBytes, macHi, macLo, macText, maskOf, readIpv4, writeIpv4 } from './tables.js';
+import { ipv4, ipv4Text, ipv6Text, ipv6Words, Key3Map, Key5Map, macBytes, macHi, macLo, macText, maskOf, readIpv4, readWord, writeIpv4 } from './tables.js';
 import { toPacketTooBig } from './too-big.js';
 
 /** the distributed router's MAC: source of routed frames and the ARP answer for a subnet's router address */
@@ -49,6 +49,8 @@ const POOL_EXHAUSTED = DropReason['pool-exhausted'];
 
 const ETH_IPV4 = 0x0800;
 const ETH_ARP = 0x0806;
+const ETH_IPV6 = 0x86dd;
+const R_ND_DAD = DropReason['hnv-nd-dad'];
 /** slots replication and ARP origination leave free for the next receive */
 const POOL_RESERVE_FACTOR = 2;
 
@@ -76,6 +78,9 @@ class Tables {
   slotPorts = new Int32Array(0);
   slotRouterStart = new Int32Array(1);
   slotRouterIps = new Uint32Array(0);
+  /** IPv6 router addresses (prefix::1 of each on-link IPv6 prefix), four words each */
+  slotRouter6Start = new Int32Array(1);
+  slotRouter6 = new Int32Array(0);
   /** per slot: one record per distinct remote PA of the VSID (unicast replication targets) */
   slotReplStart = new Int32Array(1);
   slotRepl = new Int32Array(0);
@@ -101,12 +106,22 @@ class Tables {
   domainCaMap = new Key3Map(0);
   /** (vsid, mac hi, mac lo) → record */
   macMap = new Key3Map(0);
+  /** IPv6 CAs: (vsid, address words) → record, and (domain, address words) → record */
+  ca6Map = new Key5Map(0);
+  domainCa6Map = new Key5Map(0);
   // customer routes, grouped by domain, most specific first then lowest metric
   domainStart = new Int32Array(1);
   rtPrefix = new Uint32Array(0);
   rtMask = new Uint32Array(0);
   rtVsid = new Uint32Array(0);
   rtNextHop = new Uint32Array(0);
+  // IPv6 customer routes, the same order; four words per prefix, mask and next hop
+  domainStart6 = new Int32Array(1);
+  rt6Prefix = new Int32Array(0);
+  rt6Mask = new Int32Array(0);
+  rt6Vsid = new Uint32Array(0);
+  rt6NextHop = new Int32Array(0);
+  rt6OnLink = new Uint8Array(0);
   // provider next hops (k)
   nhCount = 0;
   nhIp = new Uint32Array(0);
@@ -127,6 +142,7 @@ class HnvHook implements PolicyHook {
   private readonly nhMac = new Uint8Array(6);
   private readonly routerMac = macBytes(HNV_ROUTER_MAC, 'router');
   private readonly routerIp = new Uint8Array(4);
+  private readonly routerIp6 = new Uint8Array(16);
   private now = 0;
 
   constructor(env: PolicyEnv, macs: HnvPortMacs, neighbors: NeighborTable) {
@@ -284,6 +300,7 @@ class HnvHook implements PolicyHook {
       const type = (bytes[off + 12] << 8) | bytes[off + 13];
       if (type === ETH_ARP && len >= 42) this.vmArp(batch, pool, i, id, off, s, src, hi, lo);
       else if (type === ETH_IPV4 && len >= 34) this.vmIpv4(batch, pool, i, id, off, s, src, hi, lo);
+      else if (type === ETH_IPV6 && len >= 54) this.vmIpv6(batch, pool, i, id, off, s, src, hi, lo);
       else if (this.reject(batch, i, R_NOT_IP, s)) this.env.trace.note(i, `hnv: rejected hnv-not-ip (EtherType 0x${type.toString(16).padStart(4, '0')})`);
     }
   }
@@ -379,6 +396,127 @@ class HnvHook implements PolicyHook {
     this.deliver(batch, pool, i, id, r, s, src);
   }
 
+  private vmIpv6(batch: Batch, pool: FramePool, i: number, id: number, off: number, s: number, src: number, hi: number, lo: number): void {
+    const t = this.t;
+    const bytes = pool.bytes;
+    const vsid = t.slotVsid[s];
+    const a = off + 22;
+    const s0 = readWord(bytes, a), s1 = readWord(bytes, a + 4), s2 = readWord(bytes, a + 8), s3 = readWord(bytes, a + 12);
+    const ns = bytes[off + 20] === 58 && bytes[off + 54] === 135 && pool.len[id] >= 78;
+    if ((s0 | s1 | s2 | s3) === 0) {
+      // duplicate address detection: the lookup records own the addresses; absorbed unless l2only
+      if (ns && t.slotL2only[s] === 0) {
+        batch.drop(i, R_ND_DAD);
+        if (this.env.trace.on) this.env.trace.note(i, 'hnv: duplicate address detection probe absorbed');
+        return;
+      }
+    } else {
+      let ok: boolean;
+      if ((s0 >>> 22) === 0x3fa) ok = t.macMap.get(vsid, hi, lo) >= 0; // link-local: a VM of the VSID by its MAC
+      else {
+        const r = t.ca6Map.get(vsid, s0, s1, s2, s3);
+        ok = r >= 0 && t.recHi[r] === hi && t.recLo[r] === lo;
+      }
+      if (!ok && t.slotL2only[s] === 1) {
+        const r = t.macMap.get(vsid, hi, lo);
+        ok = r >= 0 && t.recL2only[r] === 1;
+      }
+      if (!ok) {
+        if (this.reject(batch, i, R_SPOOF, s)) this.env.trace.note(i, `hnv: rejected hnv-spoofed-source (${ipv6Text([s0, s1, s2, s3])} from ${macText(hi, lo)}: no record in VSID ${vsid})`);
+        return;
+      }
+    }
+    const group = (bytes[off] & 1) !== 0;
+    if (ns && group) {
+      const tg = off + 62;
+      const t0 = readWord(bytes, tg), t1 = readWord(bytes, tg + 4), t2 = readWord(bytes, tg + 8), t3 = readWord(bytes, tg + 12);
+      const r = t.ca6Map.get(vsid, t0, t1, t2, t3);
+      if (r >= 0 || this.isRouterIp6(s, t0, t1, t2, t3)) {
+        this.answerNd(pool, id, off, r >= 0 ? t.recMac : this.routerMac, r >= 0 ? r * 6 : 0, r < 0);
+        this.unicast(batch, i, src);
+        this.count(s, HVF.ndProxied);
+        if (this.env.trace.on) this.env.trace.note(i, `hnv: ND proxy answer ${ipv6Text([t0, t1, t2, t3])} is-at ${r >= 0 ? macText(t.recHi[r], t.recLo[r]) : HNV_ROUTER_MAC}`);
+        return;
+      }
+      if (t.slotL2only[s] === 1) { this.floodVsid(batch, pool, i, id, s, src); return; }
+      if (this.reject(batch, i, R_ARP_UNKNOWN, s)) this.env.trace.note(i, `hnv: rejected hnv-arp-unknown (no record for ${ipv6Text([t0, t1, t2, t3])} in VSID ${vsid}, no l2only records)`);
+      return;
+    }
+    if (group) { this.floodVsid(batch, pool, i, id, s, src); return; }
+    if (ns) {
+      // unicast NS (neighbour unreachability detection) goes to the VM, not answered
+      const r = t.macMap.get(vsid, macHi(bytes, off), macLo(bytes, off));
+      if (r < 0) {
+        if (this.reject(batch, i, R_NO_RECORD, s)) this.env.trace.note(i, `hnv: rejected hnv-no-record (unicast NS to ${macText(macHi(bytes, off), macLo(bytes, off))})`);
+        return;
+      }
+      this.deliver(batch, pool, i, id, r, s, src);
+      return;
+    }
+    const da = off + 38;
+    const d0 = readWord(bytes, da), d1 = readWord(bytes, da + 4), d2 = readWord(bytes, da + 8), d3 = readWord(bytes, da + 12);
+    let r = -1;
+    let routeFound = false;
+    const d = t.slotDomain[s];
+    for (let k = t.domainStart6[d]; k < t.domainStart6[d + 1]; k++) {
+      const o = k * 4;
+      if ((d0 & t.rt6Mask[o]) !== t.rt6Prefix[o] || (d1 & t.rt6Mask[o + 1]) !== t.rt6Prefix[o + 1] ||
+        (d2 & t.rt6Mask[o + 2]) !== t.rt6Prefix[o + 2] || (d3 & t.rt6Mask[o + 3]) !== t.rt6Prefix[o + 3]) continue;
+      routeFound = true;
+      r = t.rt6OnLink[k] === 1
+        ? t.ca6Map.get(t.rt6Vsid[k], d0, d1, d2, d3)
+        : t.ca6Map.get(t.rt6Vsid[k], t.rt6NextHop[o], t.rt6NextHop[o + 1], t.rt6NextHop[o + 2], t.rt6NextHop[o + 3]);
+      break;
+    }
+    if (!routeFound) r = t.ca6Map.get(vsid, d0, d1, d2, d3);
+    if (r < 0) {
+      if (this.reject(batch, i, R_NO_RECORD, s)) this.env.trace.note(i, `hnv: rejected hnv-no-record (no record for ${ipv6Text([d0, d1, d2, d3])} in routing domain ${t.domainNames[d]})`);
+      return;
+    }
+    if (t.recVsid[r] !== vsid) {
+      for (let k = 0; k < 6; k++) bytes[off + 6 + k] = this.routerMac[k];
+      this.count(t.recSlot[r], HVF.routed);
+    }
+    for (let k = 0; k < 6; k++) bytes[off + k] = t.recMac[r * 6 + k];
+    this.deliver(batch, pool, i, id, r, s, src);
+  }
+
+  private isRouterIp6(s: number, w0: number, w1: number, w2: number, w3: number): boolean {
+    const t = this.t;
+    for (let k = t.slotRouter6Start[s]; k < t.slotRouter6Start[s + 1]; k++) {
+      const o = k * 4;
+      if (t.slotRouter6[o] === w0 && t.slotRouter6[o + 1] === w1 && t.slotRouter6[o + 2] === w2 && t.slotRouter6[o + 3] === w3) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Turn the multicast neighbour solicitation at `off` into the solicited advertisement "target is-at
+   * mac[mo..mo+6)" in place (86 bytes: NA with a target link-layer address option), back to the asker.
+   */
+  private answerNd(pool: FramePool, id: number, off: number, mac: Uint8Array, mo: number, router: boolean): void {
+    const b = pool.bytes;
+    b.fill(0, id * pool.slotSize, id * pool.slotSize + VNET_HDR_LEN);
+    b.copyWithin(off, off + 6, off + 12);
+    for (let k = 0; k < 6; k++) b[off + 6 + k] = mac[mo + k];
+    b[off + 14] = 0x60; b[off + 15] = 0; b[off + 16] = 0; b[off + 17] = 0;
+    b[off + 18] = 0; b[off + 19] = 32; b[off + 20] = 58; b[off + 21] = 255;
+    b.copyWithin(off + 38, off + 22, off + 38); // destination ← the asker
+    b.copyWithin(off + 22, off + 62, off + 78); // source ← the target
+    const icmp = off + 54;
+    b[icmp] = 136; b[icmp + 1] = 0; b[icmp + 2] = 0; b[icmp + 3] = 0;
+    b[icmp + 4] = router ? 0xe0 : 0x60; b[icmp + 5] = 0; b[icmp + 6] = 0; b[icmp + 7] = 0;
+    b[icmp + 24] = 2; b[icmp + 25] = 1;
+    for (let k = 0; k < 6; k++) b[icmp + 26 + k] = mac[mo + k];
+    pool.len[id] = 86;
+    let sum = 32 + 58;
+    for (let k = off + 22; k < off + 54; k += 2) sum += (b[k] << 8) | b[k + 1];
+    for (let k = icmp; k < icmp + 32; k += 2) sum += (b[k] << 8) | b[k + 1];
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    const c = ~sum & 0xffff;
+    b[icmp + 2] = c >>> 8; b[icmp + 3] = c & 0xff;
+  }
+
   /** send frame i (destination MAC already the record's) to record r: local port or encapsulated */
   private deliver(batch: Batch, pool: FramePool, i: number, id: number, r: number, s: number, src: number): void {
     const t = this.t;
@@ -406,10 +544,18 @@ class HnvHook implements PolicyHook {
       if (!isGso(pool, id)) {
         const type = (bytes[off + 12] << 8) | bytes[off + 13];
         const df = type === ETH_IPV4 && (bytes[off + 20] & 0x40) !== 0;
-        if (df || type === 0x86dd) {
-          const ri = t.slotRouterStart[s] < t.slotRouterStart[s + 1] ? t.slotRouterIps[t.slotRouterStart[s]] : readIpv4(bytes, off + 30);
-          writeIpv4(this.routerIp, 0, ri);
-          if (toPacketTooBig(pool, id, mtu, this.routerMac, this.routerIp)) {
+        if (df || type === ETH_IPV6) {
+          let from = this.routerIp;
+          if (type === ETH_IPV4) {
+            const ri = t.slotRouterStart[s] < t.slotRouterStart[s + 1] ? t.slotRouterIps[t.slotRouterStart[s]] : readIpv4(bytes, off + 30);
+            writeIpv4(this.routerIp, 0, ri);
+          } else {
+            from = this.routerIp6;
+            const k = t.slotRouter6Start[s];
+            if (k < t.slotRouter6Start[s + 1]) for (let w = 0; w < 4; w++) writeIpv4(from, w * 4, t.slotRouter6[k * 4 + w] >>> 0);
+            else for (let w = 0; w < 16; w++) from[w] = bytes[off + 38 + w];
+          }
+          if (toPacketTooBig(pool, id, mtu, this.routerMac, from)) {
             this.unicast(batch, i, src);
             this.count(s, HVF.tooBig);
             if (this.env.trace.on) this.env.trace.note(i, `hnv: too big for the overlay MTU ${mtu}: ICMP answer to the sender`);
@@ -565,6 +711,17 @@ class HnvHook implements PolicyHook {
     let r = sip !== 0 ? t.caMap.get(info.vsid, sip, 0) : -1;
     // a routed frame's source CA is in another VSID of the same routing domain
     if (r < 0 && sip !== 0) r = t.domainCaMap.get(t.slotDomain[s], sip, 1);
+    if (type === ETH_IPV6 && pool.len[id] >= info.outerLen + 54) {
+      const a = io + 22;
+      const w0 = readWord(bytes, a), w1 = readWord(bytes, a + 4), w2 = readWord(bytes, a + 8), w3 = readWord(bytes, a + 12);
+      if ((w0 >>> 22) === 0x3fa) {
+        // link-local source (ND, NUD): any record of the VSID with the inner source MAC
+        r = t.macMap.get(info.vsid, macHi(bytes, io + 6), macLo(bytes, io + 6));
+      } else {
+        r = t.ca6Map.get(info.vsid, w0, w1, w2, w3);
+        if (r < 0) r = t.domainCa6Map.get(t.slotDomain[s], w0, w1, w2, w3);
+      }
+    }
     if (r < 0 && t.slotL2only[s] === 1) {
       const m = t.macMap.get(info.vsid, macHi(bytes, io + 6), macLo(bytes, io + 6));
       if (m >= 0 && t.recL2only[m] === 1) r = m;
@@ -654,12 +811,26 @@ function buildTables(input: SwitchPolicyInput, counterSlotOf: (vsid: number) => 
   // routes (IPv4), grouped by domain, longest prefix then lowest metric first
   const routes: { d: number; prefix: number; len: number; vsid: number; nh: number; metric: number }[] = [];
   const routerIps: number[][] = slotList.map(() => []);
+  const routes6: { d: number; prefix: number[]; mask: number[]; len: number; vsid: number; nh: number[]; onLink: boolean; metric: number }[] = [];
+  const router6: number[][][] = slotList.map(() => []);
   for (const [k, r] of h.customerRoutes.entries()) {
     const m = /^([^/]+)\/(\d+)$/.exec(r.prefix);
     if (!m) throw new Error(`customerRoutes[${k}].prefix: expected address/length, got ${JSON.stringify(r.prefix)}`);
     const addr = ipv4(m[1]);
-    if (addr < 0) continue; // IPv6 routes: not yet
     const len = Number(m[2]);
+    if (addr < 0) {
+      const a6 = ipv6Words(m[1]);
+      if (!a6) throw new Error(`customerRoutes[${k}].prefix: expected an IPv4 or IPv6 prefix, got ${JSON.stringify(r.prefix)}`);
+      if (len > 128) throw new Error(`customerRoutes[${k}].prefix: length ${len} > 128`);
+      const nh6 = ipv6Words(r.nextHop);
+      if (!nh6) throw new Error(`customerRoutes[${k}].nextHop: expected an IPv6 address, got ${JSON.stringify(r.nextHop)}`);
+      const mask6 = [0, 1, 2, 3].map((w) => maskOf(Math.max(0, Math.min(32, len - 32 * w))));
+      const prefix6 = a6.map((x, w) => (x & mask6[w]) | 0);
+      const onLink = nh6.every((x) => x === 0);
+      routes6.push({ d: domainIdx.get(r.routingDomain)!, prefix: prefix6, mask: mask6.map((x) => x | 0), len, vsid: r.vsid, nh: nh6.map((x) => x | 0), onLink, metric: r.metric ?? 0 });
+      if (onLink && len <= 126) router6[slotOf.get(r.vsid)!].push([prefix6[0], prefix6[1], prefix6[2], (prefix6[3] + 1) | 0]);
+      continue;
+    }
     if (len > 32) throw new Error(`customerRoutes[${k}].prefix: length ${len} > 32`);
     const nh = ipv4(r.nextHop);
     if (nh < 0) throw new Error(`customerRoutes[${k}].nextHop: expected an IPv4 address, got ${JSON.stringify(r.nextHop)}`);
@@ -679,6 +850,18 @@ function buildTables(input: SwitchPolicyInput, counterSlotOf: (vsid: number) => 
   t.slotRouterStart = new Int32Array(n + 1);
   routerIps.forEach((l, s) => { t.slotRouterStart[s + 1] = t.slotRouterStart[s] + l.length; });
   t.slotRouterIps = Uint32Array.from(routerIps.flat());
+  routes6.sort((a, b) => a.d - b.d || b.len - a.len || a.metric - b.metric);
+  t.domainStart6 = new Int32Array(domainNames.length + 1);
+  for (const r of routes6) t.domainStart6[r.d + 1]++;
+  for (let d = 0; d < domainNames.length; d++) t.domainStart6[d + 1] += t.domainStart6[d];
+  t.rt6Prefix = Int32Array.from(routes6.flatMap((r) => r.prefix));
+  t.rt6Mask = Int32Array.from(routes6.flatMap((r) => r.mask));
+  t.rt6Vsid = Uint32Array.from(routes6, (r) => r.vsid);
+  t.rt6NextHop = Int32Array.from(routes6.flatMap((r) => r.nh));
+  t.rt6OnLink = Uint8Array.from(routes6, (r) => (r.onLink ? 1 : 0));
+  t.slotRouter6Start = new Int32Array(n + 1);
+  router6.forEach((l, s) => { t.slotRouter6Start[s + 1] = t.slotRouter6Start[s] + l.length; });
+  t.slotRouter6 = Int32Array.from(router6.flat(2));
 
   // ports
   const portsOf: number[][] = slotList.map(() => []);
@@ -719,13 +902,12 @@ function buildTables(input: SwitchPolicyInput, counterSlotOf: (vsid: number) => 
   };
 
   // lookup records (IPv4 CAs; l2only records have CA 0.0.0.0)
-  const recs: { r: HnvLookupRecord; ca: number; pa: number; mac: Uint8Array; nhIp: number }[] = [];
+  const recs: { r: HnvLookupRecord; ca: number; ca6: number[] | null; pa: number; mac: Uint8Array; nhIp: number }[] = [];
   for (const [k, r] of h.lookupRecords.entries()) {
-    const ca = ipv4(r.ca);
-    if (ca < 0) {
-      if (!r.ca.includes(':')) throw new Error(`lookupRecords[${k}].ca: expected an IP address, got ${JSON.stringify(r.ca)}`);
-      continue; // IPv6 CAs: not yet
-    }
+    let ca = ipv4(r.ca);
+    const ca6 = ca < 0 ? ipv6Words(r.ca) : null;
+    if (ca < 0 && !ca6) throw new Error(`lookupRecords[${k}].ca: expected an IP address, got ${JSON.stringify(r.ca)}`);
+    if (ca < 0) ca = 0;
     const pa = ipv4(r.pa);
     if (pa < 0) {
       if (!r.pa.includes(':')) throw new Error(`lookupRecords[${k}].pa: expected an IP address, got ${JSON.stringify(r.pa)}`);
@@ -733,7 +915,7 @@ function buildTables(input: SwitchPolicyInput, counterSlotOf: (vsid: number) => 
     }
     const mac = macBytes(r.mac, `lookupRecords[${k}].mac`);
     const local = t.localPas.includes(pa);
-    recs.push({ r, ca, pa, mac, nhIp: local ? -1 : nextHopFor(pa) });
+    recs.push({ r, ca, ca6, pa, mac, nhIp: local ? -1 : nextHopFor(pa) });
   }
   nhList.sort((a, b) => a.ip - b.ip);
   if (nhList.length > NEIGHBOR_SLOTS) throw new Error(`hnv: ${nhList.length} provider next hops, at most ${NEIGHBOR_SLOTS}`);
@@ -761,6 +943,8 @@ function buildTables(input: SwitchPolicyInput, counterSlotOf: (vsid: number) => 
   t.caMap = new Key3Map(m);
   t.domainCaMap = new Key3Map(m);
   t.macMap = new Key3Map(m);
+  t.ca6Map = new Key5Map(m);
+  t.domainCa6Map = new Key5Map(m);
   t.slotL2only = new Uint8Array(n);
   const repl: number[][] = slotList.map(() => []);
   const replPas: Set<number>[] = slotList.map(() => new Set());
@@ -768,7 +952,10 @@ function buildTables(input: SwitchPolicyInput, counterSlotOf: (vsid: number) => 
     const s = t.recSlot[r];
     t.macMap.set(x.r.vsid, t.recHi[r], t.recLo[r], r);
     if (x.r.type === 'l2only') t.slotL2only[s] = 1;
-    else {
+    else if (x.ca6) {
+      t.ca6Map.set(x.r.vsid, x.ca6[0], x.ca6[1], x.ca6[2], x.ca6[3], r);
+      t.domainCa6Map.set(t.slotDomain[s], x.ca6[0], x.ca6[1], x.ca6[2], x.ca6[3], r);
+    } else {
       t.caMap.set(x.r.vsid, x.ca, 0, r);
       t.domainCaMap.set(t.slotDomain[s], x.ca, 1, r);
     }
