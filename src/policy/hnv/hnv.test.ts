@@ -594,3 +594,38 @@ test('round trip: what switch A sends on its uplink, switch B decapsulates to th
   t.is(counters(b, 5001).decapsulated, 1);
   t.is(counters(b, 6001).decapsulated, 1);
 });
+
+test('no allocation per frame: ARP proxy, local, routed, encapsulated, decapsulated and rejected frames, the heap does not grow', async (t) => {
+  const sw = await switchA();
+  t.teardown(() => sw.close());
+  resolvePaB(sw);
+  for (const p of sw.ports) p.record = null;
+  sw.ports[1].inbox.push(
+    arpFrame(1, BCAST, M1, '10.1.0.2', '00:00:00:00:00:00', '10.1.0.3'),
+    ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.2', '10.1.0.3'),
+    ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.2', '10.2.0.2'),
+    ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.2', '10.1.0.4', 400),
+    ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.77', '10.1.0.4'),
+  );
+  sw.ports[0].inbox.push(
+    tunnel('vxlan', PA_B, PA_A, 5001, ipFrame(M1, M4, '10.1.0.4', '10.1.0.2', 120)),
+    tunnel('vxlan', '192.0.2.9', PA_A, 5001, ipFrame(M1, M4, '10.1.0.4', '10.1.0.2', 120)),
+    ipFrame(BCAST, M(0x70), '192.0.2.70', '192.0.2.255'),
+  );
+  for (const k of [0, 1]) sw.ports[k].repeat = true;
+  const rx = (): number => sw.portCounter(0, 'rxPackets') + sw.portCounter(1, 'rxPackets');
+  const run = (frames: number): void => { const rx0 = rx(); while (rx() - rx0 < frames) sw.breathe(); };
+  run(200_000);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const before = process.memoryUsage().heapUsed;
+  run(1_000_000);
+  gc?.();
+  const after = process.memoryUsage().heapUsed;
+  t.log(`heap delta ${after - before} bytes over 1M frames (gc exposed: ${gc !== undefined})`);
+  t.true(after - before < 1_000_000, `heap grew by ${after - before} bytes`);
+  const c = counters(sw, 5001);
+  t.true(c.arpProxied > 0 && c.encapsulated > 0 && c.decapsulated > 0 && c.deliveredLocally > 0 && c.rejected > 0, JSON.stringify(c));
+  t.true(sw.drops(0, 'hnv-wrong-pa') > 0 && sw.drops(1, 'hnv-spoofed-source') > 0);
+  t.is(sw.dp.pool.inUse, 0);
+});
