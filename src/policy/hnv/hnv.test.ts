@@ -448,6 +448,19 @@ test('decapsulation: a good tunnel frame is delivered to the VSID\'s port with t
   t.is(counters(sw, 5001).rejected, 4);
 });
 
+test('a remote l2only flood arriving encapsulated reaches the VSID\'s local ports and is never replicated again', async (t) => {
+  const sw = await switchA([{ ca: '0.0.0.0', vsid: 5001, mac: M(0x44), pa: PA_B, encap: 'vxlan', type: 'l2only' }]);
+  t.teardown(() => sw.close());
+  resolvePaB(sw);
+  const inner = arpFrame(1, BCAST, M(0x44), '10.1.0.50', '00:00:00:00:00:00', '10.1.0.99');
+  sw.send(0, tunnel('vxlan', PA_B, PA_A, 5001, inner));
+  sw.breathe(2);
+  t.deepEqual(sw.sent(1).map(hexOf), [hexOf(inner)]);
+  t.deepEqual(sw.sent(2).map(hexOf), [hexOf(inner)]);
+  t.is(sw.sent(0).length, 0, 'nothing back to the provider network');
+  t.is(others(sw, [1, 2]), 0);
+});
+
 test('decapsulation keeps tenants apart: blue\'s NVGRE frame to M1 reaches blue1, never red1', async (t) => {
   const sw = await switchA();
   t.teardown(() => sw.close());

@@ -592,7 +592,7 @@ class HnvHook implements PolicyHook {
    * Broadcast/multicast of VSID slot s: to its other local ports, and a copy encapsulated to each
    * distinct remote PA with records in the VSID (unicast replication, originated on the uplink).
    */
-  private floodVsid(batch: Batch, pool: FramePool, i: number, id: number, s: number, src: number): void {
+  private floodVsid(batch: Batch, pool: FramePool, i: number, id: number, s: number, src: number, replicate = true): void {
     const t = this.t;
     const base = i * DST_WORDS;
     batch.dstSet.fill(0, base, base + DST_WORDS);
@@ -607,7 +607,7 @@ class HnvHook implements PolicyHook {
     let copies = 0;
     // with no local port to deliver to, the original itself goes to the first PA (no copy)
     let own = -1;
-    if (t.uplink >= 0) {
+    if (t.uplink >= 0 && replicate) {
       for (let k = t.slotReplStart[s]; k < t.slotReplStart[s + 1]; k++) {
         const r = t.slotRepl[k];
         const nh = t.recNextHop[r];
@@ -741,7 +741,8 @@ class HnvHook implements PolicyHook {
     stripOuter(pool, id, info.outerLen, info.innerLen);
     const o = pool.dataOffset(id);
     if ((bytes[o] & 1) !== 0) {
-      this.floodVsid(batch, pool, i, id, s, -1);
+      // a remote host's flood: to this host's ports of the VSID only, never replicated again
+      this.floodVsid(batch, pool, i, id, s, -1, false);
       this.count(s, HVF.decapsulated);
       return;
     }
