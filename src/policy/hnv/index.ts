@@ -68,6 +68,9 @@ class Tables {
   readonly portStaticHi = new Int32Array(MAX_PORTS_PER_SWITCH);
   readonly portStaticLo = new Int32Array(MAX_PORTS_PER_SWITCH);
   hnvPorts = new Int32Array(0);
+  /** the HNV VM ports as a destination bitset: its non-zero words and their values */
+  hnvWordIdx = new Int32Array(0);
+  hnvWordBits = new Uint32Array(0);
   // virtual subnets (slot s)
   vsidMap = new Key3Map(0);
   slotVsid = new Uint32Array(0);
@@ -179,11 +182,15 @@ class HnvHook implements PolicyHook {
   }
 
   private excludeHnvPorts(batch: Batch, from: number, to: number): void {
-    const ports = this.t.hnvPorts;
-    if (ports.length === 0) return;
+    const idx = this.t.hnvWordIdx;
+    if (idx.length === 0) return;
+    const bits = this.t.hnvWordBits;
+    const ex = batch.exclude;
     for (let i = from; i < to; i++) {
       if (batch.reason[i] !== 0) continue;
-      for (let k = 0; k < ports.length; k++) batch.excludeDestination(i, ports[k]);
+      const base = i * DST_WORDS;
+      for (let k = 0; k < idx.length; k++) ex[base + idx[k]] |= bits[k];
+      batch.hasExclusions = true;
     }
   }
 
@@ -878,6 +885,11 @@ function buildTables(input: SwitchPolicyInput, counterSlotOf: (vsid: number) => 
     }
   }
   t.hnvPorts = Int32Array.from(vmPorts, (p) => p.index);
+  const words = new Uint32Array(DST_WORDS);
+  for (const p of vmPorts) words[p.index >>> 5] |= 1 << (p.index & 31);
+  const used = [...words.keys()].filter((w) => words[w] !== 0);
+  t.hnvWordIdx = Int32Array.from(used);
+  t.hnvWordBits = Uint32Array.from(used, (w) => words[w]);
   t.slotPortsStart = new Int32Array(n + 1);
   portsOf.forEach((l, s) => { t.slotPortsStart[s + 1] = t.slotPortsStart[s] + l.length; });
   t.slotPorts = Int32Array.from(portsOf.flat());
