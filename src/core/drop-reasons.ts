@@ -35,7 +35,7 @@ export const DROP_REASONS = [
   ['hnv-arp-unknown', 'HNV: ARP request or neighbour solicitation for a CA with no lookup record in a VSID without l2only records (not proxied, not flooded)'],
   ['hnv-no-port', 'HNV: the record is local but no VM port of its VSID has its MAC'],
   ['hnv-next-hop-unresolved', 'HNV: the provider next hop toward the record\'s PA has no MAC yet (an ARP request is sent) or the switch has no uplink'],
-  ['hnv-oversize', 'HNV: larger than the overlay MTU, IPv4 without DF (not fragmented)'],
+  ['hnv-oversize', 'HNV: larger than the overlay MTU and neither answered with an ICMP too-big nor fragmented (not IPv4/IPv6, or no free slots)'],
   ['hnv-no-headroom', 'HNV: encapsulation or segmentation failed (no headroom or no free slots)'],
   ['hnv-bad-encapsulation', 'HNV: a GRE/VXLAN frame to a local PA with a bad header, or an encapsulation other than its record\'s'],
   ['hnv-unknown-vsid', 'HNV: a tunnel frame for a VSID with no VM port on this switch'],

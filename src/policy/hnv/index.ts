@@ -25,6 +25,7 @@ import type { PolicyEnv, PolicyModule, PolicyModuleInstance, PolicyPlacement, Sw
 import { parseTunnel, stripOuter, TunnelInfo, TunnelParse } from './decap.js';
 import { buildOuterTemplate, encapsulate, innerFlowHash, overlayMtu, type OuterTemplate } from './encap.js';
 import { ArpInfo, arpReplyInPlace, buildArpRequest, NEIGHBOR_SLOTS, NeighborTable, parseArp } from './neighbors.js';
+import { fragmentIpv4 } from './fragment.js';
 import { isGso, segmentGso, SEGMENT_NO_SLOTS } from './segment.js';
 import { HnvPortMacs } from './shared-state.js';
 import { ipv4, ipv4Text, ipv6Text, ipv6Words, Key3Map, Key5Map, macBytes, macHi, macLo, macText, maskOf, readIpv4, readWord, writeIpv4 } from './tables.js';
@@ -569,8 +570,18 @@ class HnvHook implements PolicyHook {
             return;
           }
         }
-        if (this.reject(batch, i, R_OVERSIZE, rs)) this.env.trace.note(i, `hnv: rejected hnv-oversize (${pool.len[id]} bytes > overlay MTU ${mtu} + 14, no DF)`);
-        return;
+        // IPv4 without DF: HNV, the router, fragments (the fragments are chained after the frame)
+        if (!df && type === ETH_IPV4 && this.env.trace.synthetic) {
+          // a synthetic frame takes no slots (a trace frees only its own): say what would happen
+          this.unicast(batch, i, t.uplink);
+          if (this.env.trace.on) this.env.trace.note(i, `hnv: vsid ${t.slotVsid[s]} → record ${t.recText[r]} (remote; would be fragmented to the overlay MTU ${mtu} and encapsulated)`);
+          return;
+        }
+        if (df || type !== ETH_IPV4 || fragmentIpv4(pool, id, mtu + 14, this.env.batchSize * POOL_RESERVE_FACTOR) < 0) {
+          if (this.reject(batch, i, R_OVERSIZE, rs)) this.env.trace.note(i, `hnv: rejected hnv-oversize (${pool.len[id]} bytes > overlay MTU ${mtu} + 14, not fragmentable)`);
+          return;
+        }
+        if (this.env.trace.on) this.env.trace.note(i, `hnv: fragmented to the overlay MTU ${mtu}`);
       }
     }
     if (isGso(pool, id)) {
