@@ -57,8 +57,9 @@ function segment(frames: number): number {
     const n = segmentGso(pool, id, 1514, 0);
     if (n < 2) throw new Error(`segmentation failed: ${n}`);
     segs += n;
-    for (let s = pool.next[id]; s >= 0;) { const after = pool.next[s]; pool.next[s] = -1; pool.release(s); s = after; }
+    const first = pool.next[id];
     pool.next[id] = -1;
+    pool.releaseChain(first);
   }
   return Number(process.hrtime.bigint() - t0) / segs;
 }

@@ -133,4 +133,7 @@ test('segmentation respects the reserve and changes nothing when slots are short
   t.is(vnetOf(pool, id).gsoType, 1);
   t.is(segmentGso(pool, id, 1514, 2), 6);
   t.is(pool.freeTop, 2);
+  pool.releaseChain(id);
+  t.is(pool.inUse, 0, 'releaseChain returns the head and every segment');
+  t.true(pool.next.every((n) => n === -1));
 });
