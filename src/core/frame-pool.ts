@@ -72,6 +72,17 @@ export class FramePool {
     this.free[this.freeTop++] = id;
   }
 
+  /** Return frame `id` and the segments chained after it (next = -1 on each again). */
+  releaseChain(id: number): void {
+    let s = id;
+    while (s >= 0) {
+      const after = this.next[s];
+      this.next[s] = -1;
+      this.free[this.freeTop++] = s;
+      s = after;
+    }
+  }
+
   /** Offset of the first byte of frame `id` in `bytes`. */
   dataOffset(id: number): number {
     return id * this.slotSize + this.start[id];

@@ -82,6 +82,26 @@ test('encapsulate VXLAN with an outer tag: UDP length, source port in 49152..655
   t.is(vn.hdrLen, 66 + 54);
 });
 
+test('the outer header lands intact at every alignment of the frame start', (t) => {
+  const pool = new FramePool(2, 4096);
+  for (const spec of [SPEC, { ...SPEC, encap: 'vxlan' as const, vlanId: 5 }]) {
+    const tpl = buildOuterTemplate(spec);
+    for (let shift = 0; shift < 4; shift++) {
+      const inner = ipFrame({ payload: 33 });
+      const id = pool.fromBytes(inner);
+      pool.bytes.copyWithin(pool.dataOffset(id) - shift, pool.dataOffset(id), pool.dataOffset(id) + inner.length);
+      pool.start[id] -= shift;
+      t.true(encapsulate(pool, id, tpl, 0, 0));
+      const f = pool.toBytes(id);
+      const fixed = (k: number): boolean => !(k >= tpl.ipOffset + 2 && k < tpl.ipOffset + 6) && !(k >= tpl.ipOffset + 10 && k < tpl.ipOffset + 12)
+        && !(spec.encap === 'vxlan' && ((k >= tpl.l4Offset && k < tpl.l4Offset + 2) || (k >= tpl.l4Offset + 4 && k < tpl.l4Offset + 6)));
+      for (let k = 0; k < tpl.bytes.length; k++) if (fixed(k) && f[k] !== tpl.bytes[k]) t.fail(`shift ${shift}: byte ${k}`);
+      t.deepEqual([...f.subarray(tpl.bytes.length)], [...inner]);
+      pool.release(id);
+    }
+  }
+});
+
 test('encapsulate refuses a slot without headroom (nothing changed)', (t) => {
   const pool = new FramePool(2, 4096);
   const id = pool.fromBytes(ipFrame({ payload: 10 }));
