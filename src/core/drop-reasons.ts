@@ -40,7 +40,7 @@ export const DROP_REASONS = [
   ['hnv-bad-encapsulation', 'HNV: a GRE/VXLAN frame to a local PA with a bad header, or an encapsulation other than its record\'s'],
   ['hnv-unknown-vsid', 'HNV: a tunnel frame for a VSID with no VM port on this switch'],
   ['hnv-wrong-pa', 'HNV: a tunnel frame whose outer source is not the PA of the inner source\'s lookup record'],
-  ['hnv-nd-dad', 'HNV: an IPv6 duplicate address detection probe from a VM (the lookup records own the addresses; absorbed unless the VSID has l2only records)'],
+  ['hnv-dad', 'HNV: an address probe or announcement from a VM (IPv6 DAD, ARP probe, gratuitous ARP): the lookup records own the addresses; absorbed unless the VSID has l2only records'],
   ['hnv-pa-arp', 'HNV: an ARP reply to a provider address, consumed by HNV\'s next-hop table'],
 ] as const;
 

@@ -65,7 +65,7 @@ export const HNV_VSID_FIELDS = [
   'replicated',
   /** oversize frames answered with ICMP fragmentation needed / packet too big */
   'tooBig',
-  /** frames of this VSID HNV dropped (every drop reason hnv-*) */
+  /** frames of this VSID HNV dropped (the hnv-* drop reasons but hnv-dad, an absorbed announcement) */
   'rejected',
 ] as const;
 export type HnvVsidField = (typeof HNV_VSID_FIELDS)[number];

@@ -246,6 +246,16 @@ test('source check: a CA of another record, or another MAC, is dropped hnv-spoof
   t.is(others(sw, []), 0);
 });
 
+test('ARP probes and gratuitous ARP are absorbed (hnv-dad), never answered or flooded', async (t) => {
+  const sw = await switchA();
+  t.teardown(() => sw.close());
+  sw.send(1, arpFrame(1, BCAST, M1, '0.0.0.0', '00:00:00:00:00:00', '10.1.0.2'));
+  sw.send(1, arpFrame(1, BCAST, M1, '10.1.0.2', '00:00:00:00:00:00', '10.1.0.2'));
+  sw.breathe();
+  t.is(sw.drops(1, 'hnv-dad'), 2);
+  t.is(others(sw, []), 0);
+});
+
 test('non-IP, non-ARP frames from a VM of a virtual subnet are dropped hnv-not-ip', async (t) => {
   const sw = await switchA();
   t.teardown(() => sw.close());
@@ -578,7 +588,7 @@ test('IPv6: routed across VSIDs of the domain; DAD probes absorbed; spoofed IPv6
   t.is(sw.sent(3).length, 1);
   t.is(macAt(sw.sent(3)[0], 0), M3);
   t.is(macAt(sw.sent(3)[0], 6), HNV_ROUTER_MAC);
-  t.is(sw.drops(1, 'hnv-nd-dad'), 1);
+  t.is(sw.drops(1, 'hnv-dad'), 1);
   t.is(sw.drops(1, 'hnv-spoofed-source'), 1);
   t.is(others(sw, [3]), 0);
 });

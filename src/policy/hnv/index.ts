@@ -51,7 +51,7 @@ const POOL_EXHAUSTED = DropReason['pool-exhausted'];
 const ETH_IPV4 = 0x0800;
 const ETH_ARP = 0x0806;
 const ETH_IPV6 = 0x86dd;
-const R_ND_DAD = DropReason['hnv-nd-dad'];
+const R_DAD = DropReason['hnv-dad'];
 /** slots replication and ARP origination leave free for the next receive */
 const POOL_RESERVE_FACTOR = 2;
 
@@ -317,7 +317,15 @@ class HnvHook implements PolicyHook {
     const t = this.t;
     const bytes = pool.bytes;
     const spa = readIpv4(bytes, off + 28);
-    if (macHi(bytes, off + 22) !== hi || macLo(bytes, off + 22) !== lo || this.sourceRecord(s, spa, hi, lo) < 0) {
+    const tpa = readIpv4(bytes, off + 38);
+    const ownSender = macHi(bytes, off + 22) === hi && macLo(bytes, off + 22) === lo;
+    if (ownSender && t.slotL2only[s] === 0 && (spa === 0 || spa === tpa)) {
+      // an ARP probe (address conflict detection) or a gratuitous ARP: the records own the addresses
+      batch.drop(i, R_DAD);
+      if (this.env.trace.on) this.env.trace.note(i, `hnv: ARP ${spa === 0 ? 'probe' : 'announcement'} for ${ipv4Text(tpa)} absorbed`);
+      return;
+    }
+    if (!ownSender || this.sourceRecord(s, spa, hi, lo) < 0) {
       if (this.reject(batch, i, R_SPOOF, s)) this.env.trace.note(i, `hnv: rejected hnv-spoofed-source (ARP sender ${ipv4Text(spa)} ${macText(macHi(bytes, off + 22), macLo(bytes, off + 22))} has no record in VSID ${t.slotVsid[s]})`);
       return;
     }
@@ -333,7 +341,6 @@ class HnvHook implements PolicyHook {
       this.deliver(batch, pool, i, id, r, s, src);
       return;
     }
-    const tpa = readIpv4(bytes, off + 38);
     if (op === 1) {
       const r = t.caMap.get(t.slotVsid[s], tpa, 0);
       if (r >= 0) {
@@ -414,7 +421,7 @@ class HnvHook implements PolicyHook {
     if ((s0 | s1 | s2 | s3) === 0) {
       // duplicate address detection: the lookup records own the addresses; absorbed unless l2only
       if (ns && t.slotL2only[s] === 0) {
-        batch.drop(i, R_ND_DAD);
+        batch.drop(i, R_DAD);
         if (this.env.trace.on) this.env.trace.note(i, 'hnv: duplicate address detection probe absorbed');
         return;
       }
