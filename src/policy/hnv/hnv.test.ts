@@ -2,7 +2,7 @@ import test from 'ava';
 import type { HnvCustomerRoute, HnvLookupRecord } from '../../config/types.js';
 import { testSwitch, type TestSwitch } from '../../extensions/testing.js';
 import type { PolicyPort, SwitchPolicyInput } from '../../pipeline/port-policies.js';
-import { hnvVsidCounters, type HnvVsidCounters } from '../counters.js';
+import { HVF, hnvVsidCounters, PolicyCounters, type HnvVsidCounters } from '../counters.js';
 import { ipFrame as wireIpFrame, slotWithVnet } from '../../test-support/hnv-frames.js';
 import { HNV_ROUTER_MAC, hnvPolicy } from './index.js';
 
@@ -344,6 +344,32 @@ test('remote record with an unresolved next hop: dropped, an ARP request for the
   sw.send(1, ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.2', '10.1.0.4'));
   sw.breathe(2);
   t.is(sw.sent(0).length, 1);
+});
+
+test('worker 0\'s tick asks again, once a second, for a next hop traffic waits for', async (t) => {
+  const sw = await switchA();
+  t.teardown(() => sw.close());
+  sw.send(1, ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.2', '10.1.0.4'));
+  sw.breathe(2);
+  t.is(sw.sent(0).length, 1);
+  sw.tick();
+  sw.breathe();
+  t.is(sw.sent(0).length, 1, 'not again within the second');
+  sw.now += 1;
+  sw.tick();
+  sw.breathe();
+  t.is(sw.sent(0).length, 2);
+  t.is(ipAt(sw.sent(0)[1], 38), PA_B);
+});
+
+test('hnvVsidCounters sums each VSID over the workers\' blocks, wherever each worker keeps it', (t) => {
+  const a = new PolicyCounters();
+  const b = new PolicyCounters();
+  a.v[PolicyCounters.hnvVsid(0)] = 5001; a.v[PolicyCounters.hnvVsid(0) + HVF.encapsulated] = 3;
+  a.v[PolicyCounters.hnvVsid(1)] = 6001; a.v[PolicyCounters.hnvVsid(1) + HVF.rejected] = 1;
+  b.v[PolicyCounters.hnvVsid(4)] = 5001; b.v[PolicyCounters.hnvVsid(4) + HVF.encapsulated] = 4;
+  const rows = hnvVsidCounters([a, b]);
+  t.deepEqual(rows.map((r) => [r.vsid, r.encapsulated, r.rejected]), [[5001, 7, 0], [6001, 0, 1]]);
 });
 
 test('ARP on the uplink for our PA is answered back to the uplink; a reply teaches the next hop', async (t) => {
