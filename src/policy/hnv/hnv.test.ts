@@ -117,7 +117,7 @@ async function switchA(extra: HnvLookupRecord[] = [], extraRoutes: HnvCustomerRo
 }
 
 /** switch B: PA 192.0.2.2, one red VM (10.1.0.4, M4) and one blue VM (10.1.0.5, M6) */
-async function switchB(): Promise<TestSwitch> {
+async function switchB(extra: HnvLookupRecord[] = [], extraRoutes: HnvCustomerRoute[] = []): Promise<TestSwitch> {
   const sw = await testSwitch({ ports: 3 });
   sw.dp.policy.install({
     ports: [
@@ -128,7 +128,7 @@ async function switchB(): Promise<TestSwitch> {
     hnv: {
       uplink: 0, uplinkMac: UPB, uplinkMtu: 1500,
       providerAddresses: [{ switch: 'test', address: PA_B, prefixLength: 24 }],
-      lookupRecords: records, customerRoutes: routes,
+      lookupRecords: [...records, ...extra], customerRoutes: [...routes, ...extraRoutes],
     },
   });
   return sw;
@@ -617,6 +617,24 @@ test('IPv6: routed across VSIDs of the domain; DAD probes absorbed; spoofed IPv6
   t.is(sw.drops(1, 'hnv-dad'), 1);
   t.is(sw.drops(1, 'hnv-spoofed-source'), 1);
   t.is(others(sw, [3]), 0);
+});
+
+test('IPv6 round trip: A encapsulates to B\'s PA, B checks the inner IPv6 source and delivers', async (t) => {
+  const extra: HnvLookupRecord[] = [...v6records, { ca: 'fd00:1::4', vsid: 5001, mac: M4, pa: PA_B, encap: 'vxlan' }];
+  const a = await switchA(extra, v6routes);
+  const b = await switchB(extra, v6routes);
+  t.teardown(() => { a.close(); b.close(); });
+  resolvePaB(a);
+  const udp = new Uint8Array(40); udp[5] = 40;
+  const f = ip6Frame(HNV_ROUTER_MAC, M1, v6(2), v6(4), 17, udp);
+  a.send(1, f);
+  a.breathe();
+  t.is(a.sent(0).length, 1);
+  b.send(0, ...a.sent(0));
+  b.breathe();
+  t.is(b.sent(1).length, 1);
+  t.is(macAt(b.sent(1)[0], 0), M4);
+  t.is(hexOf(b.sent(1)[0].subarray(6)), hexOf(f.subarray(6)));
 });
 
 // ---- trace, summary, placement ----
