@@ -2,15 +2,15 @@
  * Hyper-V Network Virtualization in the data path (docs/HNV.md, "Data path"): the 2012 R2 model, a
  * distributed layer-3 switch per routing domain. One hook at the miniport stage (after the forwarder:
  * HNV decides every HNV frame's destinations itself):
- *  - from a VM port with a virtualSubnetId: source check, ARP proxy from the lookup records (and for
- *    the distributed router's address), routing among the VSIDs of the port's routing domain,
+ *  - from a VM port with a virtualSubnetId: source check, ARP and ND proxy from the lookup records (and
+ *    for the distributed router's address), routing among the VSIDs of the port's routing domain,
  *    local delivery or encapsulation toward the record's PA on the uplink, VSID flooding of
  *    broadcast/multicast by local delivery plus unicast replication to the PAs of the VSID;
  *  - from the uplink: ARP for our PAs (answered, learned), tunnel frames (checked, decapsulated,
  *    delivered); anything else is not HNV's but never reaches an HNV VM port;
  *  - from any other port: never reaches an HNV VM port (tenants are reachable only through HNV).
  * Tables are built by configure; per frame nothing is allocated (trace words only while tracing).
- * IPv4 customer addresses only for now (IPv6 CAs, ND proxy: not yet).
+ * IPv4 and IPv6 customer addresses; IPv4 provider addresses (the outer header is IPv4).
  */
 import { MAX_PORTS_PER_SWITCH, type HnvEncap, type HnvLookupRecord, type HnvProviderAddress } from '../../config/types.js';
 import { DST_WORDS, DstMode, type Batch } from '../../core/batch.js';
