@@ -169,3 +169,30 @@ test('tshark reads our NVGRE and VXLAN frames: GRE key, VNI, UDP port, good IP c
   t.is(tagged[9], '42');
   t.is(Number(tagged[1]), (5001 << 8) | 0x34);
 });
+
+test('encap, flow hash, parse and strip allocate nothing per frame (2M frames, the heap stays flat)', (t) => {
+  const pool = new FramePool(64, 2048);
+  const ids = Array.from({ length: 64 }, (_, k) => pool.fromBytes(ipFrame({ payload: 500, sport: k })));
+  const tpls = [buildOuterTemplate(SPEC), buildOuterTemplate({ ...SPEC, encap: 'vxlan', vlanId: 3 })];
+  const pas = Uint32Array.of(0xc0a80a02);
+  const info = new TunnelInfo();
+  let ok = 0;
+  const run = (n: number): void => {
+    for (let k = 0; k < n; k++) {
+      const id = ids[k & 63];
+      encapsulate(pool, id, tpls[k & 1], 5000 + k, innerFlowHash(pool, id));
+      if (parseTunnel(pool, id, pas, 1, info) === TunnelParse.ok) ok++;
+      stripOuter(pool, id, info.outerLen, info.innerLen);
+    }
+  };
+  run(200_000);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const before = process.memoryUsage().heapUsed;
+  run(2_000_000);
+  gc?.();
+  const after = process.memoryUsage().heapUsed;
+  t.log(`heap delta ${after - before} bytes over 2M frames, gc exposed: ${gc !== undefined}`);
+  t.true(after - before < 1_000_000, `heap grew by ${after - before} bytes`);
+  t.is(ok, 2_200_000);
+});
