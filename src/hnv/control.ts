@@ -72,6 +72,8 @@ const paramsPaths = (kind: HnvObjectKind, index: number): SnapshotPaths => ({
 export class HnvControl {
   readonly local: LocalHnvSource;
   private etcd: { source: HnvPolicySource; cfg: ResolvedEtcdConfig } | null = null;
+  /** the document's `hnv` as last applied */
+  private applied: HnvConfig | undefined;
   /** the document's `hnv.etcd` as last applied */
   private docEtcd: HnvEtcdConfig | undefined;
   /** pushes run one after another (etcd events may come while one runs) */
@@ -107,13 +109,23 @@ export class HnvControl {
    * data path refuses it, so the commit is undone.
    */
   async applyDocument(h: HnvConfig | undefined): Promise<void> {
-    this.local.applied(h);
+    const before = this.applied;
     if (!this.opts.etcd && !sameJson(h?.etcd, this.docEtcd)) {
       if (h?.etcd) await this.useEtcd(h.etcd);
       else await this.useLocal();
     }
     this.docEtcd = h?.etcd;
-    await this.push();
+    this.applied = h;
+    this.local.applied(h);
+    try {
+      await this.push();
+    } catch (e) {
+      // the data path refused it: the switches go back to the policy from before (the commit is undone)
+      this.applied = before;
+      this.local.applied(before);
+      await this.push().catch(() => {});
+      throw e;
+    }
   }
 
   private resolve(cfg: HnvEtcdConfig): ResolvedEtcdConfig {
