@@ -14,6 +14,7 @@ import type { HnvPolicySnapshot } from '../hnv/model.js';
 import type { HnvPolicyInput } from '../pipeline/port-policies.js';
 import { overlayMtu } from '../policy/hnv/encap.js';
 import { ip, netdevExists, netdevMac, netdevMtu } from '../ports/netdev.js';
+import type { NetdevRecord } from '../ports/netdev-record.js';
 
 /** what DataPathManager.setHnvPolicy hands each switch */
 export interface SwitchHnvPolicy {
@@ -38,10 +39,9 @@ function hasObjects(s: HnvPolicySnapshot | undefined): boolean {
 
 export class SwitchHnv {
   policy: SwitchHnvPolicy | null = null;
-  /** MTU of each VSID port's netdev before xvs set the overlay MTU, by port name */
-  private readonly mtuBefore = new Map<string, number>();
 
-  constructor(private readonly log: (m: string) => void) {}
+  /** `record`: where the MTU from before is kept (NetdevRecord: on disk, so a restart still knows it) */
+  constructor(private readonly log: (m: string) => void, private readonly record: NetdevRecord) {}
 
   /** the `hnv` of the switch's policy input; undefined when there is no HNV object and no VSID port */
   input(uplink: { index: number; netdev: string } | undefined, ports: readonly PortConfig[]): HnvPolicyInput | undefined {
@@ -73,21 +73,24 @@ export class SwitchHnv {
   applyMtu(pc: PortConfig, netdev: string, underlayMtu: number): void {
     if (!netdevExists(netdev)) return;
     const want = this.wantedMtu(pc, underlayMtu);
-    const cur = netdevMtu(netdev);
-    if (want !== null) {
-      if (!this.mtuBefore.has(pc.name)) this.mtuBefore.set(pc.name, cur);
-      if (cur !== want) this.setMtu(netdev, want, `overlay MTU of VSID ${pc.virtualSubnetId}`);
+    if (want === null) {
+      this.restoreMtu(netdev);
       return;
     }
-    this.restoreMtu(pc.name, netdev);
+    const cur = netdevMtu(netdev);
+    const saved = this.record.saved(netdev);
+    // the MTU from before is kept once, with the netdev's other settings from before it became a port
+    if (saved && saved.mtuBeforeHnv === undefined) this.record.saveSettings(netdev, { ...saved, mtuBeforeHnv: cur });
+    if (cur !== want) this.setMtu(netdev, want, `overlay MTU of VSID ${pc.virtualSubnetId}`);
   }
 
   /** the port goes or leaves its VSID: its netdev gets its MTU from before back */
-  restoreMtu(portName: string, netdev: string): void {
-    const before = this.mtuBefore.get(portName);
-    if (before === undefined) return;
-    this.mtuBefore.delete(portName);
+  restoreMtu(netdev: string): void {
+    const saved = this.record.saved(netdev);
+    if (saved?.mtuBeforeHnv === undefined) return;
+    const { mtuBeforeHnv: before, ...rest } = saved;
     if (netdevExists(netdev) && netdevMtu(netdev) !== before) this.setMtu(netdev, before, 'its MTU before it joined a VSID');
+    this.record.saveSettings(netdev, rest);
   }
 
   private setMtu(netdev: string, mtu: number, why: string): void {

@@ -196,7 +196,7 @@ export class Switch {
     this.cfg = { ...cfg, ports: [] };
     delete this.cfg.extensions;
     this.log = log;
-    this.hnv = new SwitchHnv((m) => log(`switch ${cfg.name}: ${m}`));
+    this.hnv = new SwitchHnv((m) => log(`switch ${cfg.name}: ${m}`), record);
     this.tuning = tuning;
     this.extensions = new SwitchExtensions({
       switchName: cfg.name, registry, log, workers: cfg.workers,
@@ -434,7 +434,7 @@ export class Switch {
       this.hnv.applyMtu(pc, port.netdev, this.underlayMtu());
       await this.attach(port, pc.macLimit);
     } catch (e) {
-      this.hnv.restoreMtu(pc.name, port.netdev);
+      this.hnv.restoreMtu(port.netdev);
       this.giveBack(port);
       throw e;
     }
@@ -487,7 +487,7 @@ export class Switch {
     const pc = this.cfg.ports.find((p) => p.name === name);
     if (opts.undoing !== true) await this.askExtensions('delete', { name, index: port.index, kind: port.kind, settings: pc ? portSettings(pc) : {} });
     await this.detach(port);
-    this.hnv.restoreMtu(name, port.netdev);
+    this.hnv.restoreMtu(port.netdev);
     this.giveBack(port);
     this.cfg.ports = this.cfg.ports.filter((p) => p.name !== name);
     this.meterBaselines.forget(name);
