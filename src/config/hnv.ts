@@ -271,6 +271,19 @@ export function checkHnvSnapshot(s: HnvPolicySnapshot, paths: SnapshotPaths): vo
   });
 }
 
+/** the problems of one object (empty: valid), for the etcd source: what it reads is checked as a document would be */
+export function hnvObjectProblems(kind: 'pa' | 'record' | 'route', value: unknown): string[] {
+  try {
+    if (kind === 'pa') validateProviderAddress(value, '');
+    else if (kind === 'record') validateLookupRecord(value, '');
+    else validateCustomerRoute(value, '');
+    return [];
+  } catch (e) {
+    if (e instanceof ConfigError) return [e.message];
+    throw e;
+  }
+}
+
 /** a PA's switch is an external switch of this daemon (`mine`: the PAs this daemon owns) */
 export function checkPaSwitches(pas: readonly HnvProviderAddress[], switches: readonly SwitchConfig[], paths: SnapshotPaths, mine: (p: HnvProviderAddress) => boolean = () => true): void {
   pas.forEach((p, i) => {

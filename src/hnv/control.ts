@@ -10,7 +10,7 @@
  */
 import { hostname } from 'node:os';
 import { ConfigError, NotFoundError } from '../core/errors.js';
-import { checkHnvSnapshot, checkPaSwitches, DEFAULT_ETCD_PREFIX, type SnapshotPaths } from '../config/hnv.js';
+import { checkHnvSnapshot, checkPaSwitches, DEFAULT_ETCD_PREFIX, hnvObjectProblems, type SnapshotPaths } from '../config/hnv.js';
 import { sameJson } from '../config/desired.js';
 import type { HnvConfig, HnvCustomerRoute, HnvEtcdConfig, HnvLookupRecord, HnvProviderAddress, SwitchConfig } from '../config/types.js';
 import type { HnvRuntimeView, SwitchManager } from '../switch/manager-api.js';
@@ -136,7 +136,7 @@ export class HnvControl {
     const resolved = this.resolve(cfg);
     if (this.etcd && sameJson(this.etcd.cfg, resolved)) return;
     const factory = this.opts.etcdFactory ?? (await loadEtcdFactory());
-    const source = await factory(resolved, this.opts.log);
+    const source = await factory(resolved, { log: this.opts.log, host: resolved.host, validate: hnvObjectProblems });
     const old = this.etcd;
     this.etcd = { source, cfg: resolved };
     source.onChange(() => {

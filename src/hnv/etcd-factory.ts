@@ -4,12 +4,20 @@
  * etcd never loads the client. Tests and embedders may pass their own factory (ControlServerOptions).
  */
 import type { HnvEtcdConfig } from '../config/types.js';
-import type { HnvPolicySource } from './model.js';
+import type { HnvObjectKind, HnvPolicySource } from './model.js';
 
 /** the etcd settings in force: the prefix and this daemon's host name resolved */
 export type ResolvedEtcdConfig = Required<HnvEtcdConfig>;
 
-export type EtcdSourceFactory = (cfg: ResolvedEtcdConfig, log: (msg: string) => void) => HnvPolicySource | Promise<HnvPolicySource>;
+/** what the control plane gives the etcd source: the log, this daemon's host, and the one object validator (config/hnv.ts) */
+export interface EtcdSourceCallOptions {
+  log: (msg: string) => void;
+  host: string;
+  /** the problems of one object read from etcd (empty: valid), named by field (`vsid: expected 4096..16777214, got 12`) */
+  validate: (kind: HnvObjectKind, value: unknown) => string[];
+}
+
+export type EtcdSourceFactory = (cfg: ResolvedEtcdConfig, opts: EtcdSourceCallOptions) => HnvPolicySource | Promise<HnvPolicySource>;
 
 /** hnv/etcd-source.ts's factory; an error saying so when this build has none */
 export async function loadEtcdFactory(): Promise<EtcdSourceFactory> {
