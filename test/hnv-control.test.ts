@@ -6,9 +6,12 @@
  * VXLAN, 1458 for NVGRE on a 1500 uplink) and gets its MTU back when the VSID goes.
  */
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { NetLab, sh, testPrefix, type Host } from '../src/lab/netlab.js';
-import { TestDaemon } from '../src/test-support/daemon.js';
+import { CLI, TestDaemon } from '../src/test-support/daemon.js';
 import type { HnvShowResult, PortDetail } from '../src/control/protocol.js';
 
 const P = testPrefix('hc');
@@ -117,4 +120,16 @@ test.serial('PAs, records and routes through the CLI: listed, refused with the f
   t.deepEqual(d.json<HnvShowResult>('hnv', 'show').lookupRecords.map((r) => r.ca), ['10.1.0.5', '10.2.0.5']);
   ok('hnv', 'pa', 'remove', SW, '--address', '192.0.2.10');
   t.deepEqual(d.json<unknown[]>('hnv', 'pa', 'list'), []);
+});
+
+test.serial('the daemon refuses a bad --etcd endpoint or --hnv-host, naming the flag', (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'xhc-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const daemon = (...args: string[]) => spawnSync('node', [CLI, 'daemon', '--config', path.join(dir, 'c.json'), '--socket', path.join(dir, 's.sock'), ...args], { encoding: 'utf8', timeout: 30_000 });
+  const e = daemon('--etcd', 'http://127.0.0.1:2379,127.0.0.1:2380');
+  t.is(e.status, 1);
+  t.regex(e.stderr, /--etcd\[1\]: expected an http\(s\) URL such as http:\/\/127\.0\.0\.1:2379, got "127\.0\.0\.1:2380"/);
+  const h = daemon('--hnv-host', 'a b');
+  t.is(h.status, 1);
+  t.regex(h.stderr, /--hnv-host: expected a host name/);
 });
