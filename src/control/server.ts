@@ -457,7 +457,8 @@ export class ControlServer {
   }
 
   private async deleteSwitch(name: string, ifExists: boolean): Promise<{ name: string; unchanged?: boolean }> {
-    const pas = (this.config.hnv?.etcd ? [] : this.config.hnv?.providerAddresses ?? []).filter((p) => p.switch === name);
+    // this daemon's PAs on it (the document's, or etcd's with this host) would name a switch that is gone
+    const pas = this.hnv.source.snapshot().providerAddresses.filter((p) => p.switch === name && this.hnv.mine(p));
     if (pas.length > 0) {
       throw new ConfigError('params.name', `switch "${name}" carries HNV provider addresses (${pas.map((p) => p.address).join(', ')}): remove them first (xvs hnv pa remove ${name} --address …)`);
     }
