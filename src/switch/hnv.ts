@@ -15,6 +15,9 @@ import type { HnvPolicyInput } from '../pipeline/port-policies.js';
 import { overlayMtu } from '../policy/hnv/encap.js';
 import { ip, netdevExists, netdevMac, netdevMtu } from '../ports/netdev.js';
 import type { NetdevRecord } from '../ports/netdev-record.js';
+import { hnvVsidCounters, type PolicyCounters } from '../policy/counters.js';
+import { NeighborTable } from '../policy/hnv/neighbors.js';
+import type { HnvRuntimeView } from './manager-api.js';
 
 /** what DataPathManager.setHnvPolicy hands each switch */
 export interface SwitchHnvPolicy {
@@ -101,4 +104,49 @@ export class SwitchHnv {
       this.log(`${netdev}: cannot set MTU ${mtu} (${why}): ${(e as Error).message.trim()}`);
     }
   }
+}
+
+/**
+ * The HNV data path's state of one switch for `xvs hnv show`: the provider next hops with the MAC the
+ * workers resolved (policy/hnv/neighbors.ts, shared memory) and the per-VSID counters summed over the
+ * workers (policy/counters.ts).
+ */
+export function hnvRuntimeView(neighborBuffer: SharedArrayBuffer, counters: readonly PolicyCounters[], policy: SwitchHnvPolicy | null): HnvRuntimeView {
+  const table = new NeighborTable(neighborBuffer);
+  const now = (Date.now() / 1000) | 0;
+  const mac = new Uint8Array(6);
+  const local = policy?.providerAddresses ?? [];
+  const remotePas = [...new Set((policy?.snapshot.lookupRecords ?? []).map((r) => r.pa))].filter((pa) => !local.some((p) => p.address === pa));
+  const nextHops: NonNullable<HnvRuntimeView['nextHops']> = [];
+  for (let k = 0; k < table.count; k++) {
+    const via = ipv4Text(table.ipOf(k));
+    const resolved = table.lookup(k, now, mac);
+    const pas = remotePas.filter((pa) => pa === via || viaGateway(pa, local) === via);
+    nextHops.push({
+      pa: pas.length > 0 ? pas.join(',') : via, via,
+      mac: resolved ? [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':') : null,
+      state: resolved ? 'resolved' : 'unresolved',
+    });
+  }
+  const vsids = hnvVsidCounters(counters).map(({ vsid, ...c }) => ({ vsid, counters: c as Record<string, number> }));
+  return { nextHops, vsids };
+}
+
+function ipv4Text(n: number): string {
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
+
+function ipv4Number(s: string): number {
+  const p = s.split('.').map(Number);
+  return p.length === 4 ? ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0 : 0;
+}
+
+/** the gateway a remote PA is reached through: none when it is on-link with one of our PAs */
+function viaGateway(pa: string, local: readonly HnvProviderAddress[]): string | undefined {
+  const n = ipv4Number(pa);
+  for (const p of local) {
+    const mask = p.prefixLength === 0 ? 0 : (0xffffffff << (32 - p.prefixLength)) >>> 0;
+    if (((n & mask) >>> 0) === ((ipv4Number(p.address) & mask) >>> 0)) return undefined;
+  }
+  return local.find((p) => p.gateway !== undefined)?.gateway;
 }

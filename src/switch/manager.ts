@@ -17,6 +17,7 @@ import { reconcile } from '../ports/isolation.js';
 import { NetdevRecord } from '../ports/netdev-record.js';
 import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
 import type {
+  HnvRuntimeView,
   ExtensionInfo, ExtensionManager, FdbEntry, FdbPage, FdbPageOptions, LiveTraceOptions, MeterReport, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
 } from './manager-api.js';
 
@@ -65,6 +66,10 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
   async setHnvPolicy(snapshot: HnvPolicySnapshot, localPas: HnvProviderAddress[]): Promise<void> {
     this.hnv = { snapshot: structuredClone(snapshot), localPas: structuredClone(localPas) };
     for (const [name, sw] of this.switches) await sw.setHnvPolicy(this.hnvFor(name));
+  }
+
+  hnvRuntime(switchName: string): HnvRuntimeView {
+    return this.get(switchName).hnvRuntime();
   }
 
   async createSwitch(cfg: SwitchConfig): Promise<void> {

@@ -34,7 +34,7 @@ import type { PipelinePlan } from '../pipeline/plan.js';
 import { EXT_STRIDE, MAX_EXTENSION_SLOTS } from '../pipeline/context.js';
 import { explainTrace } from '../pipeline/trace.js';
 import { POLICY_MODULES } from '../policy/modules.js';
-import type { FdbEntry, LiveTraceOptions, MeterReport, PipelineView, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
+import type { FdbEntry, HnvRuntimeView, LiveTraceOptions, MeterReport, PipelineView, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
 import { MeterBaselines } from './meter.js';
 import type { ExtensionRegistry } from '../extensions/registry.js';
 import type { PortControlInfo } from '../extensions/api.js';
@@ -46,7 +46,7 @@ import { describeFrame } from '../packet/spec.js';
 import { parseMatch } from '../packet/match.js';
 import type { FrameTrace, PortControlOp } from '../workers/messages.js';
 import { validatePortFeatures } from '../extensions/port-features.js';
-import { DEFAULT_UNDERLAY_MTU, SwitchHnv, type SwitchHnvPolicy } from './hnv.js';
+import { DEFAULT_UNDERLAY_MTU, SwitchHnv, hnvRuntimeView, type SwitchHnvPolicy } from './hnv.js';
 
 /** Capacity of the MAC table's buffer; the configured limit may be changed up to half of it. */
 const MAC_TABLE_CAPACITY_FOR = (limit: number): number => Math.max(limit, 1024);
@@ -311,6 +311,11 @@ export class Switch {
   private underlayMtu(): number {
     const up = this.uplinkPort();
     return up ? netdevMtu(up.netdev) : DEFAULT_UNDERLAY_MTU;
+  }
+
+  /** the HNV data path's next hops and per-VSID counters (`xvs hnv show`) */
+  hnvRuntime(): HnvRuntimeView {
+    return hnvRuntimeView(this.policyShared.neighbors, this.policyCounters, this.hnv.policy);
   }
 
   /** the effective HNV policy changed (DataPathManager.setHnvPolicy): VSID ports' MTUs, then the workers' policies */
