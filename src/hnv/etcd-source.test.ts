@@ -181,11 +181,9 @@ test.serial('etcd lost: status disconnected, snapshot kept, writes refused; etcd
   // is done while they are away (a delete, a move, an add)
   const otherPort = await freePort();
   await etcd.start(otherPort);
-  const c = new Etcd3({ hosts: `http://127.0.0.1:${otherPort}` });
-  await c.delete().key(`${PREFIX}record/5001/10.1.0.2`).exec();
-  await c.put(`${PREFIX}record/5001/10.1.0.3`).value(JSON.stringify(rec('10.1.0.3', '192.168.50.1')));
-  await c.put(`${PREFIX}record/5001/10.1.0.5`).value(JSON.stringify(rec('10.1.0.5', '192.168.50.2')));
-  c.close();
+  t.is((await etcd.ctlAt(otherPort, 'del', `${PREFIX}record/5001/10.1.0.2`)).trim(), '1');
+  await etcd.ctlAt(otherPort, 'put', `${PREFIX}record/5001/10.1.0.3`, JSON.stringify(rec('10.1.0.3', '192.168.50.1')));
+  await etcd.ctlAt(otherPort, 'put', `${PREFIX}record/5001/10.1.0.5`, JSON.stringify(rec('10.1.0.5', '192.168.50.2')));
   await etcd.kill();
   t.false(a.src.status().connected, 'still away');
   t.is(cas(b).length, 3);
