@@ -140,6 +140,15 @@ test.serial('two hosts on one prefix: a put on one appears on the other, direct 
     t.true(h.src.status().connected);
   }
 
+  // the control plane's factory form: createEtcdSource(cfg, log), the host from cfg
+  const cLogs: string[] = [];
+  const c = await createEtcdSource({ endpoints: [etcd.endpoint], prefix: PREFIX, host: 'hostC' }, (m) => cLogs.push(m));
+  t.teardown(() => c.close());
+  t.true(c.status().connected, cLogs.join('\n'));
+  await c.put('pa', { switch: 'ext', address: '192.168.50.3', prefixLength: 24 });
+  t.deepEqual(c.snapshot().providerAddresses, [{ switch: 'ext', address: '192.168.50.3', prefixLength: 24, host: 'hostC' }]);
+  t.true(await c.remove('pa', paKey({ switch: 'ext', address: '192.168.50.3' })), 'a PA key without host is this host\'s');
+
   // a bad object is refused by put (the field named), nothing written
   await t.throwsAsync(a.src.put('record', { ...rec('10.1.0.13', '192.168.50.1'), vsid: 7 }), { message: /vsid: expected 4096\.\.16777214, got 7/ });
   t.is((await client.get(`${PREFIX}record/7/10.1.0.13`).string()), null);

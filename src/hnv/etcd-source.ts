@@ -18,6 +18,7 @@
  * (written after every applied change while connected), else empty, says which, and keeps retrying.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { Etcd3, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
 import type { HnvCustomerRoute, HnvEtcdConfig, HnvLookupRecord, HnvProviderAddress } from '../config/types.js';
@@ -370,9 +371,12 @@ class EtcdPolicySource implements HnvPolicySource {
  */
 export async function createEtcdSource(
   cfg: HnvEtcdConfig,
-  opts: EtcdSourceOptions,
+  options: Partial<EtcdSourceOptions> & Pick<EtcdSourceOptions, 'log'> | ((m: string) => void),
 ): Promise<HnvPolicySource> {
   if (cfg.endpoints.length === 0) throw new Error('hnv.etcd.endpoints: expected at least one endpoint (http://127.0.0.1:2379)');
+  // (cfg, log) as the control plane's factory calls it, or (cfg, options); the host: options, cfg, this machine
+  const given = typeof options === 'function' ? { log: options } : options;
+  const opts: EtcdSourceOptions = { ...given, host: given.host ?? cfg.host ?? hostname() };
   const src = new EtcdPolicySource(cfg, opts);
   await src.start();
   return src;
