@@ -35,7 +35,10 @@ export interface EtcdSourceOptions {
   host: string;
   /** the control plane's object validator (config/hnv.ts); default: etcd-layout's shape check */
   validate?: HnvObjectValidator;
-  /** where the last snapshot received is kept, to start with it while etcd is unreachable */
+  /**
+   * where the last snapshot received is kept, to start with it while etcd is unreachable (default:
+   * $XVS_STATE_DIR/hnv-etcd-cache.json when the daemon set XVS_STATE_DIR; `undefined`: none)
+   */
   cacheFile?: string;
   /** reconnect backoff, ms (default 250 doubling to 5000) */
   retryMinMs?: number;
@@ -377,6 +380,9 @@ export async function createEtcdSource(
   // (cfg, log) as the control plane's factory calls it, or (cfg, options); the host: options, cfg, this machine
   const given = typeof options === 'function' ? { log: options } : options;
   const opts: EtcdSourceOptions = { ...given, host: given.host ?? cfg.host ?? hostname() };
+  // the daemon's state directory (its config file's, set by `xvs daemon`) keeps the last-known snapshot
+  const stateDir = process.env['XVS_STATE_DIR'];
+  if (!('cacheFile' in given) && stateDir) opts.cacheFile = path.join(stateDir, 'hnv-etcd-cache.json');
   const src = new EtcdPolicySource(cfg, opts);
   await src.start();
   return src;
