@@ -144,6 +144,24 @@ async function echoRequestsAt(vm: Vm, ip: string): Promise<{ stop: () => Promise
   };
 }
 
+/** tshark on the underlay's PA bridge while `during` runs: ICMP frames inside VXLAN, and ICMP frames in the clear */
+async function onTheUnderlay(bridge: string, during: () => void): Promise<{ tunnelled: number; clear: number }> {
+  const p = spawn('ip', ['netns', 'exec', UNDERLAY, 'tshark', '-i', bridge, '-l', '-n', '-a', 'duration:6', '-Y', 'icmp',
+    '-T', 'fields', '-e', 'vxlan.vni', '-e', 'gre.key'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+  p.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+  const exited = new Promise((r) => p.once('exit', r));
+  for (let i = 0; i < 100 && !err.includes('Capturing on'); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!err.includes('Capturing on')) throw new Error(`tshark did not start on ${bridge}: ${err}`);
+  during();
+  await exited;
+  const lines = out.split('\n').filter((l) => l !== '');
+  const tunnelled = lines.filter((l) => l.replace(/\t/g, '') !== '').length;
+  return { tunnelled, clear: lines.length - tunnelled };
+}
+
 test.serial('HNV policy through etcd between two hosts: added on A works on B, a VM migrates, a removed record stops traffic, etcd lost and back', async (t) => {
   cleanPrefix(P);
   const etcd = await TestEtcd.create({ netns: UNDERLAY, ip: ETCD_IP });
@@ -236,8 +254,12 @@ test.serial('HNV policy through etcd between two hosts: added on A works on B, a
 
   const traffic = await until('vm2 (host B) reaches vm1 (host A) through the tunnel', () => ping(vm2, vm1.ip, 1), 60_000);
   t.log(`first ping vm2 → vm1 answered ${traffic.toFixed(0)} ms after B listed the record`);
-  t.true(ping(vm1, vm2.ip), 'vm1 → vm2 (A → B)');
-  t.true(ping(vm2, vm1.ip), 'vm2 → vm1 (B → A)');
+  const wire = await onTheUnderlay(`${P}pa`, () => {
+    t.true(ping(vm1, vm2.ip), 'vm1 → vm2 (A → B)');
+    t.true(ping(vm2, vm1.ip), 'vm2 → vm1 (B → A)');
+  });
+  t.true(wire.tunnelled > 0, `the pings cross the underlay encapsulated (${ENCAP})`);
+  t.is(wire.clear, 0, 'no customer frame crosses the underlay in the clear');
   t.true(ping(vm1, xOnA.ip), 'vm1 → X while X is on host A');
 
   // X migrates to B: it starts there, its record moves to B's PA (written on B), its old place stops

@@ -4,6 +4,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -240,4 +241,22 @@ test.serial('a daemon starting while etcd is down does not wait for it: empty, o
   await etcd.start();
   await until('both connected with the record', () => [cached, empty].every((h) => h.src.status().connected && cas(h).length === 1));
   t.true(empty.changes > 0);
+});
+
+test.serial('an endpoint that accepts but never answers (a hung etcd): the start gives up after one call timeout, disconnected, and writes are refused', async (t) => {
+  const accepted: Socket[] = [];
+  const srv = createServer((s) => accepted.push(s));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.teardown(() => { for (const s of accepted) s.destroy(); srv.close(); });
+  const port = (srv.address() as AddressInfo).port;
+  const logs: string[] = [];
+  const t0 = performance.now();
+  const src = await createEtcdSource({ endpoints: [`http://127.0.0.1:${port}`] }, { log: (m) => logs.push(m), host: 'h', callTimeoutMs: 500, retryMinMs: 60_000 });
+  t.teardown(() => src.close());
+  t.log(`returned after ${(performance.now() - t0).toFixed(0)} ms (call timeout 500 ms)`);
+  t.true(accepted.length > 0, 'the client did connect');
+  t.false(src.status().connected);
+  t.regex(src.status().lastError ?? '', /DEADLINE_EXCEEDED|Deadline/);
+  t.true(logs.some((l) => l.startsWith('etcd unreachable at start')), logs.join('\n'));
+  await t.throwsAsync(src.put('route', { routingDomain: 'rd', vsid: 5001, prefix: '10.1.0.0/24', nextHop: '0.0.0.0' }), { instanceOf: EtcdUnreachableError });
 });

@@ -13,14 +13,15 @@
  * again, everything is read again — a full resync, so deletes made while away are noticed — the log
  * says "etcd back", and the listeners are called. Writes while disconnected fail at once (never queued).
  *
- * Start with etcd down: createEtcdSource does not wait for it (one attempt, bounded by the dial and call
+ * Start with etcd down: createEtcdSource does not wait for it (one attempt, bounded by the call
  * deadlines): the source starts disconnected with the last-known snapshot from `cacheFile` when given
  * (written after every applied change while connected), else empty, says which, and keeps retrying.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { Etcd3, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
+import { handleWhen, noop, retry } from 'cockatiel';
+import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
 import type { HnvCustomerRoute, HnvEtcdConfig, HnvLookupRecord, HnvProviderAddress } from '../config/types.js';
 import {
   normalizePrefix, objectPath, parseEntry, pathOfIdentity, shapeCheck, type HnvObject, type HnvObjectValidator,
@@ -43,8 +44,10 @@ export interface EtcdSourceOptions {
   /** reconnect backoff, ms (default 250 doubling to 5000) */
   retryMinMs?: number;
   retryMaxMs?: number;
-  /** per-call deadline and dial timeout, ms (default 3000) */
+  /** per-call deadline, ms (default 3000): a write, a connection attempt */
   callTimeoutMs?: number;
+  /** deadline of the range get of the whole prefix, once etcd answered (default 60 000) */
+  syncTimeoutMs?: number;
 }
 
 /** thrown by put/remove while etcd is unreachable */
@@ -208,13 +211,19 @@ class EtcdPolicySource implements HnvPolicySource {
     const timeout = this.opts.callTimeoutMs ?? 3000;
     const client = new Etcd3({
       hosts: this.endpoints,
-      dialTimeout: timeout,
+      // a failed call is tried once on each other endpoint, not 3 times as etcd3 does by default (3 times
+      // the deadline before a daemon starting without etcd, or a write, gives up)
+      faultHandling: { global: this.endpoints.length > 1 ? retry(handleWhen(isRecoverableError), { maxAttempts: this.endpoints.length - 1 }) : noop },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
       // notice a peer that went silent (no RST) within ~15 s; etcd's default minimum ping interval is 5 s
-      grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000 },
+      // the whole prefix comes in one range response: 40 000 records are ~5.6 MB, over gRPC's default 4 MiB
+      grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.max_receive_message_length': 1 << 30 },
     });
     try {
-      const res = await client.getAll().prefix(this.prefix).exec();
+      // reachable? (a one-key get, bounded by the call timeout); then the whole prefix, which may be
+      // large (100 000 records: ~2 s), under a longer deadline
+      await client.get(this.prefix).exec();
+      const res = await client.getAll().prefix(this.prefix).options({ deadline: Date.now() + (this.opts.syncTimeoutMs ?? 60_000) }).exec();
       if (gen !== this.generation || this.closed) { client.close(); return false; }
       const entries = new Map<string, Entry>();
       for (const kv of res.kvs) this.applyPut(entries, kv);
