@@ -88,6 +88,8 @@ class EtcdPolicySource implements HnvPolicySource {
   private notifyPending = false;
   private cacheTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** the snapshot came from etcd at least once (else it is the cache's or empty) */
+  private readFromEtcd = false;
   /** counts connect attempts, so a stale attempt's results are dropped */
   private generation = 0;
   private readonly listeners: (() => void)[] = [];
@@ -193,7 +195,8 @@ class EtcdPolicySource implements HnvPolicySource {
   async start(): Promise<void> {
     const ok = await this.connect();
     if (ok) return;
-    const cached = this.readCache();
+    // (the prefix may have been read before the watch failed: that is newer than any cache)
+    const cached = this.readFromEtcd ? undefined : this.readCache();
     if (cached) {
       this.entries = cached.entries;
       this.built = undefined;
@@ -219,6 +222,8 @@ class EtcdPolicySource implements HnvPolicySource {
       // the whole prefix comes in one range response: 40 000 records are ~5.6 MB, over gRPC's default 4 MiB
       grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.max_receive_message_length': 1 << 30 },
     });
+    let changed = false;
+    let watcher: Watcher | undefined;
     try {
       // reachable? (a one-key get, bounded by the call timeout); then the whole prefix, which may be
       // large (100 000 records: ~2 s), under a longer deadline
@@ -228,23 +233,26 @@ class EtcdPolicySource implements HnvPolicySource {
       const entries = new Map<string, Entry>();
       for (const kv of res.kvs) this.applyPut(entries, kv);
       const wasAway = this.lastError !== undefined;
-      const changed = this.differs(entries);
+      changed = this.differs(entries);
       this.entries = entries;
+      this.readFromEtcd = true;
       this.built = undefined;
       this.revision = res.header.revision;
-      const watcher = client.watch().prefix(this.prefix).startRevision(String(BigInt(this.revision) + 1n)).watcher();
-      watcher.on('data', (r: IWatchResponse) => this.onWatchData(watcher, r));
-      watcher.on('disconnected', (e: Error) => this.lost(watcher, e));
-      watcher.on('error', (e: Error) => this.lost(watcher, e));
+      const w = client.watch().prefix(this.prefix).startRevision(String(BigInt(this.revision) + 1n)).watcher();
+      // current before it is connected: events may come in the same read as the "created" answer
+      watcher = w;
+      this.watcher = w;
+      w.on('data', (r: IWatchResponse) => this.onWatchData(w, r));
+      w.on('disconnected', (e: Error) => this.lost(w, e));
+      w.on('error', (e: Error) => this.lost(w, e));
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`watch not established within ${timeout} ms`)), timeout);
-        watcher.once('connected', () => { clearTimeout(t); resolve(); });
-        watcher.once('disconnected', (e: Error) => { clearTimeout(t); reject(e); });
-        watcher.once('error', (e: Error) => { clearTimeout(t); reject(e); });
+        w.once('connected', () => { clearTimeout(t); resolve(); });
+        w.once('disconnected', (e: Error) => { clearTimeout(t); reject(e); });
+        w.once('error', (e: Error) => { clearTimeout(t); reject(e); });
       });
-      if (gen !== this.generation || this.closed) { watcher.removeAllListeners(); client.close(); return false; }
+      if (gen !== this.generation || this.closed) throw new Error('etcd source closed');
       this.client = client;
-      this.watcher = watcher;
       this.connected = true;
       this.lastSync = Date.now();
       this.retryDelay = this.opts.retryMinMs ?? 250;
@@ -256,8 +264,15 @@ class EtcdPolicySource implements HnvPolicySource {
       this.notify();
       return true;
     } catch (e) {
+      if (watcher) {
+        if (this.watcher === watcher) this.watcher = undefined;
+        watcher.removeAllListeners();
+        watcher.on('error', () => { /* closing */ });
+      }
       client.close();
       if (gen === this.generation) this.lastError = errorText(e);
+      // read, but not watching: the policy read is in force all the same
+      if (changed && !this.closed) this.notify();
       return false;
     }
   }
@@ -301,7 +316,8 @@ class EtcdPolicySource implements HnvPolicySource {
   }
 
   private lost(watcher: Watcher, e: Error): void {
-    if (watcher !== this.watcher || this.closed) return;
+    // while connect() waits for the watch, it handles a failure itself
+    if (watcher !== this.watcher || this.closed || !this.connected) return;
     this.lastError = errorText(e);
     this.connected = false;
     this.opts.log(`etcd unreachable (${this.endpoints.join(',')}: ${this.lastError}): keeping ${counts(this.entries)} from revision ${this.revision} (forwarding continues with them); retrying`);
