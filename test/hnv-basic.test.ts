@@ -103,11 +103,11 @@ test.serial('ARP proxy: a broadcast ARP for a CA with a record is answered by th
   a1.flushCaches();
   const [atA1, atA2, under] = await Promise.all([a1.capture(a1.dev, 'arp'), a2.capture(a2.dev, 'arp'), topo.captureUnderlay()]);
   // the kernel's own ARP (ping after the neighbour flush), then two crafted requests: known, unknown ×3
-  const ping = a1.ping(a2.ca, { count: 1 });
   const req = (tpa: string): string =>
     `eth(src=${a1.mac},dst=ff:ff:ff:ff:ff:ff),arp(op=request,sha=${a1.mac},spa=${a1.ca},tha=00:00:00:00:00:00,tpa=${tpa})`;
   const before = (await h1.drops('a1'))['hnv-arp-unknown'] ?? 0;
   const proxiedBefore = h1.vsidCounters(5001).arpProxied ?? 0;
+  const ping = a1.ping(a2.ca, { count: 1 });
   a1.sendFrames(a1.dev, [req(a2.ca)]);
   a1.sendFrames(a1.dev, [req('10.1.0.99')], 3);
   await sleep(500);

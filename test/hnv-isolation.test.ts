@@ -120,7 +120,7 @@ const vmAttacks: Attack[] = [
   { name: 'spoofed source MAC', frame: udp(CA1, '02:00:00:00:00:99', CA2, MAC2, 'smac'), reasons: ['mac-spoofing', 'hnv-spoofed-source'] },
   { name: 'spoofed source CA (no record)', frame: udp('10.1.0.99', MAC1, CA2, MAC2, 'sca'), reasons: ['hnv-spoofed-source'] },
   { name: 'spoofed source CA (the other VM\'s)', frame: udp(CA2, MAC1, CA2, MAC2, 'sca2'), reasons: ['hnv-spoofed-source'] },
-  { name: 'forged gratuitous ARP reply claiming 10.1.0.12', frame: `eth(src=${MAC1},dst=ff:ff:ff:ff:ff:ff),arp(op=reply,sha=${MAC1},spa=${CA2},tha=ff:ff:ff:ff:ff:ff,tpa=${CA2}),payload(text=${MARK}-garp)`, reasons: ['hnv-spoofed-source'] },
+  { name: 'forged gratuitous ARP reply claiming 10.1.0.12', frame: `eth(src=${MAC1},dst=ff:ff:ff:ff:ff:ff),arp(op=reply,sha=${MAC1},spa=${CA2},tha=ff:ff:ff:ff:ff:ff,tpa=${CA2}),payload(text=${MARK}-garp)`, reasons: ['hnv-spoofed-source', 'hnv-dad'] },
   { name: 'forged unicast ARP reply claiming the router', frame: `eth(src=${MAC1},dst=${MAC2}),arp(op=reply,sha=${MAC1},spa=10.1.0.1,tha=${MAC2},tpa=${CA2}),payload(text=${MARK}-rarp)`, reasons: ['hnv-spoofed-source'] },
   { name: 'non-IP broadcast (0x88b5)', frame: `eth(src=${MAC1},dst=ff:ff:ff:ff:ff:ff,type=0x88b5),payload(text=${MARK}-nonip)`, reasons: ['hnv-not-ip'] },
   { name: '802.1Q-tagged frame', frame: `eth(src=${MAC1},dst=${MAC2}),vlan(vid=100),ipv4(src=${CA1},dst=${CA2}),udp(src=4444,dst=9),payload(text=${MARK}-tag)`, reasons: ['hnv-not-ip', 'vlan-not-allowed'] },
