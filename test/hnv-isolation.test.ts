@@ -133,13 +133,18 @@ const vmAttacks: Attack[] = [
 test.serial('attacks from a tenant-A VM: nothing reaches tenant B; every rejection counted by reason on the attacker\'s port', async (t) => {
   const rows: string[] = [];
   const seen: Record<string, Record<string, number>> = {};
+  const atTa2 = await ta2.capture(ta2.dev);
   const { leaked, control, liveAt } = await watchTenantB(async () => {
     for (const a of vmAttacks) {
       seen[a.name] = await dropDelta(h1, 'ta1', () => { ta1.sendFrames(ta1.dev, [a.frame], N); });
       rows.push(`${a.name.padEnd(60)} ${JSON.stringify(seen[a.name])}`);
     }
   });
+  await atTa2.stop();
   t.log(`drops on ta1's port per attack (${N} frames each):\n${rows.join('\n')}`);
+  // the broadcasts and the multicast are tenant A's own: replicated to tenant A's VM on host 2 (so B's silence is isolation, not loss)
+  for (const what of ['bc', 'sbc', 'mc']) t.is(atTa2.count(`udp.dstport == 9 && !icmp && frame contains "${MARK}-${what}"`), N, `tenant A's VM on host 2 received the ${what} frames`);
+  t.is(atTa2.count(`frame contains "${MARK}-smac" || frame contains "${MARK}-sca" || frame contains "${MARK}-garp" || frame contains "${MARK}-rarp" || frame contains "${MARK}-nonip" || frame contains "${MARK}-tag"`), 0, 'none of the rejected frames reached tenant A\'s other VM either');
   t.deepEqual(leaked, [], 'tenant B\'s VMs received nothing during the attacks');
   t.true(control, 'control: tenant B\'s own ping works');
   t.true(liveAt[1] > 0, 'control: tb2\'s capture saw the control ping (captures were live)');
