@@ -134,7 +134,8 @@ for (const c of cases) {
       t.teardown(() => { for (const vm of [a, b]) { vm.setOffloads(true); vm.exec(['ip', 'link', 'set', vm.dev, 'mtu', '1500']); } });
       const [under, atSender] = await Promise.all([topo.captureUnderlay('udp port 4789 or ip proto 47', 128), a.capture(a.dev, 'icmp')]);
       const there = await tcpTransfer(b, a, b.ca, MB4, 20_000);
-      const back = await tcpTransfer(a, b, a.ca, MB4, 20_000);
+      // a stalled first transfer says enough: the second would only wait out its timeout as well
+      const back = there.intact ? await tcpTransfer(a, b, a.ca, MB4, 20_000) : { intact: false, received: 0, error: 'not run: the first direction failed' };
       await Promise.all([under.stop(), atSender.stop()]);
       // on failure: the switch's drops on both VM ports and what the kernel veths dropped before the switch saw it
       const why = async (): Promise<string> => `drops ${a.name}: ${JSON.stringify(await a.host.drops(a.name))}, ${b.name}: ${JSON.stringify(await b.host.drops(b.name))}; ` +
