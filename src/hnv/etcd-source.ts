@@ -41,7 +41,7 @@ export interface EtcdSourceOptions {
    * $XVS_STATE_DIR/hnv-etcd-cache.json when the daemon set XVS_STATE_DIR; `undefined`: none)
    */
   cacheFile?: string;
-  /** reconnect backoff, ms (default 250 doubling to 5000) */
+  /** reconnect backoff, ms (default 250 doubling to 2000) */
   retryMinMs?: number;
   retryMaxMs?: number;
   /** per-call deadline, ms (default 3000): a write, a connection attempt */
@@ -339,7 +339,7 @@ class EtcdPolicySource implements HnvPolicySource {
     this.retryTimer = setTimeout(() => {
       void this.connect().then((ok) => { if (!ok) this.scheduleRetry(); });
     }, this.retryDelay);
-    this.retryDelay = Math.min(this.retryDelay * 2, this.opts.retryMaxMs ?? 5000);
+    this.retryDelay = Math.min(this.retryDelay * 2, this.opts.retryMaxMs ?? 2000);
   }
 
   /** one listener call per burst (a watch response, a resync), after the current turn */
