@@ -6,16 +6,17 @@
  * namespace on a management bridge (10.99.0.254) the hosts reach through a second veth, so the
  * policy's own traffic never crosses the switches.
  *
- *        vm1 (10.1.0.1)  vmx (10.1.0.3, "X", before the move)         vm2 (10.1.0.2)  vmx' (X after the move)
+ *        vm1 (10.1.0.11)  X (10.1.0.13) before the move             vm2 (10.1.0.12)  X after the move
  *             |               |                                           |               |
  *        [host A: daemon, switch, PA 192.168.50.1]                   [host B: daemon, switch, PA 192.168.50.2]
  *             | uplink                  mgmt |                 | mgmt               uplink |
  *             +------------- underlay: bridge (PA network) + bridge (etcd, 10.99.0.254) ---+
  *
- * Records are added on host A's CLI and take effect on B; X "migrates" from A to B (its record moved
- * to B's PA, written on B) and the time until v1's pings reach X on B is measured; a record removed
- * stops traffic; etcd killed: pings go on, `xvs hnv show --json` says disconnected, writes fail; etcd
- * back (after a change made while the daemons were away): both catch up.
+ * Records are added on host A's CLI and take effect on B (the pings cross the underlay encapsulated);
+ * X "migrates" from A to B (its record moved to B's PA with B's CLI) and the time until vm1's pings
+ * reach X on B is measured; a record removed stops traffic; etcd killed: pings go on, `xvs hnv show
+ * --json` says disconnected, writes fail; etcd back (after changes made while the daemons were away):
+ * both catch up; X migrates back to A by a direct etcd write (measured too).
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -201,8 +202,9 @@ test.serial('HNV policy through etcd between two hosts: added on A works on B, a
       sh('ip', ['-n', UNDERLAY, 'link', 'set', dev, 'up']);
     }
     // a VM of VSID 5001 on each host, and X's two places: on A (up, where it starts) and on B (down until it moves)
-    vms.push(addVm(ns, `${P}p${i}`, `${P}v${i}`, `${P}q${i}`, `10.1.0.${i}`, macOf(i)));
-    vms.push(addVm(ns, `${P}x${i}`, `${P}w${i}`, `${P}y${i}`, '10.1.0.3', macOf(3), i === 1));
+    // (10.1.0.1, the subnet's first address, is the distributed router's)
+    vms.push(addVm(ns, `${P}p${i}`, `${P}v${i}`, `${P}q${i}`, `10.1.0.${10 + i}`, macOf(10 + i)));
+    vms.push(addVm(ns, `${P}x${i}`, `${P}w${i}`, `${P}y${i}`, '10.1.0.13', macOf(13), i === 1));
     const h = new HostDaemon(`host${i === 1 ? 'A' : 'B'}`, ns, `${P}s${i}`, `192.168.50.${i}`);
     hosts.push(h);
     await h.start(etcd.endpoint);
@@ -210,8 +212,9 @@ test.serial('HNV policy through etcd between two hosts: added on A works on B, a
       version: 1,
       switches: [{
         name: h.sw, type: 'external', uplink: `${P}a${i}`, ports: [
-          { name: 'vm', netdev: `${P}p${i}`, virtualSubnetId: VSID },
-          { name: 'x', netdev: `${P}x${i}`, virtualSubnetId: VSID },
+          // static MACs: a local record is delivered to the port with its MAC, known before the VM sends
+          { name: 'vm', netdev: `${P}p${i}`, virtualSubnetId: VSID, staticMacAddress: macOf(10 + i) },
+          { name: 'x', netdev: `${P}x${i}`, virtualSubnetId: VSID, staticMacAddress: macOf(13) },
         ],
       }],
     };
@@ -245,7 +248,7 @@ test.serial('HNV policy through etcd between two hosts: added on A works on B, a
   const keys = (await etcd.ctl('get', '--prefix', '--keys-only', PREFIX)).split('\n').filter((l) => l !== '').sort();
   t.deepEqual(keys, [
     `${PREFIX}pa/hostA/${a.sw}/192.168.50.1`, `${PREFIX}pa/hostB/${b.sw}/192.168.50.2`,
-    `${PREFIX}record/${VSID}/10.1.0.1`, `${PREFIX}record/${VSID}/10.1.0.2`, `${PREFIX}record/${VSID}/10.1.0.3`,
+    `${PREFIX}record/${VSID}/10.1.0.11`, `${PREFIX}record/${VSID}/10.1.0.12`, `${PREFIX}record/${VSID}/10.1.0.13`,
     `${PREFIX}route/tenant-1/${VSID}/10.1.0.0%2F24`,
   ]);
 
@@ -259,20 +262,29 @@ test.serial('HNV policy through etcd between two hosts: added on A works on B, a
   t.is(wire.clear, 0, 'no customer frame crosses the underlay in the clear');
   t.true(ping(vm1, xOnA.ip), 'vm1 → X while X is on host A');
 
-  // X migrates to B: it starts there, its record moves to B's PA (written on B), its old place stops
-  pinger = spawn('ip', ['netns', 'exec', vm1.ns, 'ping', '-i', '0.01', '-W', '1', '-w', '20', xOnA.ip], { stdio: 'ignore' });
-  sh('ip', ['-n', xOnB.ns, 'link', 'set', xOnB.dev, 'up']);
-  const capture = await echoRequestsAt(xOnB, xOnA.ip, 6);
-  const moveStart = Date.now();
-  record(b, xOnB, b.pa);
-  const moveReturned = Date.now();
-  sh('ip', ['-n', xOnA.ns, 'link', 'set', xOnA.dev, 'down']);
-  const arrivals = (await capture.done).filter((ms) => ms >= moveStart);
-  if (pinger.pid && pinger.exitCode === null) process.kill(pinger.pid, 'SIGKILL');
-  t.true(arrivals.length > 0, 'vm1\'s pings reach X on host B after the move');
-  if (arrivals.length > 0) {
-    t.log(`migration: record moved on B → first of vm1's echo requests (10 ms apart) at X on B: ${(arrivals[0] - moveStart).toFixed(0)} ms from the command's start, ${(arrivals[0] - moveReturned).toFixed(0)} ms after it returned; ${arrivals.length} requests seen`);
-  }
+  /**
+   * X moves `from` → `to`: it starts at `to`, its record is moved by `write`, its old place stops. vm1
+   * pings X every 10 ms meanwhile; tshark at `to` times the first echo request that arrives there.
+   */
+  const migrate = async (what: string, from: Vm, to: Vm, write: () => void | Promise<void>): Promise<void> => {
+    pinger = spawn('ip', ['netns', 'exec', vm1.ns, 'ping', '-i', '0.01', '-W', '1', '-w', '20', to.ip], { stdio: 'ignore' });
+    sh('ip', ['-n', to.ns, 'link', 'set', to.dev, 'up']);
+    const capture = await echoRequestsAt(to, to.ip, 6);
+    const start = Date.now();
+    await write();
+    const returned = Date.now();
+    sh('ip', ['-n', from.ns, 'link', 'set', from.dev, 'down']);
+    const arrivals = (await capture.done).filter((ms) => ms >= start);
+    if (pinger.pid && pinger.exitCode === null) process.kill(pinger.pid, 'SIGKILL');
+    t.true(arrivals.length > 0, `${what}: vm1's pings reach X at its new place`);
+    if (arrivals.length > 0) {
+      t.log(`migration, ${what}: first of vm1's echo requests (10 ms apart) at X's new place ${(arrivals[0] - start).toFixed(0)} ms after the write started, ${(arrivals[0] - returned).toFixed(0)} ms after it returned; ${arrivals.length} requests there`);
+    }
+  };
+  const xRecord = (pa: string): string => JSON.stringify({ ca: xOnA.ip, vsid: VSID, mac: xOnA.mac, pa, encap: ENCAP });
+
+  // X migrates to B: its record moves to B's PA, written with B's CLI
+  await migrate('A → B, `xvs hnv record add` on B (a node process starting)', xOnA, xOnB, () => record(b, xOnB, b.pa));
   t.true(ping(vm1, xOnB.ip), 'vm1 → X on host B');
 
   // a removed record stops traffic (removed on A, X lives on B)
@@ -300,8 +312,7 @@ test.serial('HNV policy through etcd between two hosts: added on A works on B, a
   // while the daemons are away, the same etcd (same data) on another port: vm2's record goes, X comes back on B
   await etcd.start(2479);
   await etcd.ctlAt(2479, 'del', `${PREFIX}record/${VSID}/${vm2.ip}`);
-  await etcd.ctlAt(2479, 'put', `${PREFIX}record/${VSID}/${xOnB.ip}`,
-    JSON.stringify({ ca: xOnB.ip, vsid: VSID, mac: xOnB.mac, pa: b.pa, encap: ENCAP }));
+  await etcd.ctlAt(2479, 'put', `${PREFIX}record/${VSID}/${xOnB.ip}`, xRecord(b.pa));
   await etcd.kill();
   t.true(ping(vm1, vm2.ip), 'still the old records while away');
 
@@ -314,4 +325,8 @@ test.serial('HNV policy through etcd between two hosts: added on A works on B, a
   await until('both daemons log it', () => hosts.every((h) => /etcd back .*changed while away/.test(h.log)));
   t.false(ping(vm1, vm2.ip), 'vm2\'s record deleted while away: traffic stops');
   t.true(ping(vm1, xOnB.ip), 'X\'s record added while away: traffic flows');
+
+  // X migrates back to A, its record written straight into etcd
+  await migrate('B → A, etcdctl put', xOnB, xOnA, () => etcd.ctl('put', `${PREFIX}record/${VSID}/${xOnA.ip}`, xRecord(a.pa)).then(() => {}));
+  t.true(ping(vm1, xOnA.ip), 'vm1 → X on host A');
 });
