@@ -163,7 +163,10 @@ async function stopDaemon(dir: string): Promise<void> {
 /** remove what a previous run with this prefix and run directory left: daemons (by PID file), namespaces */
 export async function hnvLabDown(prefix: string, run: string): Promise<void> {
   if (!prefix.startsWith('xt') && !prefix.startsWith('xvsl')) throw new Error(`refusing a prefix that is not ours: ${prefix}`);
-  for (const h of ['h0', 'h1']) await stopDaemon(path.join(run, h));
+  for (const h of ['h0', 'h1']) {
+    await stopDaemon(path.join(run, h));
+    rmSync(path.join(run, h), { recursive: true, force: true }); // its config too: a fresh daemon starts empty
+  }
   if (existsSync('/run/netns')) {
     for (const ns of spawnSync('ls', ['/run/netns'], { encoding: 'utf8' }).stdout.split('\n')) {
       if (ns.startsWith(prefix)) sh('ip', ['netns', 'del', ns], { allowFail: true });
@@ -256,7 +259,9 @@ export async function startHnvLab(opts: HnvLabOptions): Promise<HnvLab> {
       for (const e of endpoints.filter((x) => x.host === h)) {
         if (e.kind === 'netns') must(d, 'port', 'add', SWITCH, e.tenant, '--netdev', e.tenant);
         else must(d, 'port', 'add', SWITCH, 'vm'); // a TAP, created by xvs in the host's namespace
-        must(d, 'port', 'set', SWITCH, e.kind === 'netns' ? e.tenant : 'vm', '--virtual-subnet-id', String(TENANTS[e.tenant].vsid));
+        // the VM's own MAC set on its port, as Hyper-V does (Set-VMNetworkAdapter -StaticMacAddress):
+        // both tenants use the same MACs, so the switch must not have to learn which port has one
+        must(d, 'port', 'set', SWITCH, e.kind === 'netns' ? e.tenant : 'vm', '--virtual-subnet-id', String(TENANTS[e.tenant].vsid), '--static-mac', e.mac);
       }
       for (const e of endpoints) {
         const t = TENANTS[e.tenant];
