@@ -22,7 +22,8 @@
 #   (host 1) --xbv1|xbe1-- xbns1 (VM, 198.18.0.11). Provider addresses 198.19.0.1 and 198.19.0.2/24.
 #   The VMs' MTU is 1450 in every configuration (VXLAN's overlay MTU on a 1500 underlay), so every
 #   configuration carries the same payload per frame; offloads on|off apply to every veth end.
-#   xvs: one `xvs daemon` per host namespace (ip netns exec), external switch "xbsw" with uplink xbu<h>.
+#   xvs: one `xvs daemon` per host namespace (ip netns exec), external switch "xbsw" with uplink xbu<h>;
+#   with HNV the VM port has the VSID and the VM's MAC as its static MAC (as Hyper-V sets a vNIC's).
 # Prints the table of bench/summarize.mjs and the ratios of issue 11: HNV ÷ plain xvs 64-byte pps
 # (target ≥ 0.85) and xvs VXLAN TCP ÷ kernel VXLAN TCP (target ≥ 0.7), per offload mode.
 set -u
@@ -165,7 +166,7 @@ config_up() {  # config_up NAME LOG
                 xvs_in "$h" port add xbsw "$(xb_port "$h")" --netdev "$(xb_port "$h")" >/dev/null || return 1
                 [ "$name" = plain ] && continue
                 xvs_in "$h" hnv pa add xbsw --address "${PA[$h]}/24" >/dev/null &&
-                xvs_in "$h" port set xbsw "$(xb_port "$h")" --virtual-subnet-id "$VSID" >/dev/null &&
+                xvs_in "$h" port set xbsw "$(xb_port "$h")" --virtual-subnet-id "$VSID" --static-mac "$(xb_mac "$h")" >/dev/null &&
                 xvs_in "$h" hnv record add --ca "$(xb_ip 0)" --vsid "$VSID" --mac "$(xb_mac 0)" --pa "${PA[0]}" --encap "$name" >/dev/null &&
                 xvs_in "$h" hnv record add --ca "$(xb_ip 1)" --vsid "$VSID" --mac "$(xb_mac 1)" --pa "${PA[1]}" --encap "$name" >/dev/null &&
                 xvs_in "$h" hnv route add --routing-domain bench --vsid "$VSID" --prefix "$XB_NET.0/24" --next-hop 0.0.0.0 >/dev/null || return 1
