@@ -18,6 +18,7 @@ APT_PACKAGES=(
   busybox-static cpio  # the VM's initramfs
   xz-utils zstd        # the VM kernel's modules when they come compressed (.ko.xz, .ko.zst)
   python3 make g++     # node-gyp
+  etcd-server etcd-client   # HNV policy shared between hosts (--etcd); tests run their own etcd (etcdctl too)
 )
 
 if [ "$(id -u)" != 0 ]; then
@@ -25,7 +26,21 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
+etcd_was_installed=no
+dpkg-query -W -f='${Status}' etcd-server 2>/dev/null | grep -q 'install ok installed' && etcd_was_installed=yes
+
 bash scripts/apt-install.sh "${APT_PACKAGES[@]}"
+
+# etcd-server's package enables and starts the system etcd (127.0.0.1:2379, /var/lib/etcd). xvs does
+# not use it: tests start their own on free ports with a temporary data dir, and a daemon is pointed at
+# a cluster with --etcd. Stop and disable it once, right after the first install (an operator who
+# enables it later keeps it). invoke-rc.d and update-rc.d go through systemctl when systemd runs, and
+# through the init script otherwise; either may find nothing to do (policy-rc.d denied the start).
+if [ "$etcd_was_installed" = no ]; then
+  say "etcd-server installed: stopping and disabling the system etcd service (xvs runs its own in tests)"
+  invoke-rc.d etcd stop >/dev/null 2>&1 || true
+  update-rc.d etcd disable >/dev/null 2>&1 || true
+fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "npm ci (install scripts allowed for: cap — see allowScripts in package.json)"

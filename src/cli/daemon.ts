@@ -9,6 +9,8 @@ import { acquireInstanceLock } from '../control/instance-lock.js';
 import { ControlServer } from '../control/server.js';
 import type { ConnectionLimits } from '../control/connections.js';
 import { ConfigError } from '../core/errors.js';
+import { etcdEndpoint } from '../config/hnv.js';
+import type { HnvEtcdConfig, XvsConfig } from '../config/types.js';
 import { netdevRecordPath } from '../ports/netdev-record.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, parseLogFormat, parseLogLevel } from '../log/logger.js';
 import { call, keyValues, out, printJson, table, withJson, type Cli, type GlobalArgs } from './common.js';
@@ -20,6 +22,23 @@ interface DaemonArgs extends GlobalArgs {
   logFormat?: string;
   maxConnections?: number;
   idleTimeout?: number;
+  etcd?: string;
+  hnvHost?: string;
+}
+
+/** --etcd ENDPOINTS (comma-separated) and --hnv-host NAME: HNV policy from etcd for this run (over the config's hnv.etcd) */
+function hnvOptions(argv: DaemonArgs, config: XvsConfig): { etcd?: HnvEtcdConfig; hnvHost?: string } {
+  const out: { etcd?: HnvEtcdConfig; hnvHost?: string } = {};
+  if (argv.hnvHost !== undefined) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(argv.hnvHost)) throw new ConfigError('--hnv-host', `expected a host name (A-Z a-z 0-9 . _ -), got "${argv.hnvHost}"`);
+    out.hnvHost = argv.hnvHost;
+  }
+  if (argv.etcd !== undefined) {
+    // the document's prefix (and host) still apply; the flag names the endpoints
+    const endpoints = String(argv.etcd).split(',').map((e, i) => etcdEndpoint(e.trim(), `--etcd[${i}]`));
+    out.etcd = { ...config.hnv?.etcd, endpoints };
+  }
+  return out;
 }
 
 /** --max-connections and --idle-timeout (seconds) as ControlServer limits; errors name the flag */
@@ -52,12 +71,13 @@ async function runDaemon(argv: DaemonArgs): Promise<void> {
   // Holding the lock, no save is running: a temporary file next to the config is left from a crash.
   for (const f of removeStaleTemps(argv.config)) log(`removed ${f}, left by an interrupted save`);
   const config = loadConfig(argv.config);
+  const hnv = hnvOptions(argv, config);
   // the daemon's state directory is its config file's; extensions (pcap) keep their files under it
   process.env['XVS_STATE_DIR'] = path.dirname(path.resolve(argv.config));
   const { DataPathManager } = await import('../switch/manager.js');
   const manager = new DataPathManager({ log, tuning: wd !== undefined ? { watchdogMs: wd } : {}, netdevRecord: netdevRecordPath(argv.config) });
   await manager.ready;
-  const server = new ControlServer({ manager, extensions: manager, socketPath, configPath: argv.config, config, log, lock, limits });
+  const server = new ControlServer({ manager, extensions: manager, socketPath, configPath: argv.config, config, log, lock, limits, ...hnv });
   try {
     await server.listen();
   } catch (e) {
@@ -102,6 +122,8 @@ export function daemonCommands(y: Cli): Cli {
         .option('log-format', { type: 'string', choices: [...LOG_FORMATS], describe: 'text (time, level), journal (sd-daemon priorities; the default under systemd) or json' })
         .option('max-connections', { type: 'number', describe: 'open control connections at most; one more is refused (default 256)' })
         .option('idle-timeout', { type: 'number', describe: 'seconds: close a control connection idle this long (default 60)' })
+        .option('etcd', { type: 'string', describe: 'HNV: read and write PAs, records and routes in etcd at these endpoints (comma-separated http(s) URLs) for this run, over the config\'s hnv.etcd' })
+        .option('hnv-host', { type: 'string', describe: 'HNV: this daemon\'s name among the hosts sharing etcd (default: hnv.etcd.host, then the host name)' })
         .option('watchdog', { type: 'number', describe: 'seconds: replace a data-path worker whose heartbeat stops this long (default 2; env XVS_WATCHDOG_MS in ms)' })
         .command(
           'status',

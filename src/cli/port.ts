@@ -84,6 +84,7 @@ export function portCommands(y: Cli): Cli {
               ['netdev', p.netdev],
               ['index', p.index],
               ['up', p.up],
+              ['mtu', p.mtu ?? null],
               ['state', p.running ? 'running' : 'down (see "xvs daemon status")'],
               ['rx', s ? `${s.rxPackets} packets, ${s.rxBytes} bytes` : null],
               ['tx', s ? `${s.txPackets} packets, ${s.txBytes} bytes` : null],

@@ -14,7 +14,7 @@
  * changed in place (`setPort`), so a VM keeps its TAP. Every change carries what it replaces, so its inverse needs no
  * other state: rollback is computed from the diff, not written per method.
  */
-import { PORT_SETTING_KEYS, type ExtendedAcl, type PortAcl, type PortConfig, type PortSettings, type VlanSetting, type SwitchConfig, type SwitchExtensionConfig, type XvsConfig } from './types.js';
+import { PORT_SETTING_KEYS, type HnvConfig, type ExtendedAcl, type PortAcl, type PortConfig, type PortSettings, type VlanSetting, type SwitchConfig, type SwitchExtensionConfig, type XvsConfig } from './types.js';
 
 export type Change =
   | { kind: 'removePort'; switch: string; port: PortConfig; reason?: string }
@@ -27,7 +27,9 @@ export type Change =
   | { kind: 'addPort'; switch: string; port: PortConfig; reason?: string }
   /** a running port's settings changed in place (`port` names it) */
   | { kind: 'setPort'; switch: string; port: string; before: PortSettings; after: PortSettings }
-  | { kind: 'setExtensions'; switch: string; before: SwitchExtensionConfig[]; after: SwitchExtensionConfig[] };
+  | { kind: 'setExtensions'; switch: string; before: SwitchExtensionConfig[]; after: SwitchExtensionConfig[] }
+  /** the HNV policy objects (or their etcd source) changed: policies are pushed to every switch, nothing is recreated */
+  | { kind: 'setHnv'; before: HnvConfig | undefined; after: HnvConfig | undefined };
 
 /** The settings that the data path cannot change on a running switch: a change recreates the switch. */
 export const IMMUTABLE_SWITCH_KEYS = [
@@ -36,7 +38,7 @@ export const IMMUTABLE_SWITCH_KEYS = [
 ] as const;
 
 const ORDER: Record<Change['kind'], number> = {
-  removePort: 0, deleteSwitch: 1, installPlugin: 2, createSwitch: 3, addPort: 4, setPort: 5, setExtensions: 6, uninstallPlugin: 7,
+  removePort: 0, deleteSwitch: 1, installPlugin: 2, createSwitch: 3, addPort: 4, setPort: 5, setExtensions: 6, setHnv: 7, uninstallPlugin: 8,
 };
 
 /** Deep equality of JSON data (key order ignored). */
@@ -135,6 +137,11 @@ export function diff(current: XvsConfig, desired: XvsConfig): Change[] {
   for (const s of wanted) if (!had.includes(s)) out.push({ kind: 'installPlugin', source: s, ...untrusted(desired, s) });
   for (const s of had) if (!wanted.includes(s)) out.push({ kind: 'uninstallPlugin', source: s, ...untrusted(current, s) });
 
+  // HNV after the switches and ports it names exist (a PA's switch), before plug-ins go
+  if (!sameJson(current.hnv ?? {}, desired.hnv ?? {})) {
+    out.push({ kind: 'setHnv', before: structuredClone(current.hnv), after: structuredClone(desired.hnv) });
+  }
+
   // stable sort by phase: within a phase the document order is kept
   return out.map((c, i) => ({ c, i })).sort((a, b) => ORDER[a.c.kind] - ORDER[b.c.kind] || a.i - b.i).map((x) => x.c);
 }
@@ -152,6 +159,7 @@ export function inverse(c: Change): Change[] {
       return out;
     }
     case 'setExtensions': return [{ kind: 'setExtensions', switch: c.switch, before: c.after, after: c.before }];
+    case 'setHnv': return [{ kind: 'setHnv', before: c.after, after: c.before }];
     case 'installPlugin': return [{ ...c, kind: 'uninstallPlugin' }];
     case 'uninstallPlugin': return [{ ...c, kind: 'installPlugin' }];
   }
@@ -270,7 +278,26 @@ export function describeChange(c: Change): string {
     case 'setExtensions': return `~ extensions of ${c.switch}: ${describeExtensions(c.before, c.after)}`;
     case 'installPlugin': return `+ plugin ${c.source}${c.allowUntrusted ? ' (untrusted allowed)' : ''}`;
     case 'uninstallPlugin': return `- plugin ${c.source}`;
+    case 'setHnv': return `~ hnv: ${hnvText(c.before, c.after)} (policies pushed to every switch)`;
   }
+}
+
+/** `+ 2 records, - 1 route, etcd http://…` : what an HNV change adds and removes, by list */
+function hnvText(before: HnvConfig | undefined, after: HnvConfig | undefined): string {
+  const parts: string[] = [];
+  const count = (label: string, b: unknown[] | undefined, a: unknown[] | undefined): void => {
+    const bb = (b ?? []).map((x) => JSON.stringify(x));
+    const aa = (a ?? []).map((x) => JSON.stringify(x));
+    const added = aa.filter((x) => !bb.includes(x)).length;
+    const removed = bb.filter((x) => !aa.includes(x)).length;
+    if (added) parts.push(`+ ${added} ${label}`);
+    if (removed) parts.push(`- ${removed} ${label}`);
+  };
+  count('provider address(es)', before?.providerAddresses, after?.providerAddresses);
+  count('lookup record(s)', before?.lookupRecords, after?.lookupRecords);
+  count('customer route(s)', before?.customerRoutes, after?.customerRoutes);
+  if (!sameJson(before?.etcd, after?.etcd)) parts.push(after?.etcd ? `etcd ${after.etcd.endpoints.join(',')}` : 'etcd off (the local document)');
+  return parts.length > 0 ? parts.join(', ') : 'reordered';
 }
 
 /** The diff as text, or `no changes`. */
@@ -338,7 +365,8 @@ export function switchOf(c: Change): string | null {
     case 'deleteSwitch':
     case 'createSwitch': return c.config.name;
     case 'installPlugin':
-    case 'uninstallPlugin': return null;
+    case 'uninstallPlugin':
+    case 'setHnv': return null;
     default: return c.switch;
   }
 }

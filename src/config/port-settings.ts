@@ -14,7 +14,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { ConfigError } from '../core/errors.js';
 import { MAX_ACLS_PER_PORT, MAX_EXTENDED_ACLS_PER_PORT } from '../policy/counters.js';
 import { describe, expectObject, fieldPath, optionalBoolean, rejectUnknownKeys } from './fields.js';
-import { PORT_MAC_LIMIT_RANGE } from './types.js';
+import { HNV_VSID_RANGE, PORT_MAC_LIMIT_RANGE } from './types.js';
 import type { ExtendedAcl, PortAcl, PortSettings, VlanSetting } from './types.js';
 import { parseVlanList, formatVlanList, VLAN_ID_MAX, VLAN_ID_MIN } from './vlan-list.js';
 
@@ -430,5 +430,7 @@ export function validatePortSettings(obj: Record<string, unknown>, path: string)
     const feats = validateFeatures(obj.features, p('features'));
     if (Object.keys(feats).length > 0) out.features = feats;
   }
+  // HNV (Set-VMNetworkAdapter -VirtualSubnetId): the lookup-record range, `expected 4096..16777214, got 12`
+  if (obj.virtualSubnetId !== undefined) out.virtualSubnetId = intIn(obj.virtualSubnetId, p('virtualSubnetId'), HNV_VSID_RANGE, '');
   return out;
 }

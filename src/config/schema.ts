@@ -12,6 +12,7 @@ import type { SwitchExtensionConfig } from './types.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
 import { validatePortSettings } from './port-settings.js';
+import { validateHnv } from './hnv.js';
 import {
   DEFAULT_MAC_AGING_SECONDS,
   PORT_SETTING_KEYS,
@@ -82,7 +83,7 @@ const SWITCH_KEYS = [
   'ports',
   'extensions',
 ] as const;
-const CONFIG_KEYS = ['version', 'switches', 'plugins', 'untrustedPlugins'] as const;
+const CONFIG_KEYS = ['version', 'switches', 'hnv', 'plugins', 'untrustedPlugins'] as const;
 const EXTENSION_KEYS = ['name', 'enabled', 'config', 'onError'] as const;
 
 /** The shape of a switch's extension list; each `config` is checked against its extension's spec when applied. */
@@ -308,6 +309,11 @@ export function validateConfig(input: unknown): XvsConfig {
     });
   }
   const cfg: XvsConfig = { version: 1, switches };
+  if (obj.hnv !== undefined) {
+    // HNV policy objects (config/hnv.ts); empty lists are left out, so an empty `hnv` reads back as none
+    const hnv = validateHnv(obj.hnv, 'hnv', switches);
+    if (Object.keys(hnv).length > 0) cfg.hnv = hnv;
+  }
   if (obj.plugins !== undefined) {
     if (!Array.isArray(obj.plugins) || !obj.plugins.every((x): x is string => typeof x === 'string' && x.length > 0)) {
       throw new ConfigError('plugins', `expected a list of paths or package names, got ${describe(obj.plugins)}`);

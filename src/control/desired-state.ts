@@ -20,7 +20,7 @@ import {
   checkPortAgainstSystem, checkSwitchAgainstSystem, portNetdev, validateConfig, type InterfaceExists,
 } from '../config/schema.js';
 import { serializeConfig } from '../config/store.js';
-import type { SwitchExtensionConfig, XvsConfig } from '../config/types.js';
+import type { HnvConfig, SwitchExtensionConfig, XvsConfig } from '../config/types.js';
 import { tapHolders as procTapHolders, type TapHolder } from '../ports/netdev.js';
 import type { ExtensionManager, SwitchManager, UnknownExtension } from '../switch/manager-api.js';
 import { mergeSwitches } from './edits.js';
@@ -75,6 +75,8 @@ export class DesiredState {
     log: (msg: string) => void;
     lockWaitMs: number;
     tapHolders?: (name: string) => TapHolder[];
+    /** applies the document's `hnv` (hnv/control.ts: the local source's policy, or the etcd source it names) */
+    hnv?: (after: HnvConfig | undefined) => Promise<void>;
   }) {
     this.locks = new SwitchLocks(opts.lockWaitMs);
   }
@@ -141,6 +143,9 @@ export class DesiredState {
           await x.applyExtensionConfig(c.switch, list);
           return;
         }
+        case 'setHnv':
+          await this.opts.hnv?.(c.after);
+          return;
         case 'installPlugin':
           await this.exts().installExtension(c.source, { allowUntrusted: c.allowUntrusted === true });
           return;
@@ -265,6 +270,7 @@ export class DesiredState {
     const changes = diff({ version: 1, switches: [] }, desired);
     const base = this.applier(new Map(), true);
     const pathOf = (c: Change): { key: string; path: string } => {
+      if (c.kind === 'setHnv') return { key: 'hnv', path: 'hnv' };
       if (c.kind === 'installPlugin' || c.kind === 'uninstallPlugin') {
         return { key: `plugin:${c.source}`, path: `plugins[${(loaded.plugins ?? []).indexOf(c.source)}]` };
       }

@@ -23,7 +23,7 @@ export const METHOD_DOCS: Partial<Record<MethodName, MethodDoc>> = {
   'switch.show': { params: '`name`', result: '`SwitchView`' },
   'port.add': { params: '`switch`, `name`, `netdev?`, `allowHostAddresses?` (a netdev with host addresses: consent), `macLimit?`, `mayExist?`', result: '`PortView` (+ `unchanged?`)' },
   'port.set': {
-    params: '`switch`, `name`, `macLimit?`, `macAddressSpoofing?`, `dhcpGuard?`, `routerGuard?` (true/false), `stormLimit?` (frames/s), `maximumBandwidth?` (bits/s, rounded to a multiple of 8), `maximumBandwidthBurst?` (bytes), `minimumBandwidthWeight?`, `portMirroring?` (`none`/`source`/`destination`), `staticMacAddress?`, `vlan?` (`{mode, accessVlanId | allowedVlanIds, nativeVlanId | primaryVlanId, secondaryVlanId | secondaryVlanIds}`), `acls?`, `extendedAcls?` (whole lists), `features?`; at least one setting, each a value or null for its default',
+    params: '`switch`, `name`, `macLimit?`, `macAddressSpoofing?`, `dhcpGuard?`, `routerGuard?` (true/false), `stormLimit?` (frames/s), `maximumBandwidth?` (bits/s, rounded to a multiple of 8), `maximumBandwidthBurst?` (bytes), `minimumBandwidthWeight?`, `portMirroring?` (`none`/`source`/`destination`), `staticMacAddress?`, `vlan?` (`{mode, accessVlanId | allowedVlanIds, nativeVlanId | primaryVlanId, secondaryVlanId | secondaryVlanIds}`), `acls?`, `extendedAcls?` (whole lists), `features?`, `virtualSubnetId?` (HNV VSID 4096..16777214: the netdev gets the overlay MTU); at least one setting, each a value or null for its default',
     result: '`PortView` (+ `unchanged?`)',
   },
   'port.meter': { params: '`switch`, `name`, `reset?` (report, then count from zero)', result: '`MeterReport`: `{switch, port, since, entries: {index, direction, localAddress?, remoteAddress?, inboundBytes, inboundPackets, outboundBytes, outboundPackets}[], totals, reset?}`' },
@@ -60,6 +60,28 @@ export const METHOD_DOCS: Partial<Record<MethodName, MethodDoc>> = {
   'trace.stop': { params: '`session`', result: '`{session}`' },
   'config.show': { params: '—', result: 'the document (`XvsConfig`)' },
   'config.apply': { params: '`config` (the whole document), `dryRun?`', result: '`{dryRun, changes: string[], text}`' },
+  'hnv.pa.add': {
+    params: '`switch` (an external switch), `address` (IPv4), `prefixLength` (1..32), `vlanId?` (1..4094: the outer 802.1Q tag), `gateway?` (in the PA\'s subnet), `host?` (etcd: the daemon owning it; default this one)',
+    result: '`{object, key, replaced}` (replaced: an object with the same key was there)',
+  },
+  'hnv.pa.remove': { params: '`switch`, `address`, `host?`, `ifExists?`', result: '`{key, removed}`' },
+  'hnv.pa.list': { params: '—', result: '`HnvProviderAddress[]`, each with `local`' },
+  'hnv.record.add': {
+    params: '`ca` (IPv4 or IPv6; 0.0.0.0 or :: for l2only), `vsid` (4096..16777214), `mac` (unicast), `pa` (IPv4), `encap` (`nvgre`/`vxlan`), `type?` (`static`/`l2only`)',
+    result: '`{object, key, replaced}` (replaced: the record moved)',
+  },
+  'hnv.record.remove': { params: '`vsid`, `ca?` or `mac?` (exactly one), `ifExists?`', result: '`{key, removed}`' },
+  'hnv.record.list': { params: '—', result: '`HnvLookupRecord[]`, each with `location` (`local`/`remote`), `paHost?`, `paSwitch?`' },
+  'hnv.route.add': {
+    params: '`routingDomain`, `vsid`, `prefix` (no host bits), `nextHop` (0.0.0.0 or :: on-link, else a CA), `metric?` (0..4294967295)',
+    result: '`{object, key, replaced}`',
+  },
+  'hnv.route.remove': { params: '`routingDomain`, `vsid`, `prefix`, `ifExists?`', result: '`{key, removed}`' },
+  'hnv.route.list': { params: '—', result: '`HnvCustomerRoute[]`' },
+  'hnv.show': {
+    params: '—',
+    result: '`{source: {source, connected, lastSync?, lastError?, endpoints?, prefix?}, host, providerAddresses, lookupRecords, customerRoutes, vsids: {vsid, routingDomain, records, ports, mtu, counters}[], nextHops}`',
+  },
 };
 
 /** the parameter names a params doc string names, with whether each is optional */

@@ -11,7 +11,7 @@
  */
 import { ConfigError } from '../core/errors.js';
 import type { WorkerHealthEntry } from '../switch/manager-api.js';
-import type { ExtendedAcl, PortAcl, PortConfig, SwitchConfig, SwitchType, XvsConfig } from '../config/types.js';
+import type { ExtendedAcl, HnvCustomerRoute, HnvLookupRecord, HnvProviderAddress, PortAcl, PortConfig, SwitchConfig, SwitchType, XvsConfig } from '../config/types.js';
 import type { PortSettingsChange } from './edits.js';
 import {
   parseAcl, parseExtendedAcl, parseExtendedAclRemove, parseFeatureRemove, parseFeatureSet, parsePortMeter, parsePortSet,
@@ -22,6 +22,14 @@ export type {
   AclParams, AclParsed, AclResult, ExtendedAclParams, ExtendedAclParsed, ExtendedAclRemoveParams, ExtendedAclResult,
   FeatureRemoveParams, FeatureResult, FeatureSetParams, PortMeterParams,
 } from './port-params.js';
+import {
+  parseHnvPa, parseHnvPaRemove, parseHnvRecord, parseHnvRecordRemove, parseHnvRoute, parseHnvRouteRemove,
+  type HnvAddResult, type HnvPaRemoveParams, type HnvPaRemoveParsed, type HnvRecordRemoveParams, type HnvRecordRemoveParsed,
+  type HnvRemoveResult, type HnvRouteRemoveParams, type HnvRouteRemoveParsed,
+} from './hnv-params.js';
+export type { HnvAddResult, HnvRemoveResult } from './hnv-params.js';
+import type { HnvPaView, HnvRecordView, HnvShowResult } from '../hnv/control.js';
+export type { HnvPaView, HnvRecordView, HnvShowResult } from '../hnv/control.js';
 import { FDB_PAGE_DEFAULT, FDB_PAGE_MAX, parseCursor } from '../forward/fdb-pages.js';
 import type {
   ExtensionInfo, FdbPage, MeterReport, PipelineView, PortKind, PortStats, SwitchExtensionState, SwitchInfo, SwitchStats, TraceView,
@@ -121,6 +129,8 @@ export interface PortView {
   index: number | null;
   up: boolean;
   running: boolean;
+  /** the port netdev's MTU (a VSID port's: the overlay MTU, docs/HNV.md) */
+  mtu?: number;
   /**
    * the port as the configuration document holds it (name, netdev, every setting): put it in a document's
    * `ports` and `config apply` changes nothing
@@ -206,6 +216,16 @@ export interface Methods {
   'trace.stop': { params: { session: number }; parsed: { session: number }; result: { session: number } };
   'config.show': { params: EmptyParams; parsed: EmptyParams; result: XvsConfig };
   'config.apply': { params: ConfigApplyParams; parsed: { config: XvsConfig; dryRun: boolean }; result: ConfigApplyResult };
+  'hnv.pa.add': { params: HnvProviderAddress; parsed: HnvProviderAddress; result: HnvAddResult<HnvProviderAddress> };
+  'hnv.pa.remove': { params: HnvPaRemoveParams; parsed: HnvPaRemoveParsed; result: HnvRemoveResult };
+  'hnv.pa.list': { params: EmptyParams; parsed: EmptyParams; result: HnvPaView[] };
+  'hnv.record.add': { params: HnvLookupRecord; parsed: HnvLookupRecord; result: HnvAddResult<HnvLookupRecord> };
+  'hnv.record.remove': { params: HnvRecordRemoveParams; parsed: HnvRecordRemoveParsed; result: HnvRemoveResult };
+  'hnv.record.list': { params: EmptyParams; parsed: EmptyParams; result: HnvRecordView[] };
+  'hnv.route.add': { params: HnvCustomerRoute; parsed: HnvCustomerRoute; result: HnvAddResult<HnvCustomerRoute> };
+  'hnv.route.remove': { params: HnvRouteRemoveParams; parsed: HnvRouteRemoveParsed; result: HnvRemoveResult };
+  'hnv.route.list': { params: EmptyParams; parsed: EmptyParams; result: HnvCustomerRoute[] };
+  'hnv.show': { params: EmptyParams; parsed: EmptyParams; result: HnvShowResult };
 }
 
 export interface ExtRefParams { switch: string; name: string }
@@ -524,6 +544,16 @@ export const METHODS: { [M in MethodName]: MethodSpec<ParsedOf<M>> } = {
   'trace.stop': { summary: 'end a live trace early', mutates: false, parse: parseTraceStop },
   'config.show': { summary: 'the running desired state: the configuration document', mutates: false, parse: parseEmpty },
   'config.apply': { summary: 'make the running state equal a configuration document (by diff; dryRun: only show the diff)', mutates: true, parse: parseConfigApply },
+  'hnv.pa.add': { summary: "add an HNV provider address on an external switch's uplink (New-NetVirtualizationProviderAddress); the same switch and address replaces", mutates: true, parse: parseHnvPa },
+  'hnv.pa.remove': { summary: 'remove an HNV provider address', mutates: true, parse: parseHnvPaRemove },
+  'hnv.pa.list': { summary: 'the HNV provider addresses (local: this daemon\'s)', mutates: false, parse: parseEmpty },
+  'hnv.record.add': { summary: 'add an HNV lookup record (New-NetVirtualizationLookupRecord); the same VSID and CA (l2only: MAC) replaces: a VM moved to another PA', mutates: true, parse: parseHnvRecord },
+  'hnv.record.remove': { summary: 'remove an HNV lookup record, by VSID and CA or MAC', mutates: true, parse: parseHnvRecordRemove },
+  'hnv.record.list': { summary: 'the HNV lookup records, each marked local or remote', mutates: false, parse: parseEmpty },
+  'hnv.route.add': { summary: 'add an HNV customer route (New-NetVirtualizationCustomerRoute); the same domain, VSID and prefix replaces', mutates: true, parse: parseHnvRoute },
+  'hnv.route.remove': { summary: 'remove an HNV customer route', mutates: true, parse: parseHnvRouteRemove },
+  'hnv.route.list': { summary: 'the HNV customer routes', mutates: false, parse: parseEmpty },
+  'hnv.show': { summary: 'HNV: the policy source and its state, PAs, records, routes, per-VSID ports, MTU and counters, resolved next hops', mutates: false, parse: parseEmpty },
 };
 
 export function isMethodName(m: string): m is MethodName {

@@ -27,6 +27,10 @@ import { TraceSessions } from './trace-sessions.js';
 import * as edits from './edits.js';
 import type { PortSettingsChange } from './edits.js';
 import { ALL, type LockScope } from './locks.js';
+import { HnvControl } from '../hnv/control.js';
+import type { EtcdSourceFactory } from '../hnv/etcd-factory.js';
+import { keyOf, type HnvCommit } from '../hnv/local-source.js';
+import type { HnvEtcdConfig } from '../config/types.js';
 
 export type { ExtensionControl } from './desired-state.js';
 import {
@@ -69,6 +73,12 @@ export interface ControlServerOptions {
   lock?: InstanceLock;
   /** how long a request waits for the start-up restore before failing with BusyError (default: `lockWaitMs`) */
   restoreWaitMs?: number;
+  /** HNV: this daemon's name among the hosts (--hnv-host; default hnv.etcd.host, then the host name) */
+  hnvHost?: string;
+  /** HNV: etcd for this run (--etcd), over the document's hnv.etcd */
+  etcd?: HnvEtcdConfig;
+  /** HNV: how etcd sources are made (default: hnv/etcd-source.ts) */
+  etcdFactory?: EtcdSourceFactory;
 }
 
 type Handlers = { [M in MethodName]: (params: ParsedOf<M>) => Promise<ResultOf<M>> };
@@ -111,6 +121,8 @@ export class ControlServer {
   private readonly version = readVersion();
   private readonly handlers: Handlers;
   private readonly traces = new TraceSessions();
+  /** HNV: the policy source in force and the push to the switches (hnv/control.ts) */
+  readonly hnv: HnvControl;
 
   constructor(opts: ControlServerOptions) {
     this.manager = opts.manager;
@@ -138,6 +150,19 @@ export class ControlServer {
       log: this.log,
       lockWaitMs: opts.lockWaitMs ?? 20_000,
       ...(opts.tapHolders ? { tapHolders: opts.tapHolders } : {}),
+      hnv: (after) => this.hnv.applyDocument(after),
+    });
+    // the local HNV source writes through the one commit path, holding every switch's lock
+    const commitHnv: HnvCommit = (edit) => this.locked(ALL, async () => {
+      const { hnv: cur, ...rest } = this.config;
+      const hnv = edit(cur);
+      await this.state.commit(hnv ? { ...rest, hnv } : rest, { scope: ALL });
+    });
+    this.hnv = new HnvControl({
+      manager: opts.manager, log: this.log, switches: () => this.config.switches, commit: commitHnv,
+      ...(opts.hnvHost !== undefined ? { host: opts.hnvHost } : {}),
+      ...(opts.etcd ? { etcd: opts.etcd } : {}),
+      ...(opts.etcdFactory ? { etcdFactory: opts.etcdFactory } : {}),
     });
     this.handlers = {
       'switch.create': (p) => this.locked([p.config.name], () => this.createSwitch(p.config, p.mayExist)),
@@ -215,7 +240,29 @@ export class ControlServer {
       }),
       'config.show': async () => this.currentConfig,
       'config.apply': (p) => this.locked(ALL, () => this.applyConfig(p.config, p.dryRun)),
+      'hnv.pa.add': async (p) => ({ object: p, key: this.hnv.paKeyOf(p.switch, p.address, p.host), ...(await this.hnvLogged(this.hnv.put('pa', p), `PA ${p.address}/${p.prefixLength} on ${p.switch}`)) }),
+      'hnv.pa.remove': (p) => this.hnvRemove('pa', this.hnv.paKeyOf(p.switch, p.address, p.host), `provider address ${p.address} on switch "${p.switch}"`, p.ifExists),
+      'hnv.pa.list': async () => this.hnv.paViews(),
+      'hnv.record.add': async (p) => ({ object: p, key: keyOf('record', p), ...(await this.hnvLogged(this.hnv.put('record', p), `record VSID ${p.vsid} CA ${p.ca} MAC ${p.mac} → PA ${p.pa} (${p.encap})`)) }),
+      'hnv.record.remove': (p) => this.hnvRemove('record', this.hnv.recordKeyOf(p.vsid, p.ca, p.mac), `lookup record of VSID ${p.vsid} with ${p.ca !== undefined ? `CA ${p.ca}` : `MAC ${p.mac}`}`, p.ifExists),
+      'hnv.record.list': async () => this.hnv.recordViews(),
+      'hnv.route.add': async (p) => ({ object: p, key: keyOf('route', p), ...(await this.hnvLogged(this.hnv.put('route', p), `route ${p.prefix} via ${p.nextHop} in VSID ${p.vsid} (${p.routingDomain})`)) }),
+      'hnv.route.remove': (p) => this.hnvRemove('route', this.hnv.routeKeyOf(p.routingDomain, p.vsid, p.prefix), `customer route ${p.prefix} of VSID ${p.vsid} in routing domain "${p.routingDomain}"`, p.ifExists),
+      'hnv.route.list': async () => structuredClone(this.hnv.source.snapshot().customerRoutes),
+      'hnv.show': async () => this.hnv.show(),
     };
+  }
+
+  private async hnvLogged(put: Promise<{ replaced: boolean }>, what: string): Promise<{ replaced: boolean }> {
+    const r = await put;
+    this.log(`hnv: ${r.replaced ? 'replaced' : 'added'} ${what}`);
+    return r;
+  }
+
+  private async hnvRemove(kind: 'pa' | 'record' | 'route', key: string, what: string, ifExists: boolean): Promise<{ key: string; removed: boolean }> {
+    const r = await this.hnv.remove(kind, key, what, ifExists);
+    if (r.removed) this.log(`hnv: removed ${what}`);
+    return { key, ...r };
   }
 
   private get config(): XvsConfig {
@@ -410,6 +457,11 @@ export class ControlServer {
   }
 
   private async deleteSwitch(name: string, ifExists: boolean): Promise<{ name: string; unchanged?: boolean }> {
+    // this daemon's PAs on it (the document's, or etcd's with this host) would name a switch that is gone
+    const pas = this.hnv.source.snapshot().providerAddresses.filter((p) => p.switch === name && this.hnv.mine(p));
+    if (pas.length > 0) {
+      throw new ConfigError('params.name', `switch "${name}" carries HNV provider addresses (${pas.map((p) => p.address).join(', ')}): remove them first (xvs hnv pa remove ${name} --address …)`);
+    }
     const next = edits.removeSwitch(this.config, name, ifExists);
     if (!next) return { name, unchanged: true };
     await this.state.commit(next, { scope: [name] });
@@ -461,6 +513,8 @@ export class ControlServer {
   async restore(): Promise<Problem[]> {
     this.restorePending = true;
     try {
+      // --etcd: the etcd source first (the document's lists are then not used)
+      await this.hnv.start().catch((e: unknown) => this.log(`hnv: etcd: ${(e as Error).message}`));
       return await this.locked(ALL, () => this.state.restore(this.loaded));
     } finally {
       this.restorePending = false;
@@ -582,6 +636,7 @@ export class ControlServer {
   /** Stops listening, drops connections, removes the socket file (if it is still ours). */
   async close(): Promise<void> {
     this.traces.close();
+    await this.hnv.close().catch(() => {});
     const server = this.server;
     if (!server) return;
     this.server = null;

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { loadConfig } from '../config/store.js';
-import type { PortConfig, PortSettings, SwitchConfig } from '../config/types.js';
+import type { HnvProviderAddress, PortConfig, PortSettings, SwitchConfig } from '../config/types.js';
+import type { HnvPolicySnapshot } from '../hnv/model.js';
 import type { FdbEntry, FdbPage, SwitchInfo, SwitchManager, SwitchStats } from '../switch/manager-api.js';
 import { ControlServer, type ControlServerOptions } from './server.js';
 
@@ -91,6 +92,12 @@ export class FakeManager implements SwitchManager {
       fdb: { entries: 1, limit: info.config.macTableLimit, learned: 1, moves: 0, limitHits: 0, aged: 0, portLimitHits: 0 },
       workers: [{ index: 0, tid: 1, cpu: null, breaths: 10, batches: 5, idlePolls: 3, coalesceWaits: 0, restarts: 0 }],
     };
+  }
+  /** the HNV policies pushed (setHnvPolicy), newest last */
+  readonly hnvPushes: { snapshot: HnvPolicySnapshot; localPas: HnvProviderAddress[] }[] = [];
+  async setHnvPolicy(snapshot: HnvPolicySnapshot, localPas: HnvProviderAddress[]): Promise<void> {
+    await this.step('setHnvPolicy');
+    this.hnvPushes.push(structuredClone({ snapshot, localPas }));
   }
   async shutdown(): Promise<void> {
     this.calls.push('shutdown');

@@ -29,6 +29,19 @@ export const DROP_REASONS = [
   ['port-acl', 'denied by a port ACL (the trace names the entry)'],
   ['extended-acl', 'denied by an extended port ACL (the trace names the entry)'],
   ['bandwidth-limit', 'above the port\'s maximum bandwidth or its share of a contended egress'],
+  ['hnv-not-ip', 'HNV: a VM port of a virtual subnet sent a frame that is neither IP nor ARP'],
+  ['hnv-spoofed-source', 'HNV: source MAC not the port\'s, or source IP not a CA of a lookup record of the port\'s VSID with that MAC'],
+  ['hnv-no-record', 'HNV: no lookup record for the destination CA (or for the inner source of a tunnel frame)'],
+  ['hnv-arp-unknown', 'HNV: ARP request or neighbour solicitation for a CA with no lookup record in a VSID without l2only records (not proxied, not flooded)'],
+  ['hnv-no-port', 'HNV: the record is local but no VM port of its VSID has its MAC'],
+  ['hnv-next-hop-unresolved', 'HNV: the provider next hop toward the record\'s PA has no MAC yet (an ARP request is sent) or the switch has no uplink'],
+  ['hnv-oversize', 'HNV: larger than the overlay MTU and neither answered with an ICMP too-big nor fragmented (not IPv4/IPv6, or no free slots)'],
+  ['hnv-no-headroom', 'HNV: encapsulation or segmentation failed (no headroom or no free slots)'],
+  ['hnv-bad-encapsulation', 'HNV: a GRE/VXLAN frame to a local PA with a bad header, or an encapsulation other than its record\'s'],
+  ['hnv-unknown-vsid', 'HNV: a tunnel frame for a VSID with no VM port on this switch'],
+  ['hnv-wrong-pa', 'HNV: a tunnel frame whose outer source is not the PA of the inner source\'s lookup record'],
+  ['hnv-dad', 'HNV: an address probe or announcement from a VM (IPv6 DAD, ARP probe, gratuitous ARP): the lookup records own the addresses; absorbed unless the VSID has l2only records'],
+  ['hnv-pa-arp', 'HNV: an ARP reply to a provider address, consumed by HNV\'s next-hop table'],
 ] as const;
 
 export type DropReasonName = (typeof DROP_REASONS)[number][0];

@@ -42,13 +42,16 @@ export interface StageObserver {
 const NO_DEST = DropReason['no-destination'];
 const PORT_DOWN = DropReason['port-down'];
 const TX_ERROR = DropReason['tx-error'];
+/** frames policies may originate per breath (Engine.originate) */
+export const ORIGINATE_QUEUE = 256;
 
 export class EnginePort {
   readonly index: number;
   readonly name: string;
   readonly io: PortIo;
   readonly rx: boolean;
-  readonly txIds: Uint32Array;
+  /** the port's transmit queue of one batch; Engine.attach sizes it to the pool (chained segments) */
+  txIds: Uint32Array;
   txCount = 0;
 
   constructor(index: number, name: string, io: PortIo, rx: boolean, batchSize: number) {
@@ -115,21 +118,30 @@ export class Engine {
     this.injPorts = new Int32Array(pool.slots);
     this.injEntry = new Int32Array(pool.slots);
     this.vlan = new VlanTables(maxPorts);
-    this.tagPushed = new Uint8Array(batchSize);
+    this.tagPushed = new Uint8Array(pool.slots);
     this.tags = new VlanTagEditor(pool);
   }
   /**
    * Queue frame `id` to go out of `port` at the start of the next breath, skipping the stages (a
-   * built-in policy's own control frames: PolicyEnv.originate). Skeleton: not implemented yet.
+   * built-in policy's own control frames: PolicyEnv.originate): counted as tx on the port and in
+   * SW.originated, then freed. false: the queue (ORIGINATE_QUEUE) is full; the caller keeps the slot.
    */
   originate(id: number, port: number): boolean {
-    return id < 0 && port < 0;
+    if (this.origCount >= ORIGINATE_QUEUE || id < 0 || id >= this.pool.slots) return false;
+    this.origIds[this.origCount] = id;
+    this.origPorts[this.origCount++] = port;
+    return true;
   }
+  private readonly origIds = new Uint32Array(ORIGINATE_QUEUE);
+  private readonly origPorts = new Int32Array(ORIGINATE_QUEUE);
+  private origCount = 0;
   private readonly injIds: Uint32Array;
   private readonly injPorts: Int32Array;
   private readonly injEntry: Int32Array;
 
   attach(port: EnginePort): void {
+    // a chain of segments (pool.next) can fill a queue beyond one batch: at most every slot once
+    if (port.txIds.length < this.pool.slots) port.txIds = new Uint32Array(this.pool.slots);
     this.ports[port.index] = port;
     this.rebuild();
   }
@@ -156,6 +168,7 @@ export class Engine {
     const v = this.counters.v;
     v[SW.breaths]++;
     let total = 0;
+    if (this.origCount > 0) total += this.drainOriginated();
     if (this.inject !== null && this.inject.count > 0) total += this.drainInjected();
     const rxPorts = this.rxPorts;
     for (let k = 0; k < rxPorts.length; k++) {
@@ -197,6 +210,26 @@ export class Engine {
     return n;
   }
 
+  /** send the frames policies originated straight to their ports, then free them */
+  private drainOriginated(): number {
+    const n = this.origCount;
+    this.origCount = 0;
+    const v = this.counters.v;
+    const down = this.linkDown;
+    for (let k = 0; k < n; k++) {
+      const port = this.ports[this.origPorts[k]];
+      if (port === undefined || (down !== null && down[port.index] === 1)) {
+        v[CounterBlock.port(ORIGINATED) + PF_DROPS + PORT_DOWN]++;
+        continue;
+      }
+      port.txIds[port.txCount++] = this.origIds[k];
+    }
+    v[SW.originated] += n;
+    this.flush();
+    for (let k = 0; k < n; k++) this.pool.release(this.origIds[k]);
+    return n;
+  }
+
   /** rx counters of record p (a port, or ORIGINATED) for the first n frames of the batch */
   private countRx(p: number, n: number): void {
     const v = this.counters.v;
@@ -214,6 +247,7 @@ export class Engine {
     this.runStages(batch, from);
     this.counters.v[SW.batches]++;
     this.fanOut(batch);
+    if (this.pool.chained) this.expandChains();
     if (this.observer !== null) this.observer.transmitted(batch);
     this.flush();
     this.free(batch);
@@ -282,6 +316,34 @@ export class Engine {
     }
   }
 
+  /**
+   * After fan-out of a batch where some frame is a chain (software GSO segments, pool.next): every
+   * queue gets each head's segments right after it, in order (in place, from the back).
+   */
+  private expandChains(): void {
+    const next = this.pool.next;
+    const all = this.allPorts;
+    for (let k = 0; k < all.length; k++) {
+      const port = all[k];
+      const n = port.txCount;
+      if (n === 0) continue;
+      const ids = port.txIds;
+      let total = 0;
+      for (let i = 0; i < n; i++) for (let s = ids[i] as number; s >= 0; s = next[s]) total++;
+      if (total === n) continue;
+      let w = total;
+      for (let i = n - 1; i >= 0; i--) {
+        const head = ids[i];
+        let c = 0;
+        for (let s = head as number; s >= 0; s = next[s]) c++;
+        w -= c;
+        let s = head as number;
+        for (let j = 0; j < c; j++, s = next[s]) ids[w + j] = s;
+      }
+      port.txCount = total;
+    }
+  }
+
   private flush(): void {
     const v = this.counters.v;
     const vlan = this.vlan;
@@ -345,6 +407,22 @@ export class Engine {
       const r = batch.reason[i];
       if (r !== 0) v[dropBase + r]++;
       pool.release(batch.ids[i]);
+    }
+    if (pool.chained) {
+      // segments go with their head (a drop counts once, for the head); free slots keep next = -1
+      const next = pool.next;
+      for (let i = 0; i < batch.count; i++) {
+        const head = batch.ids[i];
+        let s = next[head];
+        next[head] = -1;
+        while (s >= 0) {
+          const after = next[s];
+          next[s] = -1;
+          pool.release(s);
+          s = after;
+        }
+      }
+      pool.chained = false;
     }
     batch.count = 0;
   }

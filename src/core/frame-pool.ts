@@ -31,6 +31,13 @@ export class FramePool {
    * pushed again per destination port at transmit. Meaningless while no port has a VLAN setting.
    */
   readonly vlan: Uint16Array;
+  /**
+   * The next frame of a chain (-1: none): software GSO segmentation (policy/hnv/segment.ts) turns one
+   * frame into a head and its segments in fresh slots; the engine sends and frees a chain as a whole.
+   */
+  readonly next: Int32Array;
+  /** true while some frame of the current batch has a chain (the engine's one test per batch) */
+  chained = false;
   readonly free: Uint32Array;
   freeTop: number;
 
@@ -43,6 +50,7 @@ export class FramePool {
     this.len = new Uint32Array(new SharedArrayBuffer(slots * 4));
     this.inPort = new Int32Array(new SharedArrayBuffer(slots * 4));
     this.vlan = new Uint16Array(new SharedArrayBuffer(slots * 2));
+    this.next = new Int32Array(new SharedArrayBuffer(slots * 4)).fill(-1);
     this.free = new Uint32Array(slots);
     for (let i = 0; i < slots; i++) this.free[i] = slots - 1 - i;
     this.freeTop = slots;
@@ -55,12 +63,24 @@ export class FramePool {
     this.start[id] = HEADROOM;
     this.len[id] = 0;
     this.vlan[id] = 0;
+    this.next[id] = -1;
     return id;
   }
 
   /** Return a slot. Counting the reason is the caller's job (Batch.drop / the engine's tx path). */
   release(id: number): void {
     this.free[this.freeTop++] = id;
+  }
+
+  /** Return frame `id` and the segments chained after it (next = -1 on each again). */
+  releaseChain(id: number): void {
+    let s = id;
+    while (s >= 0) {
+      const after = this.next[s];
+      this.next[s] = -1;
+      this.free[this.freeTop++] = s;
+      s = after;
+    }
   }
 
   /** Offset of the first byte of frame `id` in `bytes`. */

@@ -113,8 +113,11 @@ export class VlanTagEditor {
   }
 }
 
-/** shift the virtio-net header's MAC-relative offsets of slot `base` by `delta` bytes */
-function shiftVnetOffsets(bytes: Uint8Array, base: number, delta: number): void {
+/**
+ * Shift the virtio-net header's MAC-relative offsets of slot `base` by `delta` bytes (a tag or an outer
+ * header pushed in front of the MAC header: delta > 0; removed: delta < 0). Also used by policy/hnv.
+ */
+export function shiftVnetOffsets(bytes: Uint8Array, base: number, delta: number): void {
   if ((bytes[base] & 1) !== 0) { // VIRTIO_NET_HDR_F_NEEDS_CSUM: csum_start at 6..7 LE
     const cs = (bytes[base + 6] | (bytes[base + 7] << 8)) + delta;
     bytes[base + 6] = cs & 0xff;

@@ -2,13 +2,20 @@
  * State the built-in policies share between the workers of one switch, in shared memory, created by
  * the control plane with the switch and handed to every worker (WorkerInit.policyShared): the
  * extended ACLs' flow-state table (policy/extended-acl) — a reply may arrive on another worker's
- * port than the frame that created its state.
+ * port than the frame that created its state — and HNV's provider neighbour table and VM ports'
+ * learned MACs (policy/hnv).
  */
 import { createFlowTableBuffer, flowTableBytes } from './extended-acl/flow-table.js';
+import { createNeighborBuffer } from './hnv/neighbors.js';
+import { HNV_PORTS_BYTES } from './hnv/shared-state.js';
 
 export interface PolicySharedBuffers {
   /** policy/extended-acl/flow-table.ts */
   flows: SharedArrayBuffer;
+  /** policy/hnv/neighbors.ts: the provider next hops' MACs (ARP on the uplink) */
+  neighbors: SharedArrayBuffer;
+  /** policy/hnv/shared-state.ts: the MAC each VM port of a virtual subnet was first seen sending from */
+  hnvPorts: SharedArrayBuffer;
 }
 
 /**
@@ -21,5 +28,5 @@ export const FLOW_TABLE_ENTRIES = 65536;
 export const FLOW_TABLE_BYTES = flowTableBytes(FLOW_TABLE_ENTRIES);
 
 export function createPolicyShared(): PolicySharedBuffers {
-  return { flows: createFlowTableBuffer(FLOW_TABLE_ENTRIES) };
+  return { flows: createFlowTableBuffer(FLOW_TABLE_ENTRIES), neighbors: createNeighborBuffer(), hnvPorts: new SharedArrayBuffer(HNV_PORTS_BYTES) };
 }

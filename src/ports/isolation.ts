@@ -177,6 +177,7 @@ export function release(dev: string, record: NetdevRecord, log: (m: string) => v
       tc('filter', 'del', 'dev', dev, ...(hasClsact(dev) ? ['ingress'] : ['parent', 'ffff:']), 'pref', String(ISOLATION_PREF));
     }
   });
+  if (saved.mtuBeforeHnv !== undefined) step(`restore MTU ${saved.mtuBeforeHnv}`, () => ip('link', 'set', 'dev', dev, 'mtu', String(saved.mtuBeforeHnv)));
   if (saved.disableIpv6 !== undefined && readDisableIpv6(dev) !== saved.disableIpv6) {
     step('restore disable_ipv6', () => writeFileSync(sysctlPath(dev), saved.disableIpv6!));
   }

@@ -37,6 +37,8 @@ export interface SavedNetdev {
   routes: SavedRoute[];
   /** xvs added the clsact qdisc (and removes it); false: it only added its filter to a qdisc that was there */
   qdiscCreated: boolean;
+  /** HNV: the MTU before xvs gave the netdev its VSID's overlay MTU (switch/hnv.ts); put back when the VSID or port goes */
+  mtuBeforeHnv?: number;
 }
 
 interface RecordDoc {

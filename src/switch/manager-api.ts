@@ -1,4 +1,5 @@
-import type { PortConfig, PortSettings, SwitchConfig } from '../config/types.js';
+import type { HnvProviderAddress, PortConfig, PortSettings, SwitchConfig } from '../config/types.js';
+import type { HnvPolicySnapshot } from '../hnv/model.js';
 
 /** One learned MAC address, as `xvs fdb show` prints it. */
 export interface FdbEntry {
@@ -104,10 +105,19 @@ export interface WorkerHealthView {
   at?: string;
 }
 
+/** The HNV data path's state on one switch (`hnv show`); filled by policy/hnv's reader. */
+export interface HnvRuntimeView {
+  /** outer next hops: a PA (or its gateway) and the MAC resolved for it on the underlay */
+  nextHops?: { pa: string; via: string; mac: string | null; state: string }[];
+  /** per-VSID counters (frames encapsulated, decapsulated, proxied, dropped by reason, …) */
+  vsids?: { vsid: number; counters: Record<string, number> }[];
+}
+
 /** What `xvs switch show` prints. */
 export interface SwitchInfo {
   config: SwitchConfig;
-  ports: { name: string; kind: PortKind; netdev: string; index: number; up: boolean }[];
+  /** mtu: the port netdev's MTU now (a VSID port's is the overlay MTU, switch/hnv.ts) */
+  ports: { name: string; kind: PortKind; netdev: string; index: number; up: boolean; mtu?: number }[];
   /** per data-path worker: restarts and the last cause (absent for a switch that is not running) */
   workers?: WorkerHealthView[];
 }
@@ -139,6 +149,17 @@ export interface SwitchManager {
   meter?(switchName: string, portName: string, reset: boolean): MeterReport;
   /** restarts and last cause of every data-path worker of every switch (for `daemon status`) */
   health?(): WorkerHealthEntry[];
+  /**
+   * The effective HNV policy (hnv/control.ts, on every change of the local document or etcd) and this daemon's
+   * PAs: each switch gets its own PAs and every record and route, recomputes its VSID ports' MTUs and pushes
+   * its policies. Switches created later get it too.
+   */
+  setHnvPolicy?(snapshot: HnvPolicySnapshot, localPas: HnvProviderAddress[]): Promise<void>;
+  /**
+   * HOOK for the HNV data path (policy/hnv): what it resolved and counted on this switch, for `hnv show`.
+   * Absent (or undefined fields) until the data path exports a reader; `hnv show` then says null.
+   */
+  hnvRuntime?(switchName: string): HnvRuntimeView;
   /** stop every worker; leaves TAPs in place (persistent) so running VMs keep their link. */
   shutdown(): Promise<void>;
 }

@@ -4,7 +4,9 @@
  * Switch operations. Every method checks before it changes anything, and undoes a half-done change
  * on failure.
  */
-import type { PortConfig, PortSettings, SwitchConfig, SwitchExtensionConfig, XvsConfig } from '../config/types.js';
+import type { HnvProviderAddress, PortConfig, PortSettings, SwitchConfig, SwitchExtensionConfig, XvsConfig } from '../config/types.js';
+import type { HnvPolicySnapshot } from '../hnv/model.js';
+import type { SwitchHnvPolicy } from './hnv.js';
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { renderExtensionDoc } from '../extensions/docs.js';
 import { ExtensionRegistry, infoOf } from '../extensions/registry.js';
@@ -15,6 +17,7 @@ import { reconcile } from '../ports/isolation.js';
 import { NetdevRecord } from '../ports/netdev-record.js';
 import { DEFAULT_TUNING, Switch, tuningFromEnv, type DataPathTuning } from './switch.js';
 import type {
+  HnvRuntimeView,
   ExtensionInfo, ExtensionManager, FdbEntry, FdbPage, FdbPageOptions, LiveTraceOptions, MeterReport, PipelineView, SwitchExtensionState, SwitchInfo, SwitchManager, SwitchStats, TraceView, UnknownExtension, WorkerHealthEntry,
 } from './manager-api.js';
 
@@ -52,6 +55,23 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
     return undefined;
   }
 
+  /** the effective HNV policy and this daemon's PAs (setHnvPolicy), given to every switch created */
+  private hnv: { snapshot: HnvPolicySnapshot; localPas: HnvProviderAddress[] } | null = null;
+
+  private hnvFor(name: string): SwitchHnvPolicy | null {
+    if (!this.hnv) return null;
+    return { snapshot: this.hnv.snapshot, providerAddresses: this.hnv.localPas.filter((p) => p.switch === name) };
+  }
+
+  async setHnvPolicy(snapshot: HnvPolicySnapshot, localPas: HnvProviderAddress[]): Promise<void> {
+    this.hnv = { snapshot: structuredClone(snapshot), localPas: structuredClone(localPas) };
+    for (const [name, sw] of this.switches) await sw.setHnvPolicy(this.hnvFor(name));
+  }
+
+  hnvRuntime(switchName: string): HnvRuntimeView {
+    return this.get(switchName).hnvRuntime();
+  }
+
   async createSwitch(cfg: SwitchConfig): Promise<void> {
     await this.ready;
     if (this.switches.has(cfg.name)) throw new ConfigError('name', `switch "${cfg.name}" already exists`);
@@ -66,6 +86,7 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
     }
     const sw = await Switch.start(cfg, this.tuning, this.log, this.registry, this.netdevRecord);
     this.switches.set(cfg.name, sw);
+    if (this.hnv) await sw.setHnvPolicy(this.hnvFor(cfg.name));
     // a port that cannot be attached (its netdev vanished while the daemon was down) does not stop
     // the others: the switch stays with every port that worked, and the first failure is reported
     let firstError: Error | undefined;

@@ -34,7 +34,7 @@ import type { PipelinePlan } from '../pipeline/plan.js';
 import { EXT_STRIDE, MAX_EXTENSION_SLOTS } from '../pipeline/context.js';
 import { explainTrace } from '../pipeline/trace.js';
 import { POLICY_MODULES } from '../policy/modules.js';
-import type { FdbEntry, LiveTraceOptions, MeterReport, PipelineView, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
+import type { FdbEntry, HnvRuntimeView, LiveTraceOptions, MeterReport, PipelineView, PortKind, SwitchInfo, SwitchStats, TraceView } from './manager-api.js';
 import { MeterBaselines } from './meter.js';
 import type { ExtensionRegistry } from '../extensions/registry.js';
 import type { PortControlInfo } from '../extensions/api.js';
@@ -46,6 +46,7 @@ import { describeFrame } from '../packet/spec.js';
 import { parseMatch } from '../packet/match.js';
 import type { FrameTrace, PortControlOp } from '../workers/messages.js';
 import { validatePortFeatures } from '../extensions/port-features.js';
+import { DEFAULT_UNDERLAY_MTU, SwitchHnv, hnvRuntimeView, type SwitchHnvPolicy } from './hnv.js';
 
 /** Capacity of the MAC table's buffer; the configured limit may be changed up to half of it. */
 const MAC_TABLE_CAPACITY_FOR = (limit: number): number => Math.max(limit, 1024);
@@ -186,6 +187,8 @@ export class Switch {
   /** TAPs xvs created and settings of the netdevs it isolated, shared by the switches of a daemon */
   private readonly record: NetdevRecord;
   private readonly registry: ExtensionRegistry;
+  /** this switch's share of the HNV policy and its VSID ports' overlay MTUs (switch/hnv.ts) */
+  private readonly hnv: SwitchHnv;
 
   private constructor(cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void, registry: ExtensionRegistry, record: NetdevRecord) {
     this.record = record;
@@ -193,6 +196,7 @@ export class Switch {
     this.cfg = { ...cfg, ports: [] };
     delete this.cfg.extensions;
     this.log = log;
+    this.hnv = new SwitchHnv((m) => log(`switch ${cfg.name}: ${m}`), record);
     this.tuning = tuning;
     this.extensions = new SwitchExtensions({
       switchName: cfg.name, registry, log, workers: cfg.workers,
@@ -290,7 +294,39 @@ export class Switch {
     return {
       ports: [...this.ports.values()].map((p) => ({ index: p.index, name: p.name, kind: p.kind, settings: settings.get(p.name) ?? {} })),
       ...(this.cfg.uplinkBandwidth ? { uplinkBandwidth: this.cfg.uplinkBandwidth } : {}),
+      ...this.hnvPart(),
     };
+  }
+
+  private uplinkPort(): SwitchPort | undefined {
+    for (const p of this.ports.values()) if (p.kind === 'external') return p;
+    return undefined;
+  }
+
+  private hnvPart(): { hnv?: NonNullable<SwitchPolicyInput['hnv']> } {
+    const hnv = this.hnv.input(this.uplinkPort(), this.cfg.ports);
+    return hnv ? { hnv } : {};
+  }
+
+  private underlayMtu(): number {
+    const up = this.uplinkPort();
+    return up ? netdevMtu(up.netdev) : DEFAULT_UNDERLAY_MTU;
+  }
+
+  /** the HNV data path's next hops and per-VSID counters (`xvs hnv show`) */
+  hnvRuntime(): HnvRuntimeView {
+    return hnvRuntimeView(this.policyShared.neighbors, this.policyCounters, this.hnv.policy);
+  }
+
+  /** the effective HNV policy changed (DataPathManager.setHnvPolicy): VSID ports' MTUs, then the workers' policies */
+  async setHnvPolicy(policy: SwitchHnvPolicy | null): Promise<void> {
+    this.hnv.policy = policy;
+    const mtu = this.underlayMtu();
+    for (const pc of this.cfg.ports) {
+      const port = this.ports.get(pc.name);
+      if (port) this.hnv.applyMtu(pc, port.netdev, mtu);
+    }
+    await this.pushPolicies();
   }
 
   /** send the policy settings to every worker (after any port or setting change) */
@@ -399,8 +435,11 @@ export class Switch {
     try {
       isolate(port.netdev, this.record, devField);
       setLinkUp(port.netdev);
+      // a VSID port's netdev gets the overlay MTU before the workers read it
+      this.hnv.applyMtu(pc, port.netdev, this.underlayMtu());
       await this.attach(port, pc.macLimit);
     } catch (e) {
+      this.hnv.restoreMtu(port.netdev);
       this.giveBack(port);
       throw e;
     }
@@ -435,6 +474,7 @@ export class Switch {
       for (const k of PORT_SETTING_KEYS) delete pc[k];
       Object.assign(pc, structuredClone(s));
       this.table.setPortLimit(port.index, portMacLimit(this.cfg, port.kind, s.macLimit));
+      this.hnv.applyMtu(pc, port.netdev, this.underlayMtu());
     };
     apply(settings);
     try {
@@ -452,6 +492,7 @@ export class Switch {
     const pc = this.cfg.ports.find((p) => p.name === name);
     if (opts.undoing !== true) await this.askExtensions('delete', { name, index: port.index, kind: port.kind, settings: pc ? portSettings(pc) : {} });
     await this.detach(port);
+    this.hnv.restoreMtu(port.netdev);
     this.giveBack(port);
     this.cfg.ports = this.cfg.ports.filter((p) => p.name !== name);
     this.meterBaselines.forget(name);
@@ -650,6 +691,7 @@ export class Switch {
       ports: [...this.ports.values()].sort((a, b) => a.index - b.index).map((p) => ({
         name: p.name, kind: p.kind, netdev: p.netdev, index: p.index,
         up: netdevExists(p.netdev) && this.linkDown[p.index] === 0,
+        mtu: netdevMtu(p.netdev),
       })),
       workers: this.health(),
     };

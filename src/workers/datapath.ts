@@ -227,7 +227,8 @@ export class DataPath {
       this.policies.notes.on = false; // policies stop writing trace notes (and learning resumes) after the trace
       this.policies.notes.synthetic = false;
       for (const c of ctxs) c.tracing = false;
-      pool.release(id);
+      pool.releaseChain(id); // with any segments a policy cut it into
+      pool.chained = false;
     }
     return result;
   }
