@@ -39,7 +39,7 @@ CONFIGS="kernel plain vxlan nvgre"
 WORKLOADS="tcp udp64 flood64"
 OUT=
 SETUP=1
-usage() { sed -n '5,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '5,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while getopts "r:c:w:t:o:Sh" o; do
     case "$o" in
         r) REPS=$OPTARG;; c) CONFIGS=$OPTARG;; w) WORKLOADS=$OPTARG;; t) XB_T=$OPTARG;; o) OUT=$OPTARG;;
