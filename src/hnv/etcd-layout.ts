@@ -12,8 +12,7 @@
  * computed from the object) is the key it was read under, so the key is the object's identity exactly
  * as paKey/recordKey/routeKey are, and `remove` by identity finds it.
  */
-import { isIP } from 'node:net';
-import { HNV_VSID_RANGE, type HnvCustomerRoute, type HnvLookupRecord, type HnvProviderAddress } from '../config/types.js';
+import type { HnvCustomerRoute, HnvLookupRecord, HnvProviderAddress } from '../config/types.js';
 import type { HnvObjectKind } from './model.js';
 
 export const DEFAULT_HNV_ETCD_PREFIX = '/xvs/hnv/';
@@ -81,64 +80,10 @@ export function kindOfPath(path: string): HnvObjectKind | undefined {
 }
 
 /**
- * Checks a value read from etcd: problems with the field named (empty: fine). `validate` is the
- * control plane's validator (config/hnv.ts); without it a shape check of the fields this file's keys
- * and the data path rely on.
+ * Checks a value read from etcd: problems with the field named (empty: fine). The control plane's
+ * validator, config/hnv.ts hnvObjectProblems (the same checks as `xvs hnv … add` and the document).
  */
 export type HnvObjectValidator = (kind: HnvObjectKind, value: unknown) => string[];
-
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
-
-function checkVsid(v: unknown, problems: string[]): void {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < HNV_VSID_RANGE.min || v > HNV_VSID_RANGE.max) {
-    problems.push(`vsid: expected ${HNV_VSID_RANGE.min}..${HNV_VSID_RANGE.max}, got ${JSON.stringify(v)}`);
-  }
-}
-
-function checkIp(field: string, v: unknown, problems: string[]): void {
-  if (typeof v !== 'string' || isIP(v) === 0) problems.push(`${field}: expected an IPv4 or IPv6 address, got ${JSON.stringify(v)}`);
-}
-
-// TODO(lead): replace by hnv-control's validator from src/config/hnv.ts once it lands (pass it as
-// createEtcdSource's opts.validate); this check covers the fields the keys and the data path rely on.
-export const shapeCheck: HnvObjectValidator = (kind, value) => {
-  const problems: string[] = [];
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [`expected a JSON object, got ${JSON.stringify(value)}`];
-  const o = value as Record<string, unknown>;
-  if (kind === 'pa') {
-    if (typeof o.switch !== 'string' || o.switch === '') problems.push(`switch: expected a switch name, got ${JSON.stringify(o.switch)}`);
-    checkIp('address', o.address, problems);
-    const max = isIP(String(o.address)) === 6 ? 128 : 32;
-    if (typeof o.prefixLength !== 'number' || !Number.isInteger(o.prefixLength) || o.prefixLength < 0 || o.prefixLength > max) {
-      problems.push(`prefixLength: expected 0..${max}, got ${JSON.stringify(o.prefixLength)}`);
-    }
-    if (o.vlanId !== undefined && (typeof o.vlanId !== 'number' || !Number.isInteger(o.vlanId) || o.vlanId < 1 || o.vlanId > 4094)) {
-      problems.push(`vlanId: expected 1..4094, got ${JSON.stringify(o.vlanId)}`);
-    }
-    if (o.gateway !== undefined) checkIp('gateway', o.gateway, problems);
-  } else if (kind === 'record') {
-    checkIp('ca', o.ca, problems);
-    checkVsid(o.vsid, problems);
-    if (typeof o.mac !== 'string' || !MAC.test(o.mac)) problems.push(`mac: expected 02:00:00:00:00:01 form, got ${JSON.stringify(o.mac)}`);
-    checkIp('pa', o.pa, problems);
-    if (o.encap !== 'nvgre' && o.encap !== 'vxlan') problems.push(`encap: expected nvgre or vxlan, got ${JSON.stringify(o.encap)}`);
-    if (o.type !== undefined && o.type !== 'static' && o.type !== 'l2only') problems.push(`type: expected static or l2only, got ${JSON.stringify(o.type)}`);
-  } else {
-    if (typeof o.routingDomain !== 'string' || o.routingDomain === '') problems.push(`routingDomain: expected a non-empty name, got ${JSON.stringify(o.routingDomain)}`);
-    checkVsid(o.vsid, problems);
-    const [net, len, extra] = typeof o.prefix === 'string' ? o.prefix.split('/') : [];
-    const family = net === undefined ? 0 : isIP(net);
-    const bits = Number(len);
-    if (family === 0 || extra !== undefined || len === undefined || !/^\d+$/.test(len) || bits > (family === 6 ? 128 : 32)) {
-      problems.push(`prefix: expected ADDRESS/LENGTH, got ${JSON.stringify(o.prefix)}`);
-    }
-    checkIp('nextHop', o.nextHop, problems);
-    if (o.metric !== undefined && (typeof o.metric !== 'number' || !Number.isInteger(o.metric) || o.metric < 0)) {
-      problems.push(`metric: expected a non-negative integer, got ${JSON.stringify(o.metric)}`);
-    }
-  }
-  return problems;
-};
 
 /**
  * A key/value read from etcd → the object, or why it is skipped (the caller logs it with the key).

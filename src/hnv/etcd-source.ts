@@ -23,8 +23,9 @@ import path from 'node:path';
 import { handleWhen, noop, retry } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
 import type { HnvCustomerRoute, HnvEtcdConfig, HnvLookupRecord, HnvProviderAddress } from '../config/types.js';
+import { hnvObjectProblems } from '../config/hnv.js';
 import {
-  normalizePrefix, objectPath, parseEntry, pathOfIdentity, shapeCheck, type HnvObject, type HnvObjectValidator,
+  normalizePrefix, objectPath, parseEntry, pathOfIdentity, type HnvObject, type HnvObjectValidator,
 } from './etcd-layout.js';
 import type { HnvObjectKind, HnvPolicySnapshot, HnvPolicySource, HnvSourceStatus } from './model.js';
 
@@ -34,14 +35,14 @@ export interface EtcdSourceOptions {
   log: (m: string) => void;
   /** this daemon's host name (--hnv-host): a PA written without host is this host's */
   host: string;
-  /** the control plane's object validator (config/hnv.ts); default: etcd-layout's shape check */
+  /** the object validator (default: config/hnv.ts hnvObjectProblems, as the daemon passes it) */
   validate?: HnvObjectValidator;
   /**
    * where the last snapshot received is kept, to start with it while etcd is unreachable (default:
    * $XVS_STATE_DIR/hnv-etcd-cache.json when the daemon set XVS_STATE_DIR; `undefined`: none)
    */
   cacheFile?: string;
-  /** reconnect backoff, ms (default 250 doubling to 5000) */
+  /** reconnect backoff, ms (default 250 doubling to 2000) */
   retryMinMs?: number;
   retryMaxMs?: number;
   /** per-call deadline, ms (default 3000): a write, a connection attempt */
@@ -99,7 +100,7 @@ class EtcdPolicySource implements HnvPolicySource {
   constructor(cfg: HnvEtcdConfig, private readonly opts: EtcdSourceOptions) {
     this.prefix = normalizePrefix(cfg.prefix);
     this.endpoints = [...cfg.endpoints];
-    this.validate = opts.validate ?? shapeCheck;
+    this.validate = opts.validate ?? hnvObjectProblems;
     this.retryDelay = opts.retryMinMs ?? 250;
   }
 
@@ -339,7 +340,7 @@ class EtcdPolicySource implements HnvPolicySource {
     this.retryTimer = setTimeout(() => {
       void this.connect().then((ok) => { if (!ok) this.scheduleRetry(); });
     }, this.retryDelay);
-    this.retryDelay = Math.min(this.retryDelay * 2, this.opts.retryMaxMs ?? 5000);
+    this.retryDelay = Math.min(this.retryDelay * 2, this.opts.retryMaxMs ?? 2000);
   }
 
   /** one listener call per burst (a watch response, a resync), after the current turn */
