@@ -62,7 +62,7 @@ test.serial('bench/hnv.sh refuses bad options, naming the option', async (t) => 
   for (const [args, needle] of [
     [['-r', '0'], '-r: repetitions must be 1..20'],
     [['-c', 'ovs'], "-c: unknown configuration 'ovs'"],
-    [['-w', 'flood64'], "-w: unknown workload 'flood64'"],
+    [['-w', 'rr'], "-w: unknown workload 'rr'"],
     [['-t', 'x'], '-t: seconds must be a number'],
   ] as const) {
     const r = await run([...args]);
