@@ -9,6 +9,12 @@
  *     └─ pvlan-iso: isolated (primary 30, secondary 31); pvlan-iso2: isolated (30/31);
  *        pvlan-prom: promiscuous (primary 30, secondaries 31)   (namespaces xvsln3..9, 10.78.1.x)
  *
+ * and, as a separate stage (src/lab/hnv.ts; `npm run lab -- hnv` runs it alone), Hyper-V Network
+ * Virtualization between two "hosts": namespaces xvslh-h0/xvslh-h1 with a daemon each (sockets in
+ * .lab/run/hnv/h0, h1), an external switch on a veth into an underlay bridge, tenants red (NVGRE)
+ * and blue (VXLAN) with the same Customer Addresses and MACs, a QEMU VM per host; it prints who
+ * reaches whom (the tenants reach themselves across the hosts, never each other).
+ *
  * Checks: ping between every pair of namespaces, a short iperf3 TCP run, and with QEMU: ping to the
  * VM, a TCP upload into the VM and a download from it, both md5-verified; on lab1, who reaches whom
  * (printed as a matrix and checked against what the VLAN rules say). Prints a result table, the
@@ -22,6 +28,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cleanPrefix, NetLab, type Host } from './netlab.js';
+import { formatMatrix, hnvLabDown, startHnvLab } from './hnv.js';
 import { startVm, vmImagePaths } from './vm.js';
 
 const PREFIX = 'xvsl';
@@ -34,6 +41,8 @@ const run = path.join(root, '.lab', 'run');
 const sock = path.join(run, 'xvs.sock');
 const pidFile = path.join(run, 'daemon.pid');
 const cli = LAB_CLI;
+const HNV_PREFIX = 'xvslh';
+const hnvRun = path.join(run, 'hnv');
 
 interface Row { check: string; result: 'ok' | 'FAIL' | 'skipped'; detail: string }
 const rows: Row[] = [];
@@ -77,6 +86,7 @@ async function down(): Promise<void> {
     }
     try { process.kill(pid, 'SIGKILL'); } catch { /* exited */ }
   }
+  await hnvLabDown(HNV_PREFIX, hnvRun);
   cleanPrefix(PREFIX);
   rmSync(run, { recursive: true, force: true });
   console.log('lab removed (namespaces, veths, TAP, daemon)');
@@ -176,6 +186,43 @@ function vlanChecks(lab: NetLab): void {
   console.log(must('pipeline', 'show', SW1));
 }
 
+function qemuUsable(): boolean {
+  if (spawnSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' }).status !== 0) return false;
+  try {
+    vmImagePaths();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** the HNV stage: two hosts, two tenants, the reachability matrix (src/lab/hnv.ts) */
+async function hnvStage(): Promise<void> {
+  console.log('\n== HNV: hosts xvslh-h0 and xvslh-h1 (a daemon each) on an underlay bridge; tenant red (VSID 5001, NVGRE)' +
+    ' and tenant blue (VSID 6001, VXLAN) with the same CAs and MACs');
+  const qemu = qemuUsable();
+  if (!qemu) record('HNV QEMU VMs', null, 'qemu-system-x86_64 or the VM image (scripts/vm-image.sh) missing: namespace VMs only');
+  try {
+    const lab = await startHnvLab({ prefix: HNV_PREFIX, run: hnvRun, qemu, detach: true, log: (l) => process.stdout.write(`${l}\n`) });
+    await lab.stopVms();
+    for (const r of lab.rows) rows.push({ check: r.check, result: r.ok ? 'ok' : 'FAIL', detail: r.detail });
+    console.log(`\n== who reaches whom across the two hosts (ping CA; row → column)\n${formatMatrix(lab.endpoints, lab.matrix, lab.expected)}`);
+    console.log(`\n== xvs hnv show (host xvslh-h0)\n${lab.shows[0]}`);
+    console.log(`explore: node dist/src/cli/main.js --socket ${lab.sockets[0]} hnv show`);
+  } catch (e) {
+    record('HNV two-host lab', false, (e as Error).message.split('\n')[0]);
+  }
+}
+
+async function hnvOnly(): Promise<number> {
+  if (process.getuid?.() !== 0) throw new Error('the lab needs root (namespaces, TAPs): sudo npm run lab -- hnv');
+  await hnvLabDown(HNV_PREFIX, hnvRun);
+  await hnvStage();
+  const failed = rows.filter((r) => r.result === 'FAIL').length;
+  console.log(`\n${rows.filter((r) => r.result === 'ok').length} ok, ${failed} failed; the HNV hosts stay up (sudo npm run lab -- down removes them)`);
+  return failed === 0 ? 0 : 1;
+}
+
 async function up(): Promise<number> {
   if (process.getuid?.() !== 0) throw new Error('the lab needs root (namespaces, TAPs): sudo npm run lab');
   await down();
@@ -208,6 +255,7 @@ async function up(): Promise<number> {
   } catch (e) {
     record('VLAN/PVLAN lab switch lab1', false, (e as Error).message.split('\n')[0]);
   }
+  await hnvStage();
 
   console.log('\n== results');
   const w = Math.max(...rows.map((r) => r.check.length));
@@ -228,7 +276,9 @@ if (cmd === 'down') {
   await down();
 } else if (cmd === 'up') {
   process.exitCode = await up();
+} else if (cmd === 'hnv') {
+  process.exitCode = await hnvOnly();
 } else {
-  console.error(`usage: npm run lab [-- up|down] (got "${cmd}")`);
+  console.error(`usage: npm run lab [-- up|hnv|down] (got "${cmd}")`);
   process.exitCode = 2;
 }

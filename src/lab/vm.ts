@@ -9,13 +9,13 @@
  * QEMU keeps its default vnet_hdr on the TAP: the guest sends frames with partial checksums and GSO,
  * and the switch under test must handle the virtio-net header.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { repoRoot } from '../repo-root.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 
-export type VmRun = 'ping' | 'tcp-get' | 'serve' | 'idle';
+export type VmRun = 'ping' | 'tcp-get' | 'serve' | 'idle' | 'reach';
 
 export interface VmImage {
   /** Directory holding the image (`.lab/vm` at the repo root, or `$XVS_VM_DIR`). */
@@ -31,6 +31,8 @@ export interface VmOptions {
   readonly name: string;
   /** Existing TAP device, UP (QEMU opens it by name, `script=no`). */
   readonly tap: string;
+  /** Network namespace the TAP lives in: QEMU runs there (`ip netns exec NS qemu…`, same PID). */
+  readonly netns?: string;
   /** Guest MAC, e.g. `52:54:00:12:34:56`. */
   readonly mac: string;
   /** Guest IPv4 address in CIDR form, e.g. `10.1.0.5/24`. */
@@ -105,7 +107,7 @@ export interface VmHandle {
   stop(graceMs?: number): Promise<number>;
 }
 
-const RUNS: readonly VmRun[] = ['ping', 'tcp-get', 'serve', 'idle'];
+const RUNS: readonly VmRun[] = ['ping', 'tcp-get', 'serve', 'idle', 'reach'];
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 const IPV4 = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(?:\\.(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}';
@@ -182,6 +184,10 @@ function validate(opts: VmOptions): void {
   if (!RUNS.includes(opts.run)) throw new Error(`startVm: run must be one of ${RUNS.join(', ')}`);
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(opts.name)) throw new Error(`startVm: bad name ${JSON.stringify(opts.name)}`);
   if (!(opts.timeoutMs > 0)) throw new Error('startVm: timeoutMs must be > 0');
+  if (opts.netns !== undefined) {
+    validateTapIn(opts.netns, opts.tap);
+    return;
+  }
   const sys = `/sys/class/net/${opts.tap}`;
   if (!existsSync(sys)) {
     throw new Error(`startVm: TAP ${opts.tap} does not exist (create it first: ip tuntap add dev ${opts.tap} mode tap)`);
@@ -189,6 +195,16 @@ function validate(opts: VmOptions): void {
   if (!existsSync(`${sys}/tun_flags`)) throw new Error(`startVm: ${opts.tap} is not a TUN/TAP device`);
   const flags = parseInt(readFileSync(`${sys}/flags`, 'utf8').trim(), 16);
   if ((flags & 1) === 0) throw new Error(`startVm: TAP ${opts.tap} is down (ip link set ${opts.tap} up)`);
+}
+
+/** the TAP checks of `validate` for a TAP inside network namespace `ns` (read with `ip -d -j link`) */
+function validateTapIn(ns: string, tap: string): void {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(ns)) throw new Error(`startVm: bad namespace name ${JSON.stringify(ns)}`);
+  const r = spawnSync('ip', ['-n', ns, '-d', '-j', 'link', 'show', 'dev', tap], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`startVm: TAP ${tap} does not exist in namespace ${ns} (${r.stderr.trim()})`);
+  const link = (JSON.parse(r.stdout) as { flags?: string[]; linkinfo?: { info_kind?: string } }[])[0];
+  if (link?.linkinfo?.info_kind !== 'tun') throw new Error(`startVm: ${tap} in ${ns} is not a TUN/TAP device`);
+  if (!(link.flags ?? []).includes('UP')) throw new Error(`startVm: TAP ${tap} in ${ns} is down (ip -n ${ns} link set ${tap} up)`);
 }
 
 /** Live QEMU children, killed (by PID) if the Node process exits while they still run. */
@@ -235,7 +251,10 @@ export function startVm(opts: VmOptions): VmHandle {
   ];
   const qemu = opts.qemu ?? 'qemu-system-x86_64';
   const t0 = Date.now();
-  const child = spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // `ip netns exec` execs QEMU in place: the child's PID is QEMU's
+  const child = opts.netns === undefined
+    ? spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('ip', ['netns', 'exec', opts.netns, qemu, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) {
     // spawn failure (ENOENT...) is reported asynchronously; pid is undefined synchronously then.
     child.on('error', () => undefined);
