@@ -2,26 +2,26 @@
  * The overlay MTU between two real hosts (issue 11 item 4) on a 1500-byte underlay: VXLAN (VSID 5001,
  * x1 on host 1, x2 on host 2) and NVGRE (VSID 5101, g1, g2).
  *
- *  - the switch gives each VM port's netdev the overlay MTU: 1450 (VXLAN), 1458 (NVGRE);
- *  - a DF packet above the overlay MTU gets an ICMP "fragmentation needed" carrying that MTU (read by
- *    tshark inside the sender's namespace and in ping's output); the sender's kernel then knows the path
- *    MTU (a 1472-byte DF ping fails locally with "message too long, mtu=1450"); a DF packet of exactly
+ *  - `xvs hnv show` gives each VSID its overlay MTU: 1450 (VXLAN), 1458 (NVGRE) (a TAP port gets it as its
+ *    MTU, test/hnv-control; a veth port end is left at 1500, see below);
+ *  - a 1472-byte DF ping from a VM at 1500 gets an ICMP "fragmentation needed" carrying the overlay MTU
+ *    (read by tshark inside the sender's namespace and in ping's output); the sender's kernel then knows
+ *    the path MTU (the next one fails locally with "message too long, mtu=1450"); a DF packet of exactly
  *    the overlay MTU passes and crosses the underlay as a full 1514-byte frame (so the MTU is not too
  *    small either); a too-large packet without DF is fragmented by HNV (the router) into inner
  *    fragments that each fit, the outer packet never being a fragment;
- *  - TCP (socat, 4 MB each way, byte-exact) completes through the tunnel: offloads on (TSO/GSO) with the
- *    VMs left at 1500 (the switch gets GSO frames whose segments do not fit: path-MTU discovery must
- *    work through it), offloads on with the VMs at their port's MTU, offloads off likewise; no frame on
+ *  - TCP (socat, 4 MB each way, byte-exact) completes through the tunnel with the VMs left at 1500,
+ *    offloads on (TSO/GSO: GSO frames whose segments do not fit) and off (full-size frames): path-MTU
+ *    discovery must work through the switch; and with offloads on and the VMs at the overlay MTU; no frame on
  *    the underlay exceeds 1514 bytes and none is an IP fragment. The switch's drops on the VM ports
  *    during the transfers are logged (congestion, ring-full, and GSO frames it could not segment,
  *    hnv-no-headroom, are not asserted: TCP recovers from them).
  *
- * Why the frag-needed probe is overlay MTU + 2 and not 1472 bytes: the VM end of a veth is at 1500 but
- * the port end at 1450, and the kernel veth drops (rx_dropped of the port end) every non-GSO frame
- * longer than the receiving end's MTU + 18 before the switch's packet socket sees it. A 1472-byte DF
- * ping from a VM left at 1500 never reaches xvs; a frame of up to MTU + 4 IP bytes does. For the same
- * reason the offloads-off transfer runs with the VM's MTU set to its port's, as docs/HNV.md asks for
- * veth VMs (a TAP does not check the MTU of what the guest writes).
+ * Why the switch leaves a veth port end at 1500: the kernel veth drops (rx_dropped of the receiving
+ * end) every non-GSO frame longer than the receiving end's MTU + 18 before the switch's packet socket
+ * sees it. With the port end at 1450, a VM left at 1500 lost its full-size TCP retransmissions there
+ * silently and the offloads-on transfer stalled (seen: 12 RTO timeouts, no drop in xvs). With the
+ * port end at 1500 every oversized frame reaches xvs and is answered with "fragmentation needed".
  */
 import test from 'ava';
 import { testPrefix } from '../src/lab/netlab.js';
@@ -64,11 +64,8 @@ const cases = [
   { encap: 'NVGRE', mtu: 1458, from: (): HnvVm => g1, to: (): HnvVm => g2 },
 ];
 
-test.serial('VM ports get the overlay MTU (1450 VXLAN, 1458 NVGRE); the VMs themselves are left at 1500', (t) => {
-  t.is(h1.portMtu(x1), 1450);
-  t.is(h2.portMtu(x2), 1450);
-  t.is(h1.portMtu(g1), 1458);
-  t.is(h2.portMtu(g2), 1458);
+test.serial('the VSIDs have the overlay MTU (1450 VXLAN, 1458 NVGRE); veth port ends and the VMs are left at 1500', (t) => {
+  for (const [h, vm] of [[h1, x1], [h2, x2], [h1, g1], [h2, g2]] as const) t.is(h.portMtu(vm), 1500, 'a veth port end is not lowered');
   for (const vm of [x1, x2, g1, g2]) t.is(vm.mtu(), 1500);
   const shown = new Map(h1.hnvShow().vsids.map((v) => [v.vsid, v.mtu]));
   t.is(shown.get(5001), 1450, 'xvs hnv show: VSID 5001 MTU');
@@ -76,15 +73,15 @@ test.serial('VM ports get the overlay MTU (1450 VXLAN, 1458 NVGRE); the VMs them
 });
 
 for (const c of cases) {
-  test.serial(`${c.encap}: DF above ${c.mtu} → ICMP frag-needed (mtu ${c.mtu}), learned by the sender; exactly ${c.mtu} passes as a 1514-byte outer frame; no DF → inner fragments`, async (t) => {
+  test.serial(`${c.encap}: a 1472-byte DF ping → ICMP frag-needed (mtu ${c.mtu}), learned by the sender; exactly ${c.mtu} passes as a 1514-byte outer frame; no DF → inner fragments`, async (t) => {
     const [a, b] = [c.from(), c.to()];
     a.flushCaches();
     t.true(a.ping(b.ca, { count: 1 }).ok, 'reachable at all');
     const tooBigBefore = h1.vsidCounters(a.vsid).tooBig ?? 0;
     const icmp = await a.capture(a.dev, 'icmp');
-    const probe = a.ping(b.ca, { count: 1, size: c.mtu + 2 - 28, df: true });
+    const probe = a.ping(b.ca, { count: 1, size: 1472, df: true });
     await icmp.stop();
-    t.false(probe.ok, `${c.mtu + 2} bytes with DF do not pass: ${probe.out}`);
+    t.false(probe.ok, `1500 bytes with DF do not pass: ${probe.out}`);
     t.regex(probe.out, new RegExp(`mtu = ${c.mtu}`), 'ping reports the frag-needed MTU');
     const fragNeeded = icmp.fields('icmp.type == 3 && icmp.code == 4', ['icmp.mtu', 'ip.dst']);
     t.log(`frag-needed at the sender: ${JSON.stringify(fragNeeded)}`);
@@ -95,9 +92,9 @@ for (const c of cases) {
     }
     t.is((h1.vsidCounters(a.vsid).tooBig ?? 0) - tooBigBefore, fragNeeded.length, 'xvs hnv show counts each answer (tooBig)');
     t.regex(a.exec(['ip', 'route', 'get', b.ca]), new RegExp(`mtu ${c.mtu}`), 'the sender\'s kernel caches the path MTU');
-    const big = a.ping(b.ca, { count: 1, size: 1472, df: true });
-    t.false(big.ok);
-    t.regex(big.out, new RegExp(`message too long, mtu=${c.mtu}`), 'a 1472-byte DF ping now fails locally with the learned MTU');
+    const again = a.ping(b.ca, { count: 1, size: 1472, df: true });
+    t.false(again.ok);
+    t.regex(again.out, new RegExp(`message too long, mtu=${c.mtu}`), 'the next 1472-byte DF ping fails locally with the learned MTU');
 
     // exactly the overlay MTU: passes, and fills a 1500-byte underlay exactly
     const under = await topo.captureUnderlay('udp port 4789 or ip proto 47', 128);
@@ -125,11 +122,15 @@ for (const c of cases) {
   });
 }
 
-/** the transfers: offloads on with the VMs left at 1500 (the switch must make path-MTU discovery work for GSO frames), offloads on and off with the VMs at their port's MTU */
+/**
+ * the transfers: the VMs left at 1500 with offloads on (GSO frames whose segments do not fit) and off
+ * (full-size frames): path-MTU discovery through the switch's ICMP either way; and offloads on with the
+ * VMs at the overlay MTU (GSO frames whose segments fit: the segmentation path alone)
+ */
 const transfers = (mtu: number): { offloads: boolean; vmMtu: number; what: string }[] => [
   { offloads: true, vmMtu: 1500, what: 'offloads on (GSO frames), VMs at 1500: path-MTU discovery' },
+  { offloads: false, vmMtu: 1500, what: 'offloads off, VMs at 1500: path-MTU discovery' },
   { offloads: true, vmMtu: mtu, what: `offloads on (GSO frames), VMs at ${mtu}` },
-  { offloads: false, vmMtu: mtu, what: `offloads off, VMs at ${mtu}` },
 ];
 
 for (const c of cases) {
@@ -154,7 +155,8 @@ for (const c of cases) {
       // on failure: the switch's drops on both VM ports and what the kernel veths dropped before the switch saw it
       const why = `drops during the transfers ${a.name}: ${JSON.stringify(switchDrops[0])}, ${b.name}: ${JSON.stringify(switchDrops[1])}; ` +
         `veth rx_dropped at the port ends: ${a.host.counter(a.netdev, 'rx_dropped')}, ${b.host.counter(b.netdev, 'rx_dropped')}; ` +
-        `frag-needed at ${a.name}: ${atSender.count('icmp.type == 3 && icmp.code == 4')}`;
+        `frag-needed at ${a.name}: ${atSender.count('icmp.type == 3 && icmp.code == 4')}; ` +
+        `TCP at ${a.name} / ${b.name}: ${[a, b].map((vm) => vm.run(['nstat', '-az', 'TcpInCsumErrors', 'TcpRetransSegs', 'TcpExtTCPTimeouts']).out.replace(/\s+/g, ' ').replace('#kernel', '')).join(' / ')}`;
       t.true(there.intact, `${a.name} → ${b.name}: received ${there.received} of ${MB4} ${there.error}; ${why}`);
       t.true(back.intact, `${b.name} → ${a.name}: received ${back.received} of ${MB4} ${back.error}; ${why}`);
       const lens = under.fields('tcp', ['frame.len']).map(([l]) => Number(l));

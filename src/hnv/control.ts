@@ -16,7 +16,7 @@ import type { HnvConfig, HnvCustomerRoute, HnvEtcdConfig, HnvLookupRecord, HnvPr
 import type { HnvRuntimeView, SwitchManager } from '../switch/manager-api.js';
 import { loadEtcdFactory, type EtcdSourceFactory, type ResolvedEtcdConfig } from './etcd-factory.js';
 import { LocalHnvSource, keyOf, upsert, type HnvCommit, type HnvObject } from './local-source.js';
-import { paKey, recordKey, routeKey, type HnvObjectKind, type HnvPolicySnapshot, type HnvPolicySource, type HnvSourceStatus } from './model.js';
+import { DEFAULT_UNDERLAY_MTU, paKey, recordKey, routeKey, vsidMtu, type HnvObjectKind, type HnvPolicySnapshot, type HnvPolicySource, type HnvSourceStatus } from './model.js';
 
 /** a PA as `hnv show` lists it: local = one of this daemon's (pushed to its switch) */
 export type HnvPaView = HnvProviderAddress & { local: boolean };
@@ -273,9 +273,10 @@ export class HnvControl {
         counters ??= {};
         for (const [k, n] of Object.entries(c)) counters[k] = (counters[k] ?? 0) + n;
       }
-      const mtus = this.opts.switches().flatMap((sw) => {
+      // the VM MTU of the VSID on the narrowest uplink among the switches with a port in it
+      const mtus = this.opts.switches().filter((sw) => sw.ports.some((p) => p.virtualSubnetId === vsid)).map((sw) => {
         const info = (() => { try { return manager.showSwitch(sw.name); } catch { return null; } })();
-        return sw.ports.filter((p) => p.virtualSubnetId === vsid).map((p) => info?.ports.find((x) => x.name === p.name)?.mtu).filter((m): m is number => m !== undefined);
+        return vsidMtu(vsid, s, info?.ports.find((x) => x.kind === 'external')?.mtu ?? DEFAULT_UNDERLAY_MTU);
       });
       return {
         vsid,

@@ -5,6 +5,7 @@
  * same snapshot; the switches turn it into each one's HnvPolicyInput (pipeline/port-policies.ts).
  */
 import type { HnvCustomerRoute, HnvLookupRecord, HnvProviderAddress } from '../config/types.js';
+import { overlayMtu } from '../policy/hnv/encap.js';
 
 export interface HnvPolicySnapshot {
   providerAddresses: HnvProviderAddress[];
@@ -67,3 +68,13 @@ export interface HnvPolicySource {
   onChange(listener: () => void): void;
   close(): Promise<void>;
 }
+/** the VM MTU of a VSID: the smallest overlay MTU of the encapsulations its records use (VXLAN if none) */
+/** the uplink MTU assumed by a switch without an uplink (private, internal: local delivery only) */
+export const DEFAULT_UNDERLAY_MTU = 1500;
+
+export function vsidMtu(vsid: number, snapshot: HnvPolicySnapshot, underlayMtu: number): number {
+  let mtu = Infinity;
+  for (const r of snapshot.lookupRecords) if (r.vsid === vsid) mtu = Math.min(mtu, overlayMtu(r.encap, underlayMtu));
+  return mtu === Infinity ? overlayMtu('vxlan', underlayMtu) : mtu;
+}
+

@@ -83,7 +83,7 @@ interface Sample { t: number; rssKb: number; stats: SwitchStats | null }
 /** the daemon's memory split from /proc (kB) and its open fds and threads (leak indicators) */
 interface ProcMem {
   rssKb: number; anonKb: number; fileKb: number; shmemKb: number; fds: number; threads: number;
-  /** the most resident anonymous mappings (a frame pool is one: 640 slots of 64 KiB), size and resident kB */
+  /** the most resident anonymous mappings (a frame pool is one: poolSlotsFor(batch) slots of 64 KiB), size and resident kB */
   bigAnon: { sizeKb: number; rssKb: number }[];
 }
 

@@ -6,13 +6,15 @@
  * MTU: a VM port with a virtualSubnetId gets the overlay MTU as its netdev MTU (1458 NVGRE, 1450 VXLAN on
  * a 1500 uplink: the smallest of the encapsulations the VSID's records use, VXLAN if it has none), so the
  * VM's own stack sizes its packets to fit the tunnel. For a TAP that is what the VM sees (virtio-net
- * follows the TAP with QEMU's host_mtu); for a veth xvs sets the port end only and the VM end must match
+ * follows the TAP with QEMU's host_mtu; a TAP does not check the size of what the guest writes, so a
+ * guest left at 1500 still reaches the switch and gets "fragmentation needed"). A veth port end is
+ * left as it is (see applyMtu): the VM end should use the MTU `xvs hnv show` gives for its VSID
  * (docs/HNV.md). The netdev's MTU from before is restored when the VSID goes (or the port does).
  */
 import type { HnvProviderAddress, PortConfig } from '../config/types.js';
-import type { HnvPolicySnapshot } from '../hnv/model.js';
+import { DEFAULT_UNDERLAY_MTU, vsidMtu, type HnvPolicySnapshot } from '../hnv/model.js';
+export { DEFAULT_UNDERLAY_MTU, vsidMtu };
 import type { HnvPolicyInput } from '../pipeline/port-policies.js';
-import { overlayMtu } from '../policy/hnv/encap.js';
 import { ip, netdevExists, netdevMac, netdevMtu } from '../ports/netdev.js';
 import type { NetdevRecord } from '../ports/netdev-record.js';
 import { hnvVsidCounters, type PolicyCounters } from '../policy/counters.js';
@@ -26,15 +28,6 @@ export interface SwitchHnvPolicy {
   providerAddresses: HnvProviderAddress[];
 }
 
-/** the uplink MTU assumed by a switch without an uplink (private, internal: local delivery only) */
-export const DEFAULT_UNDERLAY_MTU = 1500;
-
-/** the VM MTU of a VSID: the smallest overlay MTU of the encapsulations its records use (VXLAN if none) */
-export function vsidMtu(vsid: number, snapshot: HnvPolicySnapshot, underlayMtu: number): number {
-  let mtu = Infinity;
-  for (const r of snapshot.lookupRecords) if (r.vsid === vsid) mtu = Math.min(mtu, overlayMtu(r.encap, underlayMtu));
-  return mtu === Infinity ? overlayMtu('vxlan', underlayMtu) : mtu;
-}
 
 function hasObjects(s: HnvPolicySnapshot | undefined): boolean {
   return s !== undefined && s.providerAddresses.length + s.lookupRecords.length + s.customerRoutes.length > 0;
@@ -75,7 +68,10 @@ export class SwitchHnv {
   /** give `netdev` the overlay MTU (VSID set) or its MTU from before (VSID gone); errors are logged, not thrown */
   applyMtu(pc: PortConfig, netdev: string, underlayMtu: number): void {
     if (!netdevExists(netdev)) return;
-    const want = this.wantedMtu(pc, underlayMtu);
+    // a veth port end is left as it is: the kernel veth drops every non-GSO frame above the receiving
+    // end's MTU before the switch sees it, so a VM end left at 1500 would lose its full-size frames
+    // silently instead of getting "fragmentation needed"; the VM end must use the VSID's MTU (hnv show)
+    const want = pc.netdev === undefined ? this.wantedMtu(pc, underlayMtu) : null;
     if (want === null) {
       this.restoreMtu(netdev);
       return;

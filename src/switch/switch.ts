@@ -83,9 +83,21 @@ export interface DataPathTuning {
   requestTimeoutMs: number;
 }
 
+/**
+ * Frame slots per worker beyond two batches: HNV's software segmentation of GSO frames
+ * (policy/hnv/segment.ts) takes one slot per segment, ~45 for a 64 KiB TCP frame. Untouched slots
+ * cost address space only (the pool is one lazily backed mapping).
+ */
+export const SEGMENT_SLOTS = 512;
+
+/** a worker's frame pool for batches of `batch`: two batches, injected frames, and segments */
+export function poolSlotsFor(batch: number): number {
+  return batch * 2 + 128 + SEGMENT_SLOTS;
+}
+
 export const DEFAULT_TUNING: DataPathTuning = {
   batchSize: 256,
-  poolSlots: 640,
+  poolSlots: poolSlotsFor(256),
   ringFrames: DEFAULT_RING_FRAMES,
   spinBreaths: 200,
   spinYield: true,
@@ -113,7 +125,7 @@ export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Dat
     return n;
   };
   const batch = int('XVS_BATCH', 1, 1024);
-  if (batch !== undefined) { out.batchSize = batch; out.poolSlots = batch * 2 + 128; }
+  if (batch !== undefined) { out.batchSize = batch; out.poolSlots = poolSlotsFor(batch); }
   const ring = int('XVS_RING_FRAMES', 16, 8192);
   if (ring !== undefined) out.ringFrames = ring;
   const spin = int('XVS_SPIN_BREATHS', 0, 1_000_000);

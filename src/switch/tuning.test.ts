@@ -7,7 +7,7 @@ test('data-path tuning from the environment: each variable sets its field', (t) 
     tuningFromEnv({ XVS_RING_FRAMES: '1024', XVS_COALESCE_US: '0', XVS_NICE: '-5', XVS_SPIN_YIELD: '0', XVS_CPUS: '0,1' }),
     { ringFrames: 1024, coalesceUs: 0, nice: -5, spinYield: false, cpus: [0, 1] },
   );
-  t.deepEqual(tuningFromEnv({ XVS_BATCH: '64' }), { batchSize: 64, poolSlots: 64 * 2 + 128 });
+  t.deepEqual(tuningFromEnv({ XVS_BATCH: '64' }), { batchSize: 64, poolSlots: 64 * 2 + 128 + 512 });
 });
 
 test('the defaults: one 256-frame ring per port, coalescing 50 µs under overload, nice 0', (t) => {

@@ -52,8 +52,8 @@ const ETH_IPV4 = 0x0800;
 const ETH_ARP = 0x0806;
 const ETH_IPV6 = 0x86dd;
 const R_DAD = DropReason['hnv-dad'];
-/** slots replication and ARP origination leave free for the next receive */
-const POOL_RESERVE_FACTOR = 2;
+/** slots segmentation, fragmentation, replication and ARP origination leave free (× batch size) */
+const POOL_RESERVE_FACTOR = 1;
 
 /** the whole configured state; replaced as one object by configure */
 class Tables {
