@@ -19,6 +19,7 @@ import { ip, netdevExists, netdevMac, netdevMtu } from '../ports/netdev.js';
 import type { NetdevRecord } from '../ports/netdev-record.js';
 import { hnvVsidCounters, type PolicyCounters } from '../policy/counters.js';
 import { NeighborTable } from '../policy/hnv/neighbors.js';
+import { ipv4, ipv4Text, maskOf } from '../policy/hnv/tables.js';
 import type { HnvRuntimeView } from './manager-api.js';
 
 /** what DataPathManager.setHnvPolicy hands each switch */
@@ -128,21 +129,12 @@ export function hnvRuntimeView(neighborBuffer: SharedArrayBuffer, counters: read
   return { nextHops, vsids };
 }
 
-function ipv4Text(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-}
-
-function ipv4Number(s: string): number {
-  const p = s.split('.').map(Number);
-  return p.length === 4 ? ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0 : 0;
-}
-
 /** the gateway a remote PA is reached through: none when it is on-link with one of our PAs */
 function viaGateway(pa: string, local: readonly HnvProviderAddress[]): string | undefined {
-  const n = ipv4Number(pa);
+  const n = ipv4(pa);
   for (const p of local) {
-    const mask = p.prefixLength === 0 ? 0 : (0xffffffff << (32 - p.prefixLength)) >>> 0;
-    if (((n & mask) >>> 0) === ((ipv4Number(p.address) & mask) >>> 0)) return undefined;
+    const mask = maskOf(p.prefixLength);
+    if (((n & mask) >>> 0) === ((ipv4(p.address) & mask) >>> 0)) return undefined;
   }
   return local.find((p) => p.gateway !== undefined)?.gateway;
 }

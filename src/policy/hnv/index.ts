@@ -403,12 +403,7 @@ class HnvHook implements PolicyHook {
       if (this.reject(batch, i, R_NO_RECORD, s)) this.env.trace.note(i, `hnv: rejected hnv-no-record (no record for ${ipv4Text(dip)} in routing domain ${t.domainNames[d]})`);
       return;
     }
-    if (t.recVsid[r] !== vsid) {
-      for (let k = 0; k < 6; k++) bytes[off + 6 + k] = this.routerMac[k];
-      this.count(t.recSlot[r], HVF.routed);
-    }
-    for (let k = 0; k < 6; k++) bytes[off + k] = t.recMac[r * 6 + k];
-    this.deliver(batch, pool, i, id, r, s, src);
+    this.deliverToRecord(batch, pool, i, id, off, r, s, src, vsid);
   }
 
   private vmIpv6(batch: Batch, pool: FramePool, i: number, id: number, off: number, s: number, src: number, hi: number, lo: number): void {
@@ -488,6 +483,17 @@ class HnvHook implements PolicyHook {
       if (this.reject(batch, i, R_NO_RECORD, s)) this.env.trace.note(i, `hnv: rejected hnv-no-record (no record for ${ipv6Text([d0, d1, d2, d3])} in routing domain ${t.domainNames[d]})`);
       return;
     }
+    this.deliverToRecord(batch, pool, i, id, off, r, s, src, vsid);
+  }
+
+  /**
+   * Frame i goes to record r's CA: its destination MAC becomes the record's, a frame routed out of its
+   * own VSID gets the distributed router's MAC as source (and counts as routed), then local delivery
+   * or encapsulation.
+   */
+  private deliverToRecord(batch: Batch, pool: FramePool, i: number, id: number, off: number, r: number, s: number, src: number, vsid: number): void {
+    const t = this.t;
+    const bytes = pool.bytes;
     if (t.recVsid[r] !== vsid) {
       for (let k = 0; k < 6; k++) bytes[off + 6 + k] = this.routerMac[k];
       this.count(t.recSlot[r], HVF.routed);
