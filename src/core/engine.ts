@@ -403,27 +403,15 @@ export class Engine {
     const v = this.counters.v;
     const pool = this.pool;
     const dropBase = CounterBlock.port(batch.inPort >= 0 ? batch.inPort : ORIGINATED) + PF_DROPS;
+    // segments go with their head (a drop counts once, for the head); free slots keep next = -1
+    const chained = pool.chained;
     for (let i = 0; i < batch.count; i++) {
       const r = batch.reason[i];
       if (r !== 0) v[dropBase + r]++;
-      pool.release(batch.ids[i]);
+      if (chained) pool.releaseChain(batch.ids[i]);
+      else pool.release(batch.ids[i]);
     }
-    if (pool.chained) {
-      // segments go with their head (a drop counts once, for the head); free slots keep next = -1
-      const next = pool.next;
-      for (let i = 0; i < batch.count; i++) {
-        const head = batch.ids[i];
-        let s = next[head];
-        next[head] = -1;
-        while (s >= 0) {
-          const after = next[s];
-          next[s] = -1;
-          pool.release(s);
-          s = after;
-        }
-      }
-      pool.chained = false;
-    }
+    pool.chained = false;
     batch.count = 0;
   }
 }
