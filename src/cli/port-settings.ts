@@ -44,6 +44,7 @@ export const PORT_SET_OPTIONS = [
   { key: 'minimumBandwidthWeight', flag: 'minimum-bandwidth-weight', parse: integer(false), describe: 'share of a contended egress, 0..100 (0: none)' },
   { key: 'portMirroring', flag: 'port-mirroring', parse: text, describe: 'none, source (copy what the port sends and receives) or destination (receive the copies)' },
   { key: 'staticMacAddress', flag: 'static-mac', parse: text, describe: "the VM's own MAC (with spoofing off, the only source MAC allowed)" },
+  { key: 'vmqWeight', flag: 'vmq-weight', parse: integer(false), describe: 'VMQ weight 1..100: the port gets a queue of its own, read by one data-path worker (0: the default queue; see xvs vmq)' },
   { key: 'virtualSubnetId', flag: 'virtual-subnet-id', parse: integer(false), describe: 'HNV virtual subnet (VSID, 4096..16777214): the port speaks only through HNV, and its netdev gets the overlay MTU' },
 ] as const;
 
@@ -73,6 +74,7 @@ export function settingsLines(pc: PortConfig | undefined): [string, Cell][] {
     ['acls', pc.acls?.length ? pc.acls.map(portAclText).join('; ') : 'none'],
     ['extended-acls', pc.extendedAcls?.length ? pc.extendedAcls.map(extendedAclText).join('; ') : 'none'],
     ['virtual-subnet-id', pc.virtualSubnetId ?? 'none (default)'],
+    ['vmq', pc.vmqWeight ? `weight ${pc.vmqWeight}${pc.vmqPin ? `, pinned to ${'worker' in pc.vmqPin ? `worker ${pc.vmqPin.worker}` : `cpu ${pc.vmqPin.cpu}`}` : ''}` : 'default queue (default)'],
     ['features', pc.features ? Object.entries(pc.features).map(([e, kv]) => `${e}: ${Object.entries(kv).map(([k, v]) => `${k}=${v}`).join(' ')}`).join('; ') : 'none'],
   ];
 }

@@ -2,6 +2,7 @@
 import type { SwitchType } from '../config/types.js';
 import type { SwitchCreateParams, SwitchView } from '../control/protocol.js';
 import { call, intOption, keyValues, out, printJson, table, withJson, type Cli } from './common.js';
+import { switchSetCommand } from './vmq.js';
 
 export function describeSwitch(v: SwitchView): string {
   const c = v.config;
@@ -32,8 +33,8 @@ export function describeSwitch(v: SwitchView): string {
 }
 
 export function switchCommands(y: Cli): Cli {
-  return y.command('switch', 'create, delete, list and show switches', (sy) =>
-    sy
+  return y.command('switch', 'create, delete, list, show and set switches', (sy) =>
+    switchSetCommand(sy)
       .command(
         'create <name>',
         'create a switch',
@@ -122,6 +123,6 @@ export function switchCommands(y: Cli): Cli {
           else out(describeSwitch(v));
         },
       )
-      .demandCommand(1, 'name a switch command: create, delete, list, show'),
+      .demandCommand(1, 'name a switch command: create, delete, list, show, set'),
   );
 }

@@ -11,7 +11,7 @@ const kinds = (cs: Change[]): string[] => cs.map((c) => {
   switch (c.kind) {
     case 'addPort': case 'removePort': return `${c.kind} ${c.switch}/${c.port.name}`;
     case 'createSwitch': case 'deleteSwitch': return `${c.kind} ${c.config.name}`;
-    case 'setExtensions': return `${c.kind} ${c.switch}`;
+    case 'setExtensions': case 'setCpus': return `${c.kind} ${c.switch}`;
     case 'setPort': return `${c.kind} ${c.switch}/${c.port}`;
     case 'setHnv': return c.kind;
     default: return `${c.kind} ${c.source}`;

@@ -28,6 +28,8 @@ export type Change =
   /** a running port's settings changed in place (`port` names it) */
   | { kind: 'setPort'; switch: string; port: string; before: PortSettings; after: PortSettings }
   | { kind: 'setExtensions'; switch: string; before: SwitchExtensionConfig[]; after: SwitchExtensionConfig[] }
+  /** a running switch's worker CPUs changed in place (src/vmq: the workers are re-pinned) */
+  | { kind: 'setCpus'; switch: string; before: number[] | undefined; after: number[] | undefined }
   /** the HNV policy objects (or their etcd source) changed: policies are pushed to every switch, nothing is recreated */
   | { kind: 'setHnv'; before: HnvConfig | undefined; after: HnvConfig | undefined };
 
@@ -38,7 +40,7 @@ export const IMMUTABLE_SWITCH_KEYS = [
 ] as const;
 
 const ORDER: Record<Change['kind'], number> = {
-  removePort: 0, deleteSwitch: 1, installPlugin: 2, createSwitch: 3, addPort: 4, setPort: 5, setExtensions: 6, setHnv: 7, uninstallPlugin: 8,
+  removePort: 0, deleteSwitch: 1, installPlugin: 2, createSwitch: 3, setCpus: 4, addPort: 4, setPort: 5, setExtensions: 6, setHnv: 7, uninstallPlugin: 8,
 };
 
 /** Deep equality of JSON data (key order ignored). */
@@ -125,6 +127,7 @@ export function diff(current: XvsConfig, desired: XvsConfig): Change[] {
       }
       out.push({ kind: 'addPort', switch: old.name, port: structuredClone(q), ...(p ? { reason: 'replaced' } : {}) });
     }
+    if (!sameJson(old.cpus ?? [], next.cpus ?? [])) out.push({ kind: 'setCpus', switch: old.name, before: old.cpus, after: next.cpus });
     const before = old.extensions ?? [];
     const after = next.extensions ?? [];
     if (!sameJson(before, after)) out.push({ kind: 'setExtensions', switch: old.name, before: structuredClone(before), after: structuredClone(after) });
@@ -159,6 +162,7 @@ export function inverse(c: Change): Change[] {
       return out;
     }
     case 'setExtensions': return [{ kind: 'setExtensions', switch: c.switch, before: c.after, after: c.before }];
+    case 'setCpus': return [{ kind: 'setCpus', switch: c.switch, before: c.after, after: c.before }];
     case 'setHnv': return [{ kind: 'setHnv', before: c.after, after: c.before }];
     case 'installPlugin': return [{ ...c, kind: 'uninstallPlugin' }];
     case 'uninstallPlugin': return [{ ...c, kind: 'installPlugin' }];
@@ -181,6 +185,7 @@ const SETTING_LABELS: Record<keyof PortSettings, string> = {
   stormLimit: 'storm limit', maximumBandwidth: 'maximum bandwidth', maximumBandwidthBurst: 'maximum bandwidth burst',
   minimumBandwidthWeight: 'minimum bandwidth weight', portMirroring: 'port mirroring', staticMacAddress: 'static mac',
   vlan: 'vlan', acls: 'acls', extendedAcls: 'extended acls', features: 'features', virtualSubnetId: 'virtual subnet',
+  vmqWeight: 'vmq weight', vmqPin: 'vmq pin',
 };
 
 /** `access 10`, `trunk 1-100,200 native 10`, `isolated primary 100 secondary 101`, … */
@@ -275,6 +280,7 @@ export function describeChange(c: Change): string {
     case 'setPort': return `~ port ${c.switch}/${c.port}: ${settingsText(c.before, c.after)}`;
     case 'deleteSwitch': return `- switch ${c.config.name} (${switchText(c.config)}; ${c.config.ports.length} ports)${why}`;
     case 'createSwitch': return `+ switch ${c.config.name} (${switchText(c.config)})${why}`;
+    case 'setCpus': return `~ switch ${c.switch}: cpus ${c.before?.join(',') || '(none)'} → ${c.after?.join(',') || '(none)'}`;
     case 'setExtensions': return `~ extensions of ${c.switch}: ${describeExtensions(c.before, c.after)}`;
     case 'installPlugin': return `+ plugin ${c.source}${c.allowUntrusted ? ' (untrusted allowed)' : ''}`;
     case 'uninstallPlugin': return `- plugin ${c.source}`;

@@ -28,6 +28,12 @@ export const PORT_SETTING_RANGES = {
   maximumBandwidthBurst: { min: 0, max: 1_073_741_824 },
   /** 0 = no weight */
   minimumBandwidthWeight: { min: 0, max: 100 },
+  /** VMQ weight: 0 = the default queue */
+  vmqWeight: { min: 0, max: 100 },
+  /** a worker index for vmqPin */
+  vmqWorker: { min: 0, max: 15 },
+  /** a CPU number (vmqPin, switch cpus) */
+  cpu: { min: 0, max: 1023 },
   /** trunk native VLAN: 0 = untagged frames belong to no VLAN */
   nativeVlanId: { min: 0, max: VLAN_ID_MAX },
   vlanId: { min: VLAN_ID_MIN, max: VLAN_ID_MAX },
@@ -64,7 +70,7 @@ const FEATURE_VALUE_MAX = 1024;
 // ---------------------------------------------------------------------------------------------------------------
 // Small readers
 
-function intIn(v: unknown, path: string, r: { min: number; max: number }, what = 'an integer in '): number {
+export function intIn(v: unknown, path: string, r: { min: number; max: number }, what = 'an integer in '): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < r.min || v > r.max) {
     throw new ConfigError(path, `expected ${what}${r.min}..${r.max}, got ${describe(v)}`);
   }
@@ -376,6 +382,17 @@ function validateFeatures(input: unknown, path: string): Record<string, Record<s
   return out;
 }
 
+/** `{ worker: N }` or `{ cpu: N }` (src/vmq/model.ts VmqPin) */
+export function validateVmqPin(v: unknown, path: string): { worker: number } | { cpu: number } {
+  const obj = expectObject(v, path);
+  const keys = Object.keys(obj);
+  if (keys.length !== 1 || (keys[0] !== 'worker' && keys[0] !== 'cpu')) {
+    throw new ConfigError(path, `expected { "worker": N } or { "cpu": N }, got ${describe(v)}`);
+  }
+  if (keys[0] === 'worker') return { worker: intIn(obj.worker, fieldPath(path, 'worker'), PORT_SETTING_RANGES.vmqWorker) };
+  return { cpu: intIn(obj.cpu, fieldPath(path, 'cpu'), PORT_SETTING_RANGES.cpu) };
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The whole set
 
@@ -432,5 +449,8 @@ export function validatePortSettings(obj: Record<string, unknown>, path: string)
   }
   // HNV (Set-VMNetworkAdapter -VirtualSubnetId): the lookup-record range, `expected 4096..16777214, got 12`
   if (obj.virtualSubnetId !== undefined) out.virtualSubnetId = intIn(obj.virtualSubnetId, p('virtualSubnetId'), HNV_VSID_RANGE, '');
+  const vmqWeight = intSetting(obj, 'vmqWeight', path);
+  if (vmqWeight !== undefined && vmqWeight > 0) out.vmqWeight = vmqWeight;
+  if (obj.vmqPin !== undefined) out.vmqPin = validateVmqPin(obj.vmqPin, p('vmqPin'));
   return out;
 }

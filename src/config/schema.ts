@@ -11,7 +11,7 @@
 import type { SwitchExtensionConfig } from './types.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
-import { validatePortSettings } from './port-settings.js';
+import { PORT_SETTING_RANGES, intIn, validatePortSettings } from './port-settings.js';
 import { validateHnv } from './hnv.js';
 import {
   DEFAULT_MAC_AGING_SECONDS,
@@ -80,11 +80,25 @@ const SWITCH_KEYS = [
   'macPortLimit',
   'uplinkBandwidth',
   'workers',
+  'cpus',
   'ports',
   'extensions',
 ] as const;
 const CONFIG_KEYS = ['version', 'switches', 'hnv', 'plugins', 'untrustedPlugins'] as const;
 const EXTENSION_KEYS = ['name', 'enabled', 'config', 'onError'] as const;
+
+/** A switch's worker CPUs: distinct CPU numbers 0..1023 (`[0, 1]`); an empty list is none. */
+export function validateCpus(input: unknown, path: string): number[] {
+  if (!Array.isArray(input)) throw new ConfigError(path, `expected a list of CPU numbers such as [0, 1], got ${describe(input)}`);
+  const raw: unknown[] = input;
+  const out: number[] = [];
+  raw.forEach((c, i) => {
+    const n = intIn(c, `${path}[${i}]`, PORT_SETTING_RANGES.cpu);
+    if (out.includes(n)) throw new ConfigError(`${path}[${i}]`, `CPU ${n} is listed twice`);
+    out.push(n);
+  });
+  return out;
+}
 
 /** The shape of a switch's extension list; each `config` is checked against its extension's spec when applied. */
 export function validateSwitchExtensions(input: unknown, path: string): SwitchExtensionConfig[] {
@@ -189,6 +203,7 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
   const macTableLimit = optionalInt(obj, 'macTableLimit', path, MAC_TABLE_LIMIT_RANGE) ?? DEFAULT_MAC_TABLE_LIMIT;
   const macPortLimit = optionalInt(obj, 'macPortLimit', path, PORT_MAC_LIMIT_RANGE);
   const workers = optionalInt(obj, 'workers', path, WORKERS_RANGE) ?? DEFAULT_WORKERS;
+  const cpus = obj.cpus === undefined ? undefined : validateCpus(obj.cpus, fieldPath(path, 'cpus'));
   // the capacity the ports' minimumBandwidthWeight divide (policy/bandwidth); 0 or absent: weights inactive
   const uplinkBandwidth = optionalInt(obj, 'uplinkBandwidth', path, UPLINK_BANDWIDTH_RANGE);
   if (uplinkBandwidth !== undefined && type !== 'external') {
@@ -218,6 +233,7 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
     ...(macPortLimit !== undefined ? { macPortLimit } : {}),
     ...(uplinkBandwidth ? { uplinkBandwidth } : {}),
     workers,
+    ...(cpus && cpus.length ? { cpus } : {}),
     ports,
     ...(obj.extensions !== undefined ? { extensions: validateSwitchExtensions(obj.extensions, fieldPath(path, 'extensions')) } : {}),
   };

@@ -96,10 +96,18 @@ export interface PortSettings {
    * routing in the subnet's routing domain, encapsulation toward remote Provider Addresses).
    */
   virtualSubnetId?: number;
+  /**
+   * VMQ (Hyper-V's VmqWeight, 0..100): 1..100 gives the port a queue of its own, which one data-path
+   * worker reads (src/vmq); 0/absent: the port is served by the switch's default queue.
+   */
+  vmqWeight?: number;
+  /** the port's queue is read by this worker, or by the worker pinned to this CPU (`xvs vmq pin`); needs vmqWeight ≥ 1 */
+  vmqPin?: { worker: number } | { cpu: number };
 }
 export const PORT_SETTING_KEYS = [
   'macLimit', 'macAddressSpoofing', 'dhcpGuard', 'routerGuard', 'stormLimit', 'maximumBandwidth', 'maximumBandwidthBurst',
   'minimumBandwidthWeight', 'portMirroring', 'staticMacAddress', 'vlan', 'acls', 'extendedAcls', 'features', 'virtualSubnetId',
+  'vmqWeight', 'vmqPin',
 ] as const satisfies readonly (keyof PortSettings)[];
 
 export interface PortConfig extends PortSettings {
@@ -138,8 +146,13 @@ export interface SwitchConfig {
    * (policy/bandwidth). Absent or 0: weights are inactive.
    */
   uplinkBandwidth?: number;
-  /** Data-path worker threads for this switch (default 1); rx ports are spread over them. */
+  /** Data-path worker threads for this switch (default 1); rx ports are spread over them by VMQ queue (src/vmq). */
   workers: number;
+  /**
+   * CPUs the workers are pinned to: worker i → cpus[i mod n] (`xvs switch set SW --cpus 0,1`); absent: not
+   * pinned. The daemon's XVS_CPUS environment variable overrides it. Changed in place (no recreate).
+   */
+  cpus?: number[];
   ports: PortConfig[];
   /**
    * Extensions bound to this switch, in pipeline order (capture, filter and forward each keep the

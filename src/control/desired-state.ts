@@ -134,6 +134,9 @@ export class DesiredState {
           if (this.isRunning(c.switch, c.port.name)) await manager.removePort(c.switch, c.port.name, { undoing: undo });
           this.down.delete(portKey(c.switch, c.port.name));
           return;
+        case 'setCpus':
+          if (this.isRunning(c.switch)) await manager.setCpus(c.switch, c.after);
+          return;
         case 'setExtensions': {
           if (!this.isRunning(c.switch)) return;
           const x = this.exts();

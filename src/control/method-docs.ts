@@ -15,15 +15,18 @@ export interface MethodDoc {
 
 export const METHOD_DOCS: Partial<Record<MethodName, MethodDoc>> = {
   'switch.create': {
-    params: '`name`, `type` (`private`/`internal`/`external`), `uplink?`, `allowManagementOs?`, `hostPort?`, `macAgingSeconds?`, `macTableLimit?`, `macPortLimit?`, `uplinkBandwidth?` (external: bits/s the bandwidth weights divide), `workers?`, `extensions?`, `mayExist?`',
+    params: '`name`, `type` (`private`/`internal`/`external`), `uplink?`, `allowManagementOs?`, `hostPort?`, `macAgingSeconds?`, `macTableLimit?`, `macPortLimit?`, `uplinkBandwidth?` (external: bits/s the bandwidth weights divide), `workers?`, `cpus?` (CPU numbers the workers are pinned to, worker i → cpus[i mod n]), `extensions?`, `mayExist?`',
     result: '`SwitchView` (+ `unchanged: true` when it existed)',
   },
   'switch.delete': { params: '`name`, `ifExists?`', result: '`{name, unchanged?}`' },
   'switch.list': { params: '—', result: '`SwitchView[]`' },
   'switch.show': { params: '`name`', result: '`SwitchView`' },
+  'switch.set': { params: '`name`, `cpus` (CPU numbers such as [0, 1]: worker i is pinned to cpus[i mod n]; null or []: none)', result: '`SwitchView` (+ `unchanged?`)' },
+  'vmq.show': { params: '`switch`', result: '`{switch, cpus, cpusFrom, intervalMs, workers: {index, tid, cpu, busy, queues}[], queues: {id, weight, pin?, worker, cpu, ports, pps, busy}[]}`' },
+  'vmq.rebalance': { params: '`switch`', result: '`{switch, moves: {queue, from, to, ports}[], view}` (view: as `vmq.show`)' },
   'port.add': { params: '`switch`, `name`, `netdev?`, `allowHostAddresses?` (a netdev with host addresses: consent), `macLimit?`, `mayExist?`', result: '`PortView` (+ `unchanged?`)' },
   'port.set': {
-    params: '`switch`, `name`, `macLimit?`, `macAddressSpoofing?`, `dhcpGuard?`, `routerGuard?` (true/false), `stormLimit?` (frames/s), `maximumBandwidth?` (bits/s, rounded to a multiple of 8), `maximumBandwidthBurst?` (bytes), `minimumBandwidthWeight?`, `portMirroring?` (`none`/`source`/`destination`), `staticMacAddress?`, `vlan?` (`{mode, accessVlanId | allowedVlanIds, nativeVlanId | primaryVlanId, secondaryVlanId | secondaryVlanIds}`), `acls?`, `extendedAcls?` (whole lists), `features?`, `virtualSubnetId?` (HNV VSID 4096..16777214: the netdev gets the overlay MTU); at least one setting, each a value or null for its default',
+    params: '`switch`, `name`, `macLimit?`, `macAddressSpoofing?`, `dhcpGuard?`, `routerGuard?` (true/false), `stormLimit?` (frames/s), `maximumBandwidth?` (bits/s, rounded to a multiple of 8), `maximumBandwidthBurst?` (bytes), `minimumBandwidthWeight?`, `portMirroring?` (`none`/`source`/`destination`), `staticMacAddress?`, `vlan?` (`{mode, accessVlanId | allowedVlanIds, nativeVlanId | primaryVlanId, secondaryVlanId | secondaryVlanIds}`), `acls?`, `extendedAcls?` (whole lists), `features?`, `virtualSubnetId?` (HNV VSID 4096..16777214: the netdev gets the overlay MTU), `vmqWeight?` (0..100: 1..100 a VMQ queue of its own), `vmqPin?` (`{worker}` or `{cpu}`: the worker that reads the port queue); at least one setting, each a value or null for its default',
     result: '`PortView` (+ `unchanged?`)',
   },
   'port.meter': { params: '`switch`, `name`, `reset?` (report, then count from zero)', result: '`MeterReport`: `{switch, port, since, entries: {index, direction, localAddress?, remoteAddress?, inboundBytes, inboundPackets, outboundBytes, outboundPackets}[], totals, reset?}`' },

@@ -9,6 +9,8 @@
  * request's `id`. The method table lives here, in one place: to add a method, add its types to `Methods` and
  * its params parser to `METHODS`; the compiler then asks the server for a handler.
  */
+import { parseSwitchSet, type SwitchSetParams, type SwitchSetParsed } from './vmq-params.js';
+import type { RebalanceResult, VmqView } from '../vmq/switch-vmq.js';
 import { ConfigError } from '../core/errors.js';
 import type { WorkerHealthEntry } from '../switch/manager-api.js';
 import type { ExtendedAcl, HnvCustomerRoute, HnvLookupRecord, HnvProviderAddress, PortAcl, PortConfig, SwitchConfig, SwitchType, XvsConfig } from '../config/types.js';
@@ -226,6 +228,9 @@ export interface Methods {
   'hnv.route.remove': { params: HnvRouteRemoveParams; parsed: HnvRouteRemoveParsed; result: HnvRemoveResult };
   'hnv.route.list': { params: EmptyParams; parsed: EmptyParams; result: HnvCustomerRoute[] };
   'hnv.show': { params: EmptyParams; parsed: EmptyParams; result: HnvShowResult };
+  'switch.set': { params: SwitchSetParams; parsed: SwitchSetParsed; result: SwitchView & Unchanged };
+  'vmq.show': { params: SwitchRefParams; parsed: SwitchRefParams; result: VmqView };
+  'vmq.rebalance': { params: SwitchRefParams; parsed: SwitchRefParams; result: RebalanceResult };
 }
 
 export interface ExtRefParams { switch: string; name: string }
@@ -511,6 +516,9 @@ export const METHODS: { [M in MethodName]: MethodSpec<ParsedOf<M>> } = {
   'switch.delete': { summary: 'delete a switch and its ports', mutates: true, parse: parseSwitchDelete },
   'switch.list': { summary: 'list switches', mutates: false, parse: parseEmpty },
   'switch.show': { summary: 'show one switch: config and ports', mutates: false, parse: parseName },
+  'switch.set': { summary: "change a running switch's settings in place: the CPUs its workers are pinned to (XVS_CPUS overrides)", mutates: true, parse: parseSwitchSet },
+  'vmq.show': { summary: "VMQ: a switch's queues with their worker, CPU, ports, pps and busy %, and its workers", mutates: false, parse: parseSwitchRef },
+  'vmq.rebalance': { summary: 'VMQ: place the queues on the workers again by measured load (rx sockets handed over without losing frames)', mutates: true, parse: parseSwitchRef },
   'port.add': { summary: 'add a VM port (a TAP, or an existing netdev)', mutates: true, parse: parsePortAdd },
   'port.remove': { summary: 'remove a port from a switch', mutates: true, parse: parsePortRemove },
   'port.list': { summary: "list a switch's ports", mutates: false, parse: parseSwitchRef },

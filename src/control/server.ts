@@ -169,6 +169,17 @@ export class ControlServer {
       'switch.delete': (p) => this.locked([p.name], () => this.deleteSwitch(p.name, p.ifExists)),
       'switch.list': async () => this.config.switches.map((sw) => this.switchView(sw)),
       'switch.show': async (p) => this.switchView(this.findSwitch(p.name, 'params.name')),
+      'switch.set': (p) => this.locked([p.name], () => this.setSwitch(p.name, p.cpus)),
+      'vmq.show': async (p) => {
+        if (!this.manager.vmqShow) throw new Error('this daemon has no VMQ');
+        return this.manager.vmqShow(this.runningSwitch(p.switch).name);
+      },
+      'vmq.rebalance': (p) => this.locked([p.switch], async () => {
+        if (!this.manager.vmqRebalance) throw new Error('this daemon has no VMQ');
+        const r = await this.manager.vmqRebalance(this.runningSwitch(p.switch).name);
+        this.log(`vmq rebalance of switch "${p.switch}": ${r.moves.length ? r.moves.map((m) => `${m.queue} ${m.from}→${m.to}`).join(', ') : 'nothing moved'}`);
+        return r;
+      }),
       'port.add': (p) => this.locked([p.switch], () => this.addPort(p.switch, p.port, p.mayExist)),
       'port.remove': (p) => this.locked([p.switch], () => this.removePort(p.switch, p.name, p.ifExists, p.force)),
       'port.list': async (p) => this.portViews(this.findSwitch(p.switch, 'params.switch')),
@@ -492,6 +503,18 @@ export class ControlServer {
     await this.state.commit(next, { scope: [switchName] });
     this.log(`set port "${portName}" of switch "${switchName}": ${JSON.stringify(settings)}`);
     return view();
+  }
+
+  /** `switch set`: the settings a running switch changes in place (cpus), committed like every change */
+  private async setSwitch(name: string, cpus: number[] | undefined): Promise<SwitchView & { unchanged?: boolean }> {
+    const sw = this.findSwitch(name, 'params.name');
+    if (JSON.stringify(sw.cpus ?? []) === JSON.stringify(cpus ?? [])) return { ...this.switchView(sw), unchanged: true };
+    const { cpus: _old, ...rest } = sw;
+    void _old;
+    const next = { ...this.config, switches: this.config.switches.map((s) => (s.name === name ? { ...rest, ...(cpus ? { cpus } : {}) } : s)) };
+    await this.state.commit(next, { scope: [name] });
+    this.log(`set switch "${name}": cpus ${cpus?.join(',') ?? '(none)'}`);
+    return this.switchView(this.findSwitch(name, 'params.name'));
   }
 
   private async removePort(switchName: string, portName: string, ifExists: boolean, force: boolean): Promise<{ switch: string; name: string; unchanged?: boolean }> {

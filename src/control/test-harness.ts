@@ -72,6 +72,10 @@ export class FakeManager implements SwitchManager {
     const entries = this.fdb(name);
     return { entries, next: null, total: entries.length };
   }
+  async setCpus(sw: string, cpus: number[] | undefined): Promise<void> {
+    await this.step(`setCpus ${sw} ${cpus?.join(',') ?? ''}`);
+  }
+
   async setPort(sw: string, port: string, settings: PortSettings): Promise<void> {
     await this.step(`setPort ${sw} ${port}`);
     const p = this.get(sw).ports.find((x) => x.name === port);

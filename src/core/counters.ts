@@ -22,6 +22,8 @@ export const SWITCH_FIELDS = [
   // heartbeat: bumped on every loop turn of the worker, busy or idle, and while it applies a plan;
   // extRunning: slot + 1 of the extension whose code runs right now (hook, tick, create, import), 0 = none
   'heartbeat', 'extRunning',
+  // VMQ load (src/vmq/load.ts): microseconds spent in breaths that received frames
+  'busyUs',
 ] as const;
 export type SwitchField = (typeof SWITCH_FIELDS)[number];
 export const SW = Object.freeze(

@@ -34,4 +34,16 @@ export class NativePort implements PortIo {
   close(): void {
     native.closePort(this.h);
   }
+
+  /**
+   * Hand this port to another thread (a VMQ queue move): its fd and rx ring stay open and go on filling
+   * (native parkPort); this object is dead afterwards. The taker calls NativePort.unpark(ticket).
+   */
+  park(): number {
+    return native.parkPort(this.h);
+  }
+
+  static unpark(ticket: number): NativePort {
+    return new NativePort(native.unparkPort(ticket));
+  }
 }

@@ -1,3 +1,4 @@
+import type { RebalanceResult, VmqView } from '../vmq/switch-vmq.js';
 import type { HnvProviderAddress, PortConfig, PortSettings, SwitchConfig } from '../config/types.js';
 import type { HnvPolicySnapshot } from '../hnv/model.js';
 
@@ -144,6 +145,8 @@ export interface SwitchManager {
   fdbPage(name: string, opts: FdbPageOptions): FdbPage;
   /** change a VM port's settings in place (`port set`) */
   setPort(switchName: string, portName: string, settings: PortSettings, opts?: { undoing?: boolean }): Promise<void>;
+  /** a running switch's worker CPUs changed (src/vmq: workers re-pinned in place) */
+  setCpus(switchName: string, cpus: number[] | undefined): Promise<void>;
   stats(name: string): SwitchStats;
   /** a port's meter ACL counts since the last reset; `reset`: report, then count from zero again */
   meter?(switchName: string, portName: string, reset: boolean): MeterReport;
@@ -160,6 +163,10 @@ export interface SwitchManager {
    * Absent (or undefined fields) until the data path exports a reader; `hnv show` then says null.
    */
   hnvRuntime?(switchName: string): HnvRuntimeView;
+  /** `vmq show`: queues, workers, CPUs and measured load (src/vmq) */
+  vmqShow?(switchName: string): VmqView;
+  /** `vmq rebalance`: queues placed again by measured load */
+  vmqRebalance?(switchName: string): Promise<RebalanceResult>;
   /** stop every worker; leaves TAPs in place (persistent) so running VMs keep their link. */
   shutdown(): Promise<void>;
 }

@@ -7,6 +7,7 @@
 import type { HnvProviderAddress, PortConfig, PortSettings, SwitchConfig, SwitchExtensionConfig, XvsConfig } from '../config/types.js';
 import type { HnvPolicySnapshot } from '../hnv/model.js';
 import type { SwitchHnvPolicy } from './hnv.js';
+import type { RebalanceResult, VmqView } from '../vmq/switch-vmq.js';
 import { ConfigError, NotFoundError } from '../core/errors.js';
 import { renderExtensionDoc } from '../extensions/docs.js';
 import { ExtensionRegistry, infoOf } from '../extensions/registry.js';
@@ -66,6 +67,14 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
   async setHnvPolicy(snapshot: HnvPolicySnapshot, localPas: HnvProviderAddress[]): Promise<void> {
     this.hnv = { snapshot: structuredClone(snapshot), localPas: structuredClone(localPas) };
     for (const [name, sw] of this.switches) await sw.setHnvPolicy(this.hnvFor(name));
+  }
+
+  vmqShow(switchName: string): VmqView {
+    return this.get(switchName).vmqView();
+  }
+
+  vmqRebalance(switchName: string): Promise<RebalanceResult> {
+    return this.get(switchName).vmqRebalance();
   }
 
   hnvRuntime(switchName: string): HnvRuntimeView {
@@ -153,6 +162,11 @@ export class DataPathManager implements SwitchManager, ExtensionManager {
     }
     const byIndex = new Map([...sw.ports.values()].map((p) => [p.index, p.name]));
     return pager.page(opts, (i) => byIndex.get(i) ?? `#${i}`, (Date.now() / 1000) | 0);
+  }
+
+  /** a running switch's worker CPUs (src/vmq) */
+  async setCpus(switchName: string, cpus: number[] | undefined): Promise<void> {
+    await this.get(switchName).setCpus(cpus);
   }
 
   async setPort(switchName: string, portName: string, settings: PortSettings, opts: { undoing?: boolean } = {}): Promise<void> {

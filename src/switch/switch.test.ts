@@ -109,7 +109,8 @@ test.serial('aging removes idle MACs; the table limit stops learning and is coun
 test.serial('two workers: rx ports split over threads, TCP still flows', async (t) => {
   const [a, b, c] = [0, 1, 2].map((i) => lab.hosts[i]);
   await mgr.createSwitch(cfg(`${P}w2`, { workers: 2 }));
-  for (const h of [a, b, c]) await mgr.addPort(`${P}w2`, { name: h.peer, netdev: h.peer });
+  // a VMQ weight gives each port a queue of its own, spread over the workers (ports without one share the default queue)
+  for (const h of [a, b, c]) await mgr.addPort(`${P}w2`, { name: h.peer, netdev: h.peer, vmqWeight: 1 });
   t.true(lab.ping(a, b, 2));
   const server = lab.spawnIn(b, ['iperf3', '-s', '-1', '-p', '5202']);
   await sleep(500);

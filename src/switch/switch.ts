@@ -47,6 +47,7 @@ import { parseMatch } from '../packet/match.js';
 import type { FrameTrace, PortControlOp } from '../workers/messages.js';
 import { validatePortFeatures } from '../extensions/port-features.js';
 import { DEFAULT_UNDERLAY_MTU, SwitchHnv, hnvRuntimeView, type SwitchHnvPolicy } from './hnv.js';
+import { SwitchVmq, type RebalanceResult, type VmqView } from '../vmq/switch-vmq.js';
 
 /** Capacity of the MAC table's buffer; the configured limit may be changed up to half of it. */
 const MAC_TABLE_CAPACITY_FOR = (limit: number): number => Math.max(limit, 1024);
@@ -201,6 +202,8 @@ export class Switch {
   private readonly registry: ExtensionRegistry;
   /** this switch's share of the HNV policy and its VSID ports' overlay MTUs (switch/hnv.ts) */
   private readonly hnv: SwitchHnv;
+  /** queues, their workers and the workers' CPUs (vmq/switch-vmq.ts) */
+  readonly vmq: SwitchVmq;
 
   private constructor(cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void, registry: ExtensionRegistry, record: NetdevRecord) {
     this.record = record;
@@ -234,6 +237,15 @@ export class Switch {
     this.watchdog = new Watchdog({ timeoutMs, onStall: (st) => this.onStall(st) });
     this.table = new MacTable(MAC_TABLE_CAPACITY_FOR(cfg.macTableLimit));
     this.table.setLimit(cfg.macTableLimit);
+    this.vmq = new SwitchVmq({
+      name: cfg.name, workers: () => this.workers, counters: this.counters, ports: () => [...this.ports.values()],
+      settings: (name) => {
+        const pc = this.cfg.ports.find((p) => p.name === name);
+        return { weight: pc?.vmqWeight ?? 0, ...(pc?.vmqPin ? { pin: pc.vmqPin } : {}) };
+      },
+      spec: (port, w, rx) => ({ index: port.index, name: port.name, kind: this.ports.get(port.name)?.kind ?? 'vm', netdev: port.netdev, backend: port.backend, rx, mtu: netdevMtu(port.netdev) }),
+      log,
+    }, tuning.cpus, cfg.cpus);
   }
 
   /** Start the workers and attach the uplink/host ports; VM ports are added after. */
@@ -252,6 +264,7 @@ export class Switch {
       await Promise.all(sw.workers.map((w) => w.ready));
       sw.workers.forEach((w) => sw.watchdog.watch(w.index, sw.counters[w.index].v));
       sw.watchdog.start();
+      sw.vmq.start();
       await sw.extensions.apply(cfg.extensions ?? [], 'extensions', true);
       sw.linkTimer = setInterval(() => sw.refreshLinks(), 1000);
       sw.linkTimer.unref();
@@ -273,17 +286,21 @@ export class Switch {
     throw new ConfigError('ports', `switch "${this.cfg.name}" has the maximum of ${MAX_PORTS_PER_SWITCH} ports`);
   }
 
-  /** a port as worker `w` opens it: rx on its owner (index mod workers), tx everywhere; TAP fds rx everywhere */
+  /** a port as worker `w` opens it: rx on the worker of its VMQ queue (vmq/), tx everywhere; TAP fds rx everywhere */
   private specFor(port: SwitchPort, w: number, mtu: number): PortSpec {
     return {
       index: port.index, name: port.name, kind: port.kind, netdev: port.netdev, backend: port.backend,
-      rx: port.backend === 'tapfd' || w === port.index % this.workers.length, mtu,
+      rx: port.backend === 'tapfd' || w === this.vmq.ownerOf(port.index), mtu,
     };
   }
 
-  /** Attach a port to every worker (see specFor). `macLimit`: the port's own MAC limit, if it sets one. */
-  private async attach(port: SwitchPort, macLimit?: number): Promise<void> {
+  /**
+   * Attach a port to every worker (see specFor). `macLimit`: the port's own MAC limit, if it sets one;
+   * `vmq`: its VMQ settings (its queue is placed before the workers open it).
+   */
+  private async attach(port: SwitchPort, macLimit?: number, vmq?: Pick<PortConfig, 'vmqWeight' | 'vmqPin'>): Promise<void> {
     const mtu = netdevMtu(port.netdev);
+    this.vmq.placeForAttach({ index: port.index, name: port.name, weight: vmq?.vmqWeight ?? 0, ...(vmq?.vmqPin ? { pin: vmq.vmqPin } : {}) });
     this.table.setPortLimit(port.index, portMacLimit(this.cfg, port.kind, macLimit));
     const done: DataPathWorker[] = [];
     try {
@@ -293,6 +310,7 @@ export class Switch {
       }
     } catch (e) {
       for (const w of done) await w.request({ type: 'detach', index: port.index }).catch(() => {});
+      this.vmq.forget();
       throw new ConfigError(`ports.${port.name}`, `cannot attach "${port.netdev}": ${(e as Error).message}`);
     }
     this.ports.set(port.name, port);
@@ -350,6 +368,7 @@ export class Switch {
   private async detach(port: SwitchPort): Promise<void> {
     for (const w of this.workers) await w.request({ type: 'detach', index: port.index }).catch(() => {});
     this.ports.delete(port.name);
+    this.vmq.forget();
     this.linkDown[port.index] = 0;
     this.table.flushPort(port.index);
     await this.pushPolicies().catch((e: unknown) => this.log(`switch ${this.cfg.name}: policies after removing ${port.name}: ${(e as Error).message}`));
@@ -449,7 +468,8 @@ export class Switch {
       setLinkUp(port.netdev);
       // a VSID port's netdev gets the overlay MTU before the workers read it
       this.hnv.applyMtu(pc, port.netdev, this.underlayMtu());
-      await this.attach(port, pc.macLimit);
+      this.vmq.check(field, pc.vmqWeight ?? 0, pc.vmqPin);
+      await this.attach(port, pc.macLimit, pc);
     } catch (e) {
       this.hnv.restoreMtu(port.netdev);
       this.giveBack(port);
@@ -482,6 +502,7 @@ export class Switch {
       .filter(([ext, kv]) => JSON.stringify(kv) !== JSON.stringify(before.features?.[ext])));
     validatePortFeatures(changed, this.registry, `ports.${name}.features`);
     if (opts.undoing !== true) await this.askExtensions('settings', { name, index: port.index, kind: port.kind, settings }, before);
+    this.vmq.check(`ports.${name}`, settings.vmqWeight ?? 0, settings.vmqPin);
     const apply = (s: PortSettings): void => {
       for (const k of PORT_SETTING_KEYS) delete pc[k];
       Object.assign(pc, structuredClone(s));
@@ -496,6 +517,30 @@ export class Switch {
       await this.pushPolicies().catch(() => {});
       throw new ConfigError(`ports.${name}`, (e as Error).message);
     }
+    // a weight or pin changed: the port's queue (and its rx socket) follow
+    if (before.vmqWeight !== settings.vmqWeight || JSON.stringify(before.vmqPin) !== JSON.stringify(settings.vmqPin)) await this.vmq.settle();
+  }
+
+  /** `vmq show` */
+  vmqView(): VmqView {
+    return this.vmq.view();
+  }
+
+  /** `vmq rebalance`: queues placed again by measured load, rx sockets handed over without losing frames */
+  async vmqRebalance(): Promise<RebalanceResult> {
+    const moves = await this.vmq.rebalance();
+    return { switch: this.cfg.name, moves, view: this.vmq.view() };
+  }
+
+  /** `switch set --cpus`: workers re-pinned (XVS_CPUS overrides), queues pinned by CPU follow */
+  async setCpus(cpus: number[] | undefined): Promise<void> {
+    const online = availableParallelism();
+    (cpus ?? []).forEach((c, i) => {
+      if (c >= online) throw new ConfigError(`cpus[${i}]`, `CPU ${c} is not online (this machine has CPUs 0..${online - 1})`);
+    });
+    if (cpus && cpus.length) this.cfg.cpus = [...cpus];
+    else delete this.cfg.cpus;
+    await this.vmq.setCpus(cpus);
   }
 
   async removePort(name: string, opts: PortOpOptions = {}): Promise<void> {
@@ -558,6 +603,7 @@ export class Switch {
   async stop(): Promise<void> {
     this.stopping = true;
     this.watchdog.stop();
+    this.vmq.stop();
     clearInterval(this.linkTimer);
     await Promise.all(this.workers.map((w) => w.stop()));
   }
@@ -568,7 +614,7 @@ export class Switch {
   private spawnWorker(w: number): DataPathWorker {
     const t = this.tuning;
     const cfg = this.cfg;
-    const cpu = t.cpus.length ? t.cpus[w % t.cpus.length] % availableParallelism() : null;
+    const cpu = this.vmq.cpuOf(w);
     const worker = new DataPathWorker({
       switchName: cfg.name, workerIndex: w, workerCount: cfg.workers, counters: this.counters[w].buffer,
       extCounters: this.extCounters[w].buffer as SharedArrayBuffer, linkDown: this.linkDown.buffer as SharedArrayBuffer,
@@ -809,7 +855,7 @@ export class Switch {
   /** Run a synthetic frame through the live pipeline of the worker that owns the port; nothing is sent or learned. */
   async trace(inPort: string, frame: Uint8Array): Promise<TraceView> {
     const port = this.portByName(inPort, 'in');
-    const worker = this.workers[port.backend === 'tapfd' ? 0 : port.index % this.workers.length];
+    const worker = this.workers[port.backend === 'tapfd' ? 0 : this.vmq.ownerOf(port.index)];
     const r = await worker.request({ type: 'trace', frame, inPort: port.index });
     if (!r.trace) throw new Error('the worker returned no trace');
     return this.traceView(r.trace, port.name);

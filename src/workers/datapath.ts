@@ -112,8 +112,10 @@ export class DataPath {
     const old = this.engine.detach(index);
     if (old) old.io.close();
     if (!keepCounters) { this.counters.clearPort(index); this.policyCounters.clearPort(index); }
-    this.lastKernelDrops[index] = 0;
-    this.lastTruncated[index] = 0;
+    // a port handed over from another worker (vmq) brings the kernel counts it had: fold only what comes after
+    const s = io.stats();
+    this.lastKernelDrops[index] = s.kernelDrops;
+    this.lastTruncated[index] = s.truncated;
     this.validate.mtuByPort[index] = mtu;
     this.engine.attach(new EnginePort(index, name, io, rx, this.opts.batchSize));
     this.directory.set(index, name);

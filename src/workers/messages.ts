@@ -66,7 +66,16 @@ export type WorkerRequest =
   | { id: number; type: 'trace'; frame: Uint8Array; inPort: number }
   | { id: number; type: 'trace-live'; traceId: number; count: number; match: MatchSpec | null; inPort: number }
   | { id: number; type: 'trace-live-stop'; traceId: number }
-  | { id: number; type: 'stop' };
+  | { id: number; type: 'stop' }
+  /**
+   * VMQ queue moves (src/vmq): `release-rx` parks the port's rx socket (ring untouched) and keeps a
+   * tx-only socket; the reply carries the ticket. `adopt-rx` takes a parked socket as the port's rx.
+   * `pin` re-pins the worker thread (empty: every CPU).
+   */
+  | { id: number; type: 'release-rx'; index: number }
+  | { id: number; type: 'adopt-rx'; port: PortSpec; ticket: number }
+  | { id: number; type: 'pin'; cpus: number[] };
+
 
 /** The result of running one frame through the pipeline (synthetic or live). */
 export interface FrameTrace {
@@ -90,7 +99,7 @@ export interface PortVeto {
 }
 
 export type WorkerReply =
-  | { id: number; ok: true; trace?: FrameTrace; veto?: PortVeto }
+  | { id: number; ok: true; trace?: FrameTrace; veto?: PortVeto; ticket?: number }
   | { id: number; ok: false; error: string };
 
 export type WorkerEvent =

@@ -18,6 +18,7 @@ import { AfPacketPort } from '../ports/afpacket.js';
 import { native } from '../ports/native/index.js';
 import type { PortIo, PortSpec } from '../ports/port.js';
 import { TapFdPort } from '../ports/tap.js';
+import { NativePort } from '../ports/native-port.js';
 import { RxCoalescing } from './coalescing.js';
 import { DataPath } from './datapath.js';
 import { loadExtensionModule } from '../pipeline/plan.js';
@@ -47,17 +48,20 @@ dp.agingSeconds = init.macAgingSeconds;
 dp.engine.linkDown = new Uint8Array(init.linkDown);
 let stopping = false;
 
-if (init.cpu !== null) {
+/** pin this thread to `cpus` (one CPU: SW.cpu names it; empty: every CPU, SW.cpu -1) */
+function pin(cpus: number[]): void {
   try {
-    native.setAffinity(init.cpu);
-    counters.v[SW.cpu] = init.cpu;
+    native.setAffinityCpus(cpus);
+    counters.v[SW.cpu] = cpus.length === 1 ? cpus[0] : -1;
   } catch (e) {
-    log(`worker ${init.workerIndex}: cannot pin to CPU ${init.cpu}: ${String(e)}`);
+    log(`worker ${init.workerIndex}: cannot pin to CPU ${cpus.join(',')}: ${String(e)}`);
     counters.v[SW.cpu] = -1;
   }
-} else {
-  counters.v[SW.cpu] = -1;
 }
+if (init.cpu !== null) pin([init.cpu]);
+else counters.v[SW.cpu] = -1;
+/** netdev of every attached port (a released rx port keeps a tx socket on it) */
+const netdevOf = new Map<number, string>();
 counters.v[SW.tid] = native.gettid();
 if (init.nice !== 0) {
   try {
@@ -80,10 +84,12 @@ function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
       case 'attach': {
         const s = req.port;
         dp.attach(s.index, s.name, openIo(s), s.rx, s.mtu, s.keepCounters === true);
+        netdevOf.set(s.index, s.netdev);
         return { id: req.id, ok: true };
       }
       case 'detach':
         dp.detach(req.index);
+        netdevOf.delete(req.index);
         return { id: req.id, ok: true };
       case 'configure':
         dp.agingSeconds = req.macAgingSeconds;
@@ -119,6 +125,26 @@ function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
         return { id: req.id, ok: true };
       case 'stop':
         stopping = true;
+        return { id: req.id, ok: true };
+      case 'release-rx': {
+        const p = dp.engine.ports[req.index];
+        if (!p || !p.rx || !(p.io instanceof NativePort)) throw new Error(`port #${req.index} is not received by this worker`);
+        dp.foldBackendCounters(); // its ring drops so far are this worker's to count
+        const tx = new AfPacketPort(netdevOf.get(req.index) ?? p.name, { rx: false });
+        const ticket = p.io.park();
+        // between breaths: no batch holds frames of this port; the tx socket replaces the parked one
+        dp.engine.detach(req.index);
+        dp.attach(req.index, p.name, tx, false, dp.validate.mtuByPort[req.index], true);
+        return { id: req.id, ok: true, ticket };
+      }
+      case 'adopt-rx': {
+        const s = req.port;
+        dp.attach(s.index, s.name, NativePort.unpark(req.ticket), true, s.mtu, true);
+        netdevOf.set(s.index, s.netdev);
+        return { id: req.id, ok: true };
+      }
+      case 'pin':
+        pin(req.cpus);
         return { id: req.id, ok: true };
     }
   } catch (e) {
@@ -166,8 +192,11 @@ async function run(): Promise<void> {
     }
     const nowMs = Date.now();
     const now = (nowMs / 1000) | 0;
+    const t0 = performance.now();
     const got = dp.breathe(now);
     if (got > 0) {
+      // VMQ load (src/vmq/load.ts): one clock read per breath, none per frame
+      counters.v[SW.busyUs] += (performance.now() - t0) * 1000;
       if (coalescing.shouldWait(got, idle === 0)) {
         counters.v[SW.coalesceWaits]++;
         Atomics.wait(mailbox, 0, seenMail, coalescing.waitMs);

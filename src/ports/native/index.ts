@@ -77,6 +77,14 @@ export interface NativeEdge {
   closeFd(fd: number): void;
   /** a port backed by a TAP queue fd that xvs holds; works with recvBatch/sendBatch/portFd/portStats/closePort */
   openTapPort(name: string, opts: TapPortOptions): number;
+  /** move handle h out of this thread into the process's parking lot, fd and ring untouched; returns a ticket */
+  parkPort(h: number): number;
+  /** take a parked port into this thread (recvBatch goes on where the last reader stopped); returns its handle here */
+  unparkPort(ticket: number): number;
+  /** close a parked port nobody will take; false if the ticket holds none */
+  dropParked(ticket: number): boolean;
+  /** pin the CALLING thread to a set of CPUs (empty: every CPU) */
+  setAffinityCpus(cpus: number[]): void;
 }
 
 /** Error thrown by the addon for a failed system call. */

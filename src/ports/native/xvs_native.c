@@ -613,6 +613,83 @@ ok: {
   }
 }
 
+/* ---------- handing a port from one thread to another (VMQ queue moves, src/vmq) ----------------- */
+
+/* A port handle is per thread, but its fd and rx ring are the process's. parkPort moves a handle out
+ * of the calling thread's table into this process-wide lot, untouched (nothing is closed, the kernel
+ * keeps filling the ring); unparkPort moves it into the calling thread's table, where recvBatch goes on
+ * at the same ring position. No frame is lost or seen twice while it is parked (a ring that fills
+ * meanwhile counts drops in PACKET_STATISTICS as always). */
+#include <pthread.h>
+#define MAX_PARKED 64
+static pthread_mutex_t parked_lock = PTHREAD_MUTEX_INITIALIZER;
+static handle_t parked[MAX_PARKED];   /* kind K_FREE = empty place (static: zeroed) */
+
+/* parkPort(h) -> ticket */
+static napi_value ParkPort(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  handle_t *hd = arg_handle(env, I, argv[0]);
+  if (!hd) return NULL;
+  pthread_mutex_lock(&parked_lock);
+  int t = -1;
+  for (int i = 0; i < MAX_PARKED; i++) if (parked[i].kind == K_FREE) { t = i; break; }
+  if (t >= 0) { parked[t] = *hd; memset(hd, 0, sizeof *hd); hd->fd = -1; }
+  pthread_mutex_unlock(&parked_lock);
+  if (t < 0) return throw_errno(env, EMFILE, "parkPort: %d ports are parked already", MAX_PARKED);
+  return num(env, t);
+}
+
+static int take_parked(uint32_t t, handle_t *out) {
+  int ok = 0;
+  pthread_mutex_lock(&parked_lock);
+  if (t < MAX_PARKED && parked[t].kind != K_FREE) { *out = parked[t]; memset(&parked[t], 0, sizeof parked[t]); ok = 1; }
+  pthread_mutex_unlock(&parked_lock);
+  return ok;
+}
+
+/* unparkPort(ticket) -> handle of the calling thread */
+static napi_value UnparkPort(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint32_t t;
+  if (!arg_u32(env, argv[0], &t, "ticket")) return NULL;
+  int idx = alloc_handle(I);
+  if (idx < 0) return throw_errno(env, EMFILE, "unparkPort: handle table full");
+  if (!take_parked(t, &I->h[idx])) return throw_range(env, "unparkPort: no port is parked under this ticket");
+  return num(env, idx);
+}
+
+/* dropParked(ticket): close a parked port nobody will take (its taker died); false if none */
+static napi_value DropParked(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint32_t t; handle_t h;
+  if (!arg_u32(env, argv[0], &t, "ticket")) return NULL;
+  napi_value r;
+  int had = take_parked(t, &h);
+  if (had) release_handle(&h);
+  napi_get_boolean(env, had, &r);
+  return r;
+}
+
+/* setAffinityCpus(cpus: number[]): sched_setaffinity of the CALLING thread to a set (empty: every CPU) */
+static napi_value SetAffinityCpus(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint32_t n = 0;
+  if (napi_get_array_length(env, argv[0], &n) != napi_ok) { napi_throw_type_error(env, NULL, "cpus must be an array"); return NULL; }
+  cpu_set_t set; CPU_ZERO(&set);
+  if (n == 0) {
+    long online = sysconf(_SC_NPROCESSORS_CONF);
+    for (long c = 0; c < online && c < CPU_SETSIZE; c++) CPU_SET(c, &set);
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v; uint32_t cpu;
+    if (napi_get_element(env, argv[0], i, &v) != napi_ok || !arg_u32(env, v, &cpu, "cpu")) return NULL;
+    if (cpu >= CPU_SETSIZE) return throw_range(env, "cpu out of range");
+    CPU_SET(cpu, &set);
+  }
+  if (sched_setaffinity(0, sizeof set, &set) < 0) return throw_errno(env, errno, "setAffinityCpus: sched_setaffinity");
+  return undef(env);
+}
+
 /* ---------- module ----------------------------------------------------------------------------- */
 
 /* Runs when the environment (thread) that loaded us goes away: close whatever it left open. */
@@ -635,6 +712,7 @@ NAPI_MODULE_INIT() {
     FN("portStats", PortStats), FN("setAffinity", SetAffinity), FN("gettid", Gettid), FN("yieldCpu", Yield), FN("setNice", SetNice),
     FN("tapCreate", TapCreate), FN("tapDestroy", TapDestroy), FN("tapOpen", TapOpen),
     FN("closeFd", CloseFd), FN("openTapPort", OpenTapPort),
+    FN("parkPort", ParkPort), FN("unparkPort", UnparkPort), FN("dropParked", DropParked), FN("setAffinityCpus", SetAffinityCpus),
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
