@@ -171,6 +171,7 @@ test.serial('vmq weights give ports queues of their own; pins by worker or CPU; 
   t.like(ports.find((x) => x.name === 'c'), { vmqWeight: 20, vmqPin: { cpu: 1 } });
 
   const text = d.xvs('vmq', 'show', SW);
+  t.log(text.out);
   t.regex(text.out, /QUEUE\s+WEIGHT\s+PIN\s+WORKER\s+CPU\s+PPS\s+BUSY%\s+PORTS/);
   t.regex(text.out, /^c\s+20\s+cpu 1\s+1\s+1\s/m);
   t.regex(d.xvs('port', 'show', SW, 'c').out, /vmq:\s+weight 20, pinned to cpu 1/);
