@@ -8,7 +8,9 @@
  *   - a MAC moving between two ports read by worker 1, with frames to it forwarded by worker 0: once
  *     the shared MAC table says where it is, not one frame goes to the port it left;
  *   - a counted stream from a port whose rx socket is moved between the workers again and again
- *     (vmq pin, vmq rebalance) arrives whole: every frame once, no ring-full drop.
+ *     (vmq pin, vmq rebalance) arrives whole: every frame once, no ring-full drop;
+ *   - automatic rebalancing (XVS_VMQ_AUTO_LB): two streams whose queues share worker 0 while worker 1
+ *     idles are split over the two workers by the daemon itself, and both arrive whole.
  */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
@@ -78,7 +80,8 @@ test.before(async () => {
   lab = new NetLab(P);
   (['a', 'b', 'c', 'd'] as const).forEach((n, i) => { hosts[n] = lab.addHost(i + 1); });
   // rings of 1024 frames: a shared 2-core machine may stall a worker for a while; the moves never need them
-  d = new TestDaemon({ XVS_RING_FRAMES: '1024' });
+  // automatic rebalancing at 1 % busy: a worker that receives a stream at all triggers it (last test)
+  d = new TestDaemon({ XVS_RING_FRAMES: '1024', XVS_VMQ_AUTO_LB: '1' });
   await d.start();
   const r = d.xvs('switch', 'create', SW, '--type', 'private', '--workers', '2');
   if (r.code !== 0) throw new Error(r.err);
@@ -258,4 +261,40 @@ test.serial('a counted stream from a port moved between workers again and again 
   }
   const drops = stats().ports.find((p) => p.name === 'a')?.drops ?? {};
   t.is(drops['ring-full'] ?? 0, 0, 'no rx ring overflowed');
+});
+
+test.serial('automatic rebalancing: two busy queues on worker 0, worker 1 idle: the daemon splits them, and both streams arrive whole', async (t) => {
+  const { a, b, c } = hosts;
+  const dh = hosts.d;
+  for (const args of [['a', '--vmq-weight', '50'], ['b', '--vmq-weight', '20']]) t.is(d.xvs('port', 'set', SW, ...args).code, 0);
+  // both on worker 0, then unpinned: they stay there until something moves them
+  for (const n of ['a', 'b']) t.is(d.xvs('vmq', 'pin', SW, n, '--worker', '0').code, 0);
+  for (const n of ['a', 'b']) t.is(d.xvs('vmq', 'unpin', SW, n).code, 0);
+  const v0 = vmq();
+  t.deepEqual([queue(v0, 'a').worker, queue(v0, 'b').worker], [0, 0]);
+  send(dh, 1, a.mac, dh.mac); // d is learned: b's stream goes to d alone
+  send(c, 1, a.mac, X); // X behind c: a's stream goes to c alone
+  const N = 100_000;
+  const cBefore = lab.rxPackets(c);
+  const dBefore = lab.rxPackets(dh);
+  const backlogBefore = softnetDropped();
+  const autoLines = (): number => (d.log.match(/vmq automatic rebalance \(a worker ≥ 1% busy\): \d+ queue\(s\) moved/g) ?? []).length;
+  const autoBefore = autoLines();
+  const sa = exited(stream(a, N, 10_000, X, a.mac));
+  const sb = exited(stream(b, N, 10_000, dh.mac, b.mac));
+  const split = await until(() => { const v = vmq(); return queue(v, 'a').worker !== queue(v, 'b').worker; }, 12_000);
+  const v1 = vmq();
+  t.log(`after: a on worker ${queue(v1, 'a').worker} (${queue(v1, 'a').pps} pps), b on worker ${queue(v1, 'b').worker}; workers busy ${v1.workers.map((w) => `${w.busy}%`).join(' ')}`);
+  t.true(split, 'the two busy queues went to different workers');
+  t.true(await until(() => autoLines() > autoBefore, 5000), 'the daemon logged its automatic rebalance');
+  t.regex(await sa, new RegExp(`sent ${N}`));
+  t.regex(await sb, new RegExp(`sent ${N}`));
+  await until(() => lab.rxPackets(c) - cBefore >= N && lab.rxPackets(dh) - dBefore >= N);
+  await sleep(300);
+  const backlog = softnetDropped() - backlogBefore;
+  const got = [lab.rxPackets(c) - cBefore, lab.rxPackets(dh) - dBefore];
+  if (backlog === 0) t.deepEqual(got, [N, N], 'every frame of both streams arrived once');
+  else t.true(got.every((n) => n <= N && N - n <= backlog), `got ${got.join(', ')} of ${N}; the host's input backlog dropped ${backlog} machine-wide`);
+  const st = d.json<{ ports: { name: string; drops: Record<string, number> }[] }>('stats', SW);
+  for (const n of ['a', 'b']) t.is(st.ports.find((p) => p.name === n)?.drops['ring-full'] ?? 0, 0, `no ring-full drop on ${n}`);
 });

@@ -82,6 +82,8 @@ export interface DataPathTuning {
   workerHeapMb: number;
   /** a control request a worker has not answered in this time fails */
   requestTimeoutMs: number;
+  /** VMQ automatic rebalancing (src/vmq/switch-vmq.ts): a worker this busy (percent) triggers it; 0 = off */
+  vmqAutoLb: number;
 }
 
 /**
@@ -109,12 +111,13 @@ export const DEFAULT_TUNING: DataPathTuning = {
   watchdogMs: DEFAULT_WATCHDOG_MS,
   workerHeapMb: 256,
   requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+  vmqAutoLb: 0,
 };
 
 /**
  * Data-path tuning from the environment of the daemon (for benchmarking and unusual hosts):
  * XVS_BATCH, XVS_RING_FRAMES, XVS_SPIN_BREATHS, XVS_SPIN_YIELD (0|1), XVS_COALESCE_US, XVS_NICE, XVS_POLL_MS, XVS_CPUS ("0,1"),
- * XVS_WATCHDOG_MS, XVS_WORKER_HEAP_MB, XVS_REQUEST_TIMEOUT_MS. Bad values are rejected by name.
+ * XVS_WATCHDOG_MS, XVS_WORKER_HEAP_MB, XVS_REQUEST_TIMEOUT_MS, XVS_VMQ_AUTO_LB (percent, 0 = off). Bad values are rejected by name.
  */
 export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<DataPathTuning> {
   const out: Partial<DataPathTuning> = {};
@@ -143,6 +146,8 @@ export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Dat
   if (watchdog !== undefined) out.watchdogMs = watchdog;
   const heap = int('XVS_WORKER_HEAP_MB', 16, 65_536);
   if (heap !== undefined) out.workerHeapMb = heap;
+  const autoLb = int('XVS_VMQ_AUTO_LB', 0, 100);
+  if (autoLb !== undefined) out.vmqAutoLb = autoLb;
   const reqTimeout = int('XVS_REQUEST_TIMEOUT_MS', 100, 600_000);
   if (reqTimeout !== undefined) out.requestTimeoutMs = reqTimeout;
   const cpus = env['XVS_CPUS'];
@@ -245,7 +250,7 @@ export class Switch {
       },
       spec: (port, w, rx) => ({ index: port.index, name: port.name, kind: this.ports.get(port.name)?.kind ?? 'vm', netdev: port.netdev, backend: port.backend, rx, mtu: netdevMtu(port.netdev) }),
       log,
-    }, tuning.cpus, cfg.cpus);
+    }, tuning.cpus, cfg.cpus, tuning.vmqAutoLb);
   }
 
   /** Start the workers and attach the uplink/host ports; VM ports are added after. */
@@ -298,7 +303,12 @@ export class Switch {
    * Attach a port to every worker (see specFor). `macLimit`: the port's own MAC limit, if it sets one;
    * `vmq`: its VMQ settings (its queue is placed before the workers open it).
    */
-  private async attach(port: SwitchPort, macLimit?: number, vmq?: Pick<PortConfig, 'vmqWeight' | 'vmqPin'>): Promise<void> {
+  private attach(port: SwitchPort, macLimit?: number, vmq?: Pick<PortConfig, 'vmqWeight' | 'vmqPin'>): Promise<void> {
+    // one queue change at a time (a queue move must not interleave with a port being opened)
+    return this.vmq.exclusive(() => this.attachNow(port, macLimit, vmq));
+  }
+
+  private async attachNow(port: SwitchPort, macLimit?: number, vmq?: Pick<PortConfig, 'vmqWeight' | 'vmqPin'>): Promise<void> {
     const mtu = netdevMtu(port.netdev);
     this.vmq.placeForAttach({ index: port.index, name: port.name, weight: vmq?.vmqWeight ?? 0, ...(vmq?.vmqPin ? { pin: vmq.vmqPin } : {}) });
     this.table.setPortLimit(port.index, portMacLimit(this.cfg, port.kind, macLimit));
@@ -366,9 +376,11 @@ export class Switch {
   }
 
   private async detach(port: SwitchPort): Promise<void> {
-    for (const w of this.workers) await w.request({ type: 'detach', index: port.index }).catch(() => {});
-    this.ports.delete(port.name);
-    this.vmq.forget();
+    await this.vmq.exclusive(async () => {
+      for (const w of this.workers) await w.request({ type: 'detach', index: port.index }).catch(() => {});
+      this.ports.delete(port.name);
+      this.vmq.forget();
+    });
     this.linkDown[port.index] = 0;
     this.table.flushPort(port.index);
     await this.pushPolicies().catch((e: unknown) => this.log(`switch ${this.cfg.name}: policies after removing ${port.name}: ${(e as Error).message}`));

@@ -77,6 +77,15 @@ export interface VmqView {
 }
 
 export interface VmqMove { queue: string; from: number; to: number; ports: string[] }
+
+/**
+ * Automatic rebalancing (OVS's pmd-auto-lb): when some worker has been busy at least `threshold` percent
+ * for AUTO_SAMPLES samples in a row while another is below it, the queues are placed again by load if
+ * that lowers the busiest worker's load by at least AUTO_IMPROVEMENT; then nothing is tried for AUTO_COOLDOWN_MS.
+ */
+export const AUTO_SAMPLES = 3;
+export const AUTO_IMPROVEMENT = 0.25;
+export const AUTO_COOLDOWN_MS = 10_000;
 export interface RebalanceResult { switch: string; moves: VmqMove[]; view: VmqView }
 
 export class SwitchVmq {
@@ -88,18 +97,62 @@ export class SwitchVmq {
   private timer: NodeJS.Timeout | undefined;
   private envCpus: number[];
   private cfgCpus: number[];
+  /** automatic rebalancing: busy percent that triggers it, 0 = off (XVS_VMQ_AUTO_LB) */
+  private readonly autoThreshold: number;
+  private hotSamples = 0;
+  private autoAfter = 0;
+  /** every change of queues or ports runs alone (queue moves, attach, detach, automatic rebalancing) */
+  private lock: Promise<unknown> = Promise.resolve();
 
-  constructor(host: VmqHost, envCpus: number[], cfgCpus: number[] | undefined) {
+  constructor(host: VmqHost, envCpus: number[], cfgCpus: number[] | undefined, autoThreshold = 0) {
     this.host = host;
     this.envCpus = envCpus;
     this.cfgCpus = cfgCpus ?? [];
+    this.autoThreshold = autoThreshold;
   }
 
-  /** sample the load once a second */
+  /** run `fn` after every change queued before it (a failure does not block the next) */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** sample the load once a second (and rebalance automatically, if on) */
   start(): void {
     this.meter.sample(this.host.counters, Date.now());
-    this.timer = setInterval(() => this.meter.sample(this.host.counters, Date.now()), 1000);
+    this.timer = setInterval(() => {
+      this.meter.sample(this.host.counters, Date.now());
+      if (this.autoThreshold > 0) this.autoCheck();
+    }, 1000);
     this.timer.unref();
+  }
+
+  /** per-worker sums of queue loads under an assignment */
+  private workerLoads(a: ReadonlyMap<string, number>, load: ReadonlyMap<string, number>): number[] {
+    const sums = this.host.workers().map(() => 0);
+    for (const [id, w] of a) if (w < sums.length) sums[w] += load.get(id) ?? 0;
+    return sums;
+  }
+
+  private autoCheck(): void {
+    const busy = this.meter.current.workerBusy.map((b) => b * 100);
+    const over = busy.some((b) => b >= this.autoThreshold);
+    const room = busy.some((b) => b < this.autoThreshold);
+    this.hotSamples = over && room ? this.hotSamples + 1 : 0;
+    if (this.hotSamples < AUTO_SAMPLES || Date.now() < this.autoAfter) return;
+    this.hotSamples = 0;
+    this.autoAfter = Date.now() + AUTO_COOLDOWN_MS;
+    void this.exclusive(async () => {
+      const queues = queuesOf(this.inputs());
+      const load = this.loads();
+      const next = assignQueues(queues, load, this.workerCpus());
+      const before = Math.max(...this.workerLoads(this.assignment, load));
+      const after = Math.max(...this.workerLoads(next, load));
+      if (!(after <= before * (1 - AUTO_IMPROVEMENT))) return;
+      const moves = await this.apply(queues, next);
+      this.host.log(`switch ${this.host.name}: vmq automatic rebalance (a worker ≥ ${this.autoThreshold}% busy): ${moves.length} queue(s) moved, busiest worker's load ${Math.round(before)} → ${Math.round(after)}`);
+    }).catch((e: unknown) => this.host.log(`switch ${this.host.name}: vmq automatic rebalance failed: ${(e as Error).message}`));
   }
 
   stop(): void {
@@ -173,20 +226,29 @@ export class SwitchVmq {
   }
 
   /** Port settings or CPUs changed: queues follow (pins first), moving rx ports as needed. */
-  async settle(): Promise<VmqMove[]> {
+  settle(): Promise<VmqMove[]> {
+    return this.exclusive(() => this.settleNow());
+  }
+
+  private settleNow(): Promise<VmqMove[]> {
     const queues = queuesOf(this.inputs());
     return this.apply(queues, placeNewQueues(queues, this.assignment, this.loads(), this.workerCpus()));
   }
 
   /** `vmq rebalance`: every unpinned queue placed again by measured load. */
-  async rebalance(): Promise<VmqMove[]> {
-    const queues = queuesOf(this.inputs());
-    this.queues = queues;
-    return this.apply(queues, assignQueues(queues, this.loads(), this.workerCpus()));
+  rebalance(): Promise<VmqMove[]> {
+    return this.exclusive(() => {
+      const queues = queuesOf(this.inputs());
+      return this.apply(queues, assignQueues(queues, this.loads(), this.workerCpus()));
+    });
   }
 
   /** new CPUs from the configuration (`switch set --cpus`): workers re-pinned unless XVS_CPUS overrides */
-  async setCpus(cpus: number[] | undefined): Promise<VmqMove[]> {
+  setCpus(cpus: number[] | undefined): Promise<VmqMove[]> {
+    return this.exclusive(() => this.setCpusNow(cpus));
+  }
+
+  private async setCpusNow(cpus: number[] | undefined): Promise<VmqMove[]> {
     this.cfgCpus = cpus ?? [];
     if (this.envCpus.length) {
       this.host.log(`switch ${this.host.name}: XVS_CPUS=${this.envCpus.join(',')} overrides the configured CPUs (${this.cfgCpus.join(',') || 'none'})`);
@@ -197,7 +259,7 @@ export class SwitchVmq {
         return w.alive ? w.request({ type: 'pin', cpus: c === null ? [] : [c] }) : undefined;
       }));
     }
-    return this.settle();
+    return this.settleNow();
   }
 
   /** move the rx side of every port whose worker changes from the current assignment to `next` */
