@@ -43,6 +43,8 @@ function cpusAllowed(pid: number, tid: number | 'main'): string {
   return m[1];
 }
 
+interface PortCounters { name: string; rxPackets: number; txPackets: number; txErrors: number; drops: Record<string, number> }
+
 const daemonPid = (): number => d.json<{ pid: number }>('daemon', 'status').pid;
 
 function stream(from: Host, count: number, rate: number, dst: string, src: string): ReturnType<NetLab['spawnIn']> {
@@ -178,6 +180,16 @@ test.serial('vmq weights give ports queues of their own; pins by worker or CPU; 
   t.regex(text.out, /QUEUE\s+WEIGHT\s+PIN\s+WORKER\s+CPU\s+PPS\s+BUSY%\s+PORTS/);
   t.regex(text.out, /^c\s+20\s+cpu 1\s+1\s+1\s/m);
   t.regex(d.xvs('port', 'show', SW, 'c').out, /vmq:\s+weight 20, pinned to cpu 1/);
+
+  // restored at start: the same queues on the same workers
+  await d.stop();
+  await d.start();
+  t.true(await until(() => d.xvs('vmq', 'show', SW).code === 0 && vmq().queues.length === 4), 'the switch is back');
+  const r = vmq();
+  // pinned queues where they were; unpinned ones (the default queue) are placed again by load and count
+  t.deepEqual(r.queues.map((q) => [q.id, q.weight, q.ports]), p.queues.map((q) => [q.id, q.weight, q.ports]));
+  t.deepEqual(['a', 'b', 'c'].map((id) => queue(r, id).worker), [0, 1, 1]);
+  t.like(queue(r, 'c'), { pin: { cpu: 1 }, cpu: 1 });
 });
 
 test.serial('a MAC moving between two ports of worker 1, sent to by worker 0: no frame goes to the port it left once the table has the move', async (t) => {
@@ -214,11 +226,15 @@ test.serial('a counted stream from a port moved between workers again and again 
   send(c, 1, a.mac, X);
   t.true(await until(() => d.json<{ mac: string; port: string }[]>('fdb', 'show', SW).some((e) => e.mac === X && e.port === 'c')));
   const N = 60_000;
-  const stats = (): { ports: { name: string; rxPackets: number; drops: Record<string, number> }[] } => d.json('stats', SW);
+  const stats = (): { ports: PortCounters[] } => d.json('stats', SW);
   const rxA = (): number => stats().ports.find((p) => p.name === 'a')?.rxPackets ?? 0;
   const cBefore = lab.rxPackets(c);
   const backlogBefore = softnetDropped();
   const aRxBefore = rxA();
+  const vethDropped = (): number => Number(readFileSync(`/sys/class/net/${c.peer}/statistics/tx_dropped`, 'utf8'));
+  const vethBefore = vethDropped();
+  const cTx = (): number => stats().ports.find((p) => p.name === 'c')?.txPackets ?? 0;
+  const cTxBefore = cTx();
   const s = stream(a, N, 5000, X, a.mac);
   const done = exited(s);
   let moves = 0;
@@ -242,17 +258,19 @@ test.serial('a counted stream from a port moved between workers again and again 
   t.regex(await done, new RegExp(`sent ${N}`));
   const distinct = workers.filter((w, i) => i === 0 || w !== workers[i - 1]).length;
   t.log(`worker of a's queue after each step: ${workers.join(' ')} (${moves} moves by rebalance)`);
+  t.log(`rx ring unread during the moves (ms): ${[...d.log.matchAll(/unread for at most ([\d.]+) ms/g)].map((m) => m[1]).join(' ')}`);
   t.true(distinct >= 4, `a's rx socket changed worker ${distinct - 1} times during the stream`);
   t.true(sawLoad, 'vmq show measured the stream (pps > 0) while it ran');
   const arrived = await until(() => lab.rxPackets(c) - cBefore >= N);
-  await sleep(300);
+  await sleep(1500); // the workers fold their kernel drop counters once a second
   const st = stats().ports.filter((p) => p.name === 'a' || p.name === 'c');
   const dev = (h: Host, what: string): string => lab.exec(h, ['cat', `/sys/class/net/${h.dev}/statistics/${what}`]).trim();
   t.log(`switch: ${JSON.stringify(st)}; a's NIC tx ${dev(a, 'tx_packets')} tx_dropped ${dev(a, 'tx_dropped')}; c's NIC rx ${dev(c, 'rx_packets')} rx_dropped ${dev(c, 'rx_dropped')}`);
   // frames the host's per-CPU input backlog dropped (machine-wide, any sender) never reached a socket: not the switch's
   const backlog = softnetDropped() - backlogBefore;
   const took = rxA() - aRxBefore;
-  t.is(lab.rxPackets(c) - cBefore, took, 'every frame the switch received went out once (none lost, none twice)');
+  t.is(cTx() - cTxBefore, took, 'every frame the switch received went out once (none lost, none twice)');
+  t.is(lab.rxPackets(c) - cBefore + (vethDropped() - vethBefore), took, 'and reached c, but for what the kernel dropped after the switch (veth tx_dropped)');
   if (backlog === 0) {
     t.true(arrived, `c got ${lab.rxPackets(c) - cBefore} of ${N}`);
     t.is(took, N, 'the switch received every frame sent');
@@ -274,15 +292,25 @@ test.serial('automatic rebalancing: two busy queues on worker 0, worker 1 idle: 
   t.deepEqual([queue(v0, 'a').worker, queue(v0, 'b').worker], [0, 0]);
   send(dh, 1, a.mac, dh.mac); // d is learned: b's stream goes to d alone
   send(c, 1, a.mac, X); // X behind c: a's stream goes to c alone
-  const N = 100_000;
+  const N = 75_000;
   const cBefore = lab.rxPackets(c);
   const dBefore = lab.rxPackets(dh);
   const backlogBefore = softnetDropped();
+  const sw0 = d.json<{ ports: PortCounters[] }>('stats', SW).ports;
+  const swBefore = Object.fromEntries(sw0.map((p) => [p.name, p])) as Record<'a' | 'b' | 'c' | 'd', PortCounters>;
+  const vethBefore = new Map([c, dh].map((h) => [h.peer, Number(readFileSync(`/sys/class/net/${h.peer}/statistics/tx_dropped`, 'utf8'))]));
   const autoLines = (): number => (d.log.match(/vmq automatic rebalance \(a worker ≥ 1% busy\): \d+ queue\(s\) moved/g) ?? []).length;
   const autoBefore = autoLines();
-  const sa = exited(stream(a, N, 10_000, X, a.mac));
-  const sb = exited(stream(b, N, 10_000, dh.mac, b.mac));
-  const split = await until(() => { const v = vmq(); return queue(v, 'a').worker !== queue(v, 'b').worker; }, 12_000);
+  // 5 000 frames/s each (10 000/s on worker 0 together): the 1024-frame rings hold 200 ms, so a worker the
+  // shared 2-core machine leaves unscheduled for a while does not overflow; the test polls gently for the same reason
+  const sa = exited(stream(a, N, 5000, X, a.mac));
+  const sb = exited(stream(b, N, 5000, dh.mac, b.mac));
+  let split = false;
+  for (let i = 0; i < 30 && !split; i++) {
+    await sleep(500);
+    const v = vmq();
+    split = queue(v, 'a').worker !== queue(v, 'b').worker;
+  }
   const v1 = vmq();
   t.log(`after: a on worker ${queue(v1, 'a').worker} (${queue(v1, 'a').pps} pps), b on worker ${queue(v1, 'b').worker}; workers busy ${v1.workers.map((w) => `${w.busy}%`).join(' ')}`);
   t.true(split, 'the two busy queues went to different workers');
@@ -290,11 +318,22 @@ test.serial('automatic rebalancing: two busy queues on worker 0, worker 1 idle: 
   t.regex(await sa, new RegExp(`sent ${N}`));
   t.regex(await sb, new RegExp(`sent ${N}`));
   await until(() => lab.rxPackets(c) - cBefore >= N && lab.rxPackets(dh) - dBefore >= N);
-  await sleep(300);
+  await sleep(1500); // the workers fold their kernel drop counters once a second
   const backlog = softnetDropped() - backlogBefore;
   const got = [lab.rxPackets(c) - cBefore, lab.rxPackets(dh) - dBefore];
-  if (backlog === 0) t.deepEqual(got, [N, N], 'every frame of both streams arrived once');
-  else t.true(got.every((n) => n <= N && N - n <= backlog), `got ${got.join(', ')} of ${N}; the host's input backlog dropped ${backlog} machine-wide`);
-  const st = d.json<{ ports: { name: string; drops: Record<string, number> }[] }>('stats', SW);
-  for (const n of ['a', 'b']) t.is(st.ports.find((p) => p.name === n)?.drops['ring-full'] ?? 0, 0, `no ring-full drop on ${n}`);
+  const st = d.json<{ ports: PortCounters[] }>('stats', SW);
+  const of = (n: string): PortCounters => st.ports.find((p) => p.name === n)!;
+  const vethDropped = [c, dh].map((h) => Number(readFileSync(`/sys/class/net/${h.peer}/statistics/tx_dropped`, 'utf8')) - (vethBefore.get(h.peer) ?? 0));
+  t.log(`received ${got.join(', ')} of ${N}; switch rx a ${of('a').rxPackets - swBefore.a.rxPackets}, b ${of('b').rxPackets - swBefore.b.rxPackets}; ` +
+    `tx c ${of('c').txPackets - swBefore.c.txPackets}, d ${of('d').txPackets - swBefore.d.txPackets}; drops a ${JSON.stringify(of('a').drops)} b ${JSON.stringify(of('b').drops)}; ` +
+    `kernel after the switch (veth tx_dropped) ${vethDropped.join(', ')}; host input backlog ${backlog}; ` +
+    `rx ring unread during the last move: ${[...d.log.matchAll(/unread for at most ([\d.]+) ms/g)].slice(-1).map((m) => m[1]).join('')} ms`);
+  for (const n of ['a', 'b'] as const) t.is(of(n).drops['ring-full'] ?? 0, 0, `no ring-full drop on ${n}`);
+  // what the switch took in went out once, each stream to its one port, nothing lost in the switch
+  t.is(of('c').txPackets - swBefore.c.txPackets, of('a').rxPackets - swBefore.a.rxPackets, 'every frame a sent went out to c once');
+  t.is(of('d').txPackets - swBefore.d.txPackets, of('b').rxPackets - swBefore.b.rxPackets, 'every frame b sent went out to d once');
+  t.is(of('c').txErrors + of('d').txErrors, swBefore.c.txErrors + swBefore.d.txErrors, 'no tx error');
+  if (backlog === 0) t.deepEqual([of('a').rxPackets - swBefore.a.rxPackets, of('b').rxPackets - swBefore.b.rxPackets], [N, N], 'the switch took in every frame');
+  // the receivers got it all, but for what the kernel dropped between the switch's tx socket and the namespace
+  t.deepEqual(got.map((n, i) => n + vethDropped[i]), [of('c').txPackets - swBefore.c.txPackets, of('d').txPackets - swBefore.d.txPackets]);
 });

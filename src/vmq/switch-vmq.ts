@@ -76,7 +76,14 @@ export interface VmqView {
   queues: VmqQueueView[];
 }
 
-export interface VmqMove { queue: string; from: number; to: number; ports: string[] }
+export interface VmqMove {
+  queue: string;
+  from: number;
+  to: number;
+  ports: string[];
+  /** longest time a port's rx ring went unread during the move (release asked → taken), ms */
+  handoverMs?: number;
+}
 
 /**
  * Automatic rebalancing (OVS's pmd-auto-lb): when some worker has been busy at least `threshold` percent
@@ -279,16 +286,18 @@ export class SwitchVmq {
       const from = ownerIn(beforeQueues, before, p.index);
       const to = ownerIn(queues, next, p.index);
       if (from === to) continue;
+      const t0 = performance.now();
       await this.moveRx(p, from, to);
       const q = queues.find((x) => x.ports.includes(p.index))?.id ?? DEFAULT_QUEUE;
       const m = moved.get(q) ?? { queue: q, from, to, ports: [] };
       m.ports.push(p.name);
+      m.handoverMs = Math.max(m.handoverMs ?? 0, Math.round((performance.now() - t0) * 10) / 10);
       moved.set(q, m);
     }
     this.queues = queues;
     this.assignment = next;
     const out = [...moved.values()].filter((m) => m.ports.length > 0);
-    for (const m of out) this.host.log(`switch ${this.host.name}: vmq queue "${m.queue}" (${m.ports.join(', ')}) moved from worker ${m.from} to worker ${m.to}`);
+    for (const m of out) this.host.log(`switch ${this.host.name}: vmq queue "${m.queue}" (${m.ports.join(', ')}) moved from worker ${m.from} to worker ${m.to} (rx ring unread for at most ${m.handoverMs} ms)`);
     return out;
   }
 
