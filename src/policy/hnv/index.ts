@@ -150,6 +150,30 @@ class HnvHook implements PolicyHook {
   private readonly routerIp = new Uint8Array(4);
   private readonly routerIp6 = new Uint8Array(16);
   private now = 0;
+  /**
+   * The last IPv4 decision of this batch, reused by the next frame with the same addresses (frames of a
+   * flow come in runs; reset every batch, so a policy change or a moved MAC is seen by the next batch).
+   * From a VM: the record it went to, encapsulated whole with template fastTpl (fastR -1: none yet).
+   */
+  private fastR = -1;
+  private fastSlot = -1;
+  private fastSip = 0;
+  private fastDip = 0;
+  private fastHi = 0;
+  private fastLo = 0;
+  private fastMaxLen = 0;
+  private fastTpl: OuterTemplate | null = null;
+  /** deliver's template when it encapsulated one whole frame (for the decision above) */
+  private lastTpl: OuterTemplate | null = null;
+  /** From the uplink: the port an IPv4 unicast of (VSID, outer source, encapsulation, inner source, inner destination MAC) went to */
+  private decapPort = -1;
+  private decapSlot = -1;
+  private decapVsid = 0;
+  private decapSrc = 0;
+  private decapEncap: HnvEncap = 'vxlan';
+  private decapSip = 0;
+  private decapHi = 0;
+  private decapLo = 0;
 
   constructor(env: PolicyEnv, macs: HnvPortMacs, neighbors: NeighborTable) {
     this.env = env;
@@ -163,6 +187,8 @@ class HnvHook implements PolicyHook {
 
   process(batch: Batch, pool: FramePool, ctx: BreathContext): void {
     this.now = ctx.now;
+    this.fastR = -1;
+    this.decapPort = -1;
     const src = batch.inPort;
     const t = this.t;
     if (src >= 0 && t.portSlot[src] >= 0) this.fromVm(batch, pool, src);
@@ -381,11 +407,16 @@ class HnvHook implements PolicyHook {
     const t = this.t;
     const bytes = pool.bytes;
     const sip = readIpv4(bytes, off + 26);
+    const dip = readIpv4(bytes, off + 30);
+    if (this.fastR >= 0 && sip === this.fastSip && dip === this.fastDip && s === this.fastSlot && hi === this.fastHi && lo === this.fastLo &&
+        (bytes[off] & 1) === 0 && pool.len[id] <= this.fastMaxLen && !isGso(pool, id) && !this.env.trace.on) {
+      this.encapsulateAgain(batch, pool, i, id, off, s);
+      return;
+    }
     if (this.sourceRecord(s, sip, hi, lo) < 0) {
       if (this.reject(batch, i, R_SPOOF, s)) this.env.trace.note(i, `hnv: rejected hnv-spoofed-source (${ipv4Text(sip)} from ${macText(hi, lo)}: no record in VSID ${t.slotVsid[s]})`);
       return;
     }
-    const dip = readIpv4(bytes, off + 30);
     if ((bytes[off] & 1) !== 0 || dip === 0xffffffff || (dip >>> 28) === 14) {
       this.floodVsid(batch, pool, i, id, s, src);
       return;
@@ -405,7 +436,31 @@ class HnvHook implements PolicyHook {
       if (this.reject(batch, i, R_NO_RECORD, s)) this.env.trace.note(i, `hnv: rejected hnv-no-record (no record for ${ipv4Text(dip)} in routing domain ${t.domainNames[d]})`);
       return;
     }
+    this.lastTpl = null;
     this.deliverToRecord(batch, pool, i, id, off, r, s, src, vsid);
+    if (this.lastTpl !== null) {
+      this.fastR = r; this.fastSlot = s; this.fastSip = sip; this.fastDip = dip; this.fastHi = hi; this.fastLo = lo;
+      this.fastTpl = this.lastTpl;
+      this.fastMaxLen = overlayMtu(t.recEncap[r], t.uplinkMtu) + 14;
+    }
+  }
+
+  /** frame i goes where the batch's last frame with the same addresses went (fastR): encapsulated whole to its PA */
+  private encapsulateAgain(batch: Batch, pool: FramePool, i: number, id: number, off: number, s: number): void {
+    const t = this.t;
+    const r = this.fastR;
+    const bytes = pool.bytes;
+    if (t.recVsid[r] !== t.slotVsid[s]) {
+      for (let k = 0; k < 6; k++) bytes[off + 6 + k] = this.routerMac[k];
+      this.count(t.recSlot[r], HVF.routed);
+    }
+    for (let k = 0; k < 6; k++) bytes[off + k] = t.recMac[r * 6 + k];
+    if (!encapsulate(pool, id, this.fastTpl!, t.recVsid[r], innerFlowHash(pool, id))) {
+      this.reject(batch, i, R_NO_HEADROOM, t.recSlot[r]);
+      return;
+    }
+    this.count(t.recSlot[r], HVF.encapsulated);
+    this.unicast(batch, i, t.uplink);
   }
 
   private vmIpv6(batch: Batch, pool: FramePool, i: number, id: number, off: number, s: number, src: number, hi: number, lo: number): void {
@@ -608,6 +663,7 @@ class HnvHook implements PolicyHook {
         return;
       }
     }
+    const whole = pool.next[id] < 0 && !isGso(pool, id);
     for (let c = id; c >= 0; c = pool.next[c]) {
       if (!encapsulate(pool, c, tpl, t.recVsid[r], innerFlowHash(pool, c))) {
         if (this.reject(batch, i, R_NO_HEADROOM, rs)) this.env.trace.note(i, 'hnv: rejected hnv-no-headroom (no headroom for the outer header)');
@@ -616,6 +672,7 @@ class HnvHook implements PolicyHook {
       this.count(rs, HVF.encapsulated);
     }
     this.unicast(batch, i, t.uplink);
+    if (whole && !this.env.trace.synthetic) this.lastTpl = tpl;
     if (this.env.trace.on) {
       this.env.trace.note(i, `hnv: vsid ${t.slotVsid[s]} → record ${t.recText[r]} (remote, next hop ${ipv4Text(t.nhIp[k])} ${macText(macHi(this.nhMac, 0), macLo(this.nhMac, 0))})`);
     }
@@ -742,6 +799,16 @@ class HnvHook implements PolicyHook {
     const t = this.t;
     const info = this.info;
     const bytes = pool.bytes;
+    if (this.decapPort >= 0 && info.vsid === this.decapVsid && info.outerSrc === this.decapSrc && info.encap === this.decapEncap && !this.env.trace.on) {
+      const io = off + info.outerLen;
+      if (((bytes[io + 12] << 8) | bytes[io + 13]) === ETH_IPV4 && info.innerLen >= 34 && readIpv4(bytes, io + 26) === this.decapSip &&
+          macHi(bytes, io) === this.decapHi && macLo(bytes, io) === this.decapLo) {
+        stripOuter(pool, id, info.outerLen, info.innerLen);
+        this.unicast(batch, i, this.decapPort);
+        this.count(this.decapSlot, HVF.decapsulated);
+        return;
+      }
+    }
     const s = t.vsidMap.get(info.vsid, 0, 0);
     if (s < 0 || t.slotPortsStart[s] === t.slotPortsStart[s + 1]) {
       if (this.reject(batch, i, R_UNKNOWN_VSID, s)) this.env.trace.note(i, `hnv: rejected hnv-unknown-vsid (VSID ${info.vsid} has no port here)`);
@@ -795,6 +862,10 @@ class HnvHook implements PolicyHook {
     }
     this.unicast(batch, i, p);
     this.count(s, HVF.decapsulated);
+    if (type === ETH_IPV4 && sip !== 0 && pool.len[id] >= 34 && !this.env.trace.synthetic) {
+      this.decapPort = p; this.decapSlot = s; this.decapVsid = info.vsid; this.decapSrc = info.outerSrc; this.decapEncap = info.encap;
+      this.decapSip = sip; this.decapHi = macHi(bytes, o); this.decapLo = macLo(bytes, o);
+    }
     if (this.env.trace.on) this.env.trace.note(i, `hnv: decapsulated ${info.encap} VSID ${info.vsid} from PA ${ipv4Text(info.outerSrc)} → port ${p}`);
   }
 }
