@@ -68,7 +68,7 @@ export { validatePortSettings } from './port-settings.js';
 
 /** bits/s (1 Tbit/s at most, as maximumBandwidth) */
 export const UPLINK_BANDWIDTH_RANGE = { min: 0, max: 1_000_000_000_000 };
-const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', 'iovWeight', ...PORT_SETTING_KEYS] as const;
+const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', ...PORT_SETTING_KEYS, 'iovWeight'] as const;
 /** Hyper-V's IovWeight range */
 export const IOV_WEIGHT_RANGE = { min: 0, max: 100 } as const;
 const SWITCH_KEYS = [
