@@ -10,8 +10,10 @@
  *    port with the reason in the CLI output, the API result and the daemon log.
  */
 import test from 'ava';
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { NetLab, testPrefix } from '../src/lab/netlab.js';
 import { startHarness } from '../src/control/test-harness.js';
 import type { PortAddResult, SriovPfView } from '../src/control/protocol.js';
@@ -33,8 +35,12 @@ test('fixture host: sriov list/enable, port add --iov-weight prints the vfio and
   fs.loadDriver('vfio-pci');
   fs.addPf({ netdev: 'xpf0', address: '0000:03:00.0', totalVfs: 4 });
   const runner = new RecordingRunner();
-  const h = await startHarness({ netdevs: ['xpf0'], sriov: { fs, runner } });
-  t.teardown(() => h.done());
+  const dir = mkdtempSync(join(tmpdir(), 'xvs-sriov-ctl-'));
+  let h = await startHarness({ dir, netdevs: ['xpf0'], sriov: { fs, runner } });
+  t.teardown(async () => {
+    await h.done();
+    rmSync(dir, { recursive: true, force: true });
+  });
   const x = (...a: string[]) => cli(h.socket, ...a);
 
   let r = await x('sriov', 'enable', 'xpf0', '--vfs', '2');
@@ -83,7 +89,16 @@ test('fixture host: sriov list/enable, port add --iov-weight prints the vfio and
   t.regex((await x('port', 'add', 'sw0', 'vm2', '--iov-weight', '1.5')).err, /params\.iovWeight: expected an integer in 0\.\.100, got 1\.5/);
   t.regex((await x('port', 'add', 'sw0', 'vm2', '--iov-weight', '5', '--netdev', 'xpf0')).err, /params\.iovWeight: a VF's failover standby is the port's own TAP: not with netdev "xpf0"/);
 
+  // a restarted daemon keeps the VF: nothing is bound or set again
+  await h.done();
   fs.writes.length = 0;
+  runner.commands.length = 0;
+  h = await startHarness({ dir, netdevs: ['xpf0'], sriov: { fs, runner } });
+  const again = JSON.parse((await x('sriov', 'list', '--json')).out) as SriovPfView[];
+  t.deepEqual(again[0].vfs.map((v) => v.assignedTo), ['sw0/vm1', null, null]);
+  t.deepEqual(fs.writes, []);
+  t.deepEqual(runner.lines, []);
+
   r = await x('port', 'remove', 'sw0', 'vm1');
   t.is(r.code, 0, r.err);
   t.is(r.out.trim(), 'removed port "vm1" from switch "sw0"; VF 0000:04:00.0 given back to its driver');
@@ -94,6 +109,20 @@ test('fixture host: sriov list/enable, port add --iov-weight prints the vfio and
 });
 
 const P = testPrefix('sv');
+
+/** `info network` of a QEMU started (paused, -S) with these arguments; QEMU is stopped by its pid */
+function qemuNetworkInfo(args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    const q = spawn('qemu-system-x86_64', ['-M', 'q35', '-accel', 'tcg', '-S', '-display', 'none', '-nodefaults', '-monitor', 'stdio', ...args],
+      { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    q.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    q.stderr.on('data', (b: Buffer) => { out += b.toString(); });
+    const timer = setTimeout(() => { if (q.pid && q.exitCode === null) process.kill(q.pid, 'SIGKILL'); }, 60_000);
+    q.on('exit', () => { clearTimeout(timer); resolve(out); });
+    q.stdin.end('info network\nquit\n');
+  });
+}
 
 test('this machine (no SR-IOV): iovWeight ports fall back to software TAP ports, said in the CLI, the API result and the log', async (t) => {
   const lab = new NetLab(P);
@@ -116,6 +145,12 @@ test('this machine (no SR-IOV): iovWeight ports fall back to software TAP ports,
   t.regex(r.out, /falls back to a software port/);
   t.regex(r.out, new RegExp(`-netdev tap,id=${P}t1,ifname=${P}t1,script=no,downscript=no -device virtio-net-pci,netdev=${P}t1,mac=02`));
   t.true(existsSync(`/sys/class/net/${P}t1/tun_flags`), 'the software TAP port exists');
+  // QEMU takes the printed arguments as they are: it opens the TAP and makes the virtio NIC with the port's MAC
+  const qemuLine = r.out.split('\n').find((l) => l.trim().startsWith('-netdev'))!.trim().split(' ');
+  const mac = /mac=([0-9a-f:]{17})/.exec(qemuLine.join(' '))![1];
+  const info = await qemuNetworkInfo(qemuLine);
+  t.regex(info, new RegExp(`${P}t1-net: index=0,type=nic,model=virtio-net-pci,macaddr=${mac}`), info);
+  t.regex(info, new RegExp(`\\\\ ${P}t1: index=0,type=tap,ifname=${P}t1,script=no,downscript=no`), info);
 
   const host = lab.addHost(0);
   t.is(d.xvs('switch', 'create', `${P}e`, '--type', 'external', '--uplink', host.peer).code, 0);
