@@ -71,6 +71,7 @@ test('fixture host: sriov list/enable, port add --iov-weight prints the vfio and
   const saved = JSON.parse(readFileSync(h.configPath, 'utf8')) as { switches: { ports: { name: string; iovWeight?: number }[] }[] };
   t.deepEqual(saved.switches[0].ports, [{ name: 'vm1', iovWeight: 50 }], 'iovWeight persisted in the port config');
   t.true(existsSync(`${h.dir}/state/sriov.json`), 'the assignment is kept beside the config');
+  t.regex((await x('port', 'show', 'sw0', 'vm1')).out, /sr-iov:\s+VF 0 of xpf0 \(0000:04:00\.0\) on vfio-pci, MAC 02:/);
 
   const list = JSON.parse((await x('sriov', 'list', '--json')).out) as SriovPfView[];
   t.deepEqual(list.map((p) => [p.netdev, p.numVfs, p.switch, p.vfs.map((v) => v.assignedTo)]), [['xpf0', 3, 'sw0', ['sw0/vm1', null, null]]]);
@@ -145,6 +146,7 @@ test('this machine (no SR-IOV): iovWeight ports fall back to software TAP ports,
   t.regex(r.out, /falls back to a software port/);
   t.regex(r.out, new RegExp(`-netdev tap,id=${P}t1,ifname=${P}t1,script=no,downscript=no -device virtio-net-pci,netdev=${P}t1,mac=02`));
   t.true(existsSync(`/sys/class/net/${P}t1/tun_flags`), 'the software TAP port exists');
+  t.regex(d.xvs('port', 'show', `${P}p`, `${P}t1`).out, new RegExp(`sr-iov:\\s+software port: switch "${P}p" is private`));
   // QEMU takes the printed arguments as they are: it opens the TAP and makes the virtio NIC with the port's MAC
   const qemuLine = r.out.split('\n').find((l) => l.trim().startsWith('-netdev'))!.trim().split(' ');
   const mac = /mac=([0-9a-f:]{17})/.exec(qemuLine.join(' '))![1];

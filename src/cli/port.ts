@@ -101,6 +101,7 @@ export function portCommands(y: Cli): Cli {
               ['drops', s ? counts(s.drops) : null],
               ['macs', s ? `${s.macs} learned, limit ${s.macLimit}, ${s.macLimitHits} not learned (limit hits)` : null],
               ...settingsLines(p.config),
+              ...(p.iov ? [['sr-iov', p.iov.state === 'vf' ? `VF ${p.iov.vf} of ${p.iov.pf} (${p.iov.address}) on vfio-pci, MAC ${p.iov.mac}` : `software port: ${p.iov.reason}`] as [string, string]] : []),
             ]),
           );
         },

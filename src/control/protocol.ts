@@ -76,8 +76,8 @@ export type PortAddParams = PortRefParams & MayExist & {
   /** Hyper-V's IovWeight 0..100: > 0 asks for an SR-IOV VF (docs/QUEUES.md "SR-IOV") */
   iovWeight?: number;
 };
-/** `port.add`'s result: the port, and for an iovWeight port what it got (a VF, or the software path and why) */
-export type PortAddResult = PortView & Unchanged & { iov?: IovStatus };
+/** `port.add`'s result: the port (for an iovWeight port, `iov` says what it got: a VF, or the software path and why) */
+export type PortAddResult = PortView & Unchanged;
 /** `port.remove`'s result: iovReleased names the VF the port gave back */
 export type PortRemoveResult = PortRefParams & Unchanged & { iovReleased?: string };
 export type PortRemoveParams = PortRefParams & IfExists & {
@@ -146,6 +146,8 @@ export interface PortView {
    * `ports` and `config apply` changes nothing
    */
   config?: PortConfig;
+  /** a port with iovWeight: what it got, a VF or the software path and why (docs/QUEUES.md "SR-IOV") */
+  iov?: IovStatus;
 }
 
 export interface PortDetail extends PortView {

@@ -460,6 +460,10 @@ export class ControlServer {
       if (views.some((v) => v.name === p.name)) continue;
       views.push({ switch: sw.name, name: p.name, kind: 'vm', netdev: portNetdev(p), index: null, up: false, running: false, config: structuredClone(p) });
     }
+    for (const v of views) {
+      const iov = v.kind === 'vm' ? this.sriov.status(sw.name, v.name) : undefined;
+      if (iov) v.iov = structuredClone(iov);
+    }
     return views;
   }
 
@@ -488,12 +492,8 @@ export class ControlServer {
   private async addPort(switchName: string, port: PortConfig, mayExist: boolean): Promise<PortAddResult> {
     const next = edits.addPort(this.config, switchName, port, mayExist);
     const sw = this.runningSwitch(switchName);
-    const view = (): PortAddResult => {
-      const v: PortAddResult = this.portViews(this.findSwitch(sw.name, 'params.switch')).find((x) => x.name === port.name)
-        ?? { switch: sw.name, name: port.name, kind: 'vm', netdev: portNetdev(port), index: null, up: false, running: true };
-      const iov = this.sriov.status(sw.name, port.name);
-      return iov ? { ...v, iov: structuredClone(iov) } : v;
-    };
+    const view = (): PortAddResult => this.portViews(this.findSwitch(sw.name, 'params.switch')).find((x) => x.name === port.name)
+      ?? { switch: sw.name, name: port.name, kind: 'vm', netdev: portNetdev(port), index: null, up: false, running: true };
     if (!next) return { ...view(), unchanged: true };
     checkPortAgainstSystem(port, 'params', this.exists);
     await this.state.commit(next, { scope: [sw.name] });
