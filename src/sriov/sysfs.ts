@@ -39,8 +39,11 @@ export class RealSysfs implements Sysfs {
     return readFileSync(this.at(path), 'utf8');
   }
   write(path: string, value: string): void {
-    // sysfs stores act on one write(2): writeFileSync with a string does one write for these short values
-    writeFileSync(this.at(path), value);
+    const at = this.at(path);
+    // never create: a sysfs attribute that is not there is an error (ENOENT), as the kernel would say
+    if (!existsSync(at)) throw Object.assign(new Error(`ENOENT: no such file, ${at}`), { code: 'ENOENT' });
+    // sysfs stores act on one write(2): writeFileSync with a short string does one write
+    writeFileSync(at, value);
   }
   readlink(path: string): string {
     return readlinkSync(this.at(path));
