@@ -11,7 +11,7 @@ export function pfText(list: SriovPfView[]): string {
   const parts: string[] = [];
   parts.push(table(['PF', 'PCI', 'DRIVER', 'IOMMU', 'VFS', 'SWITCH'],
     list.map((p) => [p.netdev, p.address, p.driver, p.iommuGroup, `${p.numVfs}/${p.totalVfs}`, p.switch])));
-  const vfs = list.flatMap((p) => p.vfs.map((v) => [p.netdev, v.index, v.address, v.driver, v.driverOverride, v.iommuGroup, v.netdev, v.assignedTo]));
+  const vfs = list.flatMap((p) => p.vfs.map((v) => [p.netdev, v.index, v.address, v.driver, v.driverOverride, v.iommuGroup, v.netdev ? `${v.netdev}${v.netdevUp ? ' (up)' : ''}` : null, v.assignedTo]));
   if (vfs.length > 0) parts.push('', table(['PF', 'VF', 'PCI', 'DRIVER', 'OVERRIDE', 'IOMMU', 'NETDEV', 'PORT'], vfs));
   return parts.join('\n');
 }

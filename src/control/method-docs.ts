@@ -36,7 +36,7 @@ export const METHOD_DOCS: Partial<Record<MethodName, MethodDoc>> = {
   'acl.extended.remove': { params: '`switch`, `name`, `weight`, `direction`', result: '`{switch, name, extendedAcls}`' },
   'acl.extended.list': { params: '`switch`, `name`', result: '`ExtendedAcl[]`, larger weight first' },
   'port.remove': { params: '`switch`, `name`, `ifExists?`, `force?`', result: '`{switch, name, unchanged?, iovReleased?}` (iovReleased: the PCI address of the VF given back)' },
-  'sriov.list': { params: '—', result: '`SriovPfView[]`: `{netdev, address, driver, iommuGroup, totalVfs, numVfs, switch, vfs: {index, address, driver, driverOverride, iommuGroup, netdev, assignedTo}[]}`' },
+  'sriov.list': { params: '—', result: '`SriovPfView[]`: `{netdev, address, driver, iommuGroup, totalVfs, numVfs, switch, vfs: {index, address, driver, driverOverride, iommuGroup, netdev, netdevUp, assignedTo}[]}`' },
   'sriov.enable': { params: '`pf` (a PF netdev), `vfs` (0..sriov_totalvfs; 0 disables)', result: '`{pf, numVfs, written}` (written: the values written to sriov_numvfs, e.g. `["0", "4"]`)' },
   'port.list': { params: '`switch`', result: '`PortView[]` (a VM port\'s `config`: its document entry with every setting)' },
   'port.show': { params: '`switch`, `name`', result: '`PortView` + `stats` (`config` applies back unchanged through `config.apply`)' },

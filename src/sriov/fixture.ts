@@ -88,6 +88,13 @@ export class SysfsFixture implements Sysfs {
   private readonly devices = new Map<string, Device>();
   private readonly drivers = new Set<string>();
   private nextGroup = 10;
+  /** netdevs that are administratively up (PFs are; VF netdevs start down) */
+  private readonly upNetdevs = new Set<string>();
+
+  /** `ip link set NETDEV up` on the host (a VF netdev the host uses) */
+  setUp(netdev: string): void {
+    this.upNetdevs.add(netdev);
+  }
 
   loadDriver(name: string): void {
     this.drivers.add(name);
@@ -278,7 +285,7 @@ export class SysfsFixture implements Sysfs {
     const p = r.split('/').filter(Boolean);
     if (p.length === 5 && r.startsWith(`${NET}/`)) {
       const d = [...this.devices.values()].find((x) => x.netdev === p[3]);
-      if (d && p[4] === 'operstate') return 'up';
+      if (d && p[4] === 'operstate') return d.pf || this.upNetdevs.has(p[3]) ? 'up' : 'down';
       if (d && p[4] === 'address') return '02:00:00:00:00:00';
     }
     if (p.length !== 6 || !r.startsWith(`${DEV}/`)) return undefined;

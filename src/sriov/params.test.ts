@@ -54,7 +54,7 @@ test('RealSysfs under XVS_SYSFS_ROOT reads a kernel-shaped tree of real files an
   t.is(fs.root, root);
   t.deepEqual(listPfs(fs), [{
     netdev: 'eth1', address: '0000:03:00.0', driver: 'ixgbe', iommuGroup: null, totalVfs: 8, numVfs: 1,
-    vfs: [{ index: 0, address: '0000:04:00.1', driver: 'vfio-pci', driverOverride: 'vfio-pci', iommuGroup: 31, netdev: null }],
+    vfs: [{ index: 0, address: '0000:04:00.1', driver: 'vfio-pci', driverOverride: 'vfio-pci', iommuGroup: 31, netdev: null, netdevUp: false }],
   }]);
   t.is(sysfsFromEnv({}).root, '/');
 });

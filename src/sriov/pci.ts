@@ -26,6 +26,8 @@ export interface VfInfo {
   iommuGroup: number | null;
   /** the VF's netdev while a network driver holds it */
   netdev: string | null;
+  /** that netdev's operstate is up: the host uses the VF */
+  netdevUp: boolean;
 }
 
 export interface PfInfo {
@@ -79,6 +81,7 @@ export function readVf(fs: Sysfs, address: string, index: number): VfInfo {
   return {
     index, address, driver: driverOf(fs, address), driverOverride: driverOverride(fs, address),
     iommuGroup: groupOf(fs, dev), netdev: net[0] ?? null,
+    netdevUp: net[0] !== undefined && readAttr(fs, `${NET}/${net[0]}/operstate`) === 'up',
   };
 }
 

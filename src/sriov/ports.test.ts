@@ -142,6 +142,14 @@ test('fallbacks name why: private switch, no PF, no VFs, all in use, group share
   await s.reconcile(doc([VM1, { name: 'vm2', iovWeight: 10 }]));
   t.is(s.status('sw0', 'vm1')?.state, 'vf');
   t.regex((s.status('sw0', 'vm2') as { reason: string }).reason, /all 1 VFs of xpf0 are in use/);
+  // a VF the host uses (its netdev up, or a switch's port) is never taken
+  const busy = host({}, 2);
+  busy.setUp('xpf0v0');
+  const b = setup(busy);
+  await b.s.reconcile(doc([VM1, { name: 'vm3', netdev: 'xpf0v1' }]));
+  t.regex((b.s.status('sw0', 'vm1') as { reason: string }).reason, /all 2 VFs of xpf0 are in use/);
+  t.deepEqual(busy.writes, []);
+  t.is(busy.driverOf(VF0), 'ixgbevf');
   const shared = host({ vfGroups: 'pf' });
   t.regex(await reason(shared, doc([VM1])), /IOMMU group \d+ of VF 0000:04:00.0 also holds the PF 0000:03:00.0 \(xpf0\)/);
   t.is(shared.driverOf(PF), 'ixgbe', 'the uplink keeps its driver');

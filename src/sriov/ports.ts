@@ -63,6 +63,7 @@ export interface SriovVfView {
   driverOverride: string | null;
   iommuGroup: number | null;
   netdev: string | null;
+  netdevUp: boolean;
   /** "switch/port" holding it, or null */
   assignedTo: string | null;
 }
@@ -132,7 +133,7 @@ export class SriovPorts {
     for (const k of [...this.statuses.keys()]) if (!wanted.has(k)) this.statuses.delete(k);
     for (const [k, { sw, port }] of wanted) {
       const before = this.statuses.get(k)?.message;
-      changed = (await this.ensure(sw, port)) || changed;
+      changed = (await this.ensure(doc, sw, port)) || changed;
       const now = this.statuses.get(k)!;
       if (now.message !== before) this.log(now.message);
     }
@@ -140,7 +141,7 @@ export class SriovPorts {
   }
 
   /** the port gets (or keeps, with its policy up to date) a VF, or the software status; true if assignments changed */
-  private async ensure(sw: SwitchConfig, port: PortConfig): Promise<boolean> {
+  private async ensure(doc: XvsConfig, sw: SwitchConfig, port: PortConfig): Promise<boolean> {
     const k = key(sw.name, port.name);
     const tap = portNetdev(port);
     const policy = vfPolicyOf(sw.name, port);
@@ -181,7 +182,7 @@ export class SriovPorts {
       software(`settings a VF cannot enforce: ${blockers.join(', ')}`);
       return changed;
     }
-    const got = await this.allocate(sw, port, policy);
+    const got = await this.allocate(doc, sw, port, policy);
     if (typeof got === 'string') software(got);
     else {
       this.assigned.set(k, got);
@@ -207,7 +208,7 @@ export class SriovPorts {
   }
 
   /** a free VF of the switch's uplink bound to vfio-pci with its policy, or why not */
-  private async allocate(sw: SwitchConfig, port: PortConfig, policy: VfPolicy): Promise<IovAssignment | string> {
+  private async allocate(doc: XvsConfig, sw: SwitchConfig, port: PortConfig, policy: VfPolicy): Promise<IovAssignment | string> {
     const uplink = sw.uplink!;
     const pf = readPf(this.fs, uplink);
     if (!pf) {
@@ -216,8 +217,11 @@ export class SriovPorts {
     }
     if (pf.numVfs === 0) return `uplink ${uplink} has no VFs enabled (xvs sriov enable ${uplink} --vfs N; at most ${pf.totalVfs})`;
     const taken = new Set([...this.assigned.values()].map((x) => x.address));
-    const vf = pf.vfs.find((v) => !taken.has(v.address) && v.driver !== VFIO_DRIVER && v.driverOverride === null);
-    if (!vf) return `all ${pf.vfs.length} VFs of ${uplink} are in use`;
+    // a VF whose netdev is up, or is some switch's port or uplink, is the host's: never taken
+    const used = new Set(doc.switches.flatMap((s) => [s.uplink, ...s.ports.map((p) => p.netdev)]));
+    const vf = pf.vfs.find((v) => !taken.has(v.address) && v.driver !== VFIO_DRIVER && v.driverOverride === null
+      && !v.netdevUp && !(v.netdev !== null && used.has(v.netdev)));
+    if (!vf) return `all ${pf.vfs.length} VFs of ${uplink} are in use (held by ports, on vfio-pci, overridden, or their netdev up or a port)`;
     if (vf.iommuGroup === null) return `VF ${vf.address} has no IOMMU group: vfio needs the IOMMU on (intel_iommu=on or amd_iommu=on)`;
     const members = groupDevices(this.fs, vf.iommuGroup);
     if (members.includes(pf.address)) {
