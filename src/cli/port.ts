@@ -1,8 +1,9 @@
 /** `xvs port add|remove|list|show`, and the settings commands of port-settings.ts (set, vlan, meter, feature). */
 import type { PortAddParams } from '../control/protocol.js';
 import { vlanText } from '../config/desired.js';
-import { call, counts, keyValues, out, printJson, table, withJson, type Cli } from './common.js';
+import { call, counts, intOption, keyValues, out, printJson, table, withJson, type Cli } from './common.js';
 import { portSettingCommands, settingsLines } from './port-settings.js';
+import { iovText } from './sriov.js';
 
 export function portCommands(y: Cli): Cli {
   return y.command('port', "add, remove, list and show ports; change a port's settings, VLAN, features; meter it", (py) =>
@@ -19,16 +20,23 @@ export function portCommands(y: Cli): Cli {
               type: 'boolean', default: false,
               describe: 'accept a netdev (or existing TAP) that carries host IP addresses: they are removed while it is a port and put back after',
             })
-            .option('may-exist', { type: 'boolean', default: false, describe: 'no error if the port exists with this netdev' }),
+            .option('may-exist', { type: 'boolean', default: false, describe: 'no error if the port exists with this netdev' })
+            .option('iov-weight', {
+              type: 'number',
+              describe: "0..100 (Hyper-V's IovWeight): > 0 asks for an SR-IOV VF of the switch's uplink, passed through with vfio-pci; the TAP is its failover standby (a software port when there is no free VF)",
+            }),
         async (a) => {
           const params: PortAddParams = { switch: a.switch, name: a.name };
           if (a.netdev !== undefined) params.netdev = a.netdev;
           if (a.allowHostAddresses) params.allowHostAddresses = true;
           if (a.mayExist) params.mayExist = true;
+          const iovWeight = intOption('iov-weight', a.iovWeight);
+          if (iovWeight !== undefined) params.iovWeight = iovWeight;
           const v = await call(a, 'port.add', params);
           if (a.json) printJson(v);
           else if (v.unchanged) out(`port "${v.name}" (${v.netdev}) already on switch "${v.switch}" (unchanged)`);
           else out(`added port "${v.name}" (${v.netdev}) to switch "${v.switch}"`);
+          if (!a.json && v.iov) out(iovText(v.iov));
         },
       )
       .command(
@@ -45,7 +53,8 @@ export function portCommands(y: Cli): Cli {
             switch: a.switch, name: a.name, ...(a.ifExists ? { ifExists: true } : {}), ...(a.force ? { force: true } : {}),
           });
           if (a.json) printJson(r);
-          else out(r.unchanged ? `no port "${r.name}" on switch "${r.switch}" (unchanged)` : `removed port "${r.name}" from switch "${r.switch}"`);
+          else out(r.unchanged ? `no port "${r.name}" on switch "${r.switch}" (unchanged)` : `removed port "${r.name}" from switch "${r.switch}"`
+            + `${r.iovReleased ? `; VF ${r.iovReleased} given back to its driver` : ''}`);
         },
       )
       .command(
@@ -93,6 +102,7 @@ export function portCommands(y: Cli): Cli {
               ['drops', s ? counts(s.drops) : null],
               ['macs', s ? `${s.macs} learned, limit ${s.macLimit}, ${s.macLimitHits} not learned (limit hits)` : null],
               ...settingsLines(p.config),
+              ...(p.iov ? [['sr-iov', p.iov.state === 'vf' ? `VF ${p.iov.vf} of ${p.iov.pf} (${p.iov.address}) on vfio-pci, MAC ${p.iov.mac}` : `software port: ${p.iov.reason}`] as [string, string]] : []),
             ]),
           );
         },

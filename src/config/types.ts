@@ -113,6 +113,12 @@ export interface PortConfig extends PortSettings {
    * Without it such a netdev is refused. Loopback is refused always.
    */
   allowHostAddresses?: boolean;
+  /**
+   * Hyper-V's IovWeight (0..100; 0/absent: none): > 0 asks for an SR-IOV VF of the external switch's uplink,
+   * passed through with vfio-pci, the port's TAP being its virtio failover standby; without a free VF the port
+   * is a software port (src/sriov/ports.ts, docs/QUEUES.md "SR-IOV").
+   */
+  iovWeight?: number;
 }
 
 export interface SwitchConfig {
