@@ -21,7 +21,7 @@ export const METHOD_DOCS: Partial<Record<MethodName, MethodDoc>> = {
   'switch.delete': { params: '`name`, `ifExists?`', result: '`{name, unchanged?}`' },
   'switch.list': { params: '—', result: '`SwitchView[]`' },
   'switch.show': { params: '`name`', result: '`SwitchView`' },
-  'port.add': { params: '`switch`, `name`, `netdev?`, `allowHostAddresses?` (a netdev with host addresses: consent), `macLimit?`, `mayExist?`', result: '`PortView` (+ `unchanged?`)' },
+  'port.add': { params: '`switch`, `name`, `netdev?`, `allowHostAddresses?` (a netdev with host addresses: consent), `queues?` (1..16 virtio-net queue pairs: a multi-queue TAP above 1), `macLimit?`, `mayExist?`', result: '`PortView` (+ `unchanged?`)' },
   'port.set': {
     params: '`switch`, `name`, `macLimit?`, `macAddressSpoofing?`, `dhcpGuard?`, `routerGuard?` (true/false), `stormLimit?` (frames/s), `maximumBandwidth?` (bits/s, rounded to a multiple of 8), `maximumBandwidthBurst?` (bytes), `minimumBandwidthWeight?`, `portMirroring?` (`none`/`source`/`destination`), `staticMacAddress?`, `vlan?` (`{mode, accessVlanId | allowedVlanIds, nativeVlanId | primaryVlanId, secondaryVlanId | secondaryVlanIds}`), `acls?`, `extendedAcls?` (whole lists), `features?`, `virtualSubnetId?` (HNV VSID 4096..16777214: the netdev gets the overlay MTU); at least one setting, each a value or null for its default',
     result: '`PortView` (+ `unchanged?`)',

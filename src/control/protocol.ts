@@ -69,7 +69,7 @@ export type { PortRefParams, PortSetParsed, Unchanged };
 export interface MayExist { mayExist?: boolean }
 /** `--if-exists`: no error if it does not exist */
 export interface IfExists { ifExists?: boolean }
-export type PortAddParams = PortRefParams & MayExist & { netdev?: string; allowHostAddresses?: boolean };
+export type PortAddParams = PortRefParams & MayExist & { netdev?: string; allowHostAddresses?: boolean; queues?: number };
 export type PortRemoveParams = PortRefParams & IfExists & {
   /** remove the port even if a process (QEMU) still holds its TAP; the TAP then lasts until that process closes it */
   force?: boolean;
@@ -324,7 +324,7 @@ function parsePortRef(input: unknown): PortRefParams {
 }
 
 function parsePortAdd(input: unknown): { switch: string; port: PortConfig; mayExist: boolean } {
-  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'allowHostAddresses', 'macLimit', 'mayExist']);
+  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'allowHostAddresses', 'queues', 'macLimit', 'mayExist']);
   const sw = requireIfname(obj, 'switch', P);
   const mayExist = optionalBoolean(obj, 'mayExist', P) ?? false;
   const { switch: _omit, mayExist: _m, ...rest } = obj;
