@@ -2,7 +2,8 @@
  * Guest multi-queue through the real daemon and CLI (docs/QUEUES.md "Guest multi-queue"):
  *   - `xvs port add SW PORT --queues N` refuses 0, 17 and a netdev port naming `params.queues`, creates a
  *     multi-queue TAP, prints the QEMU arguments, persists `queues`, and a restarted daemon restores it;
- *     `--may-exist` with other queues is refused;
+ *     `--may-exist` with other queues is refused; a document edited to 1 queue while the daemon was down
+ *     gets xvs's TAP recreated single-queue at the start, and `config apply` back to 2 recreates the port;
  *   - QEMU without `queues` cannot attach to that TAP (why 1 queue keeps a single-queue TAP);
  *   - one QEMU VM (TCG, 2 vCPUs, `queues=2 … mq=on,vectors=6`) on the port: the guest sets
  *     `ethtool -L eth0 combined 2`; each vCPU pings a namespace on a veth port (virtio-net's XPS: CPU q
@@ -13,7 +14,7 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { XvsConfig } from '../src/config/types.js';
 import type { PortDetail } from '../src/control/protocol.js';
@@ -91,6 +92,25 @@ test.serial('port add --queues: checked naming the field, a multi-queue TAP, the
   t.is(d.json<PortDetail>('port', 'show', SW, TAP).config?.queues, 2);
   t.true(d.json<PortDetail>('port', 'show', SW, TAP).running);
   t.like(tunInfo(TAP), { multi_queue: true });
+
+  // the document edited while the daemon was down (queues gone = 1): xvs's own, unheld TAP is recreated
+  await d.stop();
+  const doc = JSON.parse(readFileSync(d.conf, 'utf8')) as XvsConfig;
+  const port = doc.switches[0]!.ports.find((p) => p.name === TAP)!;
+  delete port.queues;
+  writeFileSync(d.conf, JSON.stringify(doc));
+  await d.start();
+  t.regex(d.log, /recreated TAP xtgq\d+t single-queue for 1 queue\(s\)/);
+  t.like(tunInfo(TAP), { multi_queue: false, persist: true });
+  t.true(d.json<PortDetail>('port', 'show', SW, TAP).running);
+
+  // and `config apply` with queues 2 recreates the port (remove, add) on a multi-queue TAP
+  port.queues = 2;
+  const file = path.join(d.dir, 'queues2.json');
+  writeFileSync(file, JSON.stringify(doc));
+  t.regex(ok('config', 'apply', file), /applied 2 changes/);
+  t.like(tunInfo(TAP), { multi_queue: true, persist: true });
+  t.is(d.json<PortDetail>('port', 'show', SW, TAP).config?.queues, 2);
 });
 
 if (!hasQemu) {

@@ -1,6 +1,6 @@
 /**
  * Guest multi-queue, below the daemon: the QEMU arguments (golden strings), the `queues` field of a port
- * (range, TAP ports only, 1 and absent the same), and fitting an existing TAP to a port's queues on real
+ * (range, TAP ports only, 1 and absent the same; a change recreates the port), and fitting an existing TAP to a port's queues on real
  * TAPs: kept, recreated (xvs made it, nothing holds it) or refused naming the field (not ours, or held by
  * another process, here a child Node holding a queue fd as QEMU would).
  */
@@ -8,7 +8,9 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
-import { validatePort } from '../config/schema.js';
+import { describe, diff } from '../config/desired.js';
+import { validateConfig, validatePort } from '../config/schema.js';
+import type { XvsConfig } from '../config/types.js';
 import { cleanPrefix, testPrefix } from '../lab/netlab.js';
 import { qemuNetArgs, tapQueueAction } from './guest-queues.js';
 import { addonPath } from './native/index.js';
@@ -84,4 +86,15 @@ test.serial('fitTapQueues on real TAPs: kept, recreated, refused when not ours o
   t.regex(held?.message ?? '', new RegExp(`held by pid ${String(holder.pid)} \\(node\\): stop the VM first`));
   t.true(existsSync(`/sys/class/net/${tap}`));
   t.true(tapIsMultiQueue(tap));
+});
+
+test('a change of queues in a document recreates the port (remove, then add), described with its queues', (t) => {
+  const doc = (queues: number | undefined): XvsConfig => validateConfig({
+    version: 1,
+    switches: [{ name: 'sw0', type: 'private', ports: [{ name: 'vm1', ...(queues !== undefined ? { queues } : {}) }] }],
+  });
+  t.deepEqual(diff(doc(undefined), doc(1)), [], '1 and absent are the same');
+  const changes = diff(doc(2), doc(4));
+  t.deepEqual(changes.map((c) => c.kind), ['removePort', 'addPort']);
+  t.regex(describe(changes), /vm1 \(TAP, 4 queues\)/);
 });
