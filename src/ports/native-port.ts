@@ -4,11 +4,11 @@
  */
 import { HEADROOM, type FramePool } from '../core/frame-pool.js';
 import { native } from './native/index.js';
-import type { PortIo } from './port.js';
+import type { BackendStats, PortIo } from './port.js';
 
 export class NativePort implements PortIo {
   readonly fd: number;
-  private readonly h: number;
+  protected readonly h: number;
 
   constructor(handle: number) {
     this.h = handle;
@@ -26,9 +26,9 @@ export class NativePort implements PortIo {
     return native.sendBatch(this.h, pool.bytes, pool.slotSize, ids, 0, n, pool.start, pool.len);
   }
 
-  stats(): { kernelDrops: number; truncated: number } {
+  stats(): BackendStats {
     const s = native.portStats(this.h);
-    return { kernelDrops: s.kernelDrops, truncated: s.truncated };
+    return { kernelDrops: s.kernelDrops, truncated: s.truncated, tunnelGso: s.tunnelGso };
   }
 
   close(): void {

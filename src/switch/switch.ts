@@ -27,6 +27,7 @@ import { checkPortNetdev, describeAddresses, hostAddresses, isLoopback, isolate,
 import { NetdevRecord } from '../ports/netdev-record.js';
 import { DEFAULT_RING_FRAMES } from '../ports/afpacket.js';
 import type { PortBackend, PortSpec } from '../ports/port.js';
+import { TunnelTap } from '../ports/tunnel-tap.js';
 import { createPersistentTap, destroyPersistentTap, fitTapQueues } from '../ports/tap.js';
 import { tapQueueText } from '../ports/guest-queues.js';
 import { DataPathWorker, DEFAULT_REQUEST_TIMEOUT_MS, type WorkerDeath } from '../workers/worker-handle.js';
@@ -60,6 +61,8 @@ export interface SwitchPort {
   backend: PortBackend;
   /** xvs created this TAP (NetdevRecord) and removes it with the port; an adopted TAP stays */
   ownsTap: boolean;
+  /** the uplink's tunnel TAP (VXLAN GSO frames leave whole through it), if the kernel supports it */
+  tunnelTap?: TunnelTap;
 }
 
 export interface DataPathTuning {
@@ -279,6 +282,7 @@ export class Switch {
     return {
       index: port.index, name: port.name, kind: port.kind, netdev: port.netdev, backend: port.backend,
       rx: port.backend === 'tapfd' || w === port.index % this.workers.length, mtu,
+      ...(port.tunnelTap ? { tunnelTap: port.tunnelTap.name } : {}),
     };
   }
 
@@ -369,7 +373,13 @@ export class Switch {
     // a NIC must hear frames for every MAC behind the switch (veths deliver everything anyway)
     ip('link', 'set', 'dev', uplink, 'promisc', 'on');
     setLinkUp(uplink);
-    await this.attach({ index: this.freeIndex(), name: uplink, kind: 'external', netdev: uplink, backend: 'afpacket', ownsTap: false });
+    const tunnelTap = TunnelTap.open(uplink, (m) => this.log(`switch ${this.cfg.name}: ${m}`)) ?? undefined;
+    try {
+      await this.attach({ index: this.freeIndex(), name: uplink, kind: 'external', netdev: uplink, backend: 'afpacket', ownsTap: false, tunnelTap });
+    } catch (e) {
+      tunnelTap?.close();
+      throw e;
+    }
   }
 
   private hostPortName(): string {
@@ -537,6 +547,7 @@ export class Switch {
 
   /** A port's netdev leaves the switch: a TAP xvs created is deleted, any other netdev gets its settings back. */
   private giveBack(port: SwitchPort): void {
+    port.tunnelTap?.close();
     if (!port.ownsTap) {
       release(port.netdev, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
       return;
@@ -736,7 +747,7 @@ export class Switch {
         name: p.name, kind: p.kind, netdev: p.netdev,
         rxPackets: sum(b + PF.rxPackets), rxBytes: sum(b + PF.rxBytes),
         txPackets: sum(b + PF.txPackets), txBytes: sum(b + PF.txBytes),
-        drops: pd, txErrors: sum(b + PF.txErrors),
+        drops: pd, txErrors: sum(b + PF.txErrors), txTunnelGso: sum(b + PF.txTunnelGso),
         macs: this.table.portCount(p.index), macLimit: this.table.portLimit(p.index), macLimitHits: sum(b + PF.macLimitHits),
         policy: this.policyCountersOf(p.index),
       };

@@ -26,7 +26,7 @@ import { parseTunnel, stripOuter, TunnelInfo, TunnelParse } from './decap.js';
 import { buildOuterTemplate, encapsulate, innerFlowHash, overlayMtu, type OuterTemplate } from './encap.js';
 import { ArpInfo, arpReplyInPlace, buildArpRequest, NEIGHBOR_SLOTS, NeighborTable, parseArp } from './neighbors.js';
 import { fragmentIpv4 } from './fragment.js';
-import { isGso, segmentGso, SEGMENT_NO_SLOTS } from './segment.js';
+import { fitGsoToTunnel, isGso, segmentGso, SEGMENT_NO_SLOTS } from './segment.js';
 import { HnvPortMacs } from './shared-state.js';
 import { ipv4, ipv4Text, ipv6Text, ipv6Words, Key3Map, Key5Map, macBytes, macHi, macLo, macText, maskOf, readIpv4, readWord, writeIpv4 } from './tables.js';
 import { toPacketTooBig } from './too-big.js';
@@ -61,6 +61,8 @@ class Tables {
   uplinkMac: Uint8Array = new Uint8Array(6);
   uplinkMacText = '00:00:00:00:00:00';
   uplinkMtu = 1500;
+  /** the uplink sends VXLAN GSO frames whole (HnvPolicyInput.uplinkTunnelGso) */
+  uplinkTunnelGso = false;
   localPas = new Uint32Array(0);
   localPaList: HnvProviderAddress[] = [];
   /** per port: its VSID slot, -1 = not an HNV VM port */
@@ -597,15 +599,15 @@ class HnvHook implements PolicyHook {
         if (this.env.trace.on) this.env.trace.note(i, `hnv: fragmented to the overlay MTU ${mtu}`);
       }
     }
-    if (isGso(pool, id)) {
-      // a GSO super-frame cannot travel inside a tunnel: cut into segments chained after it (the engine sends the chain)
+    const tpl = this.template(r, k);
+    if (isGso(pool, id) && !this.wholeInTunnel(pool, id, r, tpl, mtu)) {
+      // a GSO super-frame the uplink cannot send whole: cut into segments chained after it (the engine sends the chain)
       const n = segmentGso(pool, id, mtu + 14, this.env.batchSize * POOL_RESERVE_FACTOR);
       if (n < 0) {
         if (this.reject(batch, i, n === SEGMENT_NO_SLOTS ? R_NO_HEADROOM : R_OVERSIZE, rs)) this.env.trace.note(i, `hnv: rejected ${n === SEGMENT_NO_SLOTS ? 'hnv-no-headroom (no slots to segment' : 'hnv-oversize (GSO layout not segmentable'} a GSO frame of ${pool.len[id]} bytes)`);
         return;
       }
     }
-    const tpl = this.template(r, k);
     for (let c = id; c >= 0; c = pool.next[c]) {
       if (!encapsulate(pool, c, tpl, t.recVsid[r], innerFlowHash(pool, c))) {
         if (this.reject(batch, i, R_NO_HEADROOM, rs)) this.env.trace.note(i, 'hnv: rejected hnv-no-headroom (no headroom for the outer header)');
@@ -617,6 +619,15 @@ class HnvHook implements PolicyHook {
     if (this.env.trace.on) {
       this.env.trace.note(i, `hnv: vsid ${t.slotVsid[s]} → record ${t.recText[r]} (remote, next hop ${ipv4Text(t.nhIp[k])} ${macText(macHi(this.nhMac, 0), macLo(this.nhMac, 0))})`);
     }
+  }
+
+  /**
+   * GSO frame id goes into record r's tunnel whole: VXLAN on an uplink with a tunnel TAP, no outer tag,
+   * the outer IPv4 length within 65535, a layout the kernel segments (gso_size lowered to the overlay MTU)
+   */
+  private wholeInTunnel(pool: FramePool, id: number, r: number, tpl: OuterTemplate, mtu: number): boolean {
+    return this.t.uplinkTunnelGso && this.t.recEncap[r] === 'vxlan' && tpl.ipOffset === 14 &&
+      pool.len[id] + tpl.bytes.length - 14 <= 0xffff && fitGsoToTunnel(pool, id, mtu + 14);
   }
 
   /**
@@ -796,6 +807,7 @@ function buildTables(input: SwitchPolicyInput, counterSlotOf: (vsid: number) => 
   t.uplinkMac = macBytes(h.uplinkMac, 'hnv.uplinkMac');
   t.uplinkMacText = macText(macHi(t.uplinkMac, 0), macLo(t.uplinkMac, 0));
   t.uplinkMtu = h.uplinkMtu;
+  t.uplinkTunnelGso = h.uplinkTunnelGso === true;
   const pas: HnvProviderAddress[] = [];
   for (const [k, pa] of h.providerAddresses.entries()) {
     if (ipv4(pa.address) < 0) {
