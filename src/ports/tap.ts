@@ -44,8 +44,9 @@ export function tapIsMultiQueue(name: string): boolean {
  */
 export function fitTapQueues(name: string, queues: number, owned: boolean, field: string): Exclude<TapQueueAction, 'refuse'> {
   const mq = tapIsMultiQueue(name);
-  // who holds it is read only when it matters (a scan of /proc)
-  const holders = mq === queues > 1 || !owned ? [] : tapHolders(name);
+  // who holds it is read only when the flag does not fit (a scan of /proc); a holder is named even on a TAP
+  // not xvs's (one left behind by `port remove --force` while QEMU kept it)
+  const holders = mq === queues > 1 ? [] : tapHolders(name);
   const action = tapQueueAction(mq, queues, owned, holders.length > 0);
   if (action === 'keep') return action;
   const want = tapQueueText(queues > 1);
