@@ -1,9 +1,18 @@
 /** `xvs port add|remove|list|show`, and the settings commands of port-settings.ts (set, vlan, meter, feature). */
-import type { PortAddParams } from '../control/protocol.js';
+import type { PortAddParams, PortView } from '../control/protocol.js';
 import { vlanText } from '../config/desired.js';
+import { PORT_QUEUES_RANGE } from '../config/types.js';
+import { qemuNetArgs } from '../ports/guest-queues.js';
 import { call, counts, intOption, keyValues, out, printJson, table, withJson, type Cli } from './common.js';
 import { portSettingCommands, settingsLines } from './port-settings.js';
 import { iovText } from './sriov.js';
+
+/** the QEMU arguments for a TAP port (null for a port on an existing netdev), one shell-ready line */
+function qemuLine(v: PortView): string | null {
+  if (v.kind !== 'vm' || v.config === undefined || v.config.netdev !== undefined) return null;
+  const args = qemuNetArgs(v.config.name, v.config.queues ?? 1, v.config.staticMacAddress !== undefined ? { mac: v.config.staticMacAddress } : {});
+  return args.join(' ');
+}
 
 export function portCommands(y: Cli): Cli {
   return y.command('port', "add, remove, list and show ports; change a port's settings, VLAN, features; meter it", (py) =>
@@ -16,6 +25,10 @@ export function portCommands(y: Cli): Cli {
             .positional('switch', { type: 'string', demandOption: true })
             .positional('name', { type: 'string', demandOption: true, describe: 'port name (and TAP name)' })
             .option('netdev', { type: 'string', describe: 'use this existing netdev (e.g. a veth end)' })
+            .option('queues', {
+              type: 'number',
+              describe: `virtio-net queue pairs of the VM (${PORT_QUEUES_RANGE.min}..${PORT_QUEUES_RANGE.max}, default 1): above 1 the TAP is multi-queue; prints the QEMU arguments`,
+            })
             .option('allow-host-addresses', {
               type: 'boolean', default: false,
               describe: 'accept a netdev (or existing TAP) that carries host IP addresses: they are removed while it is a port and put back after',
@@ -28,6 +41,8 @@ export function portCommands(y: Cli): Cli {
         async (a) => {
           const params: PortAddParams = { switch: a.switch, name: a.name };
           if (a.netdev !== undefined) params.netdev = a.netdev;
+          const queues = intOption('queues', a.queues);
+          if (queues !== undefined) params.queues = queues;
           if (a.allowHostAddresses) params.allowHostAddresses = true;
           if (a.mayExist) params.mayExist = true;
           const iovWeight = intOption('iov-weight', a.iovWeight);
@@ -37,6 +52,13 @@ export function portCommands(y: Cli): Cli {
           else if (v.unchanged) out(`port "${v.name}" (${v.netdev}) already on switch "${v.switch}" (unchanged)`);
           else out(`added port "${v.name}" (${v.netdev}) to switch "${v.switch}"`);
           if (!a.json && v.iov) out(iovText(v.iov));
+          // an iovWeight port printed its own QEMU arguments (the VF and its virtio standby)
+          const qemu = a.json || v.iov ? null : qemuLine(v);
+          if (qemu !== null) {
+            const n = v.config?.queues ?? 1;
+            out(`QEMU: ${qemu}`);
+            if (n > 1) out(`in the guest: ethtool -L eth0 combined ${n} (best with ${n} vCPUs: -smp ${n})`);
+          }
         },
       )
       .command(
@@ -94,6 +116,8 @@ export function portCommands(y: Cli): Cli {
               ['index', p.index],
               ['up', p.up],
               ['mtu', p.mtu ?? null],
+              ['queues', p.kind === 'vm' && p.config?.netdev === undefined ? p.config?.queues ?? 1 : null],
+              ['qemu', qemuLine(p)],
               ['state', p.running ? 'running' : 'down (see "xvs daemon status")'],
               ['rx', s ? `${s.rxPackets} packets, ${s.rxBytes} bytes` : null],
               ['tx', s ? `${s.txPackets} packets, ${s.txBytes} bytes` : null],

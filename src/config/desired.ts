@@ -170,7 +170,7 @@ export function inverse(c: Change): Change[] {
 
 function portText(p: PortConfig): string {
   const consent = p.allowHostAddresses === true ? ', host addresses allowed' : '';
-  const limit = p.macLimit !== undefined ? `, mac limit ${p.macLimit}` : '';
+  const limit = `${p.queues !== undefined ? `, ${p.queues} queues` : ''}${p.macLimit !== undefined ? `, mac limit ${p.macLimit}` : ''}`;
   const others = PORT_SETTING_KEYS.filter((k) => k !== 'macLimit' && p[k] !== undefined).map((k) => (k === 'vlan' ? `vlan ${vlanText(p.vlan)}` : SETTING_LABELS[k]));
   const more = others.length > 0 ? `, with ${others.join(', ')}` : '';
   return p.netdev === undefined ? `${p.name} (TAP${consent}${limit}${more})` : `${p.name} (netdev ${p.netdev}${consent}${limit}${more})`;

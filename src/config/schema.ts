@@ -20,6 +20,7 @@ import {
   DEFAULT_MAC_TABLE_LIMIT,
   IFNAMSIZ_MAX,
   MAX_PORTS_PER_SWITCH,
+  PORT_QUEUES_RANGE,
   type PortConfig,
   type SwitchConfig,
   type SwitchType,
@@ -68,7 +69,7 @@ export { validatePortSettings } from './port-settings.js';
 
 /** bits/s (1 Tbit/s at most, as maximumBandwidth) */
 export const UPLINK_BANDWIDTH_RANGE = { min: 0, max: 1_000_000_000_000 };
-const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', ...PORT_SETTING_KEYS, 'iovWeight'] as const;
+const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', 'queues', ...PORT_SETTING_KEYS, 'iovWeight'] as const;
 /** Hyper-V's IovWeight range */
 export const IOV_WEIGHT_RANGE = { min: 0, max: 100 } as const;
 const SWITCH_KEYS = [
@@ -127,8 +128,14 @@ export function validatePort(input: unknown, path: string): PortConfig {
   if (iovWeight !== undefined && iovWeight > 0 && netdev !== undefined) {
     throw new ConfigError(fieldPath(path, 'iovWeight'), `a VF's failover standby is the port's own TAP: not with netdev "${netdev}"`);
   }
+  // only above 1 is kept, so 1 and absent read back (and diff) the same
+  const queues = optionalInt(obj, 'queues', path, PORT_QUEUES_RANGE);
+  if (queues !== undefined && queues > 1 && netdev !== undefined) {
+    throw new ConfigError(fieldPath(path, 'queues'), `only a TAP port has queues (xvs creates its TAP multi-queue); "${netdev}" keeps its own`);
+  }
   return {
     name, ...(netdev !== undefined ? { netdev } : {}), ...(allowHostAddresses === true ? { allowHostAddresses } : {}),
+    ...(queues !== undefined && queues > 1 ? { queues } : {}),
     ...(iovWeight !== undefined && iovWeight > 0 ? { iovWeight } : {}),
     ...validatePortSettings(obj, path),
   };

@@ -119,6 +119,11 @@ export interface PortConfig extends PortSettings {
    * is a software port (src/sriov/ports.ts, docs/QUEUES.md "SR-IOV").
    */
   iovWeight?: number;
+  /**
+   * Queue pairs of the VM's virtio-net (PORT_QUEUES_RANGE; absent = 1): above 1 the port's TAP is multi-queue
+   * and QEMU attaches with `queues=N … mq=on` (ports/guest-queues.ts, docs/QUEUES.md). TAP ports only.
+   */
+  queues?: number;
 }
 
 export interface SwitchConfig {
@@ -254,3 +259,5 @@ export const MAX_PORTS_PER_SWITCH = 256;
 /** a port's MAC limit (0: learn nothing on it) and the switch's default for ports */
 export const PORT_MAC_LIMIT_RANGE = { min: 0, max: 1_048_576 } as const;
 export const IFNAMSIZ_MAX = 15;
+/** a VM port's virtio-net queue pairs (`xvs port add --queues`; QEMU allows more, 16 is plenty here) */
+export const PORT_QUEUES_RANGE = { min: 1, max: 16 } as const;

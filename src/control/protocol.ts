@@ -72,7 +72,7 @@ export interface MayExist { mayExist?: boolean }
 /** `--if-exists`: no error if it does not exist */
 export interface IfExists { ifExists?: boolean }
 export type PortAddParams = PortRefParams & MayExist & {
-  netdev?: string; allowHostAddresses?: boolean;
+  netdev?: string; allowHostAddresses?: boolean; queues?: number;
   /** Hyper-V's IovWeight 0..100: > 0 asks for an SR-IOV VF (docs/QUEUES.md "SR-IOV") */
   iovWeight?: number;
 };
@@ -338,7 +338,7 @@ function parsePortRef(input: unknown): PortRefParams {
 }
 
 function parsePortAdd(input: unknown): { switch: string; port: PortConfig; mayExist: boolean } {
-  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'allowHostAddresses', 'macLimit', 'mayExist', 'iovWeight']);
+  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'allowHostAddresses', 'queues', 'macLimit', 'mayExist', 'iovWeight']);
   const sw = requireIfname(obj, 'switch', P);
   const mayExist = optionalBoolean(obj, 'mayExist', P) ?? false;
   const { switch: _omit, mayExist: _m, ...rest } = obj;

@@ -28,7 +28,8 @@ import { NetdevRecord } from '../ports/netdev-record.js';
 import { DEFAULT_RING_FRAMES } from '../ports/afpacket.js';
 import type { PortBackend, PortSpec } from '../ports/port.js';
 import { TunnelTap } from '../ports/tunnel-tap.js';
-import { createPersistentTap, destroyPersistentTap } from '../ports/tap.js';
+import { createPersistentTap, destroyPersistentTap, fitTapQueues } from '../ports/tap.js';
+import { tapQueueText } from '../ports/guest-queues.js';
 import { DataPathWorker, DEFAULT_REQUEST_TIMEOUT_MS, type WorkerDeath } from '../workers/worker-handle.js';
 import { DEFAULT_WATCHDOG_MS, RestartLog, Watchdog, type Stall, type WorkerHealth } from '../workers/watchdog.js';
 import type { PipelinePlan } from '../pipeline/plan.js';
@@ -441,12 +442,18 @@ export class Switch {
       if (exists && !isTap(pc.name)) {
         throw new ConfigError(devField, `"${pc.name}" exists and is not a TAP; use --netdev to attach an existing netdev`);
       }
-      if (exists) checkPortNetdev(pc.name, devField, pc.allowHostAddresses === true, consent);
-      else {
+      const queues = pc.queues ?? 1;
+      if (exists) {
+        checkPortNetdev(pc.name, devField, pc.allowHostAddresses === true, consent);
+        if (fitTapQueues(pc.name, queues, this.record.ownsTap(pc.name), `${field}.queues`) === 'recreate') {
+          this.record.forgetSettings(pc.name);
+          this.log(`switch ${this.cfg.name}: recreated TAP ${pc.name} ${tapQueueText(queues > 1)} for ${queues} queue(s)`);
+        }
+      } else {
         // recorded before it exists: a kill between the two leaves a record the next start cleans (reconcile)
         this.record.recordTap(pc.name);
         try {
-          createPersistentTap(pc.name, false);
+          createPersistentTap(pc.name, queues > 1);
         } catch (e) {
           this.record.forgetTap(pc.name);
           throw new ConfigError(devField, `cannot create TAP "${pc.name}": ${(e as Error).message}`);
