@@ -1,8 +1,23 @@
 /** `xvs port add|remove|list|show`, and the settings commands of port-settings.ts (set, vlan, meter, feature). */
 import type { PortAddParams } from '../control/protocol.js';
+import type { PortIoKind } from '../config/types.js';
+import { offloadNames } from '../ports/offloads.js';
 import { vlanText } from '../config/desired.js';
 import { call, counts, keyValues, out, printJson, table, withJson, type Cli } from './common.js';
 import { portSettingCommands, settingsLines } from './port-settings.js';
+
+/** `afpacket`, or `pcap (libpcap; offloads turned off on veth3: tcp-segmentation-offload, …)` */
+export function ioText(p: { io?: 'pcap'; offloadsOff?: string[]; netdev: string; config?: { io?: 'pcap' } }): string {
+  if (p.io !== 'pcap' && p.config?.io !== 'pcap') return 'afpacket';
+  const off = p.offloadsOff;
+  if (off === undefined) return 'pcap (libpcap: no virtio-net header, so the netdev runs without offloads)';
+  return `pcap (libpcap: no virtio-net header, so ${off.length > 0 ? `xvs turned off ${p.netdev}'s ${offloadNames(off).join(', ')}` : `${p.netdev} already had its offloads off`})`;
+}
+
+/** the line `port add` adds for a libpcap port */
+function pcapNote(v: { io?: 'pcap'; offloadsOff?: string[]; netdev: string }): string {
+  return v.io === 'pcap' ? `\n  io ${ioText(v)}; they are turned back on when the port goes` : '';
+}
 
 export function portCommands(y: Cli): Cli {
   return y.command('port', "add, remove, list and show ports; change a port's settings, VLAN, features; meter it", (py) =>
@@ -19,16 +34,21 @@ export function portCommands(y: Cli): Cli {
               type: 'boolean', default: false,
               describe: 'accept a netdev (or existing TAP) that carries host IP addresses: they are removed while it is a port and put back after',
             })
+            .option('io', {
+              type: 'string', choices: ['afpacket', 'pcap'],
+              describe: 'how the switch reads and writes the netdev: afpacket (default; offloads end to end) or pcap (libpcap; the netdev\'s offloads are turned off while it is a port)',
+            })
             .option('may-exist', { type: 'boolean', default: false, describe: 'no error if the port exists with this netdev' }),
         async (a) => {
           const params: PortAddParams = { switch: a.switch, name: a.name };
           if (a.netdev !== undefined) params.netdev = a.netdev;
           if (a.allowHostAddresses) params.allowHostAddresses = true;
+          if (a.io !== undefined) params.io = a.io as PortIoKind;
           if (a.mayExist) params.mayExist = true;
           const v = await call(a, 'port.add', params);
           if (a.json) printJson(v);
           else if (v.unchanged) out(`port "${v.name}" (${v.netdev}) already on switch "${v.switch}" (unchanged)`);
-          else out(`added port "${v.name}" (${v.netdev}) to switch "${v.switch}"`);
+          else out(`added port "${v.name}" (${v.netdev}) to switch "${v.switch}"${pcapNote(v)}`);
         },
       )
       .command(
@@ -85,6 +105,7 @@ export function portCommands(y: Cli): Cli {
               ['index', p.index],
               ['up', p.up],
               ['mtu', p.mtu ?? null],
+              ['io', ioText(p)],
               ['state', p.running ? 'running' : 'down (see "xvs daemon status")'],
               ['rx', s ? `${s.rxPackets} packets, ${s.rxBytes} bytes` : null],
               ['tx', s ? `${s.txPackets} packets, ${s.txBytes} bytes` : null],

@@ -20,7 +20,9 @@ import {
   DEFAULT_MAC_TABLE_LIMIT,
   IFNAMSIZ_MAX,
   MAX_PORTS_PER_SWITCH,
+  PORT_IO_KINDS,
   type PortConfig,
+  type PortIoKind,
   type SwitchConfig,
   type SwitchType,
   type XvsConfig,
@@ -68,11 +70,12 @@ export { validatePortSettings } from './port-settings.js';
 
 /** bits/s (1 Tbit/s at most, as maximumBandwidth) */
 export const UPLINK_BANDWIDTH_RANGE = { min: 0, max: 1_000_000_000_000 };
-const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', ...PORT_SETTING_KEYS] as const;
+const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', 'io', ...PORT_SETTING_KEYS] as const;
 const SWITCH_KEYS = [
   'name',
   'type',
   'uplink',
+  'uplinkIo',
   'allowManagementOs',
   'hostPort',
   'macAgingSeconds',
@@ -120,10 +123,17 @@ export function validatePort(input: unknown, path: string): PortConfig {
   const netdev = optionalIfname(obj, 'netdev', path);
   // only `true` is kept, so `false` and absent read back (and diff) the same
   const allowHostAddresses = optionalBoolean(obj, 'allowHostAddresses', path);
+  const io = optionalIo(obj, 'io', path);
   return {
     name, ...(netdev !== undefined ? { netdev } : {}), ...(allowHostAddresses === true ? { allowHostAddresses } : {}),
+    ...(io === 'pcap' ? { io } : {}),
     ...validatePortSettings(obj, path),
   };
+}
+
+/** A port's I/O backend (`afpacket` | `pcap`); absent = afpacket. */
+function optionalIo(obj: Record<string, unknown>, key: string, path: string): PortIoKind | undefined {
+  return obj[key] === undefined ? undefined : requireEnum(obj, key, path, PORT_IO_KINDS);
 }
 
 /** The netdev a port uses: its `netdev`, or for a TAP port the TAP named after the port. */
@@ -154,6 +164,11 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
   }
   if (type !== 'external' && uplink !== undefined) {
     throw new ConfigError(fieldPath(path, 'uplink'), `only an external switch has an uplink (this one is ${type})`);
+  }
+
+  const uplinkIo = optionalIo(obj, 'uplinkIo', path);
+  if (type !== 'external' && uplinkIo !== undefined) {
+    throw new ConfigError(fieldPath(path, 'uplinkIo'), `only an external switch has an uplink (this one is ${type})`);
   }
 
   const allowManagementOs = optionalBoolean(obj, 'allowManagementOs', path);
@@ -211,6 +226,7 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
     name,
     type,
     ...(uplink !== undefined ? { uplink } : {}),
+    ...(uplinkIo === 'pcap' ? { uplinkIo } : {}),
     ...(type === 'external' ? { allowManagementOs: allowManagementOs ?? false } : {}),
     ...(hostPort !== undefined ? { hostPort } : {}),
     macAgingSeconds,

@@ -25,6 +25,7 @@ import { fdbEntry } from '../forward/fdb-pages.js';
 import { ip, isTap, moveAddresses, netdevExists, netdevMac, netdevMtu, setLinkUp } from '../ports/netdev.js';
 import { checkPortNetdev, describeAddresses, hostAddresses, isLoopback, isolate, release } from '../ports/isolation.js';
 import { NetdevRecord } from '../ports/netdev-record.js';
+import { disableOffloadsForPcap, restoreOffloads } from '../ports/offloads.js';
 import { DEFAULT_RING_FRAMES } from '../ports/afpacket.js';
 import type { PortBackend, PortSpec } from '../ports/port.js';
 import { createPersistentTap, destroyPersistentTap } from '../ports/tap.js';
@@ -59,6 +60,8 @@ export interface SwitchPort {
   backend: PortBackend;
   /** xvs created this TAP (NetdevRecord) and removes it with the port; an adopted TAP stays */
   ownsTap: boolean;
+  /** a libpcap port: the netdev's offloads that are off because of xvs (`ethtool -K` keywords, ports/offloads.ts) */
+  offloadsOff?: string[];
 }
 
 export interface DataPathTuning {
@@ -368,7 +371,10 @@ export class Switch {
     // a NIC must hear frames for every MAC behind the switch (veths deliver everything anyway)
     ip('link', 'set', 'dev', uplink, 'promisc', 'on');
     setLinkUp(uplink);
-    await this.attach({ index: this.freeIndex(), name: uplink, kind: 'external', netdev: uplink, backend: 'afpacket', ownsTap: false });
+    const port: SwitchPort = { index: this.freeIndex(), name: uplink, kind: 'external', netdev: uplink, backend: this.cfg.uplinkIo === 'pcap' ? 'pcap' : 'afpacket', ownsTap: false };
+    // libpcap reads wire-sized frames only: the uplink's offloads go off before the workers open it
+    if (port.backend === 'pcap') port.offloadsOff = disableOffloadsForPcap(uplink, this.record, 'uplinkIo');
+    await this.attach(port);
   }
 
   private hostPortName(): string {
@@ -424,7 +430,7 @@ export class Switch {
       devField = `${field}.netdev`;
       if (!netdevExists(pc.netdev)) throw new ConfigError(devField, `no such interface "${pc.netdev}"`);
       checkPortNetdev(pc.netdev, devField, pc.allowHostAddresses === true, consent);
-      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.netdev, backend: 'afpacket', ownsTap: false };
+      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.netdev, backend: pc.io === 'pcap' ? 'pcap' : 'afpacket', ownsTap: false };
     } else {
       devField = `${field}.name`;
       const exists = netdevExists(pc.name);
@@ -442,11 +448,13 @@ export class Switch {
           throw new ConfigError(devField, `cannot create TAP "${pc.name}": ${(e as Error).message}`);
         }
       }
-      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.name, backend: 'afpacket', ownsTap: this.record.ownsTap(pc.name) };
+      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.name, backend: pc.io === 'pcap' ? 'pcap' : 'afpacket', ownsTap: this.record.ownsTap(pc.name) };
     }
     try {
       isolate(port.netdev, this.record, devField);
       setLinkUp(port.netdev);
+      // libpcap carries no virtio-net header: the netdev's offloads go off before the workers open it
+      if (port.backend === 'pcap') port.offloadsOff = disableOffloadsForPcap(port.netdev, this.record, `${field}.io`);
       // a VSID port's netdev gets the overlay MTU before the workers read it
       this.hnv.applyMtu(pc, port.netdev, this.underlayMtu());
       await this.attach(port, pc.macLimit);
@@ -530,6 +538,7 @@ export class Switch {
 
   /** A port's netdev leaves the switch: a TAP xvs created is deleted, any other netdev gets its settings back. */
   private giveBack(port: SwitchPort): void {
+    restoreOffloads(port.netdev, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
     if (!port.ownsTap) {
       release(port.netdev, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
       return;
@@ -681,7 +690,10 @@ export class Switch {
   async destroy(): Promise<void> {
     await this.stop();
     // IPv6 back on the uplink before its addresses come back from the host port
-    if (this.cfg.type === 'external' && this.cfg.uplink) release(this.cfg.uplink, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
+    if (this.cfg.type === 'external' && this.cfg.uplink) {
+      release(this.cfg.uplink, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
+      restoreOffloads(this.cfg.uplink, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
+    }
     const host = [...this.ports.values()].find((p) => p.kind === 'internal');
     if (host && this.cfg.type === 'external' && this.cfg.allowManagementOs && this.cfg.uplink && netdevExists(host.netdev)) {
       try {
@@ -704,6 +716,7 @@ export class Switch {
         name: p.name, kind: p.kind, netdev: p.netdev, index: p.index,
         up: netdevExists(p.netdev) && this.linkDown[p.index] === 0,
         mtu: netdevMtu(p.netdev),
+        ...(p.backend === 'pcap' ? { io: 'pcap' as const, offloadsOff: [...(p.offloadsOff ?? [])] } : {}),
       })),
       workers: this.health(),
     };
