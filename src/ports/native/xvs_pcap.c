@@ -175,9 +175,12 @@ static napi_value PcapOpen(napi_env env, napi_callback_info info) {
   pp->p = p; pp->fd = fd; pp->rx = rx;
   memcpy(pp->name, name, nlen + 1);
   return pnum(env, idx);
-fail:
-  snprintf(I->errbuf, sizeof I->errbuf, "%s", r == PCAP_ERROR || r == PCAP_WARNING ? pcap_geterr(p) : pcap_statustostr(r));
-  if (I->errbuf[0] == 0) snprintf(I->errbuf, sizeof I->errbuf, "%s", pcap_statustostr(r));
+fail: {
+    /* PCAP_ERROR: the message is in pcap_geterr; the specific codes have a text of their own, plus any detail */
+    const char *detail = pcap_geterr(p);
+    if (r == PCAP_ERROR) snprintf(I->errbuf, sizeof I->errbuf, "%s", detail && detail[0] ? detail : pcap_statustostr(r));
+    else snprintf(I->errbuf, sizeof I->errbuf, "%s%s%s", pcap_statustostr(r), detail && detail[0] ? ": " : "", detail ? detail : "");
+  }
 fail_msg:
   pcap_close(p);
   return pthrow(env, r == PCAP_ERROR_PERM_DENIED ? "EPERM" : r == PCAP_ERROR_NO_SUCH_DEVICE ? "ENODEV" : "EPCAP",
