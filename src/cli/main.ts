@@ -17,6 +17,7 @@ import { extensionCommands } from './extension.js';
 import { traceCommands } from './trace.js';
 import { configCommands } from './config.js';
 import { hnvCommands } from './hnv.js';
+import { sriovCommands } from './sriov.js';
 
 /**
  * yargs through its CommonJS entry: the ESM build's cliui wraps help text every N characters, cutting
@@ -36,7 +37,7 @@ class UsageError extends Error {
 
 async function main(): Promise<void> {
   let cli = globalOptions(yargs(hideBin(process.argv)).scriptName('xvs'));
-  for (const add of [daemonCommands, switchCommands, portCommands, aclCommands, fdbCommands, statsCommands, extensionCommands, traceCommands, configCommands, hnvCommands]) cli = add(cli);
+  for (const add of [daemonCommands, switchCommands, portCommands, aclCommands, fdbCommands, statsCommands, extensionCommands, traceCommands, configCommands, hnvCommands, sriovCommands]) cli = add(cli);
   cli = cli
     .strict()
     .demandCommand(1, 'name a command (see xvs --help)')

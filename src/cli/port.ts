@@ -3,8 +3,9 @@ import type { PortAddParams } from '../control/protocol.js';
 import type { PortIoKind } from '../config/types.js';
 import { offloadNames } from '../ports/offloads.js';
 import { vlanText } from '../config/desired.js';
-import { call, counts, keyValues, out, printJson, table, withJson, type Cli } from './common.js';
+import { call, counts, intOption, keyValues, out, printJson, table, withJson, type Cli } from './common.js';
 import { portSettingCommands, settingsLines } from './port-settings.js';
+import { iovText } from './sriov.js';
 
 /** `afpacket`, or `pcap (libpcap; offloads turned off on veth3: tcp-segmentation-offload, …)` */
 export function ioText(p: { io?: 'pcap'; offloadsOff?: string[]; netdev: string; config?: { io?: 'pcap' } }): string {
@@ -38,17 +39,24 @@ export function portCommands(y: Cli): Cli {
               type: 'string', choices: ['afpacket', 'pcap'],
               describe: 'how the switch reads and writes the netdev: afpacket (default; offloads end to end) or pcap (libpcap; the netdev\'s offloads are turned off while it is a port)',
             })
-            .option('may-exist', { type: 'boolean', default: false, describe: 'no error if the port exists with this netdev' }),
+            .option('may-exist', { type: 'boolean', default: false, describe: 'no error if the port exists with this netdev' })
+            .option('iov-weight', {
+              type: 'number',
+              describe: "0..100 (Hyper-V's IovWeight): > 0 asks for an SR-IOV VF of the switch's uplink, passed through with vfio-pci; the TAP is its failover standby (a software port when there is no free VF)",
+            }),
         async (a) => {
           const params: PortAddParams = { switch: a.switch, name: a.name };
           if (a.netdev !== undefined) params.netdev = a.netdev;
           if (a.allowHostAddresses) params.allowHostAddresses = true;
           if (a.io !== undefined) params.io = a.io as PortIoKind;
           if (a.mayExist) params.mayExist = true;
+          const iovWeight = intOption('iov-weight', a.iovWeight);
+          if (iovWeight !== undefined) params.iovWeight = iovWeight;
           const v = await call(a, 'port.add', params);
           if (a.json) printJson(v);
           else if (v.unchanged) out(`port "${v.name}" (${v.netdev}) already on switch "${v.switch}" (unchanged)`);
           else out(`added port "${v.name}" (${v.netdev}) to switch "${v.switch}"${pcapNote(v)}`);
+          if (!a.json && v.iov) out(iovText(v.iov));
         },
       )
       .command(
@@ -65,7 +73,8 @@ export function portCommands(y: Cli): Cli {
             switch: a.switch, name: a.name, ...(a.ifExists ? { ifExists: true } : {}), ...(a.force ? { force: true } : {}),
           });
           if (a.json) printJson(r);
-          else out(r.unchanged ? `no port "${r.name}" on switch "${r.switch}" (unchanged)` : `removed port "${r.name}" from switch "${r.switch}"`);
+          else out(r.unchanged ? `no port "${r.name}" on switch "${r.switch}" (unchanged)` : `removed port "${r.name}" from switch "${r.switch}"`
+            + `${r.iovReleased ? `; VF ${r.iovReleased} given back to its driver` : ''}`);
         },
       )
       .command(
@@ -110,9 +119,11 @@ export function portCommands(y: Cli): Cli {
               ['rx', s ? `${s.rxPackets} packets, ${s.rxBytes} bytes` : null],
               ['tx', s ? `${s.txPackets} packets, ${s.txBytes} bytes` : null],
               ['tx-errors', s ? s.txErrors : null],
+              ...(p.kind === 'external' && s ? [['tx-tunnel-gso', `${s.txTunnelGso} VXLAN GSO frames sent whole (tunnel TAP)`] as [string, string]] : []),
               ['drops', s ? counts(s.drops) : null],
               ['macs', s ? `${s.macs} learned, limit ${s.macLimit}, ${s.macLimitHits} not learned (limit hits)` : null],
               ...settingsLines(p.config),
+              ...(p.iov ? [['sr-iov', p.iov.state === 'vf' ? `VF ${p.iov.vf} of ${p.iov.pf} (${p.iov.address}) on vfio-pci, MAC ${p.iov.mac}` : `software port: ${p.iov.reason}`] as [string, string]] : []),
             ]),
           );
         },

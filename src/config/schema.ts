@@ -70,7 +70,9 @@ export { validatePortSettings } from './port-settings.js';
 
 /** bits/s (1 Tbit/s at most, as maximumBandwidth) */
 export const UPLINK_BANDWIDTH_RANGE = { min: 0, max: 1_000_000_000_000 };
-const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', 'io', ...PORT_SETTING_KEYS] as const;
+const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', 'io', ...PORT_SETTING_KEYS, 'iovWeight'] as const;
+/** Hyper-V's IovWeight range */
+export const IOV_WEIGHT_RANGE = { min: 0, max: 100 } as const;
 const SWITCH_KEYS = [
   'name',
   'type',
@@ -124,9 +126,15 @@ export function validatePort(input: unknown, path: string): PortConfig {
   // only `true` is kept, so `false` and absent read back (and diff) the same
   const allowHostAddresses = optionalBoolean(obj, 'allowHostAddresses', path);
   const io = optionalIo(obj, 'io', path);
+  // 0 reads back (and diffs) as absent
+  const iovWeight = optionalInt(obj, 'iovWeight', path, IOV_WEIGHT_RANGE);
+  if (iovWeight !== undefined && iovWeight > 0 && netdev !== undefined) {
+    throw new ConfigError(fieldPath(path, 'iovWeight'), `a VF's failover standby is the port's own TAP: not with netdev "${netdev}"`);
+  }
   return {
     name, ...(netdev !== undefined ? { netdev } : {}), ...(allowHostAddresses === true ? { allowHostAddresses } : {}),
     ...(io === 'pcap' ? { io } : {}),
+    ...(iovWeight !== undefined && iovWeight > 0 ? { iovWeight } : {}),
     ...validatePortSettings(obj, path),
   };
 }

@@ -123,6 +123,12 @@ export interface PortConfig extends PortSettings {
   allowHostAddresses?: boolean;
   /** `pcap`: the port is read and written through libpcap (absent: AF_PACKET, the default; only `pcap` is stored) */
   io?: 'pcap';
+  /**
+   * Hyper-V's IovWeight (0..100; 0/absent: none): > 0 asks for an SR-IOV VF of the external switch's uplink,
+   * passed through with vfio-pci, the port's TAP being its virtio failover standby; without a free VF the port
+   * is a software port (src/sriov/ports.ts, docs/QUEUES.md "SR-IOV").
+   */
+  iovWeight?: number;
 }
 
 export interface SwitchConfig {

@@ -28,6 +28,8 @@ import {
   type HnvRemoveResult, type HnvRouteRemoveParams, type HnvRouteRemoveParsed,
 } from './hnv-params.js';
 export type { HnvAddResult, HnvRemoveResult } from './hnv-params.js';
+import { parseSriovEnable, type IovStatus, type SriovEnableParams, type SriovEnableResult, type SriovPfView } from '../sriov/params.js';
+export type { IovStatus, SriovEnableParams, SriovEnableResult, SriovPfView } from '../sriov/params.js';
 import type { HnvPaView, HnvRecordView, HnvShowResult } from '../hnv/control.js';
 export type { HnvPaView, HnvRecordView, HnvShowResult } from '../hnv/control.js';
 import { FDB_PAGE_DEFAULT, FDB_PAGE_MAX, parseCursor } from '../forward/fdb-pages.js';
@@ -70,11 +72,16 @@ export interface MayExist { mayExist?: boolean }
 /** `--if-exists`: no error if it does not exist */
 export interface IfExists { ifExists?: boolean }
 export type PortAddParams = PortRefParams & MayExist & {
-  netdev?: string;
-  allowHostAddresses?: boolean;
+  netdev?: string; allowHostAddresses?: boolean;
   /** `pcap`: read and write the netdev through libpcap (its offloads turned off); default afpacket */
   io?: PortIoKind;
+  /** Hyper-V's IovWeight 0..100: > 0 asks for an SR-IOV VF (docs/QUEUES.md "SR-IOV") */
+  iovWeight?: number;
 };
+/** `port.add`'s result: the port (for an iovWeight port, `iov` says what it got: a VF, or the software path and why) */
+export type PortAddResult = PortView & Unchanged;
+/** `port.remove`'s result: iovReleased names the VF the port gave back */
+export type PortRemoveResult = PortRefParams & Unchanged & { iovReleased?: string };
 export type PortRemoveParams = PortRefParams & IfExists & {
   /** remove the port even if a process (QEMU) still holds its TAP; the TAP then lasts until that process closes it */
   force?: boolean;
@@ -147,6 +154,8 @@ export interface PortView {
    * `ports` and `config apply` changes nothing
    */
   config?: PortConfig;
+  /** a port with iovWeight: what it got, a VF or the software path and why (docs/QUEUES.md "SR-IOV") */
+  iov?: IovStatus;
 }
 
 export interface PortDetail extends PortView {
@@ -194,8 +203,8 @@ export interface Methods {
   'switch.delete': { params: SwitchDeleteParams; parsed: { name: string; ifExists: boolean }; result: NameParams & Unchanged };
   'switch.list': { params: EmptyParams; parsed: EmptyParams; result: SwitchView[] };
   'switch.show': { params: NameParams; parsed: NameParams; result: SwitchView };
-  'port.add': { params: PortAddParams; parsed: { switch: string; port: PortConfig; mayExist: boolean }; result: PortView & Unchanged };
-  'port.remove': { params: PortRemoveParams; parsed: { switch: string; name: string; ifExists: boolean; force: boolean }; result: PortRefParams & Unchanged };
+  'port.add': { params: PortAddParams; parsed: { switch: string; port: PortConfig; mayExist: boolean }; result: PortAddResult };
+  'port.remove': { params: PortRemoveParams; parsed: { switch: string; name: string; ifExists: boolean; force: boolean }; result: PortRemoveResult };
   'port.list': { params: SwitchRefParams; parsed: SwitchRefParams; result: PortView[] };
   'port.show': { params: PortRefParams; parsed: PortRefParams; result: PortDetail };
   'port.set': { params: PortSetParams; parsed: PortSetParsed; result: PortView & Unchanged };
@@ -237,6 +246,8 @@ export interface Methods {
   'hnv.route.remove': { params: HnvRouteRemoveParams; parsed: HnvRouteRemoveParsed; result: HnvRemoveResult };
   'hnv.route.list': { params: EmptyParams; parsed: EmptyParams; result: HnvCustomerRoute[] };
   'hnv.show': { params: EmptyParams; parsed: EmptyParams; result: HnvShowResult };
+  'sriov.list': { params: EmptyParams; parsed: EmptyParams; result: SriovPfView[] };
+  'sriov.enable': { params: SriovEnableParams; parsed: SriovEnableParams; result: SriovEnableResult };
 }
 
 export interface ExtRefParams { switch: string; name: string }
@@ -335,7 +346,7 @@ function parsePortRef(input: unknown): PortRefParams {
 }
 
 function parsePortAdd(input: unknown): { switch: string; port: PortConfig; mayExist: boolean } {
-  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'allowHostAddresses', 'io', 'macLimit', 'mayExist']);
+  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'allowHostAddresses', 'io', 'macLimit', 'mayExist', 'iovWeight']);
   const sw = requireIfname(obj, 'switch', P);
   const mayExist = optionalBoolean(obj, 'mayExist', P) ?? false;
   const { switch: _omit, mayExist: _m, ...rest } = obj;
@@ -565,6 +576,8 @@ export const METHODS: { [M in MethodName]: MethodSpec<ParsedOf<M>> } = {
   'hnv.route.remove': { summary: 'remove an HNV customer route', mutates: true, parse: parseHnvRouteRemove },
   'hnv.route.list': { summary: 'the HNV customer routes', mutates: false, parse: parseEmpty },
   'hnv.show': { summary: 'HNV: the policy source and its state, PAs, records, routes, per-VSID ports, MTU and counters, resolved next hops', mutates: false, parse: parseEmpty },
+  'sriov.list': { summary: 'SR-IOV physical functions (netdevs with sriov_totalvfs) and their VFs: PCI address, driver, IOMMU group, the port holding each', mutates: false, parse: parseEmpty },
+  'sriov.enable': { summary: "set a PF's VF count (sriov_numvfs; through 0 when it changes, as the kernel requires); refused while ports hold its VFs (host state, not the configuration)", mutates: false, parse: parseSriovEnable },
 };
 
 export function isMethodName(m: string): m is MethodName {

@@ -5,14 +5,14 @@
  */
 import { HEADROOM, type FramePool } from '../core/frame-pool.js';
 import { native, type NativeEdge } from './native/index.js';
-import type { PortIo } from './port.js';
+import type { BackendStats, PortIo } from './port.js';
 
 /** The five handle calls a NativePort makes; AF_PACKET and TAP handles use the native edge's own. */
 export type EdgeCalls = Pick<NativeEdge, 'portFd' | 'recvBatch' | 'sendBatch' | 'portStats' | 'closePort'>;
 
 export class NativePort implements PortIo {
   readonly fd: number;
-  private readonly h: number;
+  protected readonly h: number;
   protected readonly edge: EdgeCalls;
 
   constructor(handle: number, edge: EdgeCalls = native) {
@@ -32,9 +32,9 @@ export class NativePort implements PortIo {
     return this.edge.sendBatch(this.h, pool.bytes, pool.slotSize, ids, 0, n, pool.start, pool.len);
   }
 
-  stats(): { kernelDrops: number; truncated: number } {
+  stats(): BackendStats {
     const s = this.edge.portStats(this.h);
-    return { kernelDrops: s.kernelDrops, truncated: s.truncated };
+    return { kernelDrops: s.kernelDrops, truncated: s.truncated, tunnelGso: s.tunnelGso };
   }
 
   close(): void {

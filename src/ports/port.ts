@@ -21,9 +21,15 @@ export interface PortIo {
   readonly fd: number;
   recv(pool: FramePool, out: Uint32Array, max: number): number;
   send(pool: FramePool, ids: Uint32Array, n: number): number;
-  /** backend-level counters (kernel ring drops, truncated frames) */
-  stats(): { kernelDrops: number; truncated: number };
+  /** backend-level counters (kernel ring drops, truncated frames, VXLAN GSO frames sent through a tunnel TAP) */
+  stats(): BackendStats;
   close(): void;
+}
+
+export interface BackendStats {
+  kernelDrops: number;
+  truncated: number;
+  tunnelGso: number;
 }
 
 export type PortBackend = 'afpacket' | 'tapfd' | 'pcap';
@@ -40,4 +46,6 @@ export interface PortSpec {
   mtu: number;
   /** the port is re-attached to a replacement worker: keep its counters (they live on in the same block) */
   keepCounters?: boolean;
+  /** the uplink's tunnel TAP (ports/tunnel-tap.ts): VXLAN GSO frames leave through a queue of it */
+  tunnelTap?: string;
 }

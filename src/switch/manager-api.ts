@@ -45,6 +45,8 @@ export interface PortStats {
   drops: Record<string, number>;
   /** frames the switch could not transmit on this port */
   txErrors: number;
+  /** the uplink: VXLAN GSO frames sent whole through its tunnel TAP (ports/tunnel-tap.ts), counted in txPackets too */
+  txTunnelGso: number;
   /** MAC addresses learned on this port, its MAC limit (forward/mac-limits.ts), and source MACs not learned because of it */
   macs: number;
   macLimit: number;

@@ -28,6 +28,7 @@ import { NetdevRecord } from '../ports/netdev-record.js';
 import { disableOffloadsForPcap, restoreOffloads } from '../ports/offloads.js';
 import { DEFAULT_RING_FRAMES } from '../ports/afpacket.js';
 import type { PortBackend, PortSpec } from '../ports/port.js';
+import { TunnelTap } from '../ports/tunnel-tap.js';
 import { createPersistentTap, destroyPersistentTap } from '../ports/tap.js';
 import { DataPathWorker, DEFAULT_REQUEST_TIMEOUT_MS, type WorkerDeath } from '../workers/worker-handle.js';
 import { DEFAULT_WATCHDOG_MS, RestartLog, Watchdog, type Stall, type WorkerHealth } from '../workers/watchdog.js';
@@ -62,6 +63,8 @@ export interface SwitchPort {
   ownsTap: boolean;
   /** a libpcap port: the netdev's offloads that are off because of xvs (`ethtool -K` keywords, ports/offloads.ts) */
   offloadsOff?: string[];
+  /** the uplink's tunnel TAP (VXLAN GSO frames leave whole through it), if the kernel supports it */
+  tunnelTap?: TunnelTap;
 }
 
 export interface DataPathTuning {
@@ -281,6 +284,7 @@ export class Switch {
     return {
       index: port.index, name: port.name, kind: port.kind, netdev: port.netdev, backend: port.backend,
       rx: port.backend === 'tapfd' || w === port.index % this.workers.length, mtu,
+      ...(port.tunnelTap ? { tunnelTap: port.tunnelTap.name } : {}),
     };
   }
 
@@ -371,10 +375,17 @@ export class Switch {
     // a NIC must hear frames for every MAC behind the switch (veths deliver everything anyway)
     ip('link', 'set', 'dev', uplink, 'promisc', 'on');
     setLinkUp(uplink);
-    const port: SwitchPort = { index: this.freeIndex(), name: uplink, kind: 'external', netdev: uplink, backend: this.cfg.uplinkIo === 'pcap' ? 'pcap' : 'afpacket', ownsTap: false };
+    const backend: PortBackend = this.cfg.uplinkIo === 'pcap' ? 'pcap' : 'afpacket';
     // libpcap reads wire-sized frames only: the uplink's offloads go off before the workers open it
-    if (port.backend === 'pcap') port.offloadsOff = disableOffloadsForPcap(uplink, this.record, 'uplinkIo');
-    await this.attach(port);
+    const offloadsOff = backend === 'pcap' ? disableOffloadsForPcap(uplink, this.record, 'uplinkIo') : undefined;
+    // the tunnel TAP serves the AF_PACKET backend's VXLAN GSO frames (a libpcap uplink segments in software)
+    const tunnelTap = backend === 'afpacket' ? (TunnelTap.open(uplink, (m) => this.log(`switch ${this.cfg.name}: ${m}`)) ?? undefined) : undefined;
+    try {
+      await this.attach({ index: this.freeIndex(), name: uplink, kind: 'external', netdev: uplink, backend, ownsTap: false, tunnelTap, ...(offloadsOff ? { offloadsOff } : {}) });
+    } catch (e) {
+      tunnelTap?.close();
+      throw e;
+    }
   }
 
   private hostPortName(): string {
@@ -538,6 +549,7 @@ export class Switch {
 
   /** A port's netdev leaves the switch: a TAP xvs created is deleted, any other netdev gets its settings back. */
   private giveBack(port: SwitchPort): void {
+    port.tunnelTap?.close();
     restoreOffloads(port.netdev, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
     if (!port.ownsTap) {
       release(port.netdev, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
@@ -742,7 +754,7 @@ export class Switch {
         name: p.name, kind: p.kind, netdev: p.netdev,
         rxPackets: sum(b + PF.rxPackets), rxBytes: sum(b + PF.rxBytes),
         txPackets: sum(b + PF.txPackets), txBytes: sum(b + PF.txBytes),
-        drops: pd, txErrors: sum(b + PF.txErrors),
+        drops: pd, txErrors: sum(b + PF.txErrors), txTunnelGso: sum(b + PF.txTunnelGso),
         macs: this.table.portCount(p.index), macLimit: this.table.portLimit(p.index), macLimitHits: sum(b + PF.macLimitHits),
         policy: this.policyCountersOf(p.index),
       };

@@ -71,7 +71,11 @@ if (init.nice !== 0) {
 function openIo(spec: PortSpec): PortIo {
   if (spec.backend === 'tapfd') return new TapFdPort(spec.netdev, { multiQueue: true });
   if (spec.backend === 'pcap') return new PcapPort(spec.netdev, { rx: spec.rx });
-  return new AfPacketPort(spec.netdev, { rx: spec.rx, ringFrames: init.ringFrames });
+  const port = new AfPacketPort(spec.netdev, { rx: spec.rx, ringFrames: init.ringFrames });
+  if (spec.tunnelTap !== undefined && !port.attachTunnelTx(spec.tunnelTap)) {
+    log(`worker ${init.workerIndex}: ${spec.netdev}: no UDP-tunnel GSO through ${spec.tunnelTap}; VXLAN GSO frames will fail to send`);
+  }
+  return port;
 }
 
 // ---------------------------------------------------------------- control requests

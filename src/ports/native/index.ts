@@ -38,6 +38,8 @@ export interface PortStats {
   sendErrors: number;
   /** how many times a send batch ended early because the socket or queue was full (EAGAIN/ENOBUFS) */
   sendBusy: number;
+  /** VXLAN GSO frames sent whole through the port's tunnel TAP (attachTunnelTx) */
+  tunnelGso: number;
 }
 
 /** Byte length of the virtio-net header kept at slot bytes [0, 10). */
@@ -77,6 +79,14 @@ export interface NativeEdge {
   closeFd(fd: number): void;
   /** a port backed by a TAP queue fd that xvs holds; works with recvBatch/sendBatch/portFd/portStats/closePort */
   openTapPort(name: string, opts: TapPortOptions): number;
+  /** Open a queue fd of the multi-queue TAP `name` (created if absent; not persistent: it goes with its
+   *  last fd) with the 24-byte UDP-tunnel virtio header and TUN_F_UDP_TUNNEL_GSO. Returns the fd (closeFd
+   *  closes it), or -1 when the kernel has no UDP-tunnel GSO for TAPs (before Linux 6.17). */
+  tunnelTapOpen(name: string): number;
+  /** Give AF_PACKET port h (with the vnet header) a queue of tunnel TAP `name`: from then on sendBatch
+   *  writes VXLAN GSO frames there whole (the TAP's ingress redirects them to the port's netdev).
+   *  false when the kernel has no UDP-tunnel GSO for TAPs. */
+  attachTunnelTx(h: number, name: string): boolean;
 }
 
 export interface PcapPortOptions {

@@ -442,6 +442,7 @@ static napi_value PcapStats(napi_env env, napi_callback_info info) {
   pset(env, o, "truncated", (double)pp->truncated);
   pset(env, o, "sendErrors", (double)pp->send_errors);
   pset(env, o, "sendBusy", (double)pp->send_busy);
+  pset(env, o, "tunnelGso", 0);   /* the AF_PACKET backend's tunnel-TAP sends; none here */
   pset(env, o, "checksumsCompleted", (double)pp->csum_done);
   pset(env, o, "gsoFrames", (double)pp->gso_frames);
   pset(env, o, "gsoSegments", (double)pp->gso_segments);
