@@ -1,5 +1,7 @@
 /** `xvs port add|remove|list|show`, and the settings commands of port-settings.ts (set, vlan, meter, feature). */
 import type { PortAddParams, PortView } from '../control/protocol.js';
+import type { PortIoKind } from '../config/types.js';
+import { offloadNames } from '../ports/offloads.js';
 import { vlanText } from '../config/desired.js';
 import { PORT_QUEUES_RANGE } from '../config/types.js';
 import { qemuNetArgs } from '../ports/guest-queues.js';
@@ -12,6 +14,19 @@ function qemuLine(v: PortView): string | null {
   if (v.kind !== 'vm' || v.config === undefined || v.config.netdev !== undefined) return null;
   const args = qemuNetArgs(v.config.name, v.config.queues ?? 1, v.config.staticMacAddress !== undefined ? { mac: v.config.staticMacAddress } : {});
   return args.join(' ');
+}
+
+/** `afpacket`, or `pcap (libpcap; offloads turned off on veth3: tcp-segmentation-offload, …)` */
+export function ioText(p: { io?: 'pcap'; offloadsOff?: string[]; netdev: string; config?: { io?: 'pcap' } }): string {
+  if (p.io !== 'pcap' && p.config?.io !== 'pcap') return 'afpacket';
+  const off = p.offloadsOff;
+  if (off === undefined) return 'pcap (libpcap: no virtio-net header, so the netdev runs without offloads)';
+  return `pcap (libpcap: no virtio-net header, so ${off.length > 0 ? `xvs turned off ${p.netdev}'s ${offloadNames(off).join(', ')}` : `${p.netdev} already had its offloads off`})`;
+}
+
+/** the line `port add` adds for a libpcap port */
+function pcapNote(v: { io?: 'pcap'; offloadsOff?: string[]; netdev: string }): string {
+  return v.io === 'pcap' ? `\n  io ${ioText(v)}; they are turned back on when the port goes` : '';
 }
 
 export function portCommands(y: Cli): Cli {
@@ -33,6 +48,10 @@ export function portCommands(y: Cli): Cli {
               type: 'boolean', default: false,
               describe: 'accept a netdev (or existing TAP) that carries host IP addresses: they are removed while it is a port and put back after',
             })
+            .option('io', {
+              type: 'string', choices: ['afpacket', 'pcap'],
+              describe: 'how the switch reads and writes the netdev: afpacket (default; offloads end to end) or pcap (libpcap; the netdev\'s offloads are turned off while it is a port)',
+            })
             .option('may-exist', { type: 'boolean', default: false, describe: 'no error if the port exists with this netdev' })
             .option('iov-weight', {
               type: 'number',
@@ -44,13 +63,14 @@ export function portCommands(y: Cli): Cli {
           const queues = intOption('queues', a.queues);
           if (queues !== undefined) params.queues = queues;
           if (a.allowHostAddresses) params.allowHostAddresses = true;
+          if (a.io !== undefined) params.io = a.io as PortIoKind;
           if (a.mayExist) params.mayExist = true;
           const iovWeight = intOption('iov-weight', a.iovWeight);
           if (iovWeight !== undefined) params.iovWeight = iovWeight;
           const v = await call(a, 'port.add', params);
           if (a.json) printJson(v);
           else if (v.unchanged) out(`port "${v.name}" (${v.netdev}) already on switch "${v.switch}" (unchanged)`);
-          else out(`added port "${v.name}" (${v.netdev}) to switch "${v.switch}"`);
+          else out(`added port "${v.name}" (${v.netdev}) to switch "${v.switch}"${pcapNote(v)}`);
           if (!a.json && v.iov) out(iovText(v.iov));
           // an iovWeight port printed its own QEMU arguments (the VF and its virtio standby)
           const qemu = a.json || v.iov ? null : qemuLine(v);
@@ -118,6 +138,7 @@ export function portCommands(y: Cli): Cli {
               ['mtu', p.mtu ?? null],
               ['queues', p.kind === 'vm' && p.config?.netdev === undefined ? p.config?.queues ?? 1 : null],
               ['qemu', qemuLine(p)],
+              ['io', ioText(p)],
               ['state', p.running ? 'running' : 'down (see "xvs daemon status")'],
               ['rx', s ? `${s.rxPackets} packets, ${s.rxBytes} bytes` : null],
               ['tx', s ? `${s.txPackets} packets, ${s.txBytes} bytes` : null],

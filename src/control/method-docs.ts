@@ -15,13 +15,13 @@ export interface MethodDoc {
 
 export const METHOD_DOCS: Partial<Record<MethodName, MethodDoc>> = {
   'switch.create': {
-    params: '`name`, `type` (`private`/`internal`/`external`), `uplink?`, `allowManagementOs?`, `hostPort?`, `macAgingSeconds?`, `macTableLimit?`, `macPortLimit?`, `uplinkBandwidth?` (external: bits/s the bandwidth weights divide), `workers?`, `extensions?`, `mayExist?`',
+    params: '`name`, `type` (`private`/`internal`/`external`), `uplink?`, `uplinkIo?` (external: afpacket, the default, or pcap: the uplink through libpcap, its offloads turned off), `allowManagementOs?`, `hostPort?`, `macAgingSeconds?`, `macTableLimit?`, `macPortLimit?`, `uplinkBandwidth?` (external: bits/s the bandwidth weights divide), `workers?`, `extensions?`, `mayExist?`',
     result: '`SwitchView` (+ `unchanged: true` when it existed)',
   },
   'switch.delete': { params: '`name`, `ifExists?`', result: '`{name, unchanged?}`' },
   'switch.list': { params: '—', result: '`SwitchView[]`' },
   'switch.show': { params: '`name`', result: '`SwitchView`' },
-  'port.add': { params: '`switch`, `name`, `netdev?`, `allowHostAddresses?` (a netdev with host addresses: consent), `queues?` (1..16 virtio-net queue pairs: a multi-queue TAP above 1), `macLimit?`, `mayExist?`, `iovWeight?` (0..100, Hyper-V IovWeight: > 0 asks for an SR-IOV VF; not with `netdev`)', result: '`PortView` (+ `unchanged?`; an iovWeight port: `iov` = `{state: "vf", pf, vf, address, iommuGroup, mac, policy, qemu, message}` or `{state: "software", reason, mac, qemu, message}`)' },
+  'port.add': { params: '`switch`, `name`, `netdev?`, `allowHostAddresses?` (a netdev with host addresses: consent), `queues?` (1..16 virtio-net queue pairs: a multi-queue TAP above 1), `macLimit?`, `mayExist?`, `io?` (afpacket, the default, or pcap: libpcap, the netdev\'s offloads turned off), `iovWeight?` (0..100, Hyper-V IovWeight: > 0 asks for an SR-IOV VF; not with `netdev`)', result: '`PortView` (+ `unchanged?`; an iovWeight port: `iov` = `{state: "vf", pf, vf, address, iommuGroup, mac, policy, qemu, message}` or `{state: "software", reason, mac, qemu, message}`; a libpcap port: io pcap and offloadsOff)' },
   'port.set': {
     params: '`switch`, `name`, `macLimit?`, `macAddressSpoofing?`, `dhcpGuard?`, `routerGuard?` (true/false), `stormLimit?` (frames/s), `maximumBandwidth?` (bits/s, rounded to a multiple of 8), `maximumBandwidthBurst?` (bytes), `minimumBandwidthWeight?`, `portMirroring?` (`none`/`source`/`destination`), `staticMacAddress?`, `vlan?` (`{mode, accessVlanId | allowedVlanIds, nativeVlanId | primaryVlanId, secondaryVlanId | secondaryVlanIds}`), `acls?`, `extendedAcls?` (whole lists), `features?`, `virtualSubnetId?` (HNV VSID 4096..16777214: the netdev gets the overlay MTU); at least one setting, each a value or null for its default',
     result: '`PortView` (+ `unchanged?`)',

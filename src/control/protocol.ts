@@ -11,7 +11,7 @@
  */
 import { ConfigError } from '../core/errors.js';
 import type { WorkerHealthEntry } from '../switch/manager-api.js';
-import type { ExtendedAcl, HnvCustomerRoute, HnvLookupRecord, HnvProviderAddress, PortAcl, PortConfig, SwitchConfig, SwitchType, XvsConfig } from '../config/types.js';
+import type { ExtendedAcl, HnvCustomerRoute, HnvLookupRecord, HnvProviderAddress, PortAcl, PortConfig, PortIoKind, SwitchConfig, SwitchType, XvsConfig } from '../config/types.js';
 import type { PortSettingsChange } from './edits.js';
 import {
   parseAcl, parseExtendedAcl, parseExtendedAclRemove, parseFeatureRemove, parseFeatureSet, parsePortMeter, parsePortSet,
@@ -73,6 +73,8 @@ export interface MayExist { mayExist?: boolean }
 export interface IfExists { ifExists?: boolean }
 export type PortAddParams = PortRefParams & MayExist & {
   netdev?: string; allowHostAddresses?: boolean; queues?: number;
+  /** `pcap`: read and write the netdev through libpcap (its offloads turned off); default afpacket */
+  io?: PortIoKind;
   /** Hyper-V's IovWeight 0..100: > 0 asks for an SR-IOV VF (docs/QUEUES.md "SR-IOV") */
   iovWeight?: number;
 };
@@ -114,6 +116,8 @@ export interface SwitchCreateParams extends MayExist {
   name: string;
   type: SwitchType;
   uplink?: string;
+  /** external: `pcap` reads and writes the uplink through libpcap; default afpacket */
+  uplinkIo?: PortIoKind;
   allowManagementOs?: boolean;
   hostPort?: string;
   macAgingSeconds?: number;
@@ -141,6 +145,10 @@ export interface PortView {
   running: boolean;
   /** the port netdev's MTU (a VSID port's: the overlay MTU, docs/HNV.md) */
   mtu?: number;
+  /** a libpcap port (`io pcap`) */
+  io?: 'pcap';
+  /** a libpcap port: the netdev's offloads xvs turned off for it (`ethtool -K` keywords: tso, gso, gro, lro, tx) */
+  offloadsOff?: string[];
   /**
    * the port as the configuration document holds it (name, netdev, every setting): put it in a document's
    * `ports` and `config apply` changes nothing
@@ -338,7 +346,7 @@ function parsePortRef(input: unknown): PortRefParams {
 }
 
 function parsePortAdd(input: unknown): { switch: string; port: PortConfig; mayExist: boolean } {
-  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'allowHostAddresses', 'queues', 'macLimit', 'mayExist', 'iovWeight']);
+  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'allowHostAddresses', 'queues', 'io', 'macLimit', 'mayExist', 'iovWeight']);
   const sw = requireIfname(obj, 'switch', P);
   const mayExist = optionalBoolean(obj, 'mayExist', P) ?? false;
   const { switch: _omit, mayExist: _m, ...rest } = obj;

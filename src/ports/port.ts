@@ -3,6 +3,7 @@
  *   afpacket.ts  AF_PACKET socket with an mmap rx ring and the virtio-net header (VM TAP netdevs that
  *                QEMU holds, veths, the external NIC)
  *   tap.ts       a TAP queue fd held by xvs itself (the internal/host port)
+ *   pcap.ts      libpcap (pcap_dispatch / pcap_inject) on a VM port's netdev or the uplink (`--io pcap`)
  *   memory.ts    frames in memory (the in-process pipeline tests)
  *
  * Rules every backend follows (ports/compliance.ts pins them on real devices):
@@ -31,7 +32,7 @@ export interface BackendStats {
   tunnelGso: number;
 }
 
-export type PortBackend = 'afpacket' | 'tapfd';
+export type PortBackend = 'afpacket' | 'tapfd' | 'pcap';
 
 /** What a worker needs to attach a port. Sent from the control plane in a message. */
 export interface PortSpec {

@@ -119,7 +119,11 @@ export interface HnvRuntimeView {
 export interface SwitchInfo {
   config: SwitchConfig;
   /** mtu: the port netdev's MTU now (a VSID port's is the overlay MTU, switch/hnv.ts) */
-  ports: { name: string; kind: PortKind; netdev: string; index: number; up: boolean; mtu?: number }[];
+  ports: {
+    name: string; kind: PortKind; netdev: string; index: number; up: boolean; mtu?: number;
+    /** a libpcap port (`--io pcap`), and the netdev offloads xvs turned off for it (`ethtool -K` keywords) */
+    io?: 'pcap'; offloadsOff?: string[];
+  }[];
   /** per data-path worker: restarts and the last cause (absent for a switch that is not running) */
   workers?: WorkerHealthView[];
 }

@@ -25,6 +25,7 @@ import { fdbEntry } from '../forward/fdb-pages.js';
 import { ip, isTap, moveAddresses, netdevExists, netdevMac, netdevMtu, setLinkUp } from '../ports/netdev.js';
 import { checkPortNetdev, describeAddresses, hostAddresses, isLoopback, isolate, release } from '../ports/isolation.js';
 import { NetdevRecord } from '../ports/netdev-record.js';
+import { disableOffloadsForPcap, restoreOffloads } from '../ports/offloads.js';
 import { DEFAULT_RING_FRAMES } from '../ports/afpacket.js';
 import type { PortBackend, PortSpec } from '../ports/port.js';
 import { TunnelTap } from '../ports/tunnel-tap.js';
@@ -61,6 +62,8 @@ export interface SwitchPort {
   backend: PortBackend;
   /** xvs created this TAP (NetdevRecord) and removes it with the port; an adopted TAP stays */
   ownsTap: boolean;
+  /** a libpcap port: the netdev's offloads that are off because of xvs (`ethtool -K` keywords, ports/offloads.ts) */
+  offloadsOff?: string[];
   /** the uplink's tunnel TAP (VXLAN GSO frames leave whole through it), if the kernel supports it */
   tunnelTap?: TunnelTap;
 }
@@ -373,9 +376,13 @@ export class Switch {
     // a NIC must hear frames for every MAC behind the switch (veths deliver everything anyway)
     ip('link', 'set', 'dev', uplink, 'promisc', 'on');
     setLinkUp(uplink);
-    const tunnelTap = TunnelTap.open(uplink, (m) => this.log(`switch ${this.cfg.name}: ${m}`)) ?? undefined;
+    const backend: PortBackend = this.cfg.uplinkIo === 'pcap' ? 'pcap' : 'afpacket';
+    // libpcap reads wire-sized frames only: the uplink's offloads go off before the workers open it
+    const offloadsOff = backend === 'pcap' ? disableOffloadsForPcap(uplink, this.record, 'uplinkIo') : undefined;
+    // the tunnel TAP serves the AF_PACKET backend's VXLAN GSO frames (a libpcap uplink segments in software)
+    const tunnelTap = backend === 'afpacket' ? (TunnelTap.open(uplink, (m) => this.log(`switch ${this.cfg.name}: ${m}`)) ?? undefined) : undefined;
     try {
-      await this.attach({ index: this.freeIndex(), name: uplink, kind: 'external', netdev: uplink, backend: 'afpacket', ownsTap: false, tunnelTap });
+      await this.attach({ index: this.freeIndex(), name: uplink, kind: 'external', netdev: uplink, backend, ownsTap: false, tunnelTap, ...(offloadsOff ? { offloadsOff } : {}) });
     } catch (e) {
       tunnelTap?.close();
       throw e;
@@ -435,7 +442,7 @@ export class Switch {
       devField = `${field}.netdev`;
       if (!netdevExists(pc.netdev)) throw new ConfigError(devField, `no such interface "${pc.netdev}"`);
       checkPortNetdev(pc.netdev, devField, pc.allowHostAddresses === true, consent);
-      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.netdev, backend: 'afpacket', ownsTap: false };
+      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.netdev, backend: pc.io === 'pcap' ? 'pcap' : 'afpacket', ownsTap: false };
     } else {
       devField = `${field}.name`;
       const exists = netdevExists(pc.name);
@@ -459,11 +466,13 @@ export class Switch {
           throw new ConfigError(devField, `cannot create TAP "${pc.name}": ${(e as Error).message}`);
         }
       }
-      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.name, backend: 'afpacket', ownsTap: this.record.ownsTap(pc.name) };
+      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.name, backend: pc.io === 'pcap' ? 'pcap' : 'afpacket', ownsTap: this.record.ownsTap(pc.name) };
     }
     try {
       isolate(port.netdev, this.record, devField);
       setLinkUp(port.netdev);
+      // libpcap carries no virtio-net header: the netdev's offloads go off before the workers open it
+      if (port.backend === 'pcap') port.offloadsOff = disableOffloadsForPcap(port.netdev, this.record, `${field}.io`);
       // a VSID port's netdev gets the overlay MTU before the workers read it
       this.hnv.applyMtu(pc, port.netdev, this.underlayMtu());
       await this.attach(port, pc.macLimit);
@@ -548,6 +557,7 @@ export class Switch {
   /** A port's netdev leaves the switch: a TAP xvs created is deleted, any other netdev gets its settings back. */
   private giveBack(port: SwitchPort): void {
     port.tunnelTap?.close();
+    restoreOffloads(port.netdev, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
     if (!port.ownsTap) {
       release(port.netdev, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
       return;
@@ -699,7 +709,10 @@ export class Switch {
   async destroy(): Promise<void> {
     await this.stop();
     // IPv6 back on the uplink before its addresses come back from the host port
-    if (this.cfg.type === 'external' && this.cfg.uplink) release(this.cfg.uplink, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
+    if (this.cfg.type === 'external' && this.cfg.uplink) {
+      release(this.cfg.uplink, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
+      restoreOffloads(this.cfg.uplink, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
+    }
     const host = [...this.ports.values()].find((p) => p.kind === 'internal');
     if (host && this.cfg.type === 'external' && this.cfg.allowManagementOs && this.cfg.uplink && netdevExists(host.netdev)) {
       try {
@@ -722,6 +735,7 @@ export class Switch {
         name: p.name, kind: p.kind, netdev: p.netdev, index: p.index,
         up: netdevExists(p.netdev) && this.linkDown[p.index] === 0,
         mtu: netdevMtu(p.netdev),
+        ...(p.backend === 'pcap' ? { io: 'pcap' as const, offloadsOff: [...(p.offloadsOff ?? [])] } : {}),
       })),
       workers: this.health(),
     };

@@ -17,6 +17,7 @@ import { MacTable } from '../forward/mac-table.js';
 import { AfPacketPort } from '../ports/afpacket.js';
 import { native } from '../ports/native/index.js';
 import type { PortIo, PortSpec } from '../ports/port.js';
+import { PcapPort } from '../ports/pcap.js';
 import { TapFdPort } from '../ports/tap.js';
 import { RxCoalescing } from './coalescing.js';
 import { DataPath } from './datapath.js';
@@ -69,6 +70,7 @@ if (init.nice !== 0) {
 
 function openIo(spec: PortSpec): PortIo {
   if (spec.backend === 'tapfd') return new TapFdPort(spec.netdev, { multiQueue: true });
+  if (spec.backend === 'pcap') return new PcapPort(spec.netdev, { rx: spec.rx });
   const port = new AfPacketPort(spec.netdev, { rx: spec.rx, ringFrames: init.ringFrames });
   if (spec.tunnelTap !== undefined && !port.attachTunnelTx(spec.tunnelTap)) {
     log(`worker ${init.workerIndex}: ${spec.netdev}: no UDP-tunnel GSO through ${spec.tunnelTap}; VXLAN GSO frames will fail to send`);

@@ -727,6 +727,9 @@ static void instance_finalize(napi_env env, void *data, void *hint) {
   free(I);
 }
 
+/* the libpcap port backend (xvs_pcap.c): its pcap* functions, with their own per-environment handle table */
+int xvs_pcap_register(napi_env env, napi_value exports);
+
 NAPI_MODULE_INIT() {
   inst_t *I = calloc(1, sizeof *I);
   if (!I) { napi_throw_error(env, "ENOMEM", "xvs_native: out of memory"); return NULL; }
@@ -742,5 +745,6 @@ NAPI_MODULE_INIT() {
     FN("tunnelTapOpen", TunnelTapOpen), FN("attachTunnelTx", AttachTunnelTx),
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  if (xvs_pcap_register(env, exports) != 0) { napi_throw_error(env, "ENOMEM", "xvs_native: cannot register the pcap backend"); return NULL; }
   return exports;
 }
