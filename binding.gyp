@@ -2,7 +2,8 @@
   "targets": [
     {
       "target_name": "xvs_native",
-      "sources": ["src/ports/native/xvs_native.c"],
+      "sources": ["src/ports/native/xvs_native.c", "src/ports/native/xvs_pcap.c"],
+      "libraries": ["-lpcap"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
       "cflags!": ["-O3"],
       "defines": ["NAPI_VERSION=8"]

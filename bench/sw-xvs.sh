@@ -13,9 +13,10 @@
 # Env: XVS_WORKERS  data-path worker threads (default 1; rx ports are spread over them)
 #      XVS_NOOP_PLUGINS=N  install N extra no-op filter plug-ins (noop1..noopN, copies of the built-in noop)
 #      XVS_POLICY=1 every port gets the policy set of sw-xvspolicy.sh (VLAN, guards, 10 ACLs, 5 extended ACLs)
+#      XVS_IO=pcap  every port through libpcap (port add --io pcap; sw-xvslibpcap.sh), default AF_PACKET
 #      XVS_ENABLE   extensions to configure and enable, in order: "name[=JSON-config] ..."
 #                   e.g. XVS_ENABLE='pcap={"dir":"@D@/pcap","match":"ipv4.dst=192.0.2.255"}' (@D@: the state dir)
-# (sw-xvspcap.sh and sw-xvsnoop3.sh are the extension-cost variants of docs/BENCHMARKS.md)
+# (sw-xvspcap.sh and sw-xvsnoop3.sh are the extension-cost variants of docs/BENCHMARKS.md; sw-xvslibpcap.sh the libpcap I/O one)
 # Run from the project root after `npm run build` (or `bash scripts/setup.sh`):
 #   sudo bash bench/run.sh -r 3 -c "bridge:on ovs:off ovstso:on xvs:off xvs:on"
 set -u
@@ -62,7 +63,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 "${XVS[@]}" switch create "$SW" --type private --workers "${XVS_WORKERS:-1}" >/dev/null || exit 1
-for p in "${PORTS[@]}"; do "${XVS[@]}" port add "$SW" "$p" --netdev "$p" >/dev/null || exit 1; done
+for p in "${PORTS[@]}"; do "${XVS[@]}" port add "$SW" "$p" --netdev "$p" ${XVS_IO:+--io "$XVS_IO"} >/dev/null || exit 1; done
 if [ "${XVS_POLICY:-0}" = 1 ]; then
     for p in "${PORTS[@]}"; do
         X=("${XVS[@]}")

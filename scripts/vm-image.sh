@@ -3,11 +3,13 @@
 #
 #   .lab/vm/vmlinuz     the kernel of the current linux-image-*-cloud-amd64 package
 #   .lab/vm/initrd.gz   busybox-static + the virtio-net modules + vm/init + vm/scripts/*
+#                       + the host's ethtool with its shared libraries (busybox has none: the guest
+#                       multi-queue test sets channels with `ethtool -L` and reads `ethtool -S`)
 #   .lab/vm/VERSION     the kernel package the image was built from
 #
 # Idempotent: does nothing when the outputs exist and are newer than their inputs
 # (this script, scripts/vm/**). FORCE=1 rebuilds. Needs: apt-get, dpkg-deb, cpio,
-# gzip, busybox-static (Debian packages). Runs as a normal user too (no root needed).
+# gzip, busybox-static, ethtool (Debian packages). Runs as a normal user too (no root needed).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,7 +22,7 @@ MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_p
 log() { printf 'vm-image: %s\n' "$*"; }
 die() { printf 'vm-image: ERROR: %s\n' "$*" >&2; exit 1; }
 
-for tool in apt-get apt-cache dpkg-deb cpio gzip find; do
+for tool in apt-get apt-cache dpkg-deb cpio gzip find ldd ethtool; do
   command -v "$tool" >/dev/null 2>&1 || die "missing tool '$tool'"
 done
 BUSYBOX=""
@@ -98,6 +100,16 @@ for m in $MODULES; do
   log "  module $m <- ${f#"$MODDIR"/}"
 done
 echo "$MODULES" >"$TREE/lib/modules/ORDER"
+
+# ethtool (dynamically linked) with the libraries ldd names, at the same paths: the guest's glibc
+# loader finds them in its built-in directories (no ld.so.cache needed)
+ETHTOOL="$(command -v ethtool)"
+cp "$ETHTOOL" "$TREE/sbin/ethtool"
+for lib in $(ldd "$ETHTOOL" | grep -o '/[^ ]*'); do
+  mkdir -p "$TREE$(dirname "$lib")"
+  cp -L "$lib" "$TREE$lib"
+done
+log "  ethtool $("$ETHTOOL" --version | awk '{print $3}') + $(ldd "$ETHTOOL" | grep -c '/') libraries"
 
 cp "$SRC/init" "$TREE/init"
 chmod 0755 "$TREE/init"

@@ -17,6 +17,11 @@
  *    during the transfers are logged (congestion, ring-full, and GSO frames it could not segment,
  *    hnv-no-headroom, are not asserted: TCP recovers from them).
  *
+ * VXLAN GSO frames leave the switch whole through the uplink's tunnel TAP where the kernel has UDP-tunnel
+ * GSO for TAPs (6.17+; ports/tunnel-tap.ts); the uplink veths here have tx-udp_tnl-segmentation off, as a
+ * NIC without tunnel TSO, so the kernel segments them on the uplink and the underlay capture sees what a
+ * wire would carry; the test checks that the tunnel TAP was used (the uplink's txTunnelGso moved).
+ *
  * Why the switch leaves a veth port end at 1500: the kernel veth drops (rx_dropped of the receiving
  * end) every non-GSO frame longer than the receiving end's MTU + 18 before the switch's packet socket
  * sees it. With the port end at 1450, a VM left at 1500 lost its full-size TCP retransmissions there
@@ -26,6 +31,15 @@
 import test from 'ava';
 import { testPrefix } from '../src/lab/netlab.js';
 import { HnvTopology, tcpTransfer, type HnvHost, type HnvVm } from '../src/test-support/hnv-hosts.js';
+import { native } from '../src/ports/native/index.js';
+
+/** this kernel takes UDP-tunnel GSO through a TAP (a throwaway tunnel TAP of our own prefix opens) */
+function kernelHasTunnelGso(name: string): boolean {
+  const fd = native.tunnelTapOpen(name);
+  if (fd < 0) return false;
+  native.closeFd(fd);
+  return true;
+}
 
 const P = testPrefix('hm');
 let topo: HnvTopology;
@@ -36,6 +50,7 @@ let x2: HnvVm;
 let g1: HnvVm;
 let g2: HnvVm;
 const MB4 = 4 * 1024 * 1024;
+const tunnelGso = kernelHasTunnelGso(`${P}tg`);
 
 test.before(async () => {
   topo = new HnvTopology(P);
@@ -53,6 +68,8 @@ test.before(async () => {
   ]);
   await topo.addRecords([[x1, 'vxlan'], [x2, 'vxlan'], [g1, 'nvgre'], [g2, 'nvgre']]);
   await topo.addRoutes([['blue', 5001, '10.1.0.0/24'], ['green', 5101, '10.3.0.0/24']]);
+  // the uplinks segment tunnel GSO frames themselves (a NIC without tunnel TSO): the underlay sees wire-size frames
+  for (const h of [h1, h2]) h.exec(['ethtool', '-K', h.uplink, 'tx-udp_tnl-segmentation', 'off', 'tx-udp_tnl-csum-segmentation', 'off']);
 });
 
 test.after.always(async () => {
@@ -144,6 +161,7 @@ for (const c of cases) {
       }
       t.teardown(() => { for (const vm of [a, b]) { vm.setOffloads(true); vm.exec(['ip', 'link', 'set', vm.dev, 'mtu', '1500']); } });
       const dropsBefore = [await a.host.drops(a.name), await b.host.drops(b.name)];
+      const tunnelGsoBefore = await a.host.uplinkTunnelGso();
       const [under, atSender] = await Promise.all([topo.captureUnderlay('udp port 4789 or ip proto 47', 128), a.capture(a.dev, 'icmp')]);
       const there = await tcpTransfer(b, a, b.ca, MB4, 20_000);
       // a stalled first transfer says enough: the second would only wait out its timeout as well
@@ -167,6 +185,9 @@ for (const c of cases) {
       t.log(`${c.encap}, ${v.what}: ${lens.length} tunnel TCP frames, largest ${Math.max(...lens)}; ` +
         `frag-needed at the sender: ${fragNeeded.length} (mtu ${[...new Set(fragNeeded.map(([m]) => m))].join(',')}); ${why}`);
       for (const [m] of fragNeeded) t.is(m, String(c.mtu));
+      if (c.encap === 'VXLAN' && v.offloads && tunnelGso) {
+        t.true(await a.host.uplinkTunnelGso() > tunnelGsoBefore, 'GSO frames left whole through the tunnel TAP');
+      }
     });
   }
 }

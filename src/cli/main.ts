@@ -18,6 +18,7 @@ import { traceCommands } from './trace.js';
 import { configCommands } from './config.js';
 import { hnvCommands } from './hnv.js';
 import { vmqCommands } from './vmq.js';
+import { sriovCommands } from './sriov.js';
 
 /**
  * yargs through its CommonJS entry: the ESM build's cliui wraps help text every N characters, cutting
@@ -37,7 +38,7 @@ class UsageError extends Error {
 
 async function main(): Promise<void> {
   let cli = globalOptions(yargs(hideBin(process.argv)).scriptName('xvs'));
-  for (const add of [daemonCommands, switchCommands, portCommands, aclCommands, fdbCommands, statsCommands, extensionCommands, traceCommands, configCommands, hnvCommands, vmqCommands]) cli = add(cli);
+  for (const add of [daemonCommands, switchCommands, portCommands, aclCommands, fdbCommands, statsCommands, extensionCommands, traceCommands, configCommands, hnvCommands, sriovCommands, vmqCommands]) cli = add(cli);
   cli = cli
     .strict()
     .demandCommand(1, 'name a command (see xvs --help)')

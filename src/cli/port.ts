@@ -1,8 +1,33 @@
 /** `xvs port add|remove|list|show`, and the settings commands of port-settings.ts (set, vlan, meter, feature). */
-import type { PortAddParams } from '../control/protocol.js';
+import type { PortAddParams, PortView } from '../control/protocol.js';
+import type { PortIoKind } from '../config/types.js';
+import { offloadNames } from '../ports/offloads.js';
 import { vlanText } from '../config/desired.js';
-import { call, counts, keyValues, out, printJson, table, withJson, type Cli } from './common.js';
+import { PORT_QUEUES_RANGE } from '../config/types.js';
+import { qemuNetArgs } from '../ports/guest-queues.js';
+import { call, counts, intOption, keyValues, out, printJson, table, withJson, type Cli } from './common.js';
 import { portSettingCommands, settingsLines } from './port-settings.js';
+import { iovText } from './sriov.js';
+
+/** the QEMU arguments for a TAP port (null for a port on an existing netdev), one shell-ready line */
+function qemuLine(v: PortView): string | null {
+  if (v.kind !== 'vm' || v.config === undefined || v.config.netdev !== undefined) return null;
+  const args = qemuNetArgs(v.config.name, v.config.queues ?? 1, v.config.staticMacAddress !== undefined ? { mac: v.config.staticMacAddress } : {});
+  return args.join(' ');
+}
+
+/** `afpacket`, or `pcap (libpcap; offloads turned off on veth3: tcp-segmentation-offload, …)` */
+export function ioText(p: { io?: 'pcap'; offloadsOff?: string[]; netdev: string; config?: { io?: 'pcap' } }): string {
+  if (p.io !== 'pcap' && p.config?.io !== 'pcap') return 'afpacket';
+  const off = p.offloadsOff;
+  if (off === undefined) return 'pcap (libpcap: no virtio-net header, so the netdev runs without offloads)';
+  return `pcap (libpcap: no virtio-net header, so ${off.length > 0 ? `xvs turned off ${p.netdev}'s ${offloadNames(off).join(', ')}` : `${p.netdev} already had its offloads off`})`;
+}
+
+/** the line `port add` adds for a libpcap port */
+function pcapNote(v: { io?: 'pcap'; offloadsOff?: string[]; netdev: string }): string {
+  return v.io === 'pcap' ? `\n  io ${ioText(v)}; they are turned back on when the port goes` : '';
+}
 
 export function portCommands(y: Cli): Cli {
   return y.command('port', "add, remove, list and show ports; change a port's settings, VLAN, features; meter it", (py) =>
@@ -15,20 +40,45 @@ export function portCommands(y: Cli): Cli {
             .positional('switch', { type: 'string', demandOption: true })
             .positional('name', { type: 'string', demandOption: true, describe: 'port name (and TAP name)' })
             .option('netdev', { type: 'string', describe: 'use this existing netdev (e.g. a veth end)' })
+            .option('queues', {
+              type: 'number',
+              describe: `virtio-net queue pairs of the VM (${PORT_QUEUES_RANGE.min}..${PORT_QUEUES_RANGE.max}, default 1): above 1 the TAP is multi-queue; prints the QEMU arguments`,
+            })
             .option('allow-host-addresses', {
               type: 'boolean', default: false,
               describe: 'accept a netdev (or existing TAP) that carries host IP addresses: they are removed while it is a port and put back after',
             })
-            .option('may-exist', { type: 'boolean', default: false, describe: 'no error if the port exists with this netdev' }),
+            .option('io', {
+              type: 'string', choices: ['afpacket', 'pcap'],
+              describe: 'how the switch reads and writes the netdev: afpacket (default; offloads end to end) or pcap (libpcap; the netdev\'s offloads are turned off while it is a port)',
+            })
+            .option('may-exist', { type: 'boolean', default: false, describe: 'no error if the port exists with this netdev' })
+            .option('iov-weight', {
+              type: 'number',
+              describe: "0..100 (Hyper-V's IovWeight): > 0 asks for an SR-IOV VF of the switch's uplink, passed through with vfio-pci; the TAP is its failover standby (a software port when there is no free VF)",
+            }),
         async (a) => {
           const params: PortAddParams = { switch: a.switch, name: a.name };
           if (a.netdev !== undefined) params.netdev = a.netdev;
+          const queues = intOption('queues', a.queues);
+          if (queues !== undefined) params.queues = queues;
           if (a.allowHostAddresses) params.allowHostAddresses = true;
+          if (a.io !== undefined) params.io = a.io as PortIoKind;
           if (a.mayExist) params.mayExist = true;
+          const iovWeight = intOption('iov-weight', a.iovWeight);
+          if (iovWeight !== undefined) params.iovWeight = iovWeight;
           const v = await call(a, 'port.add', params);
           if (a.json) printJson(v);
           else if (v.unchanged) out(`port "${v.name}" (${v.netdev}) already on switch "${v.switch}" (unchanged)`);
-          else out(`added port "${v.name}" (${v.netdev}) to switch "${v.switch}"`);
+          else out(`added port "${v.name}" (${v.netdev}) to switch "${v.switch}"${pcapNote(v)}`);
+          if (!a.json && v.iov) out(iovText(v.iov));
+          // an iovWeight port printed its own QEMU arguments (the VF and its virtio standby)
+          const qemu = a.json || v.iov ? null : qemuLine(v);
+          if (qemu !== null) {
+            const n = v.config?.queues ?? 1;
+            out(`QEMU: ${qemu}`);
+            if (n > 1) out(`in the guest: ethtool -L eth0 combined ${n} (best with ${n} vCPUs: -smp ${n})`);
+          }
         },
       )
       .command(
@@ -45,7 +95,8 @@ export function portCommands(y: Cli): Cli {
             switch: a.switch, name: a.name, ...(a.ifExists ? { ifExists: true } : {}), ...(a.force ? { force: true } : {}),
           });
           if (a.json) printJson(r);
-          else out(r.unchanged ? `no port "${r.name}" on switch "${r.switch}" (unchanged)` : `removed port "${r.name}" from switch "${r.switch}"`);
+          else out(r.unchanged ? `no port "${r.name}" on switch "${r.switch}" (unchanged)` : `removed port "${r.name}" from switch "${r.switch}"`
+            + `${r.iovReleased ? `; VF ${r.iovReleased} given back to its driver` : ''}`);
         },
       )
       .command(
@@ -85,13 +136,18 @@ export function portCommands(y: Cli): Cli {
               ['index', p.index],
               ['up', p.up],
               ['mtu', p.mtu ?? null],
+              ['queues', p.kind === 'vm' && p.config?.netdev === undefined ? p.config?.queues ?? 1 : null],
+              ['qemu', qemuLine(p)],
+              ['io', ioText(p)],
               ['state', p.running ? 'running' : 'down (see "xvs daemon status")'],
               ['rx', s ? `${s.rxPackets} packets, ${s.rxBytes} bytes` : null],
               ['tx', s ? `${s.txPackets} packets, ${s.txBytes} bytes` : null],
               ['tx-errors', s ? s.txErrors : null],
+              ...(p.kind === 'external' && s ? [['tx-tunnel-gso', `${s.txTunnelGso} VXLAN GSO frames sent whole (tunnel TAP)`] as [string, string]] : []),
               ['drops', s ? counts(s.drops) : null],
               ['macs', s ? `${s.macs} learned, limit ${s.macLimit}, ${s.macLimitHits} not learned (limit hits)` : null],
               ...settingsLines(p.config),
+              ...(p.iov ? [['sr-iov', p.iov.state === 'vf' ? `VF ${p.iov.vf} of ${p.iov.pf} (${p.iov.address}) on vfio-pci, MAC ${p.iov.mac}` : `software port: ${p.iov.reason}`] as [string, string]] : []),
             ]),
           );
         },

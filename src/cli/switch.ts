@@ -1,5 +1,6 @@
 /** `xvs switch create|delete|list|show`. */
-import type { SwitchType } from '../config/types.js';
+import type { PortIoKind, SwitchType } from '../config/types.js';
+import { ioText } from './port.js';
 import type { SwitchCreateParams, SwitchView } from '../control/protocol.js';
 import { call, intOption, keyValues, out, printJson, table, withJson, type Cli } from './common.js';
 import { switchSetCommand } from './vmq.js';
@@ -11,6 +12,7 @@ export function describeSwitch(v: SwitchView): string {
     ['type', c.type],
     ['state', v.running ? 'running' : 'down (see "xvs daemon status")'],
     ['uplink', c.uplink],
+    ...(c.uplinkIo === 'pcap' ? [['uplink-io', ioText({ ...(v.ports.find((p) => p.kind === 'external') ?? { netdev: c.uplink ?? '' }), io: 'pcap' })] as [string, string]] : []),
     ['allow-management-os', c.allowManagementOs],
     ['host-port', c.hostPort],
     ['mac-aging', `${c.macAgingSeconds} s`],
@@ -20,8 +22,8 @@ export function describeSwitch(v: SwitchView): string {
     ['workers', c.workers],
   ]);
   const ports = table(
-    ['PORT', 'KIND', 'NETDEV', 'INDEX', 'UP'],
-    v.ports.map((p) => [p.name, p.kind, p.netdev, p.index, p.up]),
+    ['PORT', 'KIND', 'NETDEV', 'INDEX', 'UP', 'IO'],
+    v.ports.map((p) => [p.name, p.kind, p.netdev, p.index, p.up, p.kind === 'internal' ? 'tap' : (p.io ?? 'afpacket')]),
   );
   // supervision (workers/watchdog.ts): shown once a worker was restarted
   const restarted = (v.workers ?? []).filter((w) => w.restarts > 0);
@@ -43,6 +45,10 @@ export function switchCommands(y: Cli): Cli {
             .positional('name', { type: 'string', demandOption: true, describe: 'switch name (≤ 15 chars)' })
             .option('type', { type: 'string', demandOption: true, describe: 'private | internal | external' })
             .option('uplink', { type: 'string', describe: 'external: the NIC or veth to bind' })
+            .option('uplink-io', {
+              type: 'string', choices: ['afpacket', 'pcap'],
+              describe: 'external: how the switch reads and writes the uplink: afpacket (default) or pcap (libpcap; the uplink\'s offloads are turned off)',
+            })
             .option('allow-management-os', { type: 'boolean', describe: 'external: share the uplink with the host' })
             .option('host-port', { type: 'string', describe: 'host port netdev name (default <name>-host)' })
             .option('mac-aging', { type: 'number', describe: 'MAC aging time in seconds (default 300)' })
@@ -54,6 +60,7 @@ export function switchCommands(y: Cli): Cli {
         async (a) => {
           const params: SwitchCreateParams = { name: a.name, type: a.type as SwitchType };
           if (a.uplink !== undefined) params.uplink = a.uplink;
+          if (a.uplinkIo !== undefined) params.uplinkIo = a.uplinkIo as PortIoKind;
           if (a.allowManagementOs !== undefined) params.allowManagementOs = a.allowManagementOs;
           if (a.hostPort !== undefined) params.hostPort = a.hostPort;
           const aging = intOption('mac-aging', a.macAging);
@@ -72,8 +79,10 @@ export function switchCommands(y: Cli): Cli {
           else if (v.unchanged) out(`switch "${v.config.name}" already exists (unchanged)`);
           else {
             const host = v.config.hostPort ? `, host port ${v.config.hostPort}` : '';
-            const up = v.config.uplink ? `, uplink ${v.config.uplink}` : '';
+            const up = v.config.uplink ? `, uplink ${v.config.uplink}${v.config.uplinkIo === 'pcap' ? ' through libpcap' : ''}` : '';
             out(`created switch "${v.config.name}" (${v.config.type}${up}${host})`);
+            const uplink = v.ports.find((p) => p.kind === 'external' && p.io === 'pcap');
+            if (uplink) out(`  uplink io ${ioText(uplink)}; they are turned back on when the switch goes`);
           }
         },
       )

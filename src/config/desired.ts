@@ -35,7 +35,7 @@ export type Change =
 
 /** The settings that the data path cannot change on a running switch: a change recreates the switch. */
 export const IMMUTABLE_SWITCH_KEYS = [
-  'type', 'uplink', 'allowManagementOs', 'hostPort', 'workers', 'macTableLimit', 'macPortLimit', 'macAgingSeconds',
+  'type', 'uplink', 'uplinkIo', 'allowManagementOs', 'hostPort', 'workers', 'macTableLimit', 'macPortLimit', 'macAgingSeconds',
   'uplinkBandwidth',
 ] as const;
 
@@ -173,8 +173,8 @@ export function inverse(c: Change): Change[] {
 // Describe
 
 function portText(p: PortConfig): string {
-  const consent = p.allowHostAddresses === true ? ', host addresses allowed' : '';
-  const limit = p.macLimit !== undefined ? `, mac limit ${p.macLimit}` : '';
+  const consent = (p.allowHostAddresses === true ? ', host addresses allowed' : '') + (p.io === 'pcap' ? ', libpcap' : '');
+  const limit = `${p.queues !== undefined ? `, ${p.queues} queues` : ''}${p.macLimit !== undefined ? `, mac limit ${p.macLimit}` : ''}`;
   const others = PORT_SETTING_KEYS.filter((k) => k !== 'macLimit' && p[k] !== undefined).map((k) => (k === 'vlan' ? `vlan ${vlanText(p.vlan)}` : SETTING_LABELS[k]));
   const more = others.length > 0 ? `, with ${others.join(', ')}` : '';
   return p.netdev === undefined ? `${p.name} (TAP${consent}${limit}${more})` : `${p.name} (netdev ${p.netdev}${consent}${limit}${more})`;
@@ -240,7 +240,7 @@ function settingsText(before: PortSettings, after: PortSettings): string {
 
 function switchText(s: SwitchConfig): string {
   const parts: string[] = [s.type];
-  if (s.uplink !== undefined) parts.push(`uplink ${s.uplink}`);
+  if (s.uplink !== undefined) parts.push(`uplink ${s.uplink}${s.uplinkIo === 'pcap' ? ' (libpcap)' : ''}`);
   if (s.hostPort !== undefined) parts.push(`host port ${s.hostPort}`);
   parts.push(`workers ${s.workers}`, `mac aging ${s.macAgingSeconds} s`, `mac limit ${s.macTableLimit}`);
   if (s.macPortLimit !== undefined) parts.push(`port mac limit ${s.macPortLimit}`);

@@ -219,7 +219,7 @@ test('in a document: settings are validated under the port path; unknown keys re
     instanceOf: ConfigError, message: 'switches[0].ports[1].vlan.accessVlanId: expected 1..4094, got 5000',
   });
   t.throws(() => validateConfig(doc({ acls: [{ action: 'allow', direction: 'inbound', localIPAddress: '1.2.3' }] })), { message: /^switches\[0\]\.ports\[1\]\.acls\[0\]\.localIPAddress: / });
-  t.throws(() => validateConfig(doc({ vlanId: 5 })), { message: /^switches\[0\]\.ports\[1\]\.vlanId: unknown key \(expected one of name, netdev, allowHostAddresses, macLimit, macAddressSpoofing, /});
+  t.throws(() => validateConfig(doc({ vlanId: 5 })), { message: /^switches\[0\]\.ports\[1\]\.vlanId: unknown key \(expected one of name, netdev, allowHostAddresses, queues, io, macLimit, macAddressSpoofing, /});
   const port = validatePort({ name: 'vm1', staticMacAddress: '52-54-00-00-00-01', vlan: { mode: 'trunk', allowedVlanIds: '3,1-2' }, acls: [{ action: 'deny', direction: 'both', remoteIPAddress: 'F001::/64' }] }, 'p');
   t.deepEqual(validatePort(port, 'p'), port, 'normalizing twice changes nothing');
   t.deepEqual(port, {

@@ -20,7 +20,10 @@ import {
   DEFAULT_MAC_TABLE_LIMIT,
   IFNAMSIZ_MAX,
   MAX_PORTS_PER_SWITCH,
+  PORT_QUEUES_RANGE,
+  PORT_IO_KINDS,
   type PortConfig,
+  type PortIoKind,
   type SwitchConfig,
   type SwitchType,
   type XvsConfig,
@@ -68,11 +71,14 @@ export { validatePortSettings } from './port-settings.js';
 
 /** bits/s (1 Tbit/s at most, as maximumBandwidth) */
 export const UPLINK_BANDWIDTH_RANGE = { min: 0, max: 1_000_000_000_000 };
-const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', ...PORT_SETTING_KEYS] as const;
+const PORT_KEYS = ['name', 'netdev', 'allowHostAddresses', 'queues', 'io', ...PORT_SETTING_KEYS, 'iovWeight'] as const;
+/** Hyper-V's IovWeight range */
+export const IOV_WEIGHT_RANGE = { min: 0, max: 100 } as const;
 const SWITCH_KEYS = [
   'name',
   'type',
   'uplink',
+  'uplinkIo',
   'allowManagementOs',
   'hostPort',
   'macAgingSeconds',
@@ -134,10 +140,29 @@ export function validatePort(input: unknown, path: string): PortConfig {
   const netdev = optionalIfname(obj, 'netdev', path);
   // only `true` is kept, so `false` and absent read back (and diff) the same
   const allowHostAddresses = optionalBoolean(obj, 'allowHostAddresses', path);
+  const io = optionalIo(obj, 'io', path);
+  // 0 reads back (and diffs) as absent
+  const iovWeight = optionalInt(obj, 'iovWeight', path, IOV_WEIGHT_RANGE);
+  if (iovWeight !== undefined && iovWeight > 0 && netdev !== undefined) {
+    throw new ConfigError(fieldPath(path, 'iovWeight'), `a VF's failover standby is the port's own TAP: not with netdev "${netdev}"`);
+  }
+  // only above 1 is kept, so 1 and absent read back (and diff) the same
+  const queues = optionalInt(obj, 'queues', path, PORT_QUEUES_RANGE);
+  if (queues !== undefined && queues > 1 && netdev !== undefined) {
+    throw new ConfigError(fieldPath(path, 'queues'), `only a TAP port has queues (xvs creates its TAP multi-queue); "${netdev}" keeps its own`);
+  }
   return {
     name, ...(netdev !== undefined ? { netdev } : {}), ...(allowHostAddresses === true ? { allowHostAddresses } : {}),
+    ...(queues !== undefined && queues > 1 ? { queues } : {}),
+    ...(io === 'pcap' ? { io } : {}),
+    ...(iovWeight !== undefined && iovWeight > 0 ? { iovWeight } : {}),
     ...validatePortSettings(obj, path),
   };
+}
+
+/** A port's I/O backend (`afpacket` | `pcap`); absent = afpacket. */
+function optionalIo(obj: Record<string, unknown>, key: string, path: string): PortIoKind | undefined {
+  return obj[key] === undefined ? undefined : requireEnum(obj, key, path, PORT_IO_KINDS);
 }
 
 /** The netdev a port uses: its `netdev`, or for a TAP port the TAP named after the port. */
@@ -168,6 +193,11 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
   }
   if (type !== 'external' && uplink !== undefined) {
     throw new ConfigError(fieldPath(path, 'uplink'), `only an external switch has an uplink (this one is ${type})`);
+  }
+
+  const uplinkIo = optionalIo(obj, 'uplinkIo', path);
+  if (type !== 'external' && uplinkIo !== undefined) {
+    throw new ConfigError(fieldPath(path, 'uplinkIo'), `only an external switch has an uplink (this one is ${type})`);
   }
 
   const allowManagementOs = optionalBoolean(obj, 'allowManagementOs', path);
@@ -226,6 +256,7 @@ export function validateSwitch(input: unknown, path: string, opts: ValidateSwitc
     name,
     type,
     ...(uplink !== undefined ? { uplink } : {}),
+    ...(uplinkIo === 'pcap' ? { uplinkIo } : {}),
     ...(type === 'external' ? { allowManagementOs: allowManagementOs ?? false } : {}),
     ...(hostPort !== undefined ? { hostPort } : {}),
     macAgingSeconds,

@@ -110,6 +110,14 @@ export const PORT_SETTING_KEYS = [
   'vmqWeight', 'vmqPin',
 ] as const satisfies readonly (keyof PortSettings)[];
 
+/**
+ * How the data path reads and writes a port's netdev: `afpacket` (the default: an AF_PACKET socket with an mmap
+ * ring and the virtio-net header, offloads end to end) or `pcap` (libpcap: pcap_dispatch / pcap_inject; no
+ * virtio-net header, so the netdev's offloads are turned off while it is a port: ports/offloads.ts).
+ */
+export type PortIoKind = 'afpacket' | 'pcap';
+export const PORT_IO_KINDS: readonly PortIoKind[] = ['afpacket', 'pcap'];
+
 export interface PortConfig extends PortSettings {
   /** Port name, unique in the switch; for a TAP port also the TAP device name QEMU attaches to (≤ 15 chars). */
   name: string;
@@ -121,6 +129,19 @@ export interface PortConfig extends PortSettings {
    * Without it such a netdev is refused. Loopback is refused always.
    */
   allowHostAddresses?: boolean;
+  /** `pcap`: the port is read and written through libpcap (absent: AF_PACKET, the default; only `pcap` is stored) */
+  io?: 'pcap';
+  /**
+   * Hyper-V's IovWeight (0..100; 0/absent: none): > 0 asks for an SR-IOV VF of the external switch's uplink,
+   * passed through with vfio-pci, the port's TAP being its virtio failover standby; without a free VF the port
+   * is a software port (src/sriov/ports.ts, docs/QUEUES.md "SR-IOV").
+   */
+  iovWeight?: number;
+  /**
+   * Queue pairs of the VM's virtio-net (PORT_QUEUES_RANGE; absent = 1): above 1 the port's TAP is multi-queue
+   * and QEMU attaches with `queues=N … mq=on` (ports/guest-queues.ts, docs/QUEUES.md). TAP ports only.
+   */
+  queues?: number;
 }
 
 export interface SwitchConfig {
@@ -128,6 +149,8 @@ export interface SwitchConfig {
   type: SwitchType;
   /** external only: the NIC or veth the switch is bound to (a NIC belongs to at most one switch). */
   uplink?: string;
+  /** external only: `pcap` reads and writes the uplink through libpcap (absent: AF_PACKET; only `pcap` is stored) */
+  uplinkIo?: 'pcap';
   /** external only: move the uplink's IP addresses and routes to the switch's host port (Hyper-V's AllowManagementOS). */
   allowManagementOs?: boolean;
   /** internal, and external with allowManagementOs: the host TAP port's netdev name (default `<switch>-host`, ≤ 15 chars). */
@@ -261,3 +284,5 @@ export const MAX_PORTS_PER_SWITCH = 256;
 /** a port's MAC limit (0: learn nothing on it) and the switch's default for ports */
 export const PORT_MAC_LIMIT_RANGE = { min: 0, max: 1_048_576 } as const;
 export const IFNAMSIZ_MAX = 15;
+/** a VM port's virtio-net queue pairs (`xvs port add --queues`; QEMU allows more, 16 is plenty here) */
+export const PORT_QUEUES_RANGE = { min: 1, max: 16 } as const;

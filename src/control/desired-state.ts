@@ -77,6 +77,8 @@ export class DesiredState {
     tapHolders?: (name: string) => TapHolder[];
     /** applies the document's `hnv` (hnv/control.ts: the local source's policy, or the etcd source it names) */
     hnv?: (after: HnvConfig | undefined) => Promise<void>;
+    /** runs after every commit that changed something, and after restore (sriov/ports.ts: VFs follow the document; never throws) */
+    afterCommit?: (doc: XvsConfig) => Promise<void>;
   }) {
     this.locks = new SwitchLocks(opts.lockWaitMs);
   }
@@ -260,6 +262,7 @@ export class DesiredState {
       throw new Error(`could not save ${this.opts.configPath}: ${why(e)} (the change was undone)`);
     }
     this.doc = merged;
+    if (changes.length > 0) await this.opts.afterCommit?.(merged);
     return changes;
   }
 
@@ -315,6 +318,7 @@ export class DesiredState {
     for (const k of this.problemsOnly.keys()) this.down.delete(k);
     ok = loaded.switches.filter((s) => this.isRunning(s.name)).length;
     this.doc = this.readBack(loaded, ALL);
+    await this.opts.afterCommit?.(this.doc);
     this.restoring = null;
     this.opts.log(`restored ${ok} of ${loaded.switches.length} switches (${this.problems.length} problems)`);
     return this.problems;

@@ -60,6 +60,12 @@ export function addPort(doc: XvsConfig, switchName: string, port: PortConfig, ma
     if (old.netdev !== port.netdev) {
       throw new ConfigError('params.netdev', `port "${port.name}" exists on switch "${sw.name}" with netdev ${show(old.netdev)}, not ${show(port.netdev)}`);
     }
+    if ((old.queues ?? 1) !== (port.queues ?? 1)) {
+      throw new ConfigError('params.queues', `port "${port.name}" exists on switch "${sw.name}" with ${old.queues ?? 1} queue(s), not ${port.queues ?? 1}`);
+    }
+    if ((old.io ?? 'afpacket') !== (port.io ?? 'afpacket')) {
+      throw new ConfigError('params.io', `port "${port.name}" exists on switch "${sw.name}" with io ${old.io ?? 'afpacket'}, not ${port.io ?? 'afpacket'}`);
+    }
     return null;
   }
   checkPortNameInSwitch(sw, port, 'params.name');

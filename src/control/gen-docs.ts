@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { fromRoot } from '../repo-root.js';
 import { MAC_AGING_RANGE, MAC_TABLE_LIMIT_RANGE, PORT_MAC_LIMIT_RANGE, WORKERS_RANGE, DEFAULT_WORKERS } from '../config/schema.js';
 import { FDB_PAGE_DEFAULT, FDB_PAGE_MAX } from '../forward/fdb-pages.js';
-import { DEFAULT_MAC_AGING_SECONDS, DEFAULT_MAC_TABLE_LIMIT, IFNAMSIZ_MAX, MAX_PORTS_PER_SWITCH } from '../config/types.js';
+import { DEFAULT_MAC_AGING_SECONDS, DEFAULT_MAC_TABLE_LIMIT, IFNAMSIZ_MAX, MAX_PORTS_PER_SWITCH, PORT_QUEUES_RANGE } from '../config/types.js';
 import { LIMITS, MAX_LINE_BYTES, METHODS, type MethodName } from './protocol.js';
 import { METHOD_DOCS } from './method-docs.js';
 import { DEFAULT_IDLE_SESSION_TIMEOUT, PORT_SETTING_RANGES as R } from '../config/port-settings.js';
@@ -37,6 +37,7 @@ export function ranges(): RangeRow[] {
     { key: 'switch `workers`', ...WORKERS_RANGE, default: DEFAULT_WORKERS },
     { key: 'switch `ports[]`', min: 0, max: MAX_PORTS_PER_SWITCH, unit: 'ports' },
     { key: 'names (switch, port, netdev, uplink, host port)', min: 1, max: IFNAMSIZ_MAX, unit: 'characters' },
+    { key: 'port `queues` (TAP ports; above 1 a multi-queue TAP)', ...PORT_QUEUES_RANGE, default: 1, unit: 'queue pairs' },
     { key: 'port `stormLimit`', ...R.stormLimit, default: '0 (no limit)', unit: 'frames/s' },
     { key: 'port `maximumBandwidth`', ...R.maximumBandwidth, default: '0 (no limit)', unit: 'bits/s' },
     { key: 'port `maximumBandwidthBurst`', ...R.maximumBandwidthBurst, unit: 'bytes' },

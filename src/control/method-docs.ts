@@ -15,7 +15,7 @@ export interface MethodDoc {
 
 export const METHOD_DOCS: Partial<Record<MethodName, MethodDoc>> = {
   'switch.create': {
-    params: '`name`, `type` (`private`/`internal`/`external`), `uplink?`, `allowManagementOs?`, `hostPort?`, `macAgingSeconds?`, `macTableLimit?`, `macPortLimit?`, `uplinkBandwidth?` (external: bits/s the bandwidth weights divide), `workers?`, `cpus?` (CPU numbers the workers are pinned to, worker i → cpus[i mod n]), `extensions?`, `mayExist?`',
+    params: '`name`, `type` (`private`/`internal`/`external`), `uplink?`, `uplinkIo?` (external: afpacket, the default, or pcap: the uplink through libpcap, its offloads turned off), `allowManagementOs?`, `hostPort?`, `macAgingSeconds?`, `macTableLimit?`, `macPortLimit?`, `uplinkBandwidth?` (external: bits/s the bandwidth weights divide), `workers?`, `cpus?` (CPU numbers the workers are pinned to, worker i → cpus[i mod n]), `extensions?`, `mayExist?`',
     result: '`SwitchView` (+ `unchanged: true` when it existed)',
   },
   'switch.delete': { params: '`name`, `ifExists?`', result: '`{name, unchanged?}`' },
@@ -24,7 +24,7 @@ export const METHOD_DOCS: Partial<Record<MethodName, MethodDoc>> = {
   'switch.set': { params: '`name`, `cpus` (CPU numbers such as [0, 1]: worker i is pinned to cpus[i mod n]; null or []: none)', result: '`SwitchView` (+ `unchanged?`)' },
   'vmq.show': { params: '`switch`', result: '`{switch, cpus, cpusFrom, intervalMs, workers: {index, tid, cpu, busy, queues}[], queues: {id, weight, pin?, worker, cpu, ports, pps, busy}[]}`' },
   'vmq.rebalance': { params: '`switch`', result: '`{switch, moves: {queue, from, to, ports}[], view}` (view: as `vmq.show`)' },
-  'port.add': { params: '`switch`, `name`, `netdev?`, `allowHostAddresses?` (a netdev with host addresses: consent), `macLimit?`, `mayExist?`', result: '`PortView` (+ `unchanged?`)' },
+  'port.add': { params: '`switch`, `name`, `netdev?`, `allowHostAddresses?` (a netdev with host addresses: consent), `queues?` (1..16 virtio-net queue pairs: a multi-queue TAP above 1), `macLimit?`, `mayExist?`, `io?` (afpacket, the default, or pcap: libpcap, the netdev\'s offloads turned off), `iovWeight?` (0..100, Hyper-V IovWeight: > 0 asks for an SR-IOV VF; not with `netdev`)', result: '`PortView` (+ `unchanged?`; an iovWeight port: `iov` = `{state: "vf", pf, vf, address, iommuGroup, mac, policy, qemu, message}` or `{state: "software", reason, mac, qemu, message}`; a libpcap port: io pcap and offloadsOff)' },
   'port.set': {
     params: '`switch`, `name`, `macLimit?`, `macAddressSpoofing?`, `dhcpGuard?`, `routerGuard?` (true/false), `stormLimit?` (frames/s), `maximumBandwidth?` (bits/s, rounded to a multiple of 8), `maximumBandwidthBurst?` (bytes), `minimumBandwidthWeight?`, `portMirroring?` (`none`/`source`/`destination`), `staticMacAddress?`, `vlan?` (`{mode, accessVlanId | allowedVlanIds, nativeVlanId | primaryVlanId, secondaryVlanId | secondaryVlanIds}`), `acls?`, `extendedAcls?` (whole lists), `features?`, `virtualSubnetId?` (HNV VSID 4096..16777214: the netdev gets the overlay MTU), `vmqWeight?` (0..100: 1..100 a VMQ queue of its own), `vmqPin?` (`{worker}` or `{cpu}`: the worker that reads the port queue); at least one setting, each a value or null for its default',
     result: '`PortView` (+ `unchanged?`)',
@@ -38,7 +38,9 @@ export const METHOD_DOCS: Partial<Record<MethodName, MethodDoc>> = {
   'acl.extended.add': { params: '`switch`, `name`, `action` (`allow`/`deny`), `direction` (`inbound`/`outbound`), `weight`, `protocol?`, `localIPAddress?`, `remoteIPAddress?`, `localPort?`, `remotePort?` (tcp/udp only), `stateful?` (allow only), `idleSessionTimeout?` (seconds, stateful only)', result: '`{switch, name, extendedAcls, unchanged?}`' },
   'acl.extended.remove': { params: '`switch`, `name`, `weight`, `direction`', result: '`{switch, name, extendedAcls}`' },
   'acl.extended.list': { params: '`switch`, `name`', result: '`ExtendedAcl[]`, larger weight first' },
-  'port.remove': { params: '`switch`, `name`, `ifExists?`, `force?`', result: '`{switch, name, unchanged?}`' },
+  'port.remove': { params: '`switch`, `name`, `ifExists?`, `force?`', result: '`{switch, name, unchanged?, iovReleased?}` (iovReleased: the PCI address of the VF given back)' },
+  'sriov.list': { params: '—', result: '`SriovPfView[]`: `{netdev, address, driver, iommuGroup, totalVfs, numVfs, switch, vfs: {index, address, driver, driverOverride, iommuGroup, netdev, netdevUp, assignedTo}[]}`' },
+  'sriov.enable': { params: '`pf` (a PF netdev), `vfs` (0..sriov_totalvfs; 0 disables)', result: '`{pf, numVfs, written}` (written: the values written to sriov_numvfs, e.g. `["0", "4"]`)' },
   'port.list': { params: '`switch`', result: '`PortView[]` (a VM port\'s `config`: its document entry with every setting)' },
   'port.show': { params: '`switch`, `name`', result: '`PortView` + `stats` (`config` applies back unchanged through `config.apply`)' },
   'fdb.show': { params: '`switch`, `after?` (the previous page\'s `next`), `limit?`', result: '`{entries: {mac, port, ageSeconds}[], next, total}`' },

@@ -13,7 +13,7 @@ import { parseSwitchSet, type SwitchSetParams, type SwitchSetParsed } from './vm
 import type { RebalanceResult, VmqView } from '../vmq/switch-vmq.js';
 import { ConfigError } from '../core/errors.js';
 import type { WorkerHealthEntry } from '../switch/manager-api.js';
-import type { ExtendedAcl, HnvCustomerRoute, HnvLookupRecord, HnvProviderAddress, PortAcl, PortConfig, SwitchConfig, SwitchType, XvsConfig } from '../config/types.js';
+import type { ExtendedAcl, HnvCustomerRoute, HnvLookupRecord, HnvProviderAddress, PortAcl, PortConfig, PortIoKind, SwitchConfig, SwitchType, XvsConfig } from '../config/types.js';
 import type { PortSettingsChange } from './edits.js';
 import {
   parseAcl, parseExtendedAcl, parseExtendedAclRemove, parseFeatureRemove, parseFeatureSet, parsePortMeter, parsePortSet,
@@ -30,6 +30,8 @@ import {
   type HnvRemoveResult, type HnvRouteRemoveParams, type HnvRouteRemoveParsed,
 } from './hnv-params.js';
 export type { HnvAddResult, HnvRemoveResult } from './hnv-params.js';
+import { parseSriovEnable, type IovStatus, type SriovEnableParams, type SriovEnableResult, type SriovPfView } from '../sriov/params.js';
+export type { IovStatus, SriovEnableParams, SriovEnableResult, SriovPfView } from '../sriov/params.js';
 import type { HnvPaView, HnvRecordView, HnvShowResult } from '../hnv/control.js';
 export type { HnvPaView, HnvRecordView, HnvShowResult } from '../hnv/control.js';
 import { FDB_PAGE_DEFAULT, FDB_PAGE_MAX, parseCursor } from '../forward/fdb-pages.js';
@@ -71,7 +73,17 @@ export type { PortRefParams, PortSetParsed, Unchanged };
 export interface MayExist { mayExist?: boolean }
 /** `--if-exists`: no error if it does not exist */
 export interface IfExists { ifExists?: boolean }
-export type PortAddParams = PortRefParams & MayExist & { netdev?: string; allowHostAddresses?: boolean };
+export type PortAddParams = PortRefParams & MayExist & {
+  netdev?: string; allowHostAddresses?: boolean; queues?: number;
+  /** `pcap`: read and write the netdev through libpcap (its offloads turned off); default afpacket */
+  io?: PortIoKind;
+  /** Hyper-V's IovWeight 0..100: > 0 asks for an SR-IOV VF (docs/QUEUES.md "SR-IOV") */
+  iovWeight?: number;
+};
+/** `port.add`'s result: the port (for an iovWeight port, `iov` says what it got: a VF, or the software path and why) */
+export type PortAddResult = PortView & Unchanged;
+/** `port.remove`'s result: iovReleased names the VF the port gave back */
+export type PortRemoveResult = PortRefParams & Unchanged & { iovReleased?: string };
 export type PortRemoveParams = PortRefParams & IfExists & {
   /** remove the port even if a process (QEMU) still holds its TAP; the TAP then lasts until that process closes it */
   force?: boolean;
@@ -106,6 +118,8 @@ export interface SwitchCreateParams extends MayExist {
   name: string;
   type: SwitchType;
   uplink?: string;
+  /** external: `pcap` reads and writes the uplink through libpcap; default afpacket */
+  uplinkIo?: PortIoKind;
   allowManagementOs?: boolean;
   hostPort?: string;
   macAgingSeconds?: number;
@@ -133,11 +147,17 @@ export interface PortView {
   running: boolean;
   /** the port netdev's MTU (a VSID port's: the overlay MTU, docs/HNV.md) */
   mtu?: number;
+  /** a libpcap port (`io pcap`) */
+  io?: 'pcap';
+  /** a libpcap port: the netdev's offloads xvs turned off for it (`ethtool -K` keywords: tso, gso, gro, lro, tx) */
+  offloadsOff?: string[];
   /**
    * the port as the configuration document holds it (name, netdev, every setting): put it in a document's
    * `ports` and `config apply` changes nothing
    */
   config?: PortConfig;
+  /** a port with iovWeight: what it got, a VF or the software path and why (docs/QUEUES.md "SR-IOV") */
+  iov?: IovStatus;
 }
 
 export interface PortDetail extends PortView {
@@ -185,8 +205,8 @@ export interface Methods {
   'switch.delete': { params: SwitchDeleteParams; parsed: { name: string; ifExists: boolean }; result: NameParams & Unchanged };
   'switch.list': { params: EmptyParams; parsed: EmptyParams; result: SwitchView[] };
   'switch.show': { params: NameParams; parsed: NameParams; result: SwitchView };
-  'port.add': { params: PortAddParams; parsed: { switch: string; port: PortConfig; mayExist: boolean }; result: PortView & Unchanged };
-  'port.remove': { params: PortRemoveParams; parsed: { switch: string; name: string; ifExists: boolean; force: boolean }; result: PortRefParams & Unchanged };
+  'port.add': { params: PortAddParams; parsed: { switch: string; port: PortConfig; mayExist: boolean }; result: PortAddResult };
+  'port.remove': { params: PortRemoveParams; parsed: { switch: string; name: string; ifExists: boolean; force: boolean }; result: PortRemoveResult };
   'port.list': { params: SwitchRefParams; parsed: SwitchRefParams; result: PortView[] };
   'port.show': { params: PortRefParams; parsed: PortRefParams; result: PortDetail };
   'port.set': { params: PortSetParams; parsed: PortSetParsed; result: PortView & Unchanged };
@@ -231,6 +251,8 @@ export interface Methods {
   'switch.set': { params: SwitchSetParams; parsed: SwitchSetParsed; result: SwitchView & Unchanged };
   'vmq.show': { params: SwitchRefParams; parsed: SwitchRefParams; result: VmqView };
   'vmq.rebalance': { params: SwitchRefParams; parsed: SwitchRefParams; result: RebalanceResult };
+  'sriov.list': { params: EmptyParams; parsed: EmptyParams; result: SriovPfView[] };
+  'sriov.enable': { params: SriovEnableParams; parsed: SriovEnableParams; result: SriovEnableResult };
 }
 
 export interface ExtRefParams { switch: string; name: string }
@@ -329,7 +351,7 @@ function parsePortRef(input: unknown): PortRefParams {
 }
 
 function parsePortAdd(input: unknown): { switch: string; port: PortConfig; mayExist: boolean } {
-  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'allowHostAddresses', 'macLimit', 'mayExist']);
+  const obj = paramsObject(input, ['switch', 'name', 'netdev', 'allowHostAddresses', 'queues', 'io', 'macLimit', 'mayExist', 'iovWeight']);
   const sw = requireIfname(obj, 'switch', P);
   const mayExist = optionalBoolean(obj, 'mayExist', P) ?? false;
   const { switch: _omit, mayExist: _m, ...rest } = obj;
@@ -562,6 +584,8 @@ export const METHODS: { [M in MethodName]: MethodSpec<ParsedOf<M>> } = {
   'hnv.route.remove': { summary: 'remove an HNV customer route', mutates: true, parse: parseHnvRouteRemove },
   'hnv.route.list': { summary: 'the HNV customer routes', mutates: false, parse: parseEmpty },
   'hnv.show': { summary: 'HNV: the policy source and its state, PAs, records, routes, per-VSID ports, MTU and counters, resolved next hops', mutates: false, parse: parseEmpty },
+  'sriov.list': { summary: 'SR-IOV physical functions (netdevs with sriov_totalvfs) and their VFs: PCI address, driver, IOMMU group, the port holding each', mutates: false, parse: parseEmpty },
+  'sriov.enable': { summary: "set a PF's VF count (sriov_numvfs; through 0 when it changes, as the kernel requires); refused while ports hold its VFs (host state, not the configuration)", mutates: false, parse: parseSriovEnable },
 };
 
 export function isMethodName(m: string): m is MethodName {

@@ -31,6 +31,7 @@ import { HnvControl } from '../hnv/control.js';
 import type { EtcdSourceFactory } from '../hnv/etcd-factory.js';
 import { keyOf, type HnvCommit } from '../hnv/local-source.js';
 import type { HnvEtcdConfig } from '../config/types.js';
+import { SriovPorts, type SriovOptions } from '../sriov/ports.js';
 
 export type { ExtensionControl } from './desired-state.js';
 import {
@@ -41,6 +42,8 @@ import {
   type ConfigApplyResult,
   type MethodName,
   type ParsedOf,
+  type PortAddResult,
+  type PortRemoveResult,
   type PortView,
   type Problem,
   type RequestId,
@@ -79,6 +82,8 @@ export interface ControlServerOptions {
   etcd?: HnvEtcdConfig;
   /** HNV: how etcd sources are made (default: hnv/etcd-source.ts) */
   etcdFactory?: EtcdSourceFactory;
+  /** SR-IOV: sysfs root, command runner (default: sysfs at $XVS_SYSFS_ROOT or /, real commands; assignments in sriov.json beside the config) */
+  sriov?: SriovOptions;
 }
 
 type Handlers = { [M in MethodName]: (params: ParsedOf<M>) => Promise<ResultOf<M>> };
@@ -123,6 +128,8 @@ export class ControlServer {
   private readonly traces = new TraceSessions();
   /** HNV: the policy source in force and the push to the switches (hnv/control.ts) */
   readonly hnv: HnvControl;
+  /** SR-IOV VFs of iovWeight ports (sriov/ports.ts), reconciled after every commit */
+  readonly sriov: SriovPorts;
 
   constructor(opts: ControlServerOptions) {
     this.manager = opts.manager;
@@ -141,6 +148,7 @@ export class ControlServer {
     });
     if (!this.restorePending) this.markRestored();
     this.restoreWaitMs = opts.restoreWaitMs ?? opts.lockWaitMs ?? 20_000;
+    this.sriov = new SriovPorts({ statePath: `${dirname(this.configPath)}/sriov.json`, log: this.log, ...opts.sriov });
     this.state = new DesiredState({
       manager: opts.manager,
       ext: opts.extensions,
@@ -151,6 +159,7 @@ export class ControlServer {
       lockWaitMs: opts.lockWaitMs ?? 20_000,
       ...(opts.tapHolders ? { tapHolders: opts.tapHolders } : {}),
       hnv: (after) => this.hnv.applyDocument(after),
+      afterCommit: (doc) => this.sriov.reconcile(doc),
     });
     // the local HNV source writes through the one commit path, holding every switch's lock
     const commitHnv: HnvCommit = (edit) => this.locked(ALL, async () => {
@@ -261,6 +270,13 @@ export class ControlServer {
       'hnv.route.remove': (p) => this.hnvRemove('route', this.hnv.routeKeyOf(p.routingDomain, p.vsid, p.prefix), `customer route ${p.prefix} of VSID ${p.vsid} in routing domain "${p.routingDomain}"`, p.ifExists),
       'hnv.route.list': async () => structuredClone(this.hnv.source.snapshot().customerRoutes),
       'hnv.show': async () => this.hnv.show(),
+      'sriov.list': async () => this.sriov.list(this.config),
+      'sriov.enable': (p) => this.locked(ALL, async () => {
+        const r = this.sriov.enable(p.pf, p.vfs);
+        // iovWeight ports on the software path may get a VF now
+        await this.sriov.reconcile(this.config);
+        return r;
+      }),
     };
   }
 
@@ -455,6 +471,10 @@ export class ControlServer {
       if (views.some((v) => v.name === p.name)) continue;
       views.push({ switch: sw.name, name: p.name, kind: 'vm', netdev: portNetdev(p), index: null, up: false, running: false, config: structuredClone(p) });
     }
+    for (const v of views) {
+      const iov = v.kind === 'vm' ? this.sriov.status(sw.name, v.name) : undefined;
+      if (iov) v.iov = structuredClone(iov);
+    }
     return views;
   }
 
@@ -480,10 +500,10 @@ export class ControlServer {
     return { name };
   }
 
-  private async addPort(switchName: string, port: PortConfig, mayExist: boolean): Promise<PortView & { unchanged?: boolean }> {
+  private async addPort(switchName: string, port: PortConfig, mayExist: boolean): Promise<PortAddResult> {
     const next = edits.addPort(this.config, switchName, port, mayExist);
     const sw = this.runningSwitch(switchName);
-    const view = (): PortView => this.portViews(this.findSwitch(sw.name, 'params.switch')).find((v) => v.name === port.name)
+    const view = (): PortAddResult => this.portViews(this.findSwitch(sw.name, 'params.switch')).find((x) => x.name === port.name)
       ?? { switch: sw.name, name: port.name, kind: 'vm', netdev: portNetdev(port), index: null, up: false, running: true };
     if (!next) return { ...view(), unchanged: true };
     checkPortAgainstSystem(port, 'params', this.exists);
@@ -517,12 +537,13 @@ export class ControlServer {
     return this.switchView(this.findSwitch(name, 'params.name'));
   }
 
-  private async removePort(switchName: string, portName: string, ifExists: boolean, force: boolean): Promise<{ switch: string; name: string; unchanged?: boolean }> {
+  private async removePort(switchName: string, portName: string, ifExists: boolean, force: boolean): Promise<PortRemoveResult> {
     const next = edits.removePort(this.config, switchName, portName, ifExists);
     if (!next) return { switch: switchName, name: portName, unchanged: true };
+    const iov = this.sriov.status(switchName, portName);
     await this.state.commit(next, { scope: [switchName], force, heldField: 'params.name' });
     this.log(`removed port "${portName}" from switch "${switchName}"${force ? ' (forced)' : ''}`);
-    return { switch: switchName, name: portName };
+    return { switch: switchName, name: portName, ...(iov?.state === 'vf' ? { iovReleased: iov.address } : {}) };
   }
 
   // -------------------------------------------------------------------------------------------------------------

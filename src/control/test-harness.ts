@@ -89,7 +89,7 @@ export class FakeManager implements SwitchManager {
       name,
       type: info.config.type,
       ports: info.ports.map((p) => ({
-        name: p.name, kind: p.kind, netdev: p.netdev, rxPackets: 1, rxBytes: 60, txPackets: 2, txBytes: 120, drops: {}, txErrors: 0,
+        name: p.name, kind: p.kind, netdev: p.netdev, rxPackets: 1, rxBytes: 60, txPackets: 2, txBytes: 120, drops: {}, txErrors: 0, txTunnelGso: 0,
         macs: 0, macLimit: 1024, macLimitHits: 0, policy: {},
       })),
       drops: {},

@@ -31,7 +31,7 @@ export const SW = Object.freeze(
 );
 const SWITCH_AREA = 16;
 
-export const PORT_FIELDS = ['rxPackets', 'rxBytes', 'txPackets', 'txBytes', 'txErrors', 'macLimitHits'] as const;
+export const PORT_FIELDS = ['rxPackets', 'rxBytes', 'txPackets', 'txBytes', 'txErrors', 'macLimitHits', 'txTunnelGso'] as const;
 export type PortField = (typeof PORT_FIELDS)[number];
 export const PF = Object.freeze(
   Object.fromEntries(PORT_FIELDS.map((n, i) => [n, i])) as { [K in PortField]: number },

@@ -11,11 +11,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { repoRoot } from '../repo-root.js';
+import { qemuNetArgs } from '../ports/guest-queues.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 
-export type VmRun = 'ping' | 'tcp-get' | 'serve' | 'idle' | 'reach';
+export type VmRun = 'ping' | 'tcp-get' | 'serve' | 'idle' | 'reach' | 'mq';
 
 export interface VmImage {
   /** Directory holding the image (`.lab/vm` at the repo root, or `$XVS_VM_DIR`). */
@@ -49,6 +50,13 @@ export interface VmOptions {
   readonly extra?: Readonly<Record<string, string>>;
   /** Host-side limit: the VM is stopped (SIGTERM, then SIGKILL) when it runs longer. */
   readonly timeoutMs: number;
+  /** vCPUs (default 1). */
+  readonly cpus?: number;
+  /**
+   * virtio-net queue pairs (default 1): above 1 the TAP must be multi-queue (an xvs port with `queues`) and
+   * QEMU gets the arguments `xvs port add --queues` prints (ports/guest-queues.ts).
+   */
+  readonly queues?: number;
   /** Guest memory in MiB (default 128). */
   readonly memoryMb?: number;
   /** Image to boot (default `vmImagePaths()`). */
@@ -107,7 +115,7 @@ export interface VmHandle {
   stop(graceMs?: number): Promise<number>;
 }
 
-const RUNS: readonly VmRun[] = ['ping', 'tcp-get', 'serve', 'idle', 'reach'];
+const RUNS: readonly VmRun[] = ['ping', 'tcp-get', 'serve', 'idle', 'reach', 'mq'];
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 const IPV4 = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(?:\\.(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}';
@@ -184,6 +192,10 @@ function validate(opts: VmOptions): void {
   if (!RUNS.includes(opts.run)) throw new Error(`startVm: run must be one of ${RUNS.join(', ')}`);
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(opts.name)) throw new Error(`startVm: bad name ${JSON.stringify(opts.name)}`);
   if (!(opts.timeoutMs > 0)) throw new Error('startVm: timeoutMs must be > 0');
+  for (const k of ['cpus', 'queues'] as const) {
+    const v = opts[k];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= 16)) throw new Error(`startVm: ${k} must be 1..16, got ${String(v)}`);
+  }
   if (opts.netns !== undefined) {
     validateTapIn(opts.netns, opts.tap);
     return;
@@ -235,7 +247,7 @@ export function startVm(opts: VmOptions): VmHandle {
     '-machine', 'pc',
     '-accel', 'tcg',
     '-m', String(opts.memoryMb ?? 128),
-    '-smp', '1',
+    '-smp', String(opts.cpus ?? 1),
     '-nodefaults',
     '-no-user-config',
     '-nographic',
@@ -246,8 +258,7 @@ export function startVm(opts: VmOptions): VmHandle {
     '-initrd', image.initrd,
     '-append', cmdline,
     // vnet_hdr left at QEMU's default (on): the switch must handle the virtio-net header.
-    '-netdev', `tap,id=n0,ifname=${opts.tap},script=no,downscript=no,vhost=off`,
-    '-device', `virtio-net-pci,netdev=n0,mac=${opts.mac.toLowerCase()}`,
+    ...qemuNetArgs(opts.tap, opts.queues ?? 1, { id: 'n0', mac: opts.mac.toLowerCase() }),
   ];
   const qemu = opts.qemu ?? 'qemu-system-x86_64';
   const t0 = Date.now();

@@ -40,6 +40,8 @@ export interface HnvPolicyInput {
   uplinkMac: string;
   /** the uplink's MTU (the underlay MTU the overlay MTU is derived from) */
   uplinkMtu: number;
+  /** the uplink sends VXLAN GSO frames whole (its tunnel TAP, ports/tunnel-tap.ts): no software segmentation */
+  uplinkTunnelGso?: boolean;
   /** this switch's PAs (host already resolved: only this daemon's) */
   providerAddresses: HnvProviderAddress[];
   /** every lookup record of every host (local ones have a pa among providerAddresses) */

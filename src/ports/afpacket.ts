@@ -27,4 +27,9 @@ export class AfPacketPort extends NativePort {
       vnetHdr: opts.vnetHdr ?? true,
     }));
   }
+
+  /** send VXLAN GSO frames whole through a queue of tunnel TAP `name` (ports/tunnel-tap.ts); false without kernel support */
+  attachTunnelTx(name: string): boolean {
+    return native.attachTunnelTx(this.h, name);
+  }
 }

@@ -23,6 +23,7 @@ import { ConfigError } from '../core/errors.js';
 import { isLoopbackInterface } from '../config/schema.js';
 import { ip, isTap, netdevExists, staticRoutes } from './netdev.js';
 import { destroyPersistentTap } from './tap.js';
+import { restoreOffloads } from './offloads.js';
 import type { XvsConfig } from '../config/types.js';
 import type { NetdevRecord, SavedAddress, SavedNetdev } from './netdev-record.js';
 
@@ -230,6 +231,16 @@ export function reconcile(record: NetdevRecord, cfg: XvsConfig, log: (m: string)
     }
     record.forgetSettings(tap);
     record.forgetTap(tap);
+  }
+  // offloads turned off for a libpcap port whose netdev no longer is one (ports/offloads.ts)
+  const pcapUsed = new Set(cfg.switches.flatMap((sw) => [
+    ...(sw.uplink !== undefined && sw.uplinkIo === 'pcap' ? [sw.uplink] : []),
+    ...sw.ports.filter((p) => p.io === 'pcap').map((p) => p.netdev ?? p.name),
+  ]));
+  for (const dev of record.offloaded) {
+    if (pcapUsed.has(dev)) continue;
+    restoreOffloads(dev, record, log);
+    log(`turned ${dev}'s offloads back on: xvs turned them off for a libpcap port the configuration no longer has`);
   }
   for (const dev of record.isolated) {
     if (used.has(dev)) continue;

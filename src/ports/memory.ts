@@ -4,7 +4,7 @@
  * copy does; `send` counts and optionally records what would have gone out.
  */
 import { HEADROOM, VNET_HDR_LEN, type FramePool } from '../core/frame-pool.js';
-import type { PortIo } from './port.js';
+import type { BackendStats, PortIo } from './port.js';
 
 export class MemoryPort implements PortIo {
   readonly fd = -1;
@@ -51,8 +51,8 @@ export class MemoryPort implements PortIo {
     return n;
   }
 
-  stats(): { kernelDrops: number; truncated: number } {
-    return { kernelDrops: 0, truncated: 0 };
+  stats(): BackendStats {
+    return { kernelDrops: 0, truncated: 0, tunnelGso: 0 };
   }
 
   close(): void {}

@@ -5,7 +5,10 @@
  * fsync, rename, fsync of the directory), and written BEFORE the change it records: after a `kill -9` at any
  * point the file names everything xvs may have left behind, and the next start cleans it (`reconcile`).
  *
- *   { "version": 1, "ownedTaps": ["vm1"], "isolated": { "veth3": { "disableIpv6": "0", "addresses": [...], ... } } }
+ *   { "version": 1, "ownedTaps": ["vm1"], "isolated": { "veth3": { "disableIpv6": "0", "addresses": [...], ... } },
+ *     "offloads": { "veth4": ["tso", "gso", "gro", "tx"] } }
+ *
+ * `offloads`: the `ethtool -K` features xvs turned off on a libpcap port's netdev (ports/offloads.ts).
  *
  * Without a path (a DataPathManager in a test) the record lives in memory only.
  */
@@ -45,6 +48,8 @@ interface RecordDoc {
   version: 1;
   ownedTaps: string[];
   isolated: Record<string, SavedNetdev>;
+  /** optional: absent in records written before libpcap ports */
+  offloads?: Record<string, string[]>;
 }
 
 /** The record that belongs to a configuration file: `/var/lib/xvs/config.json` → `/var/lib/xvs/config.netdevs.json`. */
@@ -95,6 +100,7 @@ export class NetdevRecord {
         throw new Error('not a version 1 netdev record');
       }
       this.doc = { version: 1, ownedTaps: raw.ownedTaps.filter((x): x is string => typeof x === 'string'), isolated: raw.isolated };
+      if (typeof raw.offloads === 'object' && raw.offloads !== null) this.doc.offloads = raw.offloads;
     } catch (e) {
       renameSync(path, `${path}.corrupt`);
       log(`${path}: ${(e as Error).message}; kept as ${path}.corrupt, starting with an empty record`);
@@ -159,6 +165,30 @@ export class NetdevRecord {
     if (!Object.hasOwn(this.doc.isolated, dev)) return;
     delete this.doc.isolated[dev];
     this.persist();
+  }
+
+  /** the offloads xvs turned off on `dev` for a libpcap port, or undefined if it turned none off there */
+  offloadsOf(dev: string): readonly string[] | undefined {
+    const o = this.doc.offloads;
+    return o && Object.hasOwn(o, dev) ? [...o[dev]] : undefined;
+  }
+
+  /** record (on disk when this returns) the offloads xvs is about to turn off on `dev` */
+  saveOffloads(dev: string, keys: readonly string[]): void {
+    this.doc.offloads = { ...this.doc.offloads, [dev]: [...keys] };
+    this.persist();
+  }
+
+  forgetOffloads(dev: string): void {
+    if (!this.doc.offloads || !Object.hasOwn(this.doc.offloads, dev)) return;
+    delete this.doc.offloads[dev];
+    if (Object.keys(this.doc.offloads).length === 0) delete this.doc.offloads;
+    this.persist();
+  }
+
+  /** netdevs with offloads xvs turned off */
+  get offloaded(): readonly string[] {
+    return Object.keys(this.doc.offloads ?? {});
   }
 
   get isolated(): readonly string[] {

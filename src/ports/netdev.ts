@@ -22,6 +22,10 @@ export function netdevMtu(name: string): number {
   }
 }
 
+export function netdevIndex(name: string): number {
+  return parseInt(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8'), 10);
+}
+
 export function netdevMac(name: string): string {
   return readFileSync(`/sys/class/net/${name}/address`, 'utf8').trim();
 }

@@ -3,6 +3,7 @@
  *   afpacket.ts  AF_PACKET socket with an mmap rx ring and the virtio-net header (VM TAP netdevs that
  *                QEMU holds, veths, the external NIC)
  *   tap.ts       a TAP queue fd held by xvs itself (the internal/host port)
+ *   pcap.ts      libpcap (pcap_dispatch / pcap_inject) on a VM port's netdev or the uplink (`--io pcap`)
  *   memory.ts    frames in memory (the in-process pipeline tests)
  *
  * Rules every backend follows (ports/compliance.ts pins them on real devices):
@@ -20,12 +21,18 @@ export interface PortIo {
   readonly fd: number;
   recv(pool: FramePool, out: Uint32Array, max: number): number;
   send(pool: FramePool, ids: Uint32Array, n: number): number;
-  /** backend-level counters (kernel ring drops, truncated frames) */
-  stats(): { kernelDrops: number; truncated: number };
+  /** backend-level counters (kernel ring drops, truncated frames, VXLAN GSO frames sent through a tunnel TAP) */
+  stats(): BackendStats;
   close(): void;
 }
 
-export type PortBackend = 'afpacket' | 'tapfd';
+export interface BackendStats {
+  kernelDrops: number;
+  truncated: number;
+  tunnelGso: number;
+}
+
+export type PortBackend = 'afpacket' | 'tapfd' | 'pcap';
 
 /** What a worker needs to attach a port. Sent from the control plane in a message. */
 export interface PortSpec {
@@ -39,4 +46,6 @@ export interface PortSpec {
   mtu: number;
   /** the port is re-attached to a replacement worker: keep its counters (they live on in the same block) */
   keepCounters?: boolean;
+  /** the uplink's tunnel TAP (ports/tunnel-tap.ts): VXLAN GSO frames leave through a queue of it */
+  tunnelTap?: string;
 }

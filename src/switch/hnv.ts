@@ -41,7 +41,7 @@ export class SwitchHnv {
   constructor(private readonly log: (m: string) => void, private readonly record: NetdevRecord) {}
 
   /** the `hnv` of the switch's policy input; undefined when there is no HNV object and no VSID port */
-  input(uplink: { index: number; netdev: string } | undefined, ports: readonly PortConfig[]): HnvPolicyInput | undefined {
+  input(uplink: { index: number; netdev: string; tunnelTap?: unknown } | undefined, ports: readonly PortConfig[]): HnvPolicyInput | undefined {
     const s = this.policy?.snapshot;
     if (!hasObjects(s) && !ports.some((p) => p.virtualSubnetId !== undefined)) return undefined;
     let uplinkMac = '00:00:00:00:00:00';
@@ -54,6 +54,7 @@ export class SwitchHnv {
       uplink: uplink?.index ?? -1,
       uplinkMac,
       uplinkMtu: uplink ? netdevMtu(uplink.netdev) : DEFAULT_UNDERLAY_MTU,
+      uplinkTunnelGso: uplink?.tunnelTap !== undefined,
       providerAddresses: structuredClone(this.policy?.providerAddresses ?? []),
       lookupRecords: structuredClone(s?.lookupRecords ?? []),
       customerRoutes: structuredClone(s?.customerRoutes ?? []),

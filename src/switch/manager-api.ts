@@ -46,6 +46,8 @@ export interface PortStats {
   drops: Record<string, number>;
   /** frames the switch could not transmit on this port */
   txErrors: number;
+  /** the uplink: VXLAN GSO frames sent whole through its tunnel TAP (ports/tunnel-tap.ts), counted in txPackets too */
+  txTunnelGso: number;
   /** MAC addresses learned on this port, its MAC limit (forward/mac-limits.ts), and source MACs not learned because of it */
   macs: number;
   macLimit: number;
@@ -118,7 +120,11 @@ export interface HnvRuntimeView {
 export interface SwitchInfo {
   config: SwitchConfig;
   /** mtu: the port netdev's MTU now (a VSID port's is the overlay MTU, switch/hnv.ts) */
-  ports: { name: string; kind: PortKind; netdev: string; index: number; up: boolean; mtu?: number }[];
+  ports: {
+    name: string; kind: PortKind; netdev: string; index: number; up: boolean; mtu?: number;
+    /** a libpcap port (`--io pcap`), and the netdev offloads xvs turned off for it (`ethtool -K` keywords) */
+    io?: 'pcap'; offloadsOff?: string[];
+  }[];
   /** per data-path worker: restarts and the last cause (absent for a switch that is not running) */
   workers?: WorkerHealthView[];
 }

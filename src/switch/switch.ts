@@ -25,9 +25,12 @@ import { fdbEntry } from '../forward/fdb-pages.js';
 import { ip, isTap, moveAddresses, netdevExists, netdevMac, netdevMtu, setLinkUp } from '../ports/netdev.js';
 import { checkPortNetdev, describeAddresses, hostAddresses, isLoopback, isolate, release } from '../ports/isolation.js';
 import { NetdevRecord } from '../ports/netdev-record.js';
+import { disableOffloadsForPcap, restoreOffloads } from '../ports/offloads.js';
 import { DEFAULT_RING_FRAMES } from '../ports/afpacket.js';
 import type { PortBackend, PortSpec } from '../ports/port.js';
-import { createPersistentTap, destroyPersistentTap } from '../ports/tap.js';
+import { TunnelTap } from '../ports/tunnel-tap.js';
+import { createPersistentTap, destroyPersistentTap, fitTapQueues } from '../ports/tap.js';
+import { tapQueueText } from '../ports/guest-queues.js';
 import { DataPathWorker, DEFAULT_REQUEST_TIMEOUT_MS, type WorkerDeath } from '../workers/worker-handle.js';
 import { DEFAULT_WATCHDOG_MS, RestartLog, Watchdog, type Stall, type WorkerHealth } from '../workers/watchdog.js';
 import type { PipelinePlan } from '../pipeline/plan.js';
@@ -60,6 +63,10 @@ export interface SwitchPort {
   backend: PortBackend;
   /** xvs created this TAP (NetdevRecord) and removes it with the port; an adopted TAP stays */
   ownsTap: boolean;
+  /** a libpcap port: the netdev's offloads that are off because of xvs (`ethtool -K` keywords, ports/offloads.ts) */
+  offloadsOff?: string[];
+  /** the uplink's tunnel TAP (VXLAN GSO frames leave whole through it), if the kernel supports it */
+  tunnelTap?: TunnelTap;
 }
 
 export interface DataPathTuning {
@@ -248,7 +255,11 @@ export class Switch {
         const pc = this.cfg.ports.find((p) => p.name === name);
         return { weight: pc?.vmqWeight ?? 0, ...(pc?.vmqPin ? { pin: pc.vmqPin } : {}) };
       },
-      spec: (port, w, rx) => ({ index: port.index, name: port.name, kind: this.ports.get(port.name)?.kind ?? 'vm', netdev: port.netdev, backend: port.backend, rx, mtu: netdevMtu(port.netdev) }),
+      spec: (port, w, rx) => {
+        const p = this.ports.get(port.name);
+        if (!p) throw new Error(`switch "${cfg.name}" has no port "${port.name}"`);
+        return { ...this.specFor(p, w, netdevMtu(p.netdev)), rx };
+      },
       log,
     }, tuning.cpus, cfg.cpus, tuning.vmqAutoLb);
   }
@@ -296,6 +307,7 @@ export class Switch {
     return {
       index: port.index, name: port.name, kind: port.kind, netdev: port.netdev, backend: port.backend,
       rx: port.backend === 'tapfd' || w === this.vmq.ownerOf(port.index), mtu,
+      ...(port.tunnelTap ? { tunnelTap: port.tunnelTap.name } : {}),
     };
   }
 
@@ -399,7 +411,17 @@ export class Switch {
     // a NIC must hear frames for every MAC behind the switch (veths deliver everything anyway)
     ip('link', 'set', 'dev', uplink, 'promisc', 'on');
     setLinkUp(uplink);
-    await this.attach({ index: this.freeIndex(), name: uplink, kind: 'external', netdev: uplink, backend: 'afpacket', ownsTap: false });
+    const backend: PortBackend = this.cfg.uplinkIo === 'pcap' ? 'pcap' : 'afpacket';
+    // libpcap reads wire-sized frames only: the uplink's offloads go off before the workers open it
+    const offloadsOff = backend === 'pcap' ? disableOffloadsForPcap(uplink, this.record, 'uplinkIo') : undefined;
+    // the tunnel TAP serves the AF_PACKET backend's VXLAN GSO frames (a libpcap uplink segments in software)
+    const tunnelTap = backend === 'afpacket' ? (TunnelTap.open(uplink, (m) => this.log(`switch ${this.cfg.name}: ${m}`)) ?? undefined) : undefined;
+    try {
+      await this.attach({ index: this.freeIndex(), name: uplink, kind: 'external', netdev: uplink, backend, ownsTap: false, tunnelTap, ...(offloadsOff ? { offloadsOff } : {}) });
+    } catch (e) {
+      tunnelTap?.close();
+      throw e;
+    }
   }
 
   private hostPortName(): string {
@@ -455,29 +477,37 @@ export class Switch {
       devField = `${field}.netdev`;
       if (!netdevExists(pc.netdev)) throw new ConfigError(devField, `no such interface "${pc.netdev}"`);
       checkPortNetdev(pc.netdev, devField, pc.allowHostAddresses === true, consent);
-      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.netdev, backend: 'afpacket', ownsTap: false };
+      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.netdev, backend: pc.io === 'pcap' ? 'pcap' : 'afpacket', ownsTap: false };
     } else {
       devField = `${field}.name`;
       const exists = netdevExists(pc.name);
       if (exists && !isTap(pc.name)) {
         throw new ConfigError(devField, `"${pc.name}" exists and is not a TAP; use --netdev to attach an existing netdev`);
       }
-      if (exists) checkPortNetdev(pc.name, devField, pc.allowHostAddresses === true, consent);
-      else {
+      const queues = pc.queues ?? 1;
+      if (exists) {
+        checkPortNetdev(pc.name, devField, pc.allowHostAddresses === true, consent);
+        if (fitTapQueues(pc.name, queues, this.record.ownsTap(pc.name), `${field}.queues`) === 'recreate') {
+          this.record.forgetSettings(pc.name);
+          this.log(`switch ${this.cfg.name}: recreated TAP ${pc.name} ${tapQueueText(queues > 1)} for ${queues} queue(s)`);
+        }
+      } else {
         // recorded before it exists: a kill between the two leaves a record the next start cleans (reconcile)
         this.record.recordTap(pc.name);
         try {
-          createPersistentTap(pc.name, false);
+          createPersistentTap(pc.name, queues > 1);
         } catch (e) {
           this.record.forgetTap(pc.name);
           throw new ConfigError(devField, `cannot create TAP "${pc.name}": ${(e as Error).message}`);
         }
       }
-      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.name, backend: 'afpacket', ownsTap: this.record.ownsTap(pc.name) };
+      port = { index: this.freeIndex(), name: pc.name, kind: 'vm', netdev: pc.name, backend: pc.io === 'pcap' ? 'pcap' : 'afpacket', ownsTap: this.record.ownsTap(pc.name) };
     }
     try {
       isolate(port.netdev, this.record, devField);
       setLinkUp(port.netdev);
+      // libpcap carries no virtio-net header: the netdev's offloads go off before the workers open it
+      if (port.backend === 'pcap') port.offloadsOff = disableOffloadsForPcap(port.netdev, this.record, `${field}.io`);
       // a VSID port's netdev gets the overlay MTU before the workers read it
       this.hnv.applyMtu(pc, port.netdev, this.underlayMtu());
       this.vmq.check(field, pc.vmqWeight ?? 0, pc.vmqPin);
@@ -587,6 +617,8 @@ export class Switch {
 
   /** A port's netdev leaves the switch: a TAP xvs created is deleted, any other netdev gets its settings back. */
   private giveBack(port: SwitchPort): void {
+    port.tunnelTap?.close();
+    restoreOffloads(port.netdev, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
     if (!port.ownsTap) {
       release(port.netdev, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
       return;
@@ -739,7 +771,10 @@ export class Switch {
   async destroy(): Promise<void> {
     await this.stop();
     // IPv6 back on the uplink before its addresses come back from the host port
-    if (this.cfg.type === 'external' && this.cfg.uplink) release(this.cfg.uplink, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
+    if (this.cfg.type === 'external' && this.cfg.uplink) {
+      release(this.cfg.uplink, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
+      restoreOffloads(this.cfg.uplink, this.record, (m) => this.log(`switch ${this.cfg.name}: ${m}`));
+    }
     const host = [...this.ports.values()].find((p) => p.kind === 'internal');
     if (host && this.cfg.type === 'external' && this.cfg.allowManagementOs && this.cfg.uplink && netdevExists(host.netdev)) {
       try {
@@ -762,6 +797,7 @@ export class Switch {
         name: p.name, kind: p.kind, netdev: p.netdev, index: p.index,
         up: netdevExists(p.netdev) && this.linkDown[p.index] === 0,
         mtu: netdevMtu(p.netdev),
+        ...(p.backend === 'pcap' ? { io: 'pcap' as const, offloadsOff: [...(p.offloadsOff ?? [])] } : {}),
       })),
       workers: this.health(),
     };
@@ -787,7 +823,7 @@ export class Switch {
         name: p.name, kind: p.kind, netdev: p.netdev,
         rxPackets: sum(b + PF.rxPackets), rxBytes: sum(b + PF.rxBytes),
         txPackets: sum(b + PF.txPackets), txBytes: sum(b + PF.txBytes),
-        drops: pd, txErrors: sum(b + PF.txErrors),
+        drops: pd, txErrors: sum(b + PF.txErrors), txTunnelGso: sum(b + PF.txTunnelGso),
         macs: this.table.portCount(p.index), macLimit: this.table.portLimit(p.index), macLimitHits: sum(b + PF.macLimitHits),
         policy: this.policyCountersOf(p.index),
       };

@@ -376,6 +376,11 @@ export class HnvHost extends InNamespace {
     return this.hnvShow().vsids.find((v) => v.vsid === vsid)?.counters ?? {};
   }
 
+  /** VXLAN GSO frames the uplink sent whole through its tunnel TAP (port stats txTunnelGso) */
+  async uplinkTunnelGso(): Promise<number> {
+    return (await this.stats()).ports.find((x) => x.netdev === this.uplink)?.txTunnelGso ?? 0;
+  }
+
   /** the uplink's MAC (the outer destination MAC of frames to this host's PA) */
   uplinkMac(): string {
     return this.exec(['cat', `/sys/class/net/${this.uplink}/address`]).trim();

@@ -17,7 +17,7 @@ import { availableParallelism } from 'node:os';
 import type { CounterBlock } from '../core/counters.js';
 import { ConfigError } from '../core/errors.js';
 import { native } from '../ports/native/index.js';
-import type { PortSpec } from '../ports/port.js';
+import type { PortBackend, PortSpec } from '../ports/port.js';
 import type { DataPathWorker } from '../workers/worker-handle.js';
 import { LoadMeter } from './load.js';
 import { DEFAULT_QUEUE, assignQueues, movesBetween, pinProblem, placeNewQueues, queuesOf, type Queue, type VmqPin, type VmqPortInput } from './model.js';
@@ -26,7 +26,7 @@ export interface VmqPortRef {
   index: number;
   name: string;
   netdev: string;
-  backend: 'afpacket' | 'tapfd';
+  backend: PortBackend;
 }
 
 export interface VmqHost {
@@ -282,12 +282,13 @@ export class SwitchVmq {
     for (const [id, from, to] of movesBetween(before, next)) moved.set(id, { queue: id, from, to, ports: [] });
     // ports change queue too (a weight set or cleared): compare per port
     for (const p of byIndex.values()) {
-      if (p.backend !== 'afpacket') continue;
+      if (p.backend === 'tapfd') continue;
       const from = ownerIn(beforeQueues, before, p.index);
       const to = ownerIn(queues, next, p.index);
       if (from === to) continue;
       const t0 = performance.now();
-      await this.moveRx(p, from, to);
+      if (p.backend === 'pcap') await this.reopenRx(p, from, to);
+      else await this.moveRx(p, from, to);
       const q = queues.find((x) => x.ports.includes(p.index))?.id ?? DEFAULT_QUEUE;
       const m = moved.get(q) ?? { queue: q, from, to, ports: [] };
       m.ports.push(p.name);
@@ -306,7 +307,7 @@ export class SwitchVmq {
     const workers = this.host.workers();
     const src = workers[from];
     const dst = workers[to];
-    const r = await src.request({ type: 'release-rx', index: p.index });
+    const r = await src.request({ type: 'release-rx', index: p.index, port: this.host.spec(p, from, false) });
     const ticket = r.ticket;
     if (ticket === undefined) throw new Error(`worker ${from} gave no ticket for ${p.name}`);
     try {
@@ -317,6 +318,17 @@ export class SwitchVmq {
       await src.request({ type: 'attach', port: { ...this.host.spec(p, from, true), keepCounters: true } });
       throw new Error(`switch "${this.host.name}": moving ${p.name} to worker ${to} failed (it stays on worker ${from}): ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * A libpcap port (`--io pcap`) is not handed over: its ring belongs to libpcap. The old worker's handle
+   * becomes tx-only first, then the new worker opens an rx handle, so no frame is read twice; frames
+   * that arrive in between are not received (the only move that can lose frames).
+   */
+  private async reopenRx(p: VmqPortRef, from: number, to: number): Promise<void> {
+    const workers = this.host.workers();
+    await workers[from].request({ type: 'attach', port: { ...this.host.spec(p, from, false), keepCounters: true } });
+    await workers[to].request({ type: 'attach', port: { ...this.host.spec(p, to, true), keepCounters: true } });
   }
 
   view(): VmqView {

@@ -5,7 +5,7 @@
  * extension test harness (`extensions/testing.ts`) drives it in-process with memory ports.
  */
 import { Batch, DstMode } from '../core/batch.js';
-import { CounterBlock, ORIGINATED, PF_DROPS, SW } from '../core/counters.js';
+import { CounterBlock, ORIGINATED, PF, PF_DROPS, SW } from '../core/counters.js';
 import { DropReason, dropReasonName } from '../core/drop-reasons.js';
 import { Engine, EnginePort } from '../core/engine.js';
 import { FramePool } from '../core/frame-pool.js';
@@ -69,6 +69,7 @@ export class DataPath {
   private readonly opts: DataPathOptions;
   private readonly lastKernelDrops = new Float64Array(MAX_PORTS_PER_SWITCH);
   private readonly lastTruncated = new Float64Array(MAX_PORTS_PER_SWITCH);
+  private readonly lastTunnelGso = new Float64Array(MAX_PORTS_PER_SWITCH);
   private readonly probe: CaptureBatchView;
   private liveTraceId = -1;
 
@@ -116,6 +117,7 @@ export class DataPath {
     const s = io.stats();
     this.lastKernelDrops[index] = s.kernelDrops;
     this.lastTruncated[index] = s.truncated;
+    this.lastTunnelGso[index] = 0;
     this.validate.mtuByPort[index] = mtu;
     this.engine.attach(new EnginePort(index, name, io, rx, this.opts.batchSize));
     this.directory.set(index, name);
@@ -196,8 +198,10 @@ export class DataPath {
       ringDrops += dropped;
       v[base + DropReason['ring-full']] += dropped;
       v[base + DropReason['truncated']] += s.truncated - this.lastTruncated[p.index];
+      v[CounterBlock.port(p.index) + PF.txTunnelGso] += s.tunnelGso - this.lastTunnelGso[p.index];
       this.lastKernelDrops[p.index] = s.kernelDrops;
       this.lastTruncated[p.index] = s.truncated;
+      this.lastTunnelGso[p.index] = s.tunnelGso;
     }
     return ringDrops;
   }

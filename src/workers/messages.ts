@@ -72,7 +72,7 @@ export type WorkerRequest =
    * tx-only socket; the reply carries the ticket. `adopt-rx` takes a parked socket as the port's rx.
    * `pin` re-pins the worker thread (empty: every CPU).
    */
-  | { id: number; type: 'release-rx'; index: number }
+  | { id: number; type: 'release-rx'; index: number; port: PortSpec }
   | { id: number; type: 'adopt-rx'; port: PortSpec; ticket: number }
   | { id: number; type: 'pin'; cpus: number[] };
 

@@ -17,6 +17,7 @@ import { MacTable } from '../forward/mac-table.js';
 import { AfPacketPort } from '../ports/afpacket.js';
 import { native } from '../ports/native/index.js';
 import type { PortIo, PortSpec } from '../ports/port.js';
+import { PcapPort } from '../ports/pcap.js';
 import { TapFdPort } from '../ports/tap.js';
 import { NativePort } from '../ports/native-port.js';
 import { RxCoalescing } from './coalescing.js';
@@ -60,8 +61,6 @@ function pin(cpus: number[]): void {
 }
 if (init.cpu !== null) pin([init.cpu]);
 else counters.v[SW.cpu] = -1;
-/** netdev of every attached port (a released rx port keeps a tx socket on it) */
-const netdevOf = new Map<number, string>();
 counters.v[SW.tid] = native.gettid();
 if (init.nice !== 0) {
   try {
@@ -73,7 +72,12 @@ if (init.nice !== 0) {
 
 function openIo(spec: PortSpec): PortIo {
   if (spec.backend === 'tapfd') return new TapFdPort(spec.netdev, { multiQueue: true });
-  return new AfPacketPort(spec.netdev, { rx: spec.rx, ringFrames: init.ringFrames });
+  if (spec.backend === 'pcap') return new PcapPort(spec.netdev, { rx: spec.rx });
+  const port = new AfPacketPort(spec.netdev, { rx: spec.rx, ringFrames: init.ringFrames });
+  if (spec.tunnelTap !== undefined && !port.attachTunnelTx(spec.tunnelTap)) {
+    log(`worker ${init.workerIndex}: ${spec.netdev}: no UDP-tunnel GSO through ${spec.tunnelTap}; VXLAN GSO frames will fail to send`);
+  }
+  return port;
 }
 
 // ---------------------------------------------------------------- control requests
@@ -84,12 +88,10 @@ function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
       case 'attach': {
         const s = req.port;
         dp.attach(s.index, s.name, openIo(s), s.rx, s.mtu, s.keepCounters === true);
-        netdevOf.set(s.index, s.netdev);
         return { id: req.id, ok: true };
       }
       case 'detach':
         dp.detach(req.index);
-        netdevOf.delete(req.index);
         return { id: req.id, ok: true };
       case 'configure':
         dp.agingSeconds = req.macAgingSeconds;
@@ -130,7 +132,7 @@ function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
         const p = dp.engine.ports[req.index];
         if (!p || !p.rx || !(p.io instanceof NativePort)) throw new Error(`port #${req.index} is not received by this worker`);
         dp.foldBackendCounters(); // its ring drops so far are this worker's to count
-        const tx = new AfPacketPort(netdevOf.get(req.index) ?? p.name, { rx: false });
+        const tx = openIo({ ...req.port, rx: false }); // with the port's tunnel TAP queue, if it has one
         const ticket = p.io.park();
         // between breaths: no batch holds frames of this port; the tx socket replaces the parked one
         dp.engine.detach(req.index);
@@ -140,7 +142,6 @@ function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
       case 'adopt-rx': {
         const s = req.port;
         dp.attach(s.index, s.name, NativePort.unpark(req.ticket), true, s.mtu, true);
-        netdevOf.set(s.index, s.netdev);
         return { id: req.id, ok: true };
       }
       case 'pin':

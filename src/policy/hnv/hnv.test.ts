@@ -485,6 +485,29 @@ test('a GSO TCP frame from a VM is cut into segments, each encapsulated to the u
   t.is(pool.inUse, 0, 'every slot of the chain freed');
 });
 
+test('with a tunnel TAP on the uplink, a VXLAN GSO frame is encapsulated whole instead of segmented', async (t) => {
+  const sw = await switchA();
+  t.teardown(() => sw.close());
+  const input = inputA();
+  sw.dp.policy.install({ ...input, hnv: { ...input.hnv!, uplinkTunnelGso: true } });
+  resolvePaB(sw);
+  const f = wireIpFrame({ dst: HNV_ROUTER_MAC, src: M1, srcIp: [10, 1, 0, 2], dstIp: [10, 1, 0, 4], proto: 6, payload: 4000 });
+  const pool = sw.dp.pool;
+  const id = slotWithVnet(pool, f, { flags: 1, gsoType: 1, hdrLen: 66, gsoSize: 1448, csumStart: 34, csumOffset: 16 });
+  pool.inPort[id] = 1;
+  const batch = sw.dp.engine.batch;
+  batch.ids[0] = id;
+  batch.reset(1, 1);
+  sw.dp.engine.processBatch(batch);
+  const out = sw.sent(0);
+  t.is(out.length, 1, 'one frame: the kernel segments it after the tunnel');
+  t.is(out[0].length, f.length + 50);
+  t.is((out[0][36] << 8) | out[0][37], 4789);
+  t.is((out[0][46] << 16) | (out[0][47] << 8) | out[0][48], 5001);
+  t.is(counters(sw, 5001).encapsulated, 1);
+  t.is(pool.inUse, 0);
+});
+
 // ---- decapsulation ----
 
 test('decapsulation: a good tunnel frame is delivered to the VSID\'s port with that MAC; rejections by reason', async (t) => {

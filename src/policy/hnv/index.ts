@@ -26,7 +26,7 @@ import { parseTunnel, stripOuter, TunnelInfo, TunnelParse } from './decap.js';
 import { buildOuterTemplate, encapsulate, innerFlowHash, overlayMtu, type OuterTemplate } from './encap.js';
 import { ArpInfo, arpReplyInPlace, buildArpRequest, NEIGHBOR_SLOTS, NeighborTable, parseArp } from './neighbors.js';
 import { fragmentIpv4 } from './fragment.js';
-import { isGso, segmentGso, SEGMENT_NO_SLOTS } from './segment.js';
+import { fitGsoToTunnel, isGso, segmentGso, SEGMENT_NO_SLOTS } from './segment.js';
 import { HnvPortMacs } from './shared-state.js';
 import { ipv4, ipv4Text, ipv6Text, ipv6Words, Key3Map, Key5Map, macBytes, macHi, macLo, macText, maskOf, readIpv4, readWord, writeIpv4 } from './tables.js';
 import { toPacketTooBig } from './too-big.js';
@@ -61,6 +61,8 @@ class Tables {
   uplinkMac: Uint8Array = new Uint8Array(6);
   uplinkMacText = '00:00:00:00:00:00';
   uplinkMtu = 1500;
+  /** the uplink sends VXLAN GSO frames whole (HnvPolicyInput.uplinkTunnelGso) */
+  uplinkTunnelGso = false;
   localPas = new Uint32Array(0);
   localPaList: HnvProviderAddress[] = [];
   /** per port: its VSID slot, -1 = not an HNV VM port */
@@ -148,6 +150,30 @@ class HnvHook implements PolicyHook {
   private readonly routerIp = new Uint8Array(4);
   private readonly routerIp6 = new Uint8Array(16);
   private now = 0;
+  /**
+   * The last IPv4 decision of this batch, reused by the next frame with the same addresses (frames of a
+   * flow come in runs; reset every batch, so a policy change or a moved MAC is seen by the next batch).
+   * From a VM: the record it went to, encapsulated whole with template fastTpl (fastR -1: none yet).
+   */
+  private fastR = -1;
+  private fastSlot = -1;
+  private fastSip = 0;
+  private fastDip = 0;
+  private fastHi = 0;
+  private fastLo = 0;
+  private fastMaxLen = 0;
+  private fastTpl: OuterTemplate | null = null;
+  /** deliver's template when it encapsulated one whole frame (for the decision above) */
+  private lastTpl: OuterTemplate | null = null;
+  /** From the uplink: the port an IPv4 unicast of (VSID, outer source, encapsulation, inner source, inner destination MAC) went to */
+  private decapPort = -1;
+  private decapSlot = -1;
+  private decapVsid = 0;
+  private decapSrc = 0;
+  private decapEncap: HnvEncap = 'vxlan';
+  private decapSip = 0;
+  private decapHi = 0;
+  private decapLo = 0;
 
   constructor(env: PolicyEnv, macs: HnvPortMacs, neighbors: NeighborTable) {
     this.env = env;
@@ -161,6 +187,8 @@ class HnvHook implements PolicyHook {
 
   process(batch: Batch, pool: FramePool, ctx: BreathContext): void {
     this.now = ctx.now;
+    this.fastR = -1;
+    this.decapPort = -1;
     const src = batch.inPort;
     const t = this.t;
     if (src >= 0 && t.portSlot[src] >= 0) this.fromVm(batch, pool, src);
@@ -379,11 +407,16 @@ class HnvHook implements PolicyHook {
     const t = this.t;
     const bytes = pool.bytes;
     const sip = readIpv4(bytes, off + 26);
+    const dip = readIpv4(bytes, off + 30);
+    if (this.fastR >= 0 && sip === this.fastSip && dip === this.fastDip && s === this.fastSlot && hi === this.fastHi && lo === this.fastLo &&
+        (bytes[off] & 1) === 0 && pool.len[id] <= this.fastMaxLen && !isGso(pool, id) && !this.env.trace.on) {
+      this.encapsulateAgain(batch, pool, i, id, off, s);
+      return;
+    }
     if (this.sourceRecord(s, sip, hi, lo) < 0) {
       if (this.reject(batch, i, R_SPOOF, s)) this.env.trace.note(i, `hnv: rejected hnv-spoofed-source (${ipv4Text(sip)} from ${macText(hi, lo)}: no record in VSID ${t.slotVsid[s]})`);
       return;
     }
-    const dip = readIpv4(bytes, off + 30);
     if ((bytes[off] & 1) !== 0 || dip === 0xffffffff || (dip >>> 28) === 14) {
       this.floodVsid(batch, pool, i, id, s, src);
       return;
@@ -403,7 +436,31 @@ class HnvHook implements PolicyHook {
       if (this.reject(batch, i, R_NO_RECORD, s)) this.env.trace.note(i, `hnv: rejected hnv-no-record (no record for ${ipv4Text(dip)} in routing domain ${t.domainNames[d]})`);
       return;
     }
+    this.lastTpl = null;
     this.deliverToRecord(batch, pool, i, id, off, r, s, src, vsid);
+    if (this.lastTpl !== null) {
+      this.fastR = r; this.fastSlot = s; this.fastSip = sip; this.fastDip = dip; this.fastHi = hi; this.fastLo = lo;
+      this.fastTpl = this.lastTpl;
+      this.fastMaxLen = overlayMtu(t.recEncap[r], t.uplinkMtu) + 14;
+    }
+  }
+
+  /** frame i goes where the batch's last frame with the same addresses went (fastR): encapsulated whole to its PA */
+  private encapsulateAgain(batch: Batch, pool: FramePool, i: number, id: number, off: number, s: number): void {
+    const t = this.t;
+    const r = this.fastR;
+    const bytes = pool.bytes;
+    if (t.recVsid[r] !== t.slotVsid[s]) {
+      for (let k = 0; k < 6; k++) bytes[off + 6 + k] = this.routerMac[k];
+      this.count(t.recSlot[r], HVF.routed);
+    }
+    for (let k = 0; k < 6; k++) bytes[off + k] = t.recMac[r * 6 + k];
+    if (!encapsulate(pool, id, this.fastTpl!, t.recVsid[r], innerFlowHash(pool, id))) {
+      this.reject(batch, i, R_NO_HEADROOM, t.recSlot[r]);
+      return;
+    }
+    this.count(t.recSlot[r], HVF.encapsulated);
+    this.unicast(batch, i, t.uplink);
   }
 
   private vmIpv6(batch: Batch, pool: FramePool, i: number, id: number, off: number, s: number, src: number, hi: number, lo: number): void {
@@ -597,15 +654,16 @@ class HnvHook implements PolicyHook {
         if (this.env.trace.on) this.env.trace.note(i, `hnv: fragmented to the overlay MTU ${mtu}`);
       }
     }
-    if (isGso(pool, id)) {
-      // a GSO super-frame cannot travel inside a tunnel: cut into segments chained after it (the engine sends the chain)
+    const tpl = this.template(r, k);
+    if (isGso(pool, id) && !this.wholeInTunnel(pool, id, r, tpl, mtu)) {
+      // a GSO super-frame the uplink cannot send whole: cut into segments chained after it (the engine sends the chain)
       const n = segmentGso(pool, id, mtu + 14, this.env.batchSize * POOL_RESERVE_FACTOR);
       if (n < 0) {
         if (this.reject(batch, i, n === SEGMENT_NO_SLOTS ? R_NO_HEADROOM : R_OVERSIZE, rs)) this.env.trace.note(i, `hnv: rejected ${n === SEGMENT_NO_SLOTS ? 'hnv-no-headroom (no slots to segment' : 'hnv-oversize (GSO layout not segmentable'} a GSO frame of ${pool.len[id]} bytes)`);
         return;
       }
     }
-    const tpl = this.template(r, k);
+    const whole = pool.next[id] < 0 && !isGso(pool, id);
     for (let c = id; c >= 0; c = pool.next[c]) {
       if (!encapsulate(pool, c, tpl, t.recVsid[r], innerFlowHash(pool, c))) {
         if (this.reject(batch, i, R_NO_HEADROOM, rs)) this.env.trace.note(i, 'hnv: rejected hnv-no-headroom (no headroom for the outer header)');
@@ -614,9 +672,19 @@ class HnvHook implements PolicyHook {
       this.count(rs, HVF.encapsulated);
     }
     this.unicast(batch, i, t.uplink);
+    if (whole && !this.env.trace.synthetic) this.lastTpl = tpl;
     if (this.env.trace.on) {
       this.env.trace.note(i, `hnv: vsid ${t.slotVsid[s]} → record ${t.recText[r]} (remote, next hop ${ipv4Text(t.nhIp[k])} ${macText(macHi(this.nhMac, 0), macLo(this.nhMac, 0))})`);
     }
+  }
+
+  /**
+   * GSO frame id goes into record r's tunnel whole: VXLAN on an uplink with a tunnel TAP, no outer tag,
+   * the outer IPv4 length within 65535, a layout the kernel segments (gso_size lowered to the overlay MTU)
+   */
+  private wholeInTunnel(pool: FramePool, id: number, r: number, tpl: OuterTemplate, mtu: number): boolean {
+    return this.t.uplinkTunnelGso && this.t.recEncap[r] === 'vxlan' && tpl.ipOffset === 14 &&
+      pool.len[id] + tpl.bytes.length - 14 <= 0xffff && fitGsoToTunnel(pool, id, mtu + 14);
   }
 
   /**
@@ -731,6 +799,16 @@ class HnvHook implements PolicyHook {
     const t = this.t;
     const info = this.info;
     const bytes = pool.bytes;
+    if (this.decapPort >= 0 && info.vsid === this.decapVsid && info.outerSrc === this.decapSrc && info.encap === this.decapEncap && !this.env.trace.on) {
+      const io = off + info.outerLen;
+      if (((bytes[io + 12] << 8) | bytes[io + 13]) === ETH_IPV4 && info.innerLen >= 34 && readIpv4(bytes, io + 26) === this.decapSip &&
+          macHi(bytes, io) === this.decapHi && macLo(bytes, io) === this.decapLo) {
+        stripOuter(pool, id, info.outerLen, info.innerLen);
+        this.unicast(batch, i, this.decapPort);
+        this.count(this.decapSlot, HVF.decapsulated);
+        return;
+      }
+    }
     const s = t.vsidMap.get(info.vsid, 0, 0);
     if (s < 0 || t.slotPortsStart[s] === t.slotPortsStart[s + 1]) {
       if (this.reject(batch, i, R_UNKNOWN_VSID, s)) this.env.trace.note(i, `hnv: rejected hnv-unknown-vsid (VSID ${info.vsid} has no port here)`);
@@ -784,6 +862,10 @@ class HnvHook implements PolicyHook {
     }
     this.unicast(batch, i, p);
     this.count(s, HVF.decapsulated);
+    if (type === ETH_IPV4 && sip !== 0 && pool.len[id] >= 34 && !this.env.trace.synthetic) {
+      this.decapPort = p; this.decapSlot = s; this.decapVsid = info.vsid; this.decapSrc = info.outerSrc; this.decapEncap = info.encap;
+      this.decapSip = sip; this.decapHi = macHi(bytes, o); this.decapLo = macLo(bytes, o);
+    }
     if (this.env.trace.on) this.env.trace.note(i, `hnv: decapsulated ${info.encap} VSID ${info.vsid} from PA ${ipv4Text(info.outerSrc)} → port ${p}`);
   }
 }
@@ -796,6 +878,7 @@ function buildTables(input: SwitchPolicyInput, counterSlotOf: (vsid: number) => 
   t.uplinkMac = macBytes(h.uplinkMac, 'hnv.uplinkMac');
   t.uplinkMacText = macText(macHi(t.uplinkMac, 0), macLo(t.uplinkMac, 0));
   t.uplinkMtu = h.uplinkMtu;
+  t.uplinkTunnelGso = h.uplinkTunnelGso === true;
   const pas: HnvProviderAddress[] = [];
   for (const [k, pa] of h.providerAddresses.entries()) {
     if (ipv4(pa.address) < 0) {

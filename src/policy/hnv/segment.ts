@@ -10,6 +10,8 @@
  * the L4 checksum, whose field holds the segment's pseudo-header sum (CHECKSUM_PARTIAL).
  * Not supported (SEGMENT_UNSUPPORTED): UFO (VIRTIO_NET_HDR_GSO_UDP, IP fragmentation: Linux guests
  * have not offered it since 4.14), IPv6 extension headers before TCP/UDP, IPv4 options are fine.
+ * VXLAN frames on an uplink with a tunnel TAP (ports/tunnel-tap.ts) skip this: fitGsoToTunnel only
+ * checks the layout and lowers gso_size to the overlay MTU, and the kernel segments after the tunnel.
  */
 import { HEADROOM, type FramePool } from '../../core/frame-pool.js';
 
@@ -29,6 +31,59 @@ export function isGso(pool: FramePool, id: number): boolean {
   return pool.bytes[id * pool.slotSize + 1] !== 0;
 }
 
+/** the layout parseGso found (module scratch: no allocation per frame) */
+const layout = { l3: 0, l4: 0, hdrLen: 0, v4: false, tcp: false };
+
+/** parse GSO frame id's headers into `layout`; false for a layout this module does not handle */
+function parseGso(b: Uint8Array, base: number, off: number, len: number): boolean {
+  const gsoType = b[base + 1] & ~GSO_ECN;
+  if (len < 14) return false;
+  let l3 = 14;
+  let et = (b[off + 12] << 8) | b[off + 13];
+  if (et === 0x8100 && len >= 18) { et = (b[off + 16] << 8) | b[off + 17]; l3 = 18; }
+  let l4: number;
+  let v4: boolean;
+  if (gsoType === GSO_TCPV4 || (gsoType === GSO_UDP_L4 && et === 0x0800)) {
+    if (et !== 0x0800 || len < l3 + 20 || (b[off + l3] >>> 4) !== 4) return false;
+    l4 = l3 + (b[off + l3] & 0x0f) * 4;
+    v4 = true;
+    if (b[off + l3 + 9] !== (gsoType === GSO_TCPV4 ? 6 : 17)) return false;
+  } else if (gsoType === GSO_TCPV6 || gsoType === GSO_UDP_L4) {
+    if (et !== 0x86dd || len < l3 + 40 || (b[off + l3] >>> 4) !== 6) return false;
+    l4 = l3 + 40;
+    v4 = false;
+    if (b[off + l3 + 6] !== (gsoType === GSO_TCPV6 ? 6 : 17)) return false;
+  } else {
+    return false; // VIRTIO_NET_HDR_GSO_UDP (3, UFO) or unknown
+  }
+  const tcp = gsoType !== GSO_UDP_L4;
+  if (len < l4 + (tcp ? 20 : 8)) return false;
+  const hdrLen = l4 + (tcp ? (b[off + l4 + 12] >>> 4) * 4 : 8);
+  if (hdrLen > len || (tcp && hdrLen < l4 + 20)) return false;
+  layout.l3 = l3; layout.l4 = l4; layout.hdrLen = hdrLen; layout.v4 = v4; layout.tcp = tcp;
+  return true;
+}
+
+/**
+ * Make GSO frame `id` fit a tunnel whole: its segments of at most `maxFrame` bytes (gso_size lowered
+ * if it was larger), checksum partial at its L4 header, no VLAN tag. True when the frame can be
+ * encapsulated without segmentation and sent through a tunnel that segments it (ports/tunnel-tap.ts);
+ * false (nothing changed) when it must be segmented here.
+ */
+export function fitGsoToTunnel(pool: FramePool, id: number, maxFrame: number): boolean {
+  const b = pool.bytes;
+  const base = id * pool.slotSize;
+  const off = base + pool.start[id];
+  if ((b[base] & NEEDS_CSUM) === 0 || !parseGso(b, base, off, pool.len[id]) || layout.l3 !== 14) return false;
+  const csumStart = b[base + 6] | (b[base + 7] << 8);
+  if (csumStart !== layout.l4) return false;
+  const mss = b[base + 4] | (b[base + 5] << 8);
+  const seg = maxFrame - layout.hdrLen;
+  if (seg <= 0) return false;
+  if (mss === 0 || mss > seg) { b[base + 4] = seg & 0xff; b[base + 5] = seg >>> 8; }
+  return true;
+}
+
 /**
  * Cut GSO frame `id` into segments of at most `maxFrame` bytes (Ethernet header included) chained
  * after it; returns the number of frames (≥ 1), SEGMENT_NO_SLOTS (-1) when the pool had too few
@@ -40,31 +95,9 @@ export function segmentGso(pool: FramePool, id: number, maxFrame: number, reserv
   const base = id * pool.slotSize;
   const off = base + pool.start[id];
   const len = pool.len[id];
-  const gsoType = b[base + 1] & ~GSO_ECN;
   const mss = b[base + 4] | (b[base + 5] << 8);
-  if (len < 14) return SEGMENT_UNSUPPORTED;
-  let l3 = 14;
-  let et = (b[off + 12] << 8) | b[off + 13];
-  if (et === 0x8100 && len >= 18) { et = (b[off + 16] << 8) | b[off + 17]; l3 = 18; }
-  let l4: number;
-  let v4: boolean;
-  if (gsoType === GSO_TCPV4 || (gsoType === GSO_UDP_L4 && et === 0x0800)) {
-    if (et !== 0x0800 || len < l3 + 20 || (b[off + l3] >>> 4) !== 4) return SEGMENT_UNSUPPORTED;
-    l4 = l3 + (b[off + l3] & 0x0f) * 4;
-    v4 = true;
-    if (b[off + l3 + 9] !== (gsoType === GSO_TCPV4 ? 6 : 17)) return SEGMENT_UNSUPPORTED;
-  } else if (gsoType === GSO_TCPV6 || gsoType === GSO_UDP_L4) {
-    if (et !== 0x86dd || len < l3 + 40 || (b[off + l3] >>> 4) !== 6) return SEGMENT_UNSUPPORTED;
-    l4 = l3 + 40;
-    v4 = false;
-    if (b[off + l3 + 6] !== (gsoType === GSO_TCPV6 ? 6 : 17)) return SEGMENT_UNSUPPORTED;
-  } else {
-    return SEGMENT_UNSUPPORTED; // VIRTIO_NET_HDR_GSO_UDP (3, UFO) or unknown
-  }
-  const tcp = gsoType !== GSO_UDP_L4;
-  if (len < l4 + (tcp ? 20 : 8)) return SEGMENT_UNSUPPORTED;
-  const hdrLen = l4 + (tcp ? (b[off + l4 + 12] >>> 4) * 4 : 8);
-  if (hdrLen > len || (tcp && hdrLen < l4 + 20)) return SEGMENT_UNSUPPORTED;
+  if (!parseGso(b, base, off, len)) return SEGMENT_UNSUPPORTED;
+  const { l3, l4, hdrLen, v4, tcp } = layout;
   let seg = maxFrame - hdrLen;
   if (mss > 0 && mss < seg) seg = mss;
   if (seg <= 0) return SEGMENT_UNSUPPORTED;

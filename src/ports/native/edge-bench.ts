@@ -1,5 +1,6 @@
 /**
- * Per-frame cost of the native edge on a real veth pair, against the npm `cap` package (libpcap).
+ * Per-frame cost of the native edge on a real veth pair (AF_PACKET and the libpcap backend), against the
+ * npm `cap` package (libpcap with a JS event per frame).
  *
  *   npx tsc -p . && node dist/src/ports/native/edge-bench.js [--rounds 5]
  *
@@ -125,6 +126,58 @@ for (const batch of [1, 16, 64, 256]) {
   const st = native.portStats(rx);
   if (st.kernelDrops) console.error(`ring drops: ${st.kernelDrops}`);
   native.closePort(rx);
+}
+
+// ---- the libpcap backend (xvs_pcap.c): pcapSendBatch (pcap_inject per frame), pcapRecvBatch (pcap_dispatch) ----
+{
+  // offloads off on the rx end, as xvs does for a libpcap port: libpcap then sizes its ring frames from the MTU
+  execFileSync('ethtool', ['-K', B, 'tso', 'off', 'gso', 'off', 'gro', 'off', 'tx', 'off'], { stdio: 'ignore' });
+  const ptx = native.pcapOpen(A, { rx: false });
+  const psend = (total: number, batch: number): number => {
+    let sent = 0;
+    while (sent < total) sent += native.pcapSendBatch(ptx, pool, SLOT, txIds, 0, Math.min(batch, total - sent), start, len);
+    return sent;
+  };
+  for (const batch of [1, 64, 256]) {
+    const N = batch === 1 ? 50_000 : 200_000;
+    const res: number[] = [];
+    psend(2000, batch);
+    for (let r = 0; r < ROUNDS; r++) {
+      const t0 = now();
+      const sent = psend(N, batch);
+      res.push(Number(now() - t0) / sent);
+    }
+    rows.push(['native `pcapSendBatch` (pcap_inject per frame)', String(batch), median(res)]);
+  }
+  native.pcapClose(ptx);
+  const prx = native.pcapOpen(B, { rx: true });
+  const out = new Uint32Array(256);
+  const FILL = 900; // the 4 MiB libpcap ring holds ~2000 MTU-sized frames
+  for (const cold of [false, true]) {
+    for (const batch of [64, 256]) {
+      const res: number[] = [];
+      for (let r = 0; r < 4 * ROUNDS + 1; r++) {
+        sendAll(FILL, 256);
+        if (cold) sleep(20);
+        let got = 0;
+        const t0 = now();
+        while (got < FILL) {
+          const n = native.pcapRecvBatch(prx, pool, SLOT, HEADROOM, free, SLOTS, out, 0, batch, start, len);
+          if (n === 0) break;
+          got += n;
+        }
+        const dt = Number(now() - t0);
+        for (let i = 0; i < 256; i++) { pool.set(frame, i * SLOT + HEADROOM); start[i] = HEADROOM; len[i] = FRAME; }
+        if (r > 0) res.push(dt / Math.max(got, 1));
+        if (got !== FILL) console.error(`pcap recv batch ${batch}: got ${got}/${FILL}`);
+      }
+      rows.push([`native \`pcapRecvBatch\` (pcap_dispatch into slots), ${cold ? 'cold: after 20 ms idle' : 'hot'}`, String(batch), median(res)]);
+    }
+  }
+  const st = native.pcapStats(prx);
+  if (st.kernelDrops) console.error(`pcap ring drops: ${st.kernelDrops}`);
+  native.pcapClose(prx);
+  execFileSync('ethtool', ['-K', B, 'tso', 'on', 'gso', 'on', 'tx', 'on'], { stdio: 'ignore' });
 }
 
 // ---- cap (libpcap, one JS event per frame; main thread only) -----------------------------------

@@ -38,6 +38,8 @@ export interface PortStats {
   sendErrors: number;
   /** how many times a send batch ended early because the socket or queue was full (EAGAIN/ENOBUFS) */
   sendBusy: number;
+  /** VXLAN GSO frames sent whole through the port's tunnel TAP (attachTunnelTx) */
+  tunnelGso: number;
 }
 
 /** Byte length of the virtio-net header kept at slot bytes [0, 10). */
@@ -85,6 +87,56 @@ export interface NativeEdge {
   dropParked(ticket: number): boolean;
   /** pin the CALLING thread to a set of CPUs (empty: every CPU) */
   setAffinityCpus(cpus: number[]): void;
+  /** Open a queue fd of the multi-queue TAP `name` (created if absent; not persistent: it goes with its
+   *  last fd) with the 24-byte UDP-tunnel virtio header and TUN_F_UDP_TUNNEL_GSO. Returns the fd (closeFd
+   *  closes it), or -1 when the kernel has no UDP-tunnel GSO for TAPs (before Linux 6.17). */
+  tunnelTapOpen(name: string): number;
+  /** Give AF_PACKET port h (with the vnet header) a queue of tunnel TAP `name`: from then on sendBatch
+   *  writes VXLAN GSO frames there whole (the TAP's ingress redirects them to the port's netdev).
+   *  false when the kernel has no UDP-tunnel GSO for TAPs. */
+  attachTunnelTx(h: number, name: string): boolean;
+}
+
+export interface PcapPortOptions {
+  /** this handle receives (an rx ring of 4 MiB); false: tx only, with a reject-all filter so nothing is queued */
+  rx: boolean;
+}
+
+/** portStats of a libpcap handle: pcap_stats plus the software offload work of its sends */
+export interface PcapPortStats extends PortStats {
+  /** pcap_stats ps_recv: frames the kernel passed to the handle */
+  kernelPackets: number;
+  /** pcap_stats ps_drop: frames dropped because the handle's ring was full */
+  kernelDrops: number;
+  /** pcap_stats ps_ifdrop: the interface's own drops since open */
+  interfaceDrops: number;
+  /** NEEDS_CSUM frames whose checksum was filled in before pcap_inject */
+  checksumsCompleted: number;
+  /** GSO frames cut into segments before pcap_inject, and the segments sent */
+  gsoFrames: number;
+  gsoSegments: number;
+}
+
+/**
+ * The libpcap backend (xvs_pcap.c): the same batch contract as recvBatch/sendBatch/portFd/portStats/closePort,
+ * on handles of its own (a pcap handle is not an openPort handle, and the other way round).
+ */
+export interface PcapEdge {
+  /** pcap_create + snaplen 262144, promiscuous, immediate mode, pcap_activate, direction PCAP_D_IN, non-blocking */
+  pcapOpen(ifname: string, opts: PcapPortOptions): number;
+  pcapClose(h: number): void;
+  /** pcap_get_selectable_fd (for poll sets) */
+  pcapFd(h: number): number;
+  /** pcap_dispatch(max) into slots popped from the top of `free`, as recvBatch */
+  pcapRecvBatch(h: number, pool: Uint8Array, slotSize: number, headroom: number,
+                free: Uint32Array, freeTop: number, out: Uint32Array, outOff: number, max: number,
+                start: Uint32Array, len: Uint32Array): number;
+  /** pcap_inject per frame (checksum completion / software GSO for vnet-header frames), as sendBatch */
+  pcapSendBatch(h: number, pool: Uint8Array, slotSize: number, ids: Uint32Array, off: number, n: number,
+                start: Uint32Array, len: Uint32Array): number;
+  pcapStats(h: number): PcapPortStats;
+  /** pcap_lib_version() */
+  pcapVersion(): string;
 }
 
 /** Error thrown by the addon for a failed system call. */
@@ -101,4 +153,4 @@ export const addonPath: string = path.resolve(
 const require = createRequire(import.meta.url);
 
 /** The native edge of this thread. */
-export const native: NativeEdge = require(addonPath) as NativeEdge;
+export const native: NativeEdge & PcapEdge = require(addonPath) as NativeEdge & PcapEdge;

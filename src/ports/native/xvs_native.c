@@ -5,7 +5,9 @@
  *   - AF_PACKET SOCK_RAW ports: TPACKET_V2 mmap rx ring, optional PACKET_VNET_HDR (offload metadata
  *     kept end to end), PACKET_IGNORE_OUTGOING, PACKET_QDISC_BYPASS, sendmmsg tx with iovec pairs;
  *   - TAP ports backed by a queue fd that xvs holds: readv/writev with the same batch API;
- *   - persistent TAP create/destroy, poll, sched_setaffinity, gettid.
+ *   - persistent TAP create/destroy, poll, sched_setaffinity, gettid;
+ *   - the tunnel TAP of an AF_PACKET port: VXLAN GSO frames leave through a TAP queue with the UDP-tunnel
+ *     virtio header (Linux 6.17+), whose ingress tc redirects them to the port's netdev (SPEC.md).
  *
  * Every data-path call works on a batch of frame ids in a pool owned by TypeScript (a Uint8Array over a
  * SharedArrayBuffer). Nothing is allocated per frame: scratch arrays live in the per-instance state.
@@ -43,6 +45,11 @@
 #define MAX_POLL 1024     /* fds per pollIn() call */
 #define VNET_HDR_LEN 10   /* sizeof(struct virtio_net_hdr) */
 #define SOCK_BUF (4 << 20)
+/* UDP-tunnel GSO through a TAP (Linux 6.17+; not yet in every distribution's uapi headers) */
+#define TNL_TUN_F_UDP_TUNNEL_GSO 0x080
+#define TNL_GSO_UDP_TUNNEL_IPV4 0x20
+#define TNL_HDR_LEN 24    /* sizeof(struct virtio_net_hdr_v1_hash_tunnel) */
+#define VXLAN_PORT 4789
 
 enum { K_FREE = 0, K_PACKET = 1, K_TAP = 2 };
 
@@ -54,8 +61,9 @@ typedef struct {
   size_t ring_len;
   uint32_t frame_nr, frame_size, cur;
   char name[IFNAMSIZ];
+  int tnl_fd;             /* queue fd of the tunnel TAP (attachTunnelTx), -1 without */
   /* statistics since open */
-  uint64_t kpackets, kdrops, truncated, send_errors, send_busy, tap_rx;
+  uint64_t kpackets, kdrops, truncated, send_errors, send_busy, tap_rx, tnl_sent;
 } handle_t;
 
 typedef struct {
@@ -63,7 +71,10 @@ typedef struct {
   struct mmsghdr msgs[TX_CHUNK];     /* sendmmsg scratch, reused by every call */
   struct iovec iov[TX_CHUNK * 2];
   struct pollfd pfd[MAX_POLL];
+  uint8_t tnl_hdr[TNL_HDR_LEN];      /* tunnel TAP virtio header scratch */
 } inst_t;
+
+static int tun_attach(const char *name, int flags, int oflags);
 
 /* ---------- error helpers ---------------------------------------------------------------------- */
 
@@ -160,11 +171,17 @@ static int alloc_handle(inst_t *I) {
   return -1;
 }
 
+/* a zeroed handle: no fds */
+static void clear_handle(handle_t *hd) {
+  memset(hd, 0, sizeof *hd);
+  hd->fd = -1; hd->tnl_fd = -1;
+}
+
 static void release_handle(handle_t *hd) {
   if (hd->ring) munmap(hd->ring, hd->ring_len);
   if (hd->fd >= 0) close(hd->fd);
-  memset(hd, 0, sizeof *hd);
-  hd->fd = -1;
+  if (hd->tnl_fd >= 0) close(hd->tnl_fd);
+  clear_handle(hd);
 }
 
 /* ---------- AF_PACKET ports -------------------------------------------------------------------- */
@@ -192,7 +209,7 @@ static napi_value OpenPort(napi_env env, napi_callback_info info) {
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, errno, "openPort(%s): socket(AF_PACKET)", name);
   handle_t *hd = &I->h[idx];
-  memset(hd, 0, sizeof *hd);
+  clear_handle(hd);
   hd->fd = fd; hd->kind = K_PACKET; hd->vnet = vnet;
   memcpy(hd->name, name, strlen(name) + 1); /* length checked < IFNAMSIZ */
   const char *step; int one = 1, ver = TPACKET_V2, buf = SOCK_BUF;
@@ -355,6 +372,57 @@ static napi_value RecvBatch(napi_env env, napi_callback_info info) {
 
 static int busy_errno(int e) { return e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || e == ENOMEM; }
 
+/*
+ * The 24-byte UDP-tunnel virtio header (virtio_net_hdr_v1_hash_tunnel) for frame f of slot header vh
+ * when f is a GSO frame carrying VXLAN: outer Ethernet (no tag) / IPv4 (no fragment) / UDP to 4789 with
+ * checksum 0 / VXLAN / inner Ethernet (no tag) / IPv4 or IPv6, the partial checksum inside the inner
+ * frame. Returns 0 (hdr untouched) for anything else: such a frame goes out the packet socket as before.
+ */
+static int vxlan_gso_header(const uint8_t *vh, const uint8_t *f, uint32_t len, uint8_t *hdr) {
+  uint8_t g = vh[1] & 0x7f;                       /* without the ECN bit */
+  if (!(vh[0] & 1) || (g != 1 && g != 4 && g != 5)) return 0;   /* NEEDS_CSUM; TCPV4, TCPV6, UDP_L4 */
+  if (len < 14 + 20 + 8 + 8 + 14 + 20 || f[12] != 0x08 || f[13] != 0x00 || (f[14] >> 4) != 4) return 0;
+  uint32_t ihl = (uint32_t)(f[14] & 0x0f) * 4;
+  if (ihl < 20 || f[23] != 17 || (f[20] & 0x3f) || f[21]) return 0;
+  uint32_t oth = 14 + ihl, inh = oth + 8 + 8 + 14;
+  if (len < inh + 20 || ((f[oth + 2] << 8) | f[oth + 3]) != VXLAN_PORT || f[oth + 6] || f[oth + 7]) return 0;
+  uint16_t et = (uint16_t)((f[inh - 2] << 8) | f[inh - 1]);
+  if (et != 0x0800 && et != 0x86dd) return 0;
+  uint32_t cs = (uint32_t)vh[6] | ((uint32_t)vh[7] << 8);
+  if (cs < inh + 20) return 0;
+  memcpy(hdr, vh, VNET_HDR_LEN);
+  hdr[1] |= TNL_GSO_UDP_TUNNEL_IPV4;
+  memset(hdr + VNET_HDR_LEN, 0, TNL_HDR_LEN - VNET_HDR_LEN);      /* num_buffers, hash: unused */
+  hdr[20] = (uint8_t)oth; hdr[21] = (uint8_t)(oth >> 8);          /* outer_th_offset (LE) */
+  hdr[22] = (uint8_t)inh; hdr[23] = (uint8_t)(inh >> 8);          /* inner_nh_offset (LE) */
+  return 1;
+}
+
+/* sendmmsg the k messages built so far. Returns 1 when the queue is full (the caller ends the batch);
+ * any other error drops just the message at hand. */
+static int flush_msgs(inst_t *I, handle_t *hd, uint32_t k, uint32_t *accepted) {
+  uint32_t done = 0;
+  while (done < k) {
+    int r = sendmmsg(hd->fd, I->msgs + done, k - done, MSG_DONTWAIT);
+    if (r > 0) { *accepted += r; done += r; continue; }
+    if (r < 0 && errno == EINTR) continue;
+    int e = r < 0 ? errno : EIO;
+    hd->send_errors++; done++;
+    if (busy_errno(e)) { hd->send_busy++; hd->send_errors += k - done; return 1; }
+  }
+  return 0;
+}
+
+/* writev one frame on fd; 1 when the queue is full */
+static int write_frame(handle_t *hd, int fd, struct iovec *iv, int c, uint32_t *accepted) {
+  ssize_t r;
+  do r = writev(fd, iv, c); while (r < 0 && errno == EINTR);
+  if (r >= 0) { (*accepted)++; return 0; }
+  hd->send_errors++;
+  if (busy_errno(errno)) { hd->send_busy++; return 1; }
+  return 0;
+}
+
 /* sendBatch(h, pool, slotSize, ids, off, n, start, len) -> accepted */
 static napi_value SendBatch(napi_env env, napi_callback_info info) {
   GET_ARGS(8);
@@ -388,13 +456,19 @@ static napi_value SendBatch(napi_env env, napi_callback_info info) {
       if (vnet) iv[c++] = (struct iovec){ slot, VNET_HDR_LEN };
       iv[c++] = (struct iovec){ slot + st[id], ln[id] };
       if (hd->kind == K_TAP) {          /* tun: one writev per frame inside this one call */
-        ssize_t r;
-        do r = writev(hd->fd, iv, c); while (r < 0 && errno == EINTR);
-        if (r >= 0) accepted++;
-        else {
-          hd->send_errors++;
-          if (busy_errno(errno)) { hd->send_busy++; hd->send_errors += n - i; return num(env, accepted); }
-        }
+        if (write_frame(hd, hd->fd, iv, c, &accepted)) { hd->send_errors += n - i; return num(env, accepted); }
+        continue;
+      }
+      if (hd->tnl_fd >= 0 && slot[1] && vxlan_gso_header(slot, slot + st[id], ln[id], I->tnl_hdr)) {
+        /* a VXLAN GSO frame: through the tunnel TAP, in order with the frames before it */
+        if (flush_msgs(I, hd, k, &accepted)) { hd->send_errors += n - i + 1; return num(env, accepted); }
+        k = 0;
+        iv = &I->iov[0];
+        iv[0] = (struct iovec){ I->tnl_hdr, TNL_HDR_LEN };
+        iv[1] = (struct iovec){ slot + st[id], ln[id] };
+        uint32_t before = accepted;
+        if (write_frame(hd, hd->tnl_fd, iv, 2, &accepted)) { hd->send_errors += n - i; return num(env, accepted); }
+        hd->tnl_sent += accepted - before;
         continue;
       }
       memset(&I->msgs[k].msg_hdr, 0, sizeof I->msgs[k].msg_hdr);
@@ -402,23 +476,52 @@ static napi_value SendBatch(napi_env env, napi_callback_info info) {
       I->msgs[k].msg_hdr.msg_iovlen = c;
       k++;
     }
-    /* AF_PACKET: one sendmmsg per chunk. On failure the message at `done` is dropped; a full queue
+    /* AF_PACKET: one sendmmsg per chunk. On failure the message at hand is dropped; a full queue
      * ends the batch (the rest would fail too), any other error skips just that frame. */
-    uint32_t done = 0;
-    while (done < k) {
-      int r = sendmmsg(hd->fd, I->msgs + done, k - done, MSG_DONTWAIT);
-      if (r > 0) { accepted += r; done += r; continue; }
-      if (r < 0 && errno == EINTR) continue;
-      int e = r < 0 ? errno : EIO;
-      hd->send_errors++; done++;
-      if (busy_errno(e)) {
-        hd->send_busy++;
-        hd->send_errors += (k - done) + (n - i);
-        return num(env, accepted);
-      }
-    }
+    if (flush_msgs(I, hd, k, &accepted)) { hd->send_errors += n - i; return num(env, accepted); }
   }
   return num(env, accepted);
+}
+
+/* Open a queue of the multi-queue TAP `name` (created if absent, not persistent: it goes away with its
+ * last fd) with the UDP-tunnel virtio header. Returns the fd, -1 when the kernel has no UDP-tunnel GSO
+ * for TAPs (TUNSETOFFLOAD refuses the flag: Linux before 6.17), or -2 - errno for any other failure. */
+static int tunnel_tap_queue(const char *name) {
+  int fd = tun_attach(name, IFF_VNET_HDR | IFF_MULTI_QUEUE, O_NONBLOCK);
+  if (fd < 0) return -2 - errno;
+  int sz = TNL_HDR_LEN;
+  if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) { int e = errno; close(fd); return -2 - e; }
+  if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TNL_TUN_F_UDP_TUNNEL_GSO)) < 0) {
+    int e = errno; close(fd);
+    return e == EINVAL ? -1 : -2 - e;
+  }
+  return fd;
+}
+
+/* tunnelTapOpen(name) -> fd, or -1 without kernel support */
+static napi_value TunnelTapOpen(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  (void)I;
+  char name[IFNAMSIZ + 8];
+  if (!arg_str(env, argv[0], name, sizeof name, "name")) return NULL;
+  int fd = tunnel_tap_queue(name);
+  if (fd < -1) return throw_errno(env, -2 - fd, "tunnelTapOpen(%s)", name);
+  return num(env, fd);
+}
+
+/* attachTunnelTx(h, name) -> true, or false without kernel support */
+static napi_value AttachTunnelTx(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  handle_t *hd = arg_handle(env, I, argv[0]);
+  char name[IFNAMSIZ + 8];
+  if (!hd || !arg_str(env, argv[1], name, sizeof name, "name")) return NULL;
+  if (hd->kind != K_PACKET || !hd->vnet) return throw_range(env, "attachTunnelTx: not an AF_PACKET port with the vnet header");
+  int fd = tunnel_tap_queue(name);
+  if (fd < -1) return throw_errno(env, -2 - fd, "attachTunnelTx(%s, %s)", hd->name, name);
+  if (hd->tnl_fd >= 0) close(hd->tnl_fd);
+  hd->tnl_fd = fd;
+  napi_value r; napi_get_boolean(env, fd >= 0, &r);
+  return r;
 }
 
 /* ---------- poll, stats, threads --------------------------------------------------------------- */
@@ -460,6 +563,7 @@ static napi_value PortStats(napi_env env, napi_callback_info info) {
   set_num(env, o, "truncated", (double)hd->truncated);
   set_num(env, o, "sendErrors", (double)hd->send_errors);
   set_num(env, o, "sendBusy", (double)hd->send_busy);
+  set_num(env, o, "tunnelGso", (double)hd->tnl_sent);
   return o;
 }
 
@@ -606,7 +710,7 @@ static napi_value OpenTapPort(napi_env env, napi_callback_info info) {
   }
 ok: {
     handle_t *hd = &I->h[idx];
-    memset(hd, 0, sizeof *hd);
+    clear_handle(hd);
     hd->kind = K_TAP; hd->fd = fd; hd->vnet = vnet;
     memcpy(hd->name, name, strlen(name) + 1); /* length checked < IFNAMSIZ */
     return num(env, idx);
@@ -700,10 +804,13 @@ static void instance_finalize(napi_env env, void *data, void *hint) {
   free(I);
 }
 
+/* the libpcap port backend (xvs_pcap.c): its pcap* functions, with their own per-environment handle table */
+int xvs_pcap_register(napi_env env, napi_value exports);
+
 NAPI_MODULE_INIT() {
   inst_t *I = calloc(1, sizeof *I);
   if (!I) { napi_throw_error(env, "ENOMEM", "xvs_native: out of memory"); return NULL; }
-  for (int i = 0; i < MAX_HANDLES; i++) I->h[i].fd = -1;
+  for (int i = 0; i < MAX_HANDLES; i++) clear_handle(&I->h[i]);
   if (napi_set_instance_data(env, I, instance_finalize, NULL) != napi_ok) { free(I); return NULL; }
 #define FN(name, fn) { name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL }
   napi_property_descriptor props[] = {
@@ -712,8 +819,10 @@ NAPI_MODULE_INIT() {
     FN("portStats", PortStats), FN("setAffinity", SetAffinity), FN("gettid", Gettid), FN("yieldCpu", Yield), FN("setNice", SetNice),
     FN("tapCreate", TapCreate), FN("tapDestroy", TapDestroy), FN("tapOpen", TapOpen),
     FN("closeFd", CloseFd), FN("openTapPort", OpenTapPort),
+    FN("tunnelTapOpen", TunnelTapOpen), FN("attachTunnelTx", AttachTunnelTx),
     FN("parkPort", ParkPort), FN("unparkPort", UnparkPort), FN("dropParked", DropParked), FN("setAffinityCpus", SetAffinityCpus),
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  if (xvs_pcap_register(env, exports) != 0) { napi_throw_error(env, "ENOMEM", "xvs_native: cannot register the pcap backend"); return NULL; }
   return exports;
 }
