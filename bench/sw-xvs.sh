@@ -64,6 +64,11 @@ for _ in $(seq 1 100); do
 done
 "${XVS[@]}" switch create "$SW" --type private --workers "${XVS_WORKERS:-1}" >/dev/null || exit 1
 for p in "${PORTS[@]}"; do "${XVS[@]}" port add "$SW" "$p" --netdev "$p" ${XVS_IO:+--io "$XVS_IO"} >/dev/null || exit 1; done
+# several workers: each port gets a VMQ queue of its own (without a weight every port shares the default queue, read by one worker)
+if [ "${XVS_WORKERS:-1}" -gt 1 ]; then
+    for p in "${PORTS[@]}"; do "${XVS[@]}" port set "$SW" "$p" --vmq-weight "${XVS_VMQ_WEIGHT:-50}" >/dev/null || exit 1; done
+    "${XVS[@]}" vmq show "$SW" >&2
+fi
 if [ "${XVS_POLICY:-0}" = 1 ]; then
     for p in "${PORTS[@]}"; do
         X=("${XVS[@]}")
