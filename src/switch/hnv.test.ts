@@ -27,7 +27,7 @@ test('the policy input: none without HNV; this switch\'s PAs, every record and r
   const h = new SwitchHnv(() => {}, new NetdevRecord(null));
   t.is(h.input(undefined, [{ name: 'vm1' }]), undefined, 'no objects, no VSID port: no hnv input');
   const vsidOnly = h.input(undefined, [{ name: 'vm1', virtualSubnetId: 5001 }]);
-  t.deepEqual(vsidOnly, { uplink: -1, uplinkMac: '00:00:00:00:00:00', uplinkMtu: 1500, providerAddresses: [], lookupRecords: [], customerRoutes: [] });
+  t.deepEqual(vsidOnly, { uplink: -1, uplinkMac: '00:00:00:00:00:00', uplinkMtu: 1500, uplinkTunnelGso: false, providerAddresses: [], lookupRecords: [], customerRoutes: [] });
   h.policy = { snapshot, providerAddresses: [snapshot.providerAddresses[0]] };
   const input = h.input(undefined, [{ name: 'vm1' }])!;
   t.deepEqual(input.providerAddresses, [snapshot.providerAddresses[0]]);
