@@ -23,6 +23,7 @@ function xvs(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
 
 test('create, add and read back with --json and as tables', async (t) => {
   const h = await startHarness();
+  t.teardown(() => h.done());
   const s = ['--socket', h.socket];
 
   const created = await xvs(['switch', 'create', 'sw0', '--type', 'external', '--uplink', 'veth0', '--allow-management-os', '--workers', '2', ...s]);
@@ -47,7 +48,7 @@ test('create, add and read back with --json and as tables', async (t) => {
 
   const show = await xvs(['switch', 'show', 'sw0', ...s]);
   t.regex(show.stdout, /^name: +sw0$/m);
-  t.regex(show.stdout, /^vm1 +vm +veth1 +3 +yes$/m);
+  t.regex(show.stdout, /^vm1 +vm +veth1 +3 +yes +afpacket$/m);
 
   const ports = JSON.parse((await xvs(['port', 'list', 'sw0', '--json', ...s])).stdout) as { name: string }[];
   t.deepEqual(ports.map((p) => p.name), ['veth0', 'sw0-host', 'tap0', 'vm1']);
@@ -65,7 +66,6 @@ test('create, add and read back with --json and as tables', async (t) => {
   t.is((await xvs(['port', 'remove', 'sw0', 'tap0', ...s])).stdout, 'removed port "tap0" from switch "sw0"\n');
   t.is((await xvs(['switch', 'delete', 'sw0', ...s])).stdout, 'deleted switch "sw0"\n');
   t.is((await xvs(['switch', 'list', ...s])).stdout, 'NAME  TYPE  UPLINK  HOST-PORT  PORTS  WORKERS  STATE\n');
-  await h.done();
 });
 
 test('errors print "xvs: <message>" and exit 1', async (t) => {

@@ -81,6 +81,11 @@ test.before(async () => {
   ok('switch', 'create', SW, '--type', 'private', '--workers', '2');
   ok('port', 'add', SW, 'vm', '--netdev', vm.peer);
   ok('port', 'add', SW, 'peer', '--netdev', peer.peer);
+  // a queue of its own for each port, one per worker (without a VMQ weight both would share the default queue)
+  ok('port', 'set', SW, 'vm', '--vmq-weight', '50');
+  ok('port', 'set', SW, 'peer', '--vmq-weight', '50');
+  ok('vmq', 'pin', SW, 'vm', '--worker', '0');
+  ok('vmq', 'pin', SW, 'peer', '--worker', '1');
   setAcls(2);
   await server(peer, 'tcp', 5201, REPLY);
   await server(peer, 'udp', 5301, REPLY);
