@@ -12,17 +12,7 @@ import type { PortSettings } from '../config/types.js';
 import { testSwitch } from '../extensions/testing.js';
 import { udpFrame } from '../test-support/frames.js';
 import type { SwitchPolicyInput } from './runtime.js';
-
-function arg(name: string, def: number): number {
-  const k = process.argv.indexOf(`--${name}`);
-  if (k < 0) return def;
-  const v = Number(process.argv[k + 1]);
-  if (!Number.isFinite(v) || v <= 0) {
-    process.stderr.write(`--${name}: expected a positive number, got ${JSON.stringify(process.argv[k + 1])}\n`);
-    process.exit(2);
-  }
-  return v;
-}
+import { benchArg } from '../test-support/bench-args.js';
 
 /** the policy set of bench/sw-xvspolicy.sh */
 export const FULL_POLICY: PortSettings = {
@@ -57,8 +47,8 @@ function input(settings: PortSettings): SwitchPolicyInput {
 }
 
 async function main(): Promise<void> {
-  const rounds = arg('rounds', 5);
-  const seconds = arg('seconds', 1);
+  const rounds = benchArg('rounds', 5);
+  const seconds = benchArg('seconds', 1);
   const sw = await testSwitch({ ports: 2 });
   const a = '02:00:00:00:00:0a';
   const b = '02:00:00:00:00:0b';

@@ -17,22 +17,12 @@ import { MemoryPort } from '../ports/memory.js';
 import { udpFrame } from '../test-support/frames.js';
 import { DataPath } from './datapath.js';
 import type { PipelinePlan, StagePlan } from '../pipeline/plan.js';
+import { benchArg } from '../test-support/bench-args.js';
 
 const PORTS = 4;
 const mac = (p: number): string => `02:00:00:00:5c:${(p + 1).toString(16).padStart(2, '0')}`;
 
 interface Job { table: SharedArrayBuffer; rxPorts: number[]; seconds: number; index: number }
-
-function arg(name: string, def: number): number {
-  const k = process.argv.indexOf(`--${name}`);
-  if (k < 0) return def;
-  const v = Number(process.argv[k + 1]);
-  if (!Number.isFinite(v) || v <= 0) {
-    process.stderr.write(`--${name}: expected a positive number, got ${JSON.stringify(process.argv[k + 1])}\n`);
-    process.exit(2);
-  }
-  return v;
-}
 
 /** one worker: a DataPath with all four ports, receiving on `rxPorts`; returns the frames it transmitted per second */
 async function runWorker(job: Job): Promise<number> {
@@ -87,8 +77,8 @@ function inWorker(job: Job): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const rounds = arg('rounds', 5);
-  const seconds = arg('seconds', 2);
+  const rounds = benchArg('rounds', 5);
+  const seconds = benchArg('seconds', 2);
   // the switch's MAC table, shared by its workers; every port's MAC is known before the rounds
   const table = new MacTable(1024);
   for (let p = 0; p < PORTS; p++) await inWorker({ table: table.buffer, rxPorts: [p], seconds: 0.1, index: 0 });

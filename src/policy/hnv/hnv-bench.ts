@@ -15,17 +15,7 @@ import type { SwitchPolicyInput } from '../../pipeline/port-policies.js';
 import { FramePool } from '../../core/frame-pool.js';
 import { udpFrame } from '../../test-support/frames.js';
 import { buildOuterTemplate, encapsulate, innerFlowHash } from './encap.js';
-
-function arg(name: string, def: number): number {
-  const k = process.argv.indexOf(`--${name}`);
-  if (k < 0) return def;
-  const v = Number(process.argv[k + 1]);
-  if (!Number.isFinite(v) || v <= 0) {
-    process.stderr.write(`--${name}: expected a positive number, got ${JSON.stringify(process.argv[k + 1])}\n`);
-    process.exit(2);
-  }
-  return v;
-}
+import { benchArg } from '../../test-support/bench-args.js';
 
 const ENCAP: HnvEncap = process.argv.includes('nvgre') ? 'nvgre' : 'vxlan';
 const VM_A = '02:00:00:00:00:01';
@@ -123,8 +113,8 @@ function measure(c: Case, seconds: number): number {
 }
 
 async function main(): Promise<void> {
-  const rounds = arg('rounds', 5);
-  const seconds = arg('seconds', 1);
+  const rounds = benchArg('rounds', 5);
+  const seconds = benchArg('seconds', 1);
   const toB = innerFrames(VM_B, VM_A);
   const cases: Record<string, Case> = {
     'encap plain': await prepare({ me: 'A', hnv: false, inPort: 1, outPort: 0, frames: toB }),
