@@ -75,6 +75,7 @@ async function runDaemon(argv: DaemonArgs): Promise<void> {
   // the daemon's state directory is its config file's; extensions (pcap) keep their files under it
   process.env['XVS_STATE_DIR'] = path.dirname(path.resolve(argv.config));
   const { DataPathManager } = await import('../switch/manager.js');
+  const { notifySystemd } = await import('../service/notify.js');
   const manager = new DataPathManager({ log, tuning: wd !== undefined ? { watchdogMs: wd } : {}, netdevRecord: netdevRecordPath(argv.config) });
   await manager.ready;
   const server = new ControlServer({ manager, extensions: manager, socketPath, configPath: argv.config, config, log, lock, limits, ...hnv });
@@ -90,6 +91,7 @@ async function runDaemon(argv: DaemonArgs): Promise<void> {
     if (stopping) return;
     stopping = true;
     log(`${signal}: shutting down`);
+    notifySystemd({ STOPPING: 1, STATUS: `${signal}: shutting down` }, log.warn);
     void (async () => {
       let code = 0;
       try {
@@ -109,6 +111,9 @@ async function runDaemon(argv: DaemonArgs): Promise<void> {
   manager.reconcileNetdevs(config);
   await server.restore();
   log(`daemon ready (pid ${process.pid}, config ${argv.config})`);
+  // systemd (Type=notify): ready only now, with the socket answering and the configuration restored
+  const switches = manager.listSwitches().length;
+  notifySystemd({ READY: 1, MAINPID: process.pid, STATUS: `${switches} switch(es) running; control socket ${socketPath}` }, log.warn);
 }
 
 export function daemonCommands(y: Cli): Cli {

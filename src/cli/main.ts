@@ -19,6 +19,7 @@ import { configCommands } from './config.js';
 import { hnvCommands } from './hnv.js';
 import { vmqCommands } from './vmq.js';
 import { sriovCommands } from './sriov.js';
+import { versionLine } from '../service/version.js';
 
 /**
  * yargs through its CommonJS entry: the ESM build's cliui wraps help text every N characters, cutting
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
   cli = cli
     .strict()
     .demandCommand(1, 'name a command (see xvs --help)')
+    .version(versionLine())
     .help()
     .alias('h', 'help')
     .wrap(HELP_WIDTH)

@@ -17,18 +17,26 @@ export class TestDaemon {
   log = '';
   private proc: ChildProcess | undefined;
   private readonly env: NodeJS.ProcessEnv;
+  private readonly wrapper: string[];
 
-  constructor(env: NodeJS.ProcessEnv = {}) {
+  /** `wrapper`: a command that execs the daemon (e.g. setpriv with a capability bounding set) */
+  constructor(env: NodeJS.ProcessEnv = {}, wrapper: string[] = []) {
     this.dir = mkdtempSync(path.join(tmpdir(), 'xtd-'));
     this.sock = path.join(this.dir, 'xvs.sock');
     this.conf = path.join(this.dir, 'state', 'config.json');
     this.env = env;
+    this.wrapper = wrapper;
+  }
+
+  /** the daemon's PID (the wrapper execs it, so the same process) */
+  get pid(): number | undefined {
+    return this.proc?.pid;
   }
 
   async start(): Promise<void> {
     this.log = '';
-    const p = spawn('node', [CLI, 'daemon', '--config', this.conf, '--socket', this.sock],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...this.env } });
+    const argv = [...this.wrapper, 'node', CLI, 'daemon', '--config', this.conf, '--socket', this.sock];
+    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...this.env } });
     this.proc = p;
     p.stderr!.on('data', (d: Buffer) => { this.log += d.toString(); });
     for (let i = 0; i < 150; i++) {

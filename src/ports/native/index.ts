@@ -139,6 +139,11 @@ export interface PcapEdge {
   pcapVersion(): string;
 }
 
+/** sd_notify (src/service/sd_notify.c): sends the state lines to $NOTIFY_SOCKET; false when it is unset */
+export interface NotifyEdge {
+  notify(state: string): boolean;
+}
+
 /** Error thrown by the addon for a failed system call. */
 export interface NativeError extends Error {
   /** errno name, e.g. "ENODEV" */
@@ -153,4 +158,4 @@ export const addonPath: string = path.resolve(
 const require = createRequire(import.meta.url);
 
 /** The native edge of this thread. */
-export const native: NativeEdge & PcapEdge = require(addonPath) as NativeEdge & PcapEdge;
+export const native: NativeEdge & PcapEdge & NotifyEdge = require(addonPath) as NativeEdge & PcapEdge & NotifyEdge;
