@@ -19,6 +19,7 @@ APT_PACKAGES=(
   xz-utils zstd        # the VM kernel's modules when they come compressed (.ko.xz, .ko.zst)
   python3 make g++     # node-gyp
   git                  # the commit `xvs --version` names (scripts/build.sh), the benches' meta data
+  man-db               # man renders the generated man page (man/xvs.8) in a test
   systemd util-linux   # systemd-analyze (the unit is verified and rated), setpriv (the daemon under the unit's capabilities)
   etcd-server etcd-client   # HNV policy shared between hosts (--etcd); tests run their own etcd (etcdctl too)
 )

@@ -5,6 +5,7 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { CLI } from '../src/test-support/daemon.js';
+import { subcommands } from '../src/cli/gen-man.js';
 
 function help(...args: string[]): string {
   const r = spawnSync('node', [CLI, ...args, '--help'], { encoding: 'utf8' });
@@ -30,16 +31,6 @@ test('help is wrapped at word boundaries within 80 columns', (t) => {
     for (const p of phrases) t.true(flat(out).includes(p), `xvs ${args.join(' ')} --help: "${p}" is not cut inside a word`);
   }
 });
-
-/** the commands a help page lists (`xvs switch create <name>` → ['switch', 'create']) */
-function subcommands(page: string, parent: string[]): string[][] {
-  const out: string[][] = [];
-  for (const m of page.matchAll(/^ {2}xvs ((?:[a-z][\w-]* ?)+)/gm)) {
-    const words = m[1].trim().split(' ');
-    if (words.length === parent.length + 1 && words.slice(0, parent.length).join(' ') === parent.join(' ')) out.push(words);
-  }
-  return out;
-}
 
 test('every time flag of every command is in seconds', (t) => {
   const seen: string[] = [];

@@ -20,6 +20,7 @@ import { hnvCommands } from './hnv.js';
 import { vmqCommands } from './vmq.js';
 import { sriovCommands } from './sriov.js';
 import { versionLine } from '../service/version.js';
+import { withExamples } from './examples.js';
 
 /**
  * yargs through its CommonJS entry: the ESM build's cliui wraps help text every N characters, cutting
@@ -38,10 +39,21 @@ class UsageError extends Error {
 }
 
 async function main(): Promise<void> {
-  let cli = globalOptions(yargs(hideBin(process.argv)).scriptName('xvs'));
+  // `xvs help port set` is `xvs port set --help` (the command below only lists it in the help)
+  const args = hideBin(process.argv);
+  if (args[0] === 'help') args.push(...args.splice(0, args.length).slice(1), '--help');
+  let cli = withExamples(globalOptions(yargs(args).scriptName('xvs')));
   for (const add of [daemonCommands, switchCommands, portCommands, aclCommands, fdbCommands, statsCommands, extensionCommands, traceCommands, configCommands, hnvCommands, sriovCommands, vmqCommands]) cli = add(cli);
   cli = cli
     .strict()
+    .recommendCommands()
+    .command('help [command..]', 'show the help of a command, with examples: xvs help port set', (c) => c.positional('command', { type: 'string', array: true, describe: 'the command' }))
+    // the hidden built-in answers the script's --get-yargs-completions; `completion [shell]` prints the script
+    .completion('__completion', false)
+    .command('completion [shell]', 'print the shell completion script (bash): xvs completion bash > /etc/bash_completion.d/xvs',
+      (c) => c.positional('shell', { type: 'string', choices: ['bash'], default: 'bash', describe: 'the shell' })
+        .example('xvs completion bash > /etc/bash_completion.d/xvs', 'complete xvs commands and options in every new bash'),
+      () => { cli.showCompletionScript(); })
     .demandCommand(1, 'name a command (see xvs --help)')
     .version(versionLine())
     .help()

@@ -218,7 +218,7 @@ export function portSettingCommands<T extends GlobalArgs>(py: Argv<T>): Argv<T> 
           (c) => portPositionals(c)
             .positional('extension', { type: 'string', demandOption: true })
             .positional('pairs', { type: 'string', array: true, demandOption: true, describe: 'key=value ...' })
-            .example('$0 port feature set sw0 vm1 firewall profile=web', ''),
+            .example('$0 port feature set sw0 vm1 port-guard blocked=true', 'a key the extension declares (examples/port-guard)'),
           async (a) => {
             const r = await call(a, 'port.feature.set', { switch: a.switch, name: a.name, extension: a.extension, settings: featurePairs(a.pairs) });
             if (a.json) return printJson(r);
