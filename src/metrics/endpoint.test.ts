@@ -1,6 +1,7 @@
 /** The metrics address (flag and config field), the desired-state change, and the HTTP endpoint on loopback. */
 import test from 'ava';
 import { createServer } from 'node:net';
+import { freePort } from '../hnv/etcd-testing.js';
 import { describeChange, diff, inverse } from '../config/desired.js';
 import { validateConfig } from '../config/schema.js';
 import { parseListenAddress, validateMetricsConfig } from './address.js';
@@ -34,14 +35,6 @@ test('a changed metrics address is one setMetrics change, described and inverted
   t.deepEqual(inverse(cs[0]), [{ kind: 'setMetrics', before: { listen: '127.0.0.1:9477' }, after: undefined }]);
   t.deepEqual(diff(b, structuredClone(b)), []);
 });
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** one switch whose port counts up by one per read, as the shared counters do under traffic */
 function countingSource(): MetricsSource {
