@@ -20,6 +20,7 @@ import { hnvCommands } from './hnv.js';
 import { vmqCommands } from './vmq.js';
 import { sriovCommands } from './sriov.js';
 import { versionLine } from '../service/version.js';
+import { topCommands } from './top.js';
 
 /**
  * yargs through its CommonJS entry: the ESM build's cliui wraps help text every N characters, cutting
@@ -39,7 +40,7 @@ class UsageError extends Error {
 
 async function main(): Promise<void> {
   let cli = globalOptions(yargs(hideBin(process.argv)).scriptName('xvs'));
-  for (const add of [daemonCommands, switchCommands, portCommands, aclCommands, fdbCommands, statsCommands, extensionCommands, traceCommands, configCommands, hnvCommands, sriovCommands, vmqCommands]) cli = add(cli);
+  for (const add of [daemonCommands, switchCommands, portCommands, aclCommands, fdbCommands, statsCommands, extensionCommands, traceCommands, configCommands, hnvCommands, sriovCommands, vmqCommands, topCommands]) cli = add(cli);
   cli = cli
     .strict()
     .demandCommand(1, 'name a command (see xvs --help)')
