@@ -8,6 +8,7 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { TestDaemon } from '../src/test-support/daemon.js';
 import { NetLab, testPrefix } from '../src/lab/netlab.js';
@@ -104,6 +105,8 @@ test.serial('metrics.listen in the config: applied by config apply, restored at 
   t.regex(applied.out, new RegExp(`~ metrics: off → 127\\.0\\.0\\.1:${port}`));
   t.is(promtool((await scrape(port)).text).code, 0);
   t.deepEqual(d.json<{ metrics?: unknown }>('config', 'show').metrics, { listen: `127.0.0.1:${port}` });
+  t.is(d.json<{ metrics?: string }>('daemon', 'status').metrics, `127.0.0.1:${port}`);
+  t.regex(d.xvs('daemon', 'status').out, new RegExp(`metrics: +http://127\\.0\\.0\\.1:${port}/metrics`));
 
   await d.stop();
   await t.throwsAsync(fetch(`http://127.0.0.1:${port}/metrics`), undefined, 'stopped with the daemon');
@@ -119,6 +122,30 @@ test.serial('metrics.listen in the config: applied by config apply, restored at 
   writeFileSync(file, JSON.stringify({ version: 1, switches: [] }));
   t.is(d.xvs('config', 'apply', file).code, 0);
   await t.throwsAsync(fetch(`http://127.0.0.1:${port}/metrics`), undefined, 'off when the document has none');
+
+  t.regex(d.xvs('daemon', 'status').out, /metrics: +off/);
+
+  // restored onto an address another process holds: the daemon runs, daemon status names the field
+  writeFileSync(file, JSON.stringify({ version: 1, switches: [], metrics: { listen: `127.0.0.1:${port}` } }));
+  t.is(d.xvs('config', 'apply', file).code, 0);
+  await d.stop();
+  const holder = createServer();
+  await new Promise<void>((r) => holder.listen(port, '127.0.0.1', r));
+  try {
+    await d.start();
+  } finally {
+    await new Promise<void>((r) => holder.close(() => r()));
+  }
+  const status = d.json<{ problems: { field: string; message: string }[]; metrics?: string }>('daemon', 'status');
+  t.is(status.metrics, undefined);
+  t.like(status.problems.find((p) => p.field === 'metrics.listen'), { field: 'metrics.listen' });
+  t.regex(status.problems.find((p) => p.field === 'metrics.listen')?.message ?? '', /EADDRINUSE/);
+  // another address applied: serving again, the problem resolved
+  const port2 = await freePort();
+  writeFileSync(file, JSON.stringify({ version: 1, switches: [], metrics: { listen: `127.0.0.1:${port2}` } }));
+  t.is(d.xvs('config', 'apply', file).code, 0);
+  t.is((await fetch(`http://127.0.0.1:${port2}/metrics`)).status, 200);
+  t.deepEqual(d.json<{ problems: unknown[] }>('daemon', 'status').problems, []);
 
   // the flag: a bad address stops the daemon before it starts, naming --metrics
   const flagged = new TestDaemon({}, [], ['--metrics', 'localhost:9477']);

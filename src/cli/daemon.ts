@@ -86,7 +86,7 @@ async function runDaemon(argv: DaemonArgs): Promise<void> {
   const metrics = new MetricsEndpoint({ source: manager, log, ...(metricsOverride ? { override: metricsOverride } : {}) });
   const server = new ControlServer({
     manager, extensions: manager, socketPath, configPath: argv.config, config, log, lock, limits, ...hnv,
-    metrics: (after) => metrics.applyDocument(after),
+    metrics,
   });
   try {
     await server.listen();
@@ -161,6 +161,7 @@ export function daemonCommands(y: Cli): Cli {
                 ...(s.restoring ? [['state', `restoring (${s.restoring.switchesDone} of ${s.restoring.switches} switches, ${s.restoring.changesDone} of ${s.restoring.changes} changes)`] as [string, string]] : []),
                 ['switches', s.switches],
                 ['ports', s.ports],
+                ['metrics', s.metrics !== undefined ? `http://${s.metrics}/metrics` : 'off'],
                 ['problems', s.problems.length],
               ]),
             );

@@ -155,6 +155,7 @@ export class DesiredState {
           return;
         case 'setMetrics':
           await this.opts.metrics?.(c.after);
+          this.problemsOnly.delete('metrics:listen'); // a restore that could not listen is resolved
           return;
         case 'installPlugin':
           await this.exts().installExtension(c.source, { allowUntrusted: c.allowUntrusted === true });
@@ -282,7 +283,7 @@ export class DesiredState {
     const base = this.applier(new Map(), true);
     const pathOf = (c: Change): { key: string; path: string } => {
       if (c.kind === 'setHnv') return { key: 'hnv', path: 'hnv' };
-      if (c.kind === 'setMetrics') return { key: 'metrics', path: 'metrics.listen' };
+      if (c.kind === 'setMetrics') return { key: 'metrics:listen', path: 'metrics.listen' };
       if (c.kind === 'installPlugin' || c.kind === 'uninstallPlugin') {
         return { key: `plugin:${c.source}`, path: `plugins[${(loaded.plugins ?? []).indexOf(c.source)}]` };
       }
@@ -320,7 +321,7 @@ export class DesiredState {
       this.down.set(key, { field, message });
       this.opts.log(`restore: ${message}${message.startsWith(field) ? '' : ` (${field})`}; kept in the config`);
     });
-    for (const k of [...this.down.keys()]) if (k.startsWith('extensions:') || k.startsWith('plugin:')) this.problemsOnly.set(k, this.down.get(k)!);
+    for (const k of [...this.down.keys()]) if (k.startsWith('extensions:') || k.startsWith('plugin:') || k.startsWith('metrics:')) this.problemsOnly.set(k, this.down.get(k)!);
     for (const k of this.problemsOnly.keys()) this.down.delete(k);
     ok = loaded.switches.filter((s) => this.isRunning(s.name)).length;
     this.doc = this.readBack(loaded, ALL);
