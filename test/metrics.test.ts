@@ -3,7 +3,8 @@
  * veth ports to two namespaces, ping through it, two scrapes: the counters of the ports, the workers and
  * the forwarding extension moved between them, and the exposition passes `promtool check metrics`.
  * Then the same from the config document (`metrics.listen` by `xvs config apply`, restored at restart),
- * and bad addresses refused with the flag or field named.
+ * and bad addresses refused with the flag or field named. Last, HNV: two hosts (namespaces with their
+ * own daemons), a VXLAN ping between their VMs moves the per-VSID counters each host exports.
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
@@ -12,6 +13,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { TestDaemon } from '../src/test-support/daemon.js';
 import { NetLab, testPrefix } from '../src/lab/netlab.js';
+import { HnvTopology, type HnvHost } from '../src/test-support/hnv-hosts.js';
 import { freePort } from '../src/hnv/etcd-testing.js';
 import { parseExposition, sampleValue, type ParsedFamily } from '../src/metrics/exposition.js';
 import { EXPOSITION_CONTENT_TYPE } from '../src/metrics/endpoint.js';
@@ -152,4 +154,33 @@ test.serial('metrics.listen in the config: applied by config apply, restored at 
   t.teardown(() => flagged.destroy());
   const e = await t.throwsAsync(flagged.start());
   t.regex(e?.message ?? '', /--metrics: not an IPv4 address/);
+});
+
+test.serial('HNV: per-VSID counters of two hosts move under a VXLAN ping; next hop resolved; promtool accepts', async (t) => {
+  // each host's daemon runs in its own namespace: its 127.0.0.1 is the namespace's own loopback
+  const topo = new HnvTopology(testPrefix('mh'));
+  t.teardown(() => topo.destroy());
+  const args = { daemonArgs: ['--metrics', '127.0.0.1:9477'] };
+  const [h1, h2] = await Promise.all([topo.addHost(1, args), topo.addHost(2, args)]);
+  await Promise.all([h1.addPa(), h2.addPa()]);
+  const a1 = await h1.addVm({ name: 'a1', ca: '10.1.0.11', mac: '02:00:00:01:00:11', vsid: 5001, gateway: '10.1.0.1' });
+  const a2 = await h2.addVm({ name: 'a2', ca: '10.1.0.12', mac: '02:00:00:01:00:12', vsid: 5001, gateway: '10.1.0.1' });
+  await topo.addRecords([[a1, 'vxlan'], [a2, 'vxlan']]);
+  await topo.addRoutes([['blue', 5001, '10.1.0.0/24']]);
+  /** GET /metrics from inside the host's namespace */
+  const scrapeIn = (h: HnvHost): string => h.exec(['node', '-e',
+    'fetch("http://127.0.0.1:9477/metrics").then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { console.error(e); process.exit(1); })']);
+  const vsid = (text: string, field: string): number => sampleValue(parseExposition(text), `xvs_hnv_vsid_${field}_total`, { switch: h1.sw, vsid: '5001' }) ?? -1;
+
+  const before = scrapeIn(h1);
+  const r = a1.ping(a2.ca, { count: 3 });
+  t.regex(r.out, / 3 received/, r.out);
+  const after = scrapeIn(h1);
+  t.true(vsid(after, 'encapsulated') - vsid(before, 'encapsulated') >= 3, `encapsulated ${vsid(before, 'encapsulated')} → ${vsid(after, 'encapsulated')}`);
+  t.true(vsid(after, 'decapsulated') - vsid(before, 'decapsulated') >= 3, `decapsulated ${vsid(before, 'decapsulated')} → ${vsid(after, 'decapsulated')}`);
+  t.is(sampleValue(parseExposition(after), 'xvs_hnv_next_hop_resolved', { switch: h1.sw, via: h2.pa }), 1);
+  const h2text = scrapeIn(h2);
+  t.true((sampleValue(parseExposition(h2text), 'xvs_hnv_vsid_decapsulated_total', { switch: h2.sw, vsid: '5001' }) ?? 0) >= 3);
+  const check = promtool(after);
+  t.is(check.code, 0, check.out);
 });
