@@ -1,6 +1,8 @@
 /** The metrics address (flag and config field), the desired-state change, and the HTTP endpoint on loopback. */
 import test from 'ava';
+import { get, type IncomingHttpHeaders } from 'node:http';
 import { createServer } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import { freePort } from '../hnv/etcd-testing.js';
 import { describeChange, diff, inverse } from '../config/desired.js';
 import { validateConfig } from '../config/schema.js';
@@ -36,6 +38,17 @@ test('a changed metrics address is one setMetrics change, described and inverted
   t.deepEqual(diff(b, structuredClone(b)), []);
 });
 
+function httpGet(url: string, headers: Record<string, string>): Promise<{ headers: IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
 /** one switch whose port counts up by one per read, as the shared counters do under traffic */
 function countingSource(): MetricsSource {
   let rx = 0;
@@ -66,6 +79,14 @@ test('the endpoint: GET /metrics reads at each scrape; other paths and methods r
   const second = sampleValue(parseExposition(await (await fetch(`${url}/metrics`)).text()), 'xvs_port_rx_packets_total', { switch: 'sw0', port: 'p' });
   t.is(first, 1);
   t.is(second, 2);
+  // plain for a client that does not ask for gzip, gzip for one that does (Prometheus); the same exposition
+  const plain = await httpGet(`${url}/metrics`, {});
+  t.is(plain.headers['content-encoding'], undefined);
+  const zipped = await httpGet(`${url}/metrics`, { 'Accept-Encoding': 'gzip' });
+  t.is(zipped.headers['content-encoding'], 'gzip');
+  const unzipped = gunzipSync(zipped.body).toString('utf8');
+  t.is(parseExposition(unzipped).size, parseExposition(plain.body.toString('utf8')).size);
+  t.is(sampleValue(parseExposition(unzipped), 'xvs_port_rx_packets_total', { port: 'p' }), 4);
   t.is((await fetch(`${url}/other`)).status, 404);
   t.is((await fetch(`${url}/metrics`, { method: 'POST', body: 'x' })).status, 405);
 
