@@ -22,6 +22,8 @@ APT_PACKAGES=(
   man-db               # man renders the generated man page (man/xvs.8) in a test
   systemd util-linux   # systemd-analyze (the unit is verified and rated), setpriv (the daemon under the unit's capabilities)
   etcd-server etcd-client   # HNV policy shared between hosts (--etcd); tests run their own etcd (etcdctl too)
+  prometheus           # promtool: the metrics test checks the exposition format (xvs daemon --metrics)
+  tmux                 # the `xvs top` test drives the live view in a real terminal
 )
 
 if [ "$(id -u)" != 0 ]; then
@@ -31,6 +33,8 @@ fi
 
 etcd_was_installed=no
 dpkg-query -W -f='${Status}' etcd-server 2>/dev/null | grep -q 'install ok installed' && etcd_was_installed=yes
+prometheus_was_installed=no
+dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q 'install ok installed' && prometheus_was_installed=yes
 
 bash scripts/apt-install.sh "${APT_PACKAGES[@]}"
 
@@ -43,6 +47,12 @@ if [ "$etcd_was_installed" = no ]; then
   say "etcd-server installed: stopping and disabling the system etcd service (xvs runs its own in tests)"
   invoke-rc.d etcd stop >/dev/null 2>&1 || true
   update-rc.d etcd disable >/dev/null 2>&1 || true
+fi
+# the same for the prometheus package: xvs needs only its promtool, not a Prometheus server on :9090
+if [ "$prometheus_was_installed" = no ]; then
+  say "prometheus installed: stopping and disabling the system Prometheus service (tests use promtool only)"
+  invoke-rc.d prometheus stop >/dev/null 2>&1 || true
+  update-rc.d prometheus disable >/dev/null 2>&1 || true
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

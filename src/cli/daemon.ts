@@ -12,6 +12,7 @@ import { ConfigError } from '../core/errors.js';
 import { etcdEndpoint } from '../config/hnv.js';
 import type { HnvEtcdConfig, XvsConfig } from '../config/types.js';
 import { netdevRecordPath } from '../ports/netdev-record.js';
+import { parseListenAddress } from '../metrics/address.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, parseLogFormat, parseLogLevel } from '../log/logger.js';
 import { call, keyValues, out, printJson, table, withJson, type Cli, type GlobalArgs } from './common.js';
 
@@ -24,6 +25,7 @@ interface DaemonArgs extends GlobalArgs {
   idleTimeout?: number;
   etcd?: string;
   hnvHost?: string;
+  metrics?: string;
 }
 
 /** --etcd ENDPOINTS (comma-separated) and --hnv-host NAME: HNV policy from etcd for this run (over the config's hnv.etcd) */
@@ -72,16 +74,25 @@ async function runDaemon(argv: DaemonArgs): Promise<void> {
   for (const f of removeStaleTemps(argv.config)) log(`removed ${f}, left by an interrupted save`);
   const config = loadConfig(argv.config);
   const hnv = hnvOptions(argv, config);
+  const metricsOverride = argv.metrics !== undefined ? parseListenAddress(String(argv.metrics), '--metrics') : undefined;
   // the daemon's state directory is its config file's; extensions (pcap) keep their files under it
   process.env['XVS_STATE_DIR'] = path.dirname(path.resolve(argv.config));
   const { DataPathManager } = await import('../switch/manager.js');
   const { notifySystemd } = await import('../service/notify.js');
   const manager = new DataPathManager({ log, tuning: wd !== undefined ? { watchdogMs: wd } : {}, netdevRecord: netdevRecordPath(argv.config) });
   await manager.ready;
-  const server = new ControlServer({ manager, extensions: manager, socketPath, configPath: argv.config, config, log, lock, limits, ...hnv });
+  // metrics are read from the manager's shared counters at scrape time (src/metrics)
+  const { MetricsEndpoint } = await import('../metrics/endpoint.js');
+  const metrics = new MetricsEndpoint({ source: manager, log, ...(metricsOverride ? { override: metricsOverride } : {}) });
+  const server = new ControlServer({
+    manager, extensions: manager, socketPath, configPath: argv.config, config, log, lock, limits, ...hnv,
+    metrics,
+  });
   try {
     await server.listen();
+    await metrics.start();
   } catch (e) {
+    await server.close().catch(() => {});
     await manager.shutdown();
     throw e;
   }
@@ -95,6 +106,7 @@ async function runDaemon(argv: DaemonArgs): Promise<void> {
     void (async () => {
       let code = 0;
       try {
+        await metrics.close();
         await server.close();
         await manager.shutdown();
       } catch (e) {
@@ -129,6 +141,7 @@ export function daemonCommands(y: Cli): Cli {
         .option('idle-timeout', { type: 'number', describe: 'seconds: close a control connection idle this long (default 60)' })
         .option('etcd', { type: 'string', describe: 'HNV: read and write PAs, records and routes in etcd at these endpoints (comma-separated http(s) URLs) for this run, over the config\'s hnv.etcd' })
         .option('hnv-host', { type: 'string', describe: 'HNV: this daemon\'s name among the hosts sharing etcd (default: hnv.etcd.host, then the host name)' })
+        .option('metrics', { type: 'string', describe: 'serve Prometheus metrics (GET /metrics) on ADDRESS:PORT, e.g. 127.0.0.1:9477, for this run, over the config\'s metrics.listen (default: off)' })
         .option('watchdog', { type: 'number', describe: 'seconds: replace a data-path worker whose heartbeat stops this long (default 2; env XVS_WATCHDOG_MS in ms)' })
         .command(
           'status',
@@ -148,6 +161,7 @@ export function daemonCommands(y: Cli): Cli {
                 ...(s.restoring ? [['state', `restoring (${s.restoring.switchesDone} of ${s.restoring.switches} switches, ${s.restoring.changesDone} of ${s.restoring.changes} changes)`] as [string, string]] : []),
                 ['switches', s.switches],
                 ['ports', s.ports],
+                ['metrics', s.metrics !== undefined ? `http://${s.metrics}/metrics` : 'off'],
                 ['problems', s.problems.length],
               ]),
             );

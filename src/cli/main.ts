@@ -21,6 +21,7 @@ import { vmqCommands } from './vmq.js';
 import { sriovCommands } from './sriov.js';
 import { versionLine } from '../service/version.js';
 import { withExamples } from './examples.js';
+import { topCommands } from './top.js';
 
 /**
  * yargs through its CommonJS entry: the ESM build's cliui wraps help text every N characters, cutting
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
   const args = hideBin(process.argv);
   if (args[0] === 'help') args.push(...args.splice(0, args.length).slice(1), '--help');
   let cli = withExamples(globalOptions(yargs(args).scriptName('xvs')));
-  for (const add of [daemonCommands, switchCommands, portCommands, aclCommands, fdbCommands, statsCommands, extensionCommands, traceCommands, configCommands, hnvCommands, sriovCommands, vmqCommands]) cli = add(cli);
+  for (const add of [daemonCommands, switchCommands, portCommands, aclCommands, fdbCommands, statsCommands, extensionCommands, traceCommands, configCommands, hnvCommands, sriovCommands, vmqCommands, topCommands]) cli = add(cli);
   cli = cli
     .strict()
     .recommendCommands()

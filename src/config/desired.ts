@@ -14,7 +14,7 @@
  * changed in place (`setPort`), so a VM keeps its TAP. Every change carries what it replaces, so its inverse needs no
  * other state: rollback is computed from the diff, not written per method.
  */
-import { PORT_SETTING_KEYS, type HnvConfig, type ExtendedAcl, type PortAcl, type PortConfig, type PortSettings, type VlanSetting, type SwitchConfig, type SwitchExtensionConfig, type XvsConfig } from './types.js';
+import { PORT_SETTING_KEYS, type HnvConfig, type MetricsConfig, type ExtendedAcl, type PortAcl, type PortConfig, type PortSettings, type VlanSetting, type SwitchConfig, type SwitchExtensionConfig, type XvsConfig } from './types.js';
 
 export type Change =
   | { kind: 'removePort'; switch: string; port: PortConfig; reason?: string }
@@ -31,7 +31,9 @@ export type Change =
   /** a running switch's worker CPUs changed in place (src/vmq: the workers are re-pinned) */
   | { kind: 'setCpus'; switch: string; before: number[] | undefined; after: number[] | undefined }
   /** the HNV policy objects (or their etcd source) changed: policies are pushed to every switch, nothing is recreated */
-  | { kind: 'setHnv'; before: HnvConfig | undefined; after: HnvConfig | undefined };
+  | { kind: 'setHnv'; before: HnvConfig | undefined; after: HnvConfig | undefined }
+  /** the metrics endpoint's address changed (src/metrics): the listener moves, nothing else */
+  | { kind: 'setMetrics'; before: MetricsConfig | undefined; after: MetricsConfig | undefined };
 
 /** The settings that the data path cannot change on a running switch: a change recreates the switch. */
 export const IMMUTABLE_SWITCH_KEYS = [
@@ -40,7 +42,7 @@ export const IMMUTABLE_SWITCH_KEYS = [
 ] as const;
 
 const ORDER: Record<Change['kind'], number> = {
-  removePort: 0, deleteSwitch: 1, installPlugin: 2, createSwitch: 3, setCpus: 4, addPort: 4, setPort: 5, setExtensions: 6, setHnv: 7, uninstallPlugin: 8,
+  removePort: 0, deleteSwitch: 1, installPlugin: 2, createSwitch: 3, setCpus: 4, addPort: 4, setPort: 5, setExtensions: 6, setHnv: 7, uninstallPlugin: 8, setMetrics: 9,
 };
 
 /** Deep equality of JSON data (key order ignored). */
@@ -145,6 +147,10 @@ export function diff(current: XvsConfig, desired: XvsConfig): Change[] {
     out.push({ kind: 'setHnv', before: structuredClone(current.hnv), after: structuredClone(desired.hnv) });
   }
 
+  if (!sameJson(current.metrics ?? {}, desired.metrics ?? {})) {
+    out.push({ kind: 'setMetrics', before: structuredClone(current.metrics), after: structuredClone(desired.metrics) });
+  }
+
   // stable sort by phase: within a phase the document order is kept
   return out.map((c, i) => ({ c, i })).sort((a, b) => ORDER[a.c.kind] - ORDER[b.c.kind] || a.i - b.i).map((x) => x.c);
 }
@@ -164,6 +170,7 @@ export function inverse(c: Change): Change[] {
     case 'setExtensions': return [{ kind: 'setExtensions', switch: c.switch, before: c.after, after: c.before }];
     case 'setCpus': return [{ kind: 'setCpus', switch: c.switch, before: c.after, after: c.before }];
     case 'setHnv': return [{ kind: 'setHnv', before: c.after, after: c.before }];
+    case 'setMetrics': return [{ kind: 'setMetrics', before: c.after, after: c.before }];
     case 'installPlugin': return [{ ...c, kind: 'uninstallPlugin' }];
     case 'uninstallPlugin': return [{ ...c, kind: 'installPlugin' }];
   }
@@ -285,6 +292,7 @@ export function describeChange(c: Change): string {
     case 'installPlugin': return `+ plugin ${c.source}${c.allowUntrusted ? ' (untrusted allowed)' : ''}`;
     case 'uninstallPlugin': return `- plugin ${c.source}`;
     case 'setHnv': return `~ hnv: ${hnvText(c.before, c.after)} (policies pushed to every switch)`;
+    case 'setMetrics': return `~ metrics: ${c.before?.listen ?? 'off'} → ${c.after?.listen ?? 'off'}`;
   }
 }
 
@@ -372,7 +380,8 @@ export function switchOf(c: Change): string | null {
     case 'createSwitch': return c.config.name;
     case 'installPlugin':
     case 'uninstallPlugin':
-    case 'setHnv': return null;
+    case 'setHnv':
+    case 'setMetrics': return null;
     default: return c.switch;
   }
 }

@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
 import { PORT_SETTING_RANGES, intIn, validatePortSettings } from './port-settings.js';
 import { validateHnv } from './hnv.js';
+import { validateMetricsConfig } from '../metrics/address.js';
 import {
   DEFAULT_MAC_AGING_SECONDS,
   PORT_SETTING_KEYS,
@@ -90,7 +91,7 @@ const SWITCH_KEYS = [
   'ports',
   'extensions',
 ] as const;
-const CONFIG_KEYS = ['version', 'switches', 'hnv', 'plugins', 'untrustedPlugins'] as const;
+const CONFIG_KEYS = ['version', 'switches', 'hnv', 'plugins', 'untrustedPlugins', 'metrics'] as const;
 const EXTENSION_KEYS = ['name', 'enabled', 'config', 'onError'] as const;
 
 /** A switch's worker CPUs: distinct CPU numbers 0..1023 (`[0, 1]`); an empty list is none. */
@@ -377,6 +378,7 @@ export function validateConfig(input: unknown): XvsConfig {
     });
     if ((list as string[]).length > 0) cfg.untrustedPlugins = list as string[];
   }
+  if (obj.metrics !== undefined) cfg.metrics = validateMetricsConfig(obj.metrics, 'metrics');
   checkClaims(configClaims(cfg));
   return cfg;
 }

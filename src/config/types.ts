@@ -276,6 +276,13 @@ export interface XvsConfig {
    * other than root (refused otherwise, extensions/trust.ts); each load logs a warning
    */
   untrustedPlugins?: string[];
+  /** Prometheus metrics endpoint (src/metrics; absent: off); `xvs daemon --metrics` overrides it for a run */
+  metrics?: MetricsConfig;
+}
+
+/** `metrics.listen`: ADDRESS:PORT to serve `GET /metrics` on, e.g. "127.0.0.1:9477" or "[::1]:9477" */
+export interface MetricsConfig {
+  listen: string;
 }
 
 export const DEFAULT_MAC_AGING_SECONDS = 300;

@@ -194,6 +194,8 @@ export interface DaemonStatus {
   restoring?: RestoreProgress;
   /** open control connections (this one included) */
   connections?: number;
+  /** where the metrics endpoint serves `GET /metrics` (ADDRESS:PORT); absent: off */
+  metrics?: string;
 }
 
 /**

@@ -30,7 +30,7 @@ import { ALL, type LockScope } from './locks.js';
 import { HnvControl } from '../hnv/control.js';
 import type { EtcdSourceFactory } from '../hnv/etcd-factory.js';
 import { keyOf, type HnvCommit } from '../hnv/local-source.js';
-import type { HnvEtcdConfig } from '../config/types.js';
+import type { HnvEtcdConfig, MetricsConfig } from '../config/types.js';
 import { SriovPorts, type SriovOptions } from '../sriov/ports.js';
 
 export type { ExtensionControl } from './desired-state.js';
@@ -82,6 +82,8 @@ export interface ControlServerOptions {
   etcd?: HnvEtcdConfig;
   /** HNV: how etcd sources are made (default: hnv/etcd-source.ts) */
   etcdFactory?: EtcdSourceFactory;
+  /** the metrics endpoint (metrics/endpoint.ts): the document's `metrics` is applied to it; absent: ignored */
+  metrics?: { applyDocument(after: MetricsConfig | undefined): Promise<void>; readonly address: string | null };
   /** SR-IOV: sysfs root, command runner (default: sysfs at $XVS_SYSFS_ROOT or /, real commands; assignments in sriov.json beside the config) */
   sriov?: SriovOptions;
 }
@@ -159,6 +161,7 @@ export class ControlServer {
       lockWaitMs: opts.lockWaitMs ?? 20_000,
       ...(opts.tapHolders ? { tapHolders: opts.tapHolders } : {}),
       hnv: (after) => this.hnv.applyDocument(after),
+      ...(opts.metrics ? { metrics: (after: MetricsConfig | undefined) => opts.metrics!.applyDocument(after) } : {}),
       afterCommit: (doc) => this.sriov.reconcile(doc),
     });
     // the local HNV source writes through the one commit path, holding every switch's lock
@@ -257,6 +260,7 @@ export class ControlServer {
         workers: (this.manager.health?.() ?? []).filter((w) => w.restarts > 0),
         ...(this.restorePending ? { restoring: this.restoreProgress() } : {}),
         connections: this.conns.size,
+        ...(opts.metrics?.address ? { metrics: opts.metrics.address } : {}),
       }),
       'config.show': async () => this.currentConfig,
       'config.apply': (p) => this.locked(ALL, () => this.applyConfig(p.config, p.dryRun)),

@@ -18,14 +18,17 @@ export class TestDaemon {
   private proc: ChildProcess | undefined;
   private readonly env: NodeJS.ProcessEnv;
   private readonly wrapper: string[];
+  /** more `xvs daemon` flags (e.g. `--metrics 127.0.0.1:PORT`), given at every start; may be changed between starts */
+  args: string[];
 
   /** `wrapper`: a command that execs the daemon (e.g. setpriv with a capability bounding set) */
-  constructor(env: NodeJS.ProcessEnv = {}, wrapper: string[] = []) {
+  constructor(env: NodeJS.ProcessEnv = {}, wrapper: string[] = [], args: string[] = []) {
     this.dir = mkdtempSync(path.join(tmpdir(), 'xtd-'));
     this.sock = path.join(this.dir, 'xvs.sock');
     this.conf = path.join(this.dir, 'state', 'config.json');
     this.env = env;
     this.wrapper = wrapper;
+    this.args = args;
   }
 
   /** the daemon's PID (the wrapper execs it, so the same process) */
@@ -35,7 +38,7 @@ export class TestDaemon {
 
   async start(): Promise<void> {
     this.log = '';
-    const argv = [...this.wrapper, 'node', CLI, 'daemon', '--config', this.conf, '--socket', this.sock];
+    const argv = [...this.wrapper, 'node', CLI, 'daemon', '--config', this.conf, '--socket', this.sock, ...this.args];
     const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...this.env } });
     this.proc = p;
     p.stderr!.on('data', (d: Buffer) => { this.log += d.toString(); });
