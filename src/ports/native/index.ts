@@ -95,6 +95,10 @@ export interface NativeEdge {
    *  writes VXLAN GSO frames there whole (the TAP's ingress redirects them to the port's netdev).
    *  false when the kernel has no UDP-tunnel GSO for TAPs. */
   attachTunnelTx(h: number, name: string): boolean;
+  /** Attach classic-BPF `program` (2 words per instruction: code | jt << 16 | jf << 24, then k; built by
+   *  src/vmq/steer-bpf.ts) to socket `fd` with SO_ATTACH_FILTER, replacing any filter atomically; an empty
+   *  program detaches it (xvs_steer.c). Throws (error.code = errno name) if the kernel refuses the program. */
+  setRxFilter(fd: number, program: Uint32Array): void;
 }
 
 export interface PcapPortOptions {

@@ -808,6 +808,8 @@ static void instance_finalize(napi_env env, void *data, void *hint) {
 int xvs_pcap_register(napi_env env, napi_value exports);
 /* sd_notify for the daemon under systemd (src/service/sd_notify.c) */
 int xvs_notify_register(napi_env env, napi_value exports);
+/* receive filters for uplink steering (xvs_steer.c): setRxFilter */
+int xvs_steer_register(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   inst_t *I = calloc(1, sizeof *I);
@@ -827,5 +829,6 @@ NAPI_MODULE_INIT() {
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   if (xvs_pcap_register(env, exports) != 0) { napi_throw_error(env, "ENOMEM", "xvs_native: cannot register the pcap backend"); return NULL; }
   if (xvs_notify_register(env, exports) != 0) { napi_throw_error(env, "ENOMEM", "xvs_native: cannot register notify"); return NULL; }
+  if (xvs_steer_register(env, exports) != 0) { napi_throw_error(env, "ENOMEM", "xvs_native: cannot register setRxFilter"); return NULL; }
   return exports;
 }
