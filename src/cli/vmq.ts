@@ -22,7 +22,18 @@ export function vmqText(v: VmqView): string {
       v.queues.map((q) => [q.id, q.weight || null, pinText(q.pin), q.worker, q.cpu, q.pps, q.busy, q.ports.join(' ') || null])),
     '',
     table(['WORKER', 'TID', 'CPU', 'BUSY%', 'QUEUES'], v.workers.map((w) => [w.index, w.tid, w.cpu, w.busy, w.queues.join(' ') || null])),
+    ...(v.uplink ? ['', uplinkText(v.uplink)] : []),
   ].join('\n');
+}
+
+/** uplink steering: which destination MACs each worker's uplink socket accepts */
+function uplinkText(u: NonNullable<VmqView['uplink']>): string {
+  const head = u.steered
+    ? `uplink ${u.port}: steered by destination MAC (+VLAN), one filtered socket per worker`
+    : `uplink ${u.port}: not steered (${u.reason ?? 'off'}): the default queue's worker receives it all`;
+  const accepts = (w: (typeof u.workers)[number]): string => w.accepts === 'only' ? `only ${w.macs.join(' ')}`
+    : w.accepts === 'all-except' ? `all except ${w.macs.join(' ')}` : w.accepts;
+  return [head, table(['WORKER', 'RX', 'ACCEPTS'], u.workers.map((w) => [w.worker, w.rxPackets, accepts(w)]))].join('\n');
 }
 
 /** `--cpus 0,1` (or "none") → a list; the daemon checks the numbers */

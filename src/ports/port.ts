@@ -48,4 +48,9 @@ export interface PortSpec {
   keepCounters?: boolean;
   /** the uplink's tunnel TAP (ports/tunnel-tap.ts): VXLAN GSO frames leave through a queue of it */
   tunnelTap?: string;
+  /**
+   * uplink steering (vmq/uplink-steer.ts): this worker's rx socket on the port gets this classic-BPF program
+   * (steer-bpf.ts) right after it is opened; `drain`: frames its ring took before the filter are dropped
+   */
+  rxFilter?: { program: Uint32Array; drain: boolean };
 }

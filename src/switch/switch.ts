@@ -51,6 +51,9 @@ import type { FrameTrace, PortControlOp } from '../workers/messages.js';
 import { validatePortFeatures } from '../extensions/port-features.js';
 import { DEFAULT_UNDERLAY_MTU, SwitchHnv, hnvRuntimeView, type SwitchHnvPolicy } from './hnv.js';
 import { SwitchVmq, type RebalanceResult, type VmqView } from '../vmq/switch-vmq.js';
+import { UplinkSteering } from '../vmq/uplink-steer.js';
+import type { SteerKey } from '../vmq/steer-bpf.js';
+import { macToString } from '../packet/ethernet.js';
 
 /** Capacity of the MAC table's buffer; the configured limit may be changed up to half of it. */
 const MAC_TABLE_CAPACITY_FOR = (limit: number): number => Math.max(limit, 1024);
@@ -91,6 +94,8 @@ export interface DataPathTuning {
   requestTimeoutMs: number;
   /** VMQ automatic rebalancing (src/vmq/switch-vmq.ts): a worker this busy (percent) triggers it; 0 = off */
   vmqAutoLb: number;
+  /** steer the uplink's frames to the workers of their destination VM queues (vmq/uplink-steer.ts); false: the default-queue worker reads it all */
+  uplinkSteer: boolean;
 }
 
 /**
@@ -119,12 +124,14 @@ export const DEFAULT_TUNING: DataPathTuning = {
   workerHeapMb: 256,
   requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
   vmqAutoLb: 0,
+  uplinkSteer: true,
 };
 
 /**
  * Data-path tuning from the environment of the daemon (for benchmarking and unusual hosts):
  * XVS_BATCH, XVS_RING_FRAMES, XVS_SPIN_BREATHS, XVS_SPIN_YIELD (0|1), XVS_COALESCE_US, XVS_NICE, XVS_POLL_MS, XVS_CPUS ("0,1"),
- * XVS_WATCHDOG_MS, XVS_WORKER_HEAP_MB, XVS_REQUEST_TIMEOUT_MS, XVS_VMQ_AUTO_LB (percent, 0 = off). Bad values are rejected by name.
+ * XVS_WATCHDOG_MS, XVS_WORKER_HEAP_MB, XVS_REQUEST_TIMEOUT_MS, XVS_VMQ_AUTO_LB (percent, 0 = off), XVS_UPLINK_STEER (0|1).
+ * Bad values are rejected by name.
  */
 export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<DataPathTuning> {
   const out: Partial<DataPathTuning> = {};
@@ -155,6 +162,8 @@ export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Dat
   if (heap !== undefined) out.workerHeapMb = heap;
   const autoLb = int('XVS_VMQ_AUTO_LB', 0, 100);
   if (autoLb !== undefined) out.vmqAutoLb = autoLb;
+  const steer = int('XVS_UPLINK_STEER', 0, 1);
+  if (steer !== undefined) out.uplinkSteer = steer === 1;
   const reqTimeout = int('XVS_REQUEST_TIMEOUT_MS', 100, 600_000);
   if (reqTimeout !== undefined) out.requestTimeoutMs = reqTimeout;
   const cpus = env['XVS_CPUS'];
@@ -216,6 +225,8 @@ export class Switch {
   private readonly hnv: SwitchHnv;
   /** queues, their workers and the workers' CPUs (vmq/switch-vmq.ts) */
   readonly vmq: SwitchVmq;
+  /** the uplink read by every worker through destination-MAC filters (vmq/uplink-steer.ts) */
+  readonly steering: UplinkSteering;
 
   private constructor(cfg: SwitchConfig, tuning: DataPathTuning, log: (m: string) => void, registry: ExtensionRegistry, record: NetdevRecord) {
     this.record = record;
@@ -261,7 +272,50 @@ export class Switch {
         return { ...this.specFor(p, w, netdevMtu(p.netdev)), rx };
       },
       log,
+      rxEverywhere: (index) => this.steering.isSteered(index),
+      changed: () => this.steering.update(),
     }, tuning.cpus, cfg.cpus, tuning.vmqAutoLb);
+    this.steering = new UplinkSteering({
+      name: cfg.name, workers: () => this.workers, log,
+      uplink: () => {
+        const p = this.uplinkPort();
+        return p ? { index: p.index, name: p.name, backend: p.backend } : null;
+      },
+      defaultWorker: () => this.vmq.defaultWorker(),
+      owned: () => this.steeredKeys(),
+      rxPackets: (w, index) => this.counters[w]?.v[CounterBlock.port(index) + PF.rxPackets] ?? 0,
+    }, tuning.uplinkSteer);
+  }
+
+  /**
+   * Uplink steering: each worker's destination keys — the VM ports with a queue of their own, by the worker
+   * that reads it: the port's staticMacAddress (VLAN: its access VLAN, else untagged) or else the MACs
+   * learned on it (with their VLAN).
+   */
+  private steeredKeys(): Map<number, SteerKey[]> {
+    const out = new Map<number, SteerKey[]>();
+    const byIndex = new Map<number, number>();
+    const learned = new Set<number>();
+    for (const pc of this.cfg.ports) {
+      const port = this.ports.get(pc.name);
+      if (!port || port.kind !== 'vm' || (pc.vmqWeight ?? 0) <= 0) continue;
+      const w = this.vmq.ownerOf(port.index);
+      if (!out.has(w)) out.set(w, []);
+      if (pc.staticMacAddress) {
+        out.get(w)!.push({ mac: pc.staticMacAddress.toLowerCase().replace(/-/g, ':'), vlan: pc.vlan?.mode === 'access' ? pc.vlan.accessVlanId : 0 });
+      } else {
+        byIndex.set(port.index, w);
+        learned.add(port.index);
+      }
+    }
+    if (learned.size > 0) {
+      for (const e of this.table.entries()) {
+        const w = byIndex.get(e.port);
+        if (w === undefined) continue;
+        out.get(w)!.push({ mac: macToString(e.hi, e.lo), vlan: (e.hi >>> 16) & 0xfff });
+      }
+    }
+    return out;
   }
 
   /** Start the workers and attach the uplink/host ports; VM ports are added after. */
@@ -281,6 +335,7 @@ export class Switch {
       sw.workers.forEach((w) => sw.watchdog.watch(w.index, sw.counters[w.index].v));
       sw.watchdog.start();
       sw.vmq.start();
+      sw.steering.start((fn) => sw.vmq.exclusive(fn));
       await sw.extensions.apply(cfg.extensions ?? [], 'extensions', true);
       sw.linkTimer = setInterval(() => sw.refreshLinks(), 1000);
       sw.linkTimer.unref();
@@ -304,10 +359,13 @@ export class Switch {
 
   /** a port as worker `w` opens it: rx on the worker of its VMQ queue (vmq/), tx everywhere; TAP fds rx everywhere */
   private specFor(port: SwitchPort, w: number, mtu: number): PortSpec {
+    // the steered uplink: every worker reads it through its own destination-MAC filter (vmq/uplink-steer.ts)
+    const steered = port.kind === 'external' && this.steering.steers(port.backend);
     return {
       index: port.index, name: port.name, kind: port.kind, netdev: port.netdev, backend: port.backend,
-      rx: port.backend === 'tapfd' || w === this.vmq.ownerOf(port.index), mtu,
+      rx: port.backend === 'tapfd' || steered || w === this.vmq.ownerOf(port.index), mtu,
       ...(port.tunnelTap ? { tunnelTap: port.tunnelTap.name } : {}),
+      ...(steered ? { rxFilter: this.steering.openFilter(w) } : {}),
     };
   }
 
@@ -338,6 +396,7 @@ export class Switch {
     this.ports.set(port.name, port);
     this.refreshLinks();
     await this.pushPolicies();
+    await this.steering.update();
   }
 
   /** every port with its policy settings, as the workers' policy runtimes take them */
@@ -392,6 +451,7 @@ export class Switch {
       for (const w of this.workers) await w.request({ type: 'detach', index: port.index }).catch(() => {});
       this.ports.delete(port.name);
       this.vmq.forget();
+      await this.steering.update();
     });
     this.linkDown[port.index] = 0;
     this.table.flushPort(port.index);
@@ -565,13 +625,14 @@ export class Switch {
 
   /** `vmq show` */
   vmqView(): VmqView {
-    return this.vmq.view();
+    const uplink = this.steering.view();
+    return { ...this.vmq.view(), ...(uplink ? { uplink } : {}) };
   }
 
   /** `vmq rebalance`: queues placed again by measured load, rx sockets handed over without losing frames */
   async vmqRebalance(): Promise<RebalanceResult> {
     const moves = await this.vmq.rebalance();
-    return { switch: this.cfg.name, moves, view: this.vmq.view() };
+    return { switch: this.cfg.name, moves, view: this.vmqView() };
   }
 
   /** `switch set --cpus`: workers re-pinned (XVS_CPUS overrides), queues pinned by CPU follow */
@@ -648,6 +709,7 @@ export class Switch {
     this.stopping = true;
     this.watchdog.stop();
     this.vmq.stop();
+    this.steering.stop();
     clearInterval(this.linkTimer);
     await Promise.all(this.workers.map((w) => w.stop()));
   }

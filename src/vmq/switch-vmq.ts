@@ -20,6 +20,7 @@ import { native } from '../ports/native/index.js';
 import type { PortBackend, PortSpec } from '../ports/port.js';
 import type { DataPathWorker } from '../workers/worker-handle.js';
 import { LoadMeter } from './load.js';
+import type { UplinkSteerView } from './uplink-steer.js';
 import { DEFAULT_QUEUE, assignQueues, movesBetween, pinProblem, placeNewQueues, queuesOf, type Queue, type VmqPin, type VmqPortInput } from './model.js';
 
 export interface VmqPortRef {
@@ -40,6 +41,10 @@ export interface VmqHost {
   settings(name: string): { weight: number; pin?: VmqPin };
   spec(port: VmqPortRef, worker: number, rx: boolean): PortSpec;
   log(m: string): void;
+  /** a port every worker reads (the steered uplink, vmq/uplink-steer.ts): queue moves leave its sockets alone */
+  rxEverywhere?(index: number): boolean;
+  /** after queues moved (under the queue lock): uplink steering follows */
+  changed?(): Promise<void>;
 }
 
 /** Where the CPU list in force comes from: XVS_CPUS overrides the switch's configuration. */
@@ -74,6 +79,8 @@ export interface VmqView {
   intervalMs: number;
   workers: VmqWorkerView[];
   queues: VmqQueueView[];
+  /** uplink steering: which destination MACs each worker's uplink socket accepts (vmq/uplink-steer.ts) */
+  uplink?: UplinkSteerView;
 }
 
 export interface VmqMove {
@@ -197,6 +204,11 @@ export class SwitchVmq {
     return this.assignment.get(q?.id ?? DEFAULT_QUEUE) ?? 0;
   }
 
+  /** the worker that reads the default queue */
+  defaultWorker(): number {
+    return this.assignment.get(DEFAULT_QUEUE) ?? 0;
+  }
+
   /** measured cost of each queue (busy µs/s; pps where no busy time was measured) */
   private loads(): Map<string, number> {
     const s = this.meter.current;
@@ -282,7 +294,7 @@ export class SwitchVmq {
     for (const [id, from, to] of movesBetween(before, next)) moved.set(id, { queue: id, from, to, ports: [] });
     // ports change queue too (a weight set or cleared): compare per port
     for (const p of byIndex.values()) {
-      if (p.backend === 'tapfd') continue;
+      if (p.backend === 'tapfd' || this.host.rxEverywhere?.(p.index) === true) continue;
       const from = ownerIn(beforeQueues, before, p.index);
       const to = ownerIn(queues, next, p.index);
       if (from === to) continue;
@@ -297,6 +309,7 @@ export class SwitchVmq {
     }
     this.queues = queues;
     this.assignment = next;
+    await this.host.changed?.();
     const out = [...moved.values()].filter((m) => m.ports.length > 0);
     for (const m of out) this.host.log(`switch ${this.host.name}: vmq queue "${m.queue}" (${m.ports.join(', ')}) moved from worker ${m.from} to worker ${m.to} (rx ring unread for at most ${m.handoverMs} ms)`);
     return out;

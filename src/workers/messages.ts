@@ -74,7 +74,9 @@ export type WorkerRequest =
    */
   | { id: number; type: 'release-rx'; index: number; port: PortSpec }
   | { id: number; type: 'adopt-rx'; port: PortSpec; ticket: number }
-  | { id: number; type: 'pin'; cpus: number[] };
+  | { id: number; type: 'pin'; cpus: number[] }
+  /** uplink steering (vmq/uplink-steer.ts): replace the classic-BPF filter of this worker's rx socket on port `index` */
+  | { id: number; type: 'rx-filter'; index: number; program: Uint32Array };
 
 
 /** The result of running one frame through the pipeline (synthetic or live). */

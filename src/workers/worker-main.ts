@@ -80,6 +80,22 @@ function openIo(spec: PortSpec): PortIo {
   return port;
 }
 
+/**
+ * Uplink steering (vmq/uplink-steer.ts): attach the worker's filter to a freshly opened rx socket; with
+ * `drain`, drop what its ring took between bind() and the filter (the default-queue worker received those too).
+ */
+function filterRx(io: PortIo, program: Uint32Array, drain: boolean): void {
+  native.setRxFilter(io.fd, program);
+  if (!drain) return;
+  const pool = dp.pool;
+  const ids = new Uint32Array(init.batchSize);
+  for (;;) {
+    const n = io.recv(pool, ids, Math.min(ids.length, pool.freeTop));
+    for (let i = 0; i < n; i++) pool.release(ids[i]);
+    if (n === 0 || pool.freeTop === 0) return;
+  }
+}
+
 // ---------------------------------------------------------------- control requests
 
 function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
@@ -87,7 +103,22 @@ function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
     switch (req.type) {
       case 'attach': {
         const s = req.port;
-        dp.attach(s.index, s.name, openIo(s), s.rx, s.mtu, s.keepCounters === true);
+        const io = openIo(s);
+        if (s.rxFilter && s.rx) {
+          try {
+            filterRx(io, s.rxFilter.program, s.rxFilter.drain);
+          } catch (e) {
+            io.close();
+            throw e;
+          }
+        }
+        dp.attach(s.index, s.name, io, s.rx, s.mtu, s.keepCounters === true);
+        return { id: req.id, ok: true };
+      }
+      case 'rx-filter': {
+        const p = dp.engine.ports[req.index];
+        if (!p || !p.rx) throw new Error(`port #${req.index} is not received by this worker`);
+        native.setRxFilter(p.io.fd, req.program);
         return { id: req.id, ok: true };
       }
       case 'detach':
