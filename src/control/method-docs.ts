@@ -22,7 +22,7 @@ export const METHOD_DOCS: Partial<Record<MethodName, MethodDoc>> = {
   'switch.list': { params: '—', result: '`SwitchView[]`' },
   'switch.show': { params: '`name`', result: '`SwitchView`' },
   'switch.set': { params: '`name`, `cpus` (CPU numbers such as [0, 1]: worker i is pinned to cpus[i mod n]; null or []: none)', result: '`SwitchView` (+ `unchanged?`)' },
-  'vmq.show': { params: '`switch`', result: '`{switch, cpus, cpusFrom, intervalMs, workers: {index, tid, cpu, busy, queues}[], queues: {id, weight, pin?, worker, cpu, ports, pps, busy}[]}`' },
+  'vmq.show': { params: '`switch`', result: '`{switch, cpus, cpusFrom, intervalMs, workers: {index, tid, cpu, busy, queues}[], queues: {id, weight, pin?, worker, cpu, ports, pps, busy}[], uplink?: {port, steered, reason?, workers: {worker, accepts (all, none, only, all-except), macs (MAC or MAC@VLAN), rxPackets}[]}}` (uplink: an external switch; which destination MACs each worker\'s uplink socket accepts)' },
   'vmq.rebalance': { params: '`switch`', result: '`{switch, moves: {queue, from, to, ports}[], view}` (view: as `vmq.show`)' },
   'port.add': { params: '`switch`, `name`, `netdev?`, `allowHostAddresses?` (a netdev with host addresses: consent), `queues?` (1..16 virtio-net queue pairs: a multi-queue TAP above 1), `macLimit?`, `mayExist?`, `io?` (afpacket, the default, or pcap: libpcap, the netdev\'s offloads turned off), `iovWeight?` (0..100, Hyper-V IovWeight: > 0 asks for an SR-IOV VF; not with `netdev`)', result: '`PortView` (+ `unchanged?`; an iovWeight port: `iov` = `{state: "vf", pf, vf, address, iommuGroup, mac, policy, qemu, message}` or `{state: "software", reason, mac, qemu, message}`; a libpcap port: io pcap and offloadsOff)' },
   'port.set': {
