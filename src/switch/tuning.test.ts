@@ -28,3 +28,9 @@ test('supervision tuning: watchdog 2 s, 256 MB worker heap, 5 s request timeout 
   );
   t.throws(() => tuningFromEnv({ XVS_WATCHDOG_MS: '10' }), { message: /^XVS_WATCHDOG_MS: expected an integer 100\.\./ });
 });
+
+test('uplink steering is on by default; XVS_UPLINK_STEER=0 turns it off (the default-queue worker reads the uplink alone)', (t) => {
+  t.like(DEFAULT_TUNING, { uplinkSteer: true });
+  t.deepEqual(tuningFromEnv({ XVS_UPLINK_STEER: '0' }), { uplinkSteer: false });
+  t.throws(() => tuningFromEnv({ XVS_UPLINK_STEER: 'yes' }), { message: /^XVS_UPLINK_STEER: expected an integer 0\.\.1/ });
+});
