@@ -164,6 +164,7 @@ test.serial('frames from the underlay are received by the worker of their VM\'s 
   rx1 = uplinkRx();
   t.is(rx1[other] - rx0[other], N, `frames to b now received by worker ${other}`);
   t.is(d.xvs('vmq', 'pin', SW, 'b', '--worker', String(def)).code, 0);
+  t.log(d.xvs('vmq', 'show', SW).out);
 });
 
 test.serial('a counted stream from the underlay while the VM\'s queue moves between the workers again and again: the steering follows, no frame is lost', async (t) => {

@@ -273,7 +273,7 @@ export class Switch {
       },
       log,
       rxEverywhere: (index) => this.steering.isSteered(index),
-      changed: () => this.steering.update(),
+      changed: () => this.resteer(),
     }, tuning.cpus, cfg.cpus, tuning.vmqAutoLb);
     this.steering = new UplinkSteering({
       name: cfg.name, workers: () => this.workers, log,
@@ -396,7 +396,16 @@ export class Switch {
     this.ports.set(port.name, port);
     this.refreshLinks();
     await this.pushPolicies();
-    await this.steering.update();
+    await this.resteer();
+  }
+
+  /** uplink steering follows a queue or port change; a failure is logged (the next second's recomputation tries again) */
+  private async resteer(): Promise<void> {
+    try {
+      await this.steering.update();
+    } catch (e) {
+      this.log(`switch ${this.cfg.name}: uplink steering: ${(e as Error).message}`);
+    }
   }
 
   /** every port with its policy settings, as the workers' policy runtimes take them */
@@ -451,7 +460,7 @@ export class Switch {
       for (const w of this.workers) await w.request({ type: 'detach', index: port.index }).catch(() => {});
       this.ports.delete(port.name);
       this.vmq.forget();
-      await this.steering.update();
+      await this.resteer();
     });
     this.linkDown[port.index] = 0;
     this.table.flushPort(port.index);
