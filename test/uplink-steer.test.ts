@@ -8,7 +8,8 @@
  *     each worker's socket accepts (text and JSON): a learned MAC, a staticMacAddress;
  *   - a counted stream from the underlay to a VM while its queue is moved between the workers again and
  *     again (vmq pin): the steering follows and not one frame is lost (duplicates, if any, are counted);
- *   - a switch with one worker is not steered (one socket, no filter), and XVS_UPLINK_STEER=0 turns it off.
+ *   - a VM port in access VLAN 10 is steered by MAC@10: tagged frames to it go to its worker, untagged ones not;
+ *   - a switch with one worker is not steered (one socket, no filter); a restart restores the steering.
  */
 import test from 'ava';
 import { fromRoot } from '../src/repo-root.js';
@@ -25,6 +26,7 @@ let u: Host;
 let a: Host;
 let b: Host;
 let u1: Host;
+let c: Host;
 const BCAST = 'ff:ff:ff:ff:ff:ff';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -72,6 +74,7 @@ test.before(async () => {
   a = lab.addHost(2);
   b = lab.addHost(3);
   u1 = lab.addHost(4);
+  c = lab.addHost(5);
   d = new TestDaemon({ XVS_RING_FRAMES: '1024' });
   await d.start();
   for (const args of [
@@ -209,6 +212,46 @@ test.serial('one worker: not steered (one socket, no filter); the text says why'
   t.like(v.uplink, { port: u1.peer, steered: false, reason: 'one worker' });
   t.deepEqual(v.uplink?.workers.map((w) => w.accepts), ['all']);
   t.regex(d.xvs('vmq', 'show', SW1).out, /not steered \(one worker\)/);
+});
+
+/** `count` 64-byte frames dst ← src from host h, tagged with `vlan` (0: untagged), EtherType 0x88b5 */
+function sendTagged(h: Host, count: number, dst: string, src: string, vlan: number): void {
+  const hex = (m: string): string => m.replace(/:/g, '');
+  const tag = vlan ? `8100${vlan.toString(16).padStart(4, '0')}` : '';
+  const frame = `${hex(dst)}${hex(src)}${tag}88b5`.padEnd(128, '0');
+  const out = lab.exec(h, ['node', fromRoot('dist', 'src', 'test-support', 'send-frames.js'), h.dev, String(count), `hex:${frame}`], { timeout: 60_000 });
+  if (!out.includes(`sent ${count}`)) throw new Error(`sent: ${out}`);
+}
+
+test.serial('a VM port in access VLAN 10: its learned MAC is steered with the VLAN (tagged frames to it go to its worker, untagged ones do not)', async (t) => {
+  for (const args of [
+    ['port', 'add', SW, 'c', '--netdev', c.peer],
+    ['port', 'set', SW, 'c', '--vmq-weight', '50'],
+    ['vmq', 'pin', SW, 'c', '--worker', String(other)],
+    ['port', 'vlan', SW, 'c', '--access', '--vlan-id', '10'],
+  ]) {
+    const r = d.xvs(...args);
+    t.is(r.code, 0, `${args.join(' ')}: ${r.err}`);
+  }
+  send(c, 1, 1000, u.mac, c.mac); // learned on c in VLAN 10
+  t.true(await until(() => (vmq().uplink?.workers[other].macs ?? []).includes(`${c.mac}@10`)), 'c\'s MAC is steered as MAC@10');
+  t.true((vmq().uplink?.workers[def].macs ?? []).includes(`${c.mac}@10`));
+  let rx0 = uplinkRx();
+  const cRx = lab.rxPackets(c);
+  sendTagged(u, 500, c.mac, u.mac, 10);
+  t.true(await until(() => lab.rxPackets(c) - cRx >= 500), 'c got the tagged frames (untagged by its access port)');
+  let rx1 = uplinkRx();
+  t.is(rx1[other] - rx0[other], 500, `tagged VLAN 10 frames to c: worker ${other}`);
+  t.is(rx1[def] - rx0[def], 0);
+  // the same MAC untagged (VLAN 0) is not c's: the default-queue worker takes it, and c does not get it
+  rx0 = uplinkRx();
+  sendTagged(u, 200, c.mac, u.mac, 0);
+  t.true(await until(() => uplinkRx()[def] - rx0[def] >= 200));
+  rx1 = uplinkRx();
+  t.is(rx1[other] - rx0[other], 0, 'untagged frames to c\'s MAC are not steered');
+  t.is(lab.rxPackets(c) - cRx, 500, 'and do not reach c (another VLAN)');
+  t.is(d.xvs('port', 'remove', SW, 'c').code, 0);
+  t.true(await until(() => !(vmq().uplink?.workers[other].macs ?? []).includes(`${c.mac}@10`)), 'a removed port\'s MAC is no longer steered');
 });
 
 test.serial('after a daemon restart the steering is back (static MAC from the saved configuration)', async (t) => {
