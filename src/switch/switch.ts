@@ -294,26 +294,22 @@ export class Switch {
    */
   private steeredKeys(): Map<number, SteerKey[]> {
     const out = new Map<number, SteerKey[]>();
-    const byIndex = new Map<number, number>();
-    const learned = new Set<number>();
+    /** port index → its worker's key list, for the ports whose MACs are learned */
+    const learnedOn = new Map<number, SteerKey[]>();
     for (const pc of this.cfg.ports) {
       const port = this.ports.get(pc.name);
       if (!port || port.kind !== 'vm' || (pc.vmqWeight ?? 0) <= 0) continue;
       const w = this.vmq.ownerOf(port.index);
-      if (!out.has(w)) out.set(w, []);
+      const keys = out.get(w) ?? [];
+      out.set(w, keys);
       if (pc.staticMacAddress) {
-        out.get(w)!.push({ mac: pc.staticMacAddress.toLowerCase().replace(/-/g, ':'), vlan: pc.vlan?.mode === 'access' ? pc.vlan.accessVlanId : 0 });
+        keys.push({ mac: pc.staticMacAddress.toLowerCase().replace(/-/g, ':'), vlan: pc.vlan?.mode === 'access' ? pc.vlan.accessVlanId : 0 });
       } else {
-        byIndex.set(port.index, w);
-        learned.add(port.index);
+        learnedOn.set(port.index, keys);
       }
     }
-    if (learned.size > 0) {
-      for (const e of this.table.entries()) {
-        const w = byIndex.get(e.port);
-        if (w === undefined) continue;
-        out.get(w)!.push({ mac: macToString(e.hi, e.lo), vlan: (e.hi >>> 16) & 0xfff });
-      }
+    if (learnedOn.size > 0) {
+      for (const e of this.table.entries()) learnedOn.get(e.port)?.push({ mac: macToString(e.hi, e.lo), vlan: (e.hi >>> 16) & 0xfff });
     }
     return out;
   }
