@@ -34,18 +34,18 @@ async function round(lab: NetLab, u: Host, a: Host, b: Host, steer: boolean): Pr
   const d = new TestDaemon({ XVS_UPLINK_STEER: steer ? '1' : '0', XVS_RING_FRAMES: '1024' });
   await d.start();
   try {
-    const run = (...args: string[]): void => {
+    const xvs = (...args: string[]): void => {
       const r = d.xvs(...args);
       if (r.code !== 0) throw new Error(`${args.join(' ')}: ${r.err}`);
     };
-    run('switch', 'create', SW, '--type', 'external', '--uplink', u.peer, '--workers', '2');
-    run('port', 'add', SW, 'a', '--netdev', a.peer);
-    run('port', 'add', SW, 'b', '--netdev', b.peer);
+    xvs('switch', 'create', SW, '--type', 'external', '--uplink', u.peer, '--workers', '2');
+    xvs('port', 'add', SW, 'a', '--netdev', a.peer);
+    xvs('port', 'add', SW, 'b', '--netdev', b.peer);
     const def = d.json<VmqView>('vmq', 'show', SW).queues.find((q) => q.id === 'default')?.worker ?? 0;
-    run('port', 'set', SW, 'a', '--vmq-weight', '50', '--static-mac', a.mac);
-    run('vmq', 'pin', SW, 'a', '--worker', String(1 - def));
-    run('port', 'set', SW, 'b', '--vmq-weight', '50', '--static-mac', b.mac);
-    run('vmq', 'pin', SW, 'b', '--worker', String(def));
+    xvs('port', 'set', SW, 'a', '--vmq-weight', '50', '--static-mac', a.mac);
+    xvs('vmq', 'pin', SW, 'a', '--worker', String(1 - def));
+    xvs('port', 'set', SW, 'b', '--vmq-weight', '50', '--static-mac', b.mac);
+    xvs('vmq', 'pin', SW, 'b', '--worker', String(def));
     // the switch learns where a and b are (a static MAC is not a MAC table entry: unknown unicast would flood)
     for (const h of [a, b]) lab.exec(h, ['node', fromRoot('dist', 'src', 'test-support', 'counted-stream.js'), h.dev, '1', '1000', u.mac, h.mac]);
     for (let i = 0; i < 50 && d.json<{ mac: string }[]>('fdb', 'show', SW).filter((e) => e.mac === a.mac || e.mac === b.mac).length < 2; i++) await sleep(100);
