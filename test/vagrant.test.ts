@@ -62,7 +62,7 @@ test('the Vagrant provisioner and the lab run the same per-host entry point (dis
   const vagrantfile = readFileSync(path.join(vagrantDir, 'Vagrantfile'), 'utf8');
   const provisioners = [...vagrantfile.matchAll(/\.vm\.provision\s+"shell",\s*path:\s*"([^"]+)",\s*args:\s*\[index\.to_s\]/g)].map((m) => m[1]);
   t.deepEqual(provisioners, ['provision.sh'], 'one shell provisioner, vagrant/provision.sh with the host index');
-  t.regex(vagrantfile, /config\.vm\.box = "debian\/trixie64"/);
+  t.regex(vagrantfile, /config\.vm\.box = "debian\/bookworm64"/);
   const script = readFileSync(path.join(vagrantDir, 'provision.sh'), 'utf8');
   const calls = script.split('\n').filter((l) => !l.trimStart().startsWith('#') && l.includes('hnv-host.js'));
   t.deepEqual(calls.map((l) => l.trim()), ['node dist/src/lab/hnv-host.js --host "$host" --uplink "$uplink" "${ping_args[@]}"']);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # vagrant/provision.sh HOST_INDEX [UPLINK] — turns one Vagrant box into HNV host HOST_INDEX (0 or 1).
 # Run by the Vagrantfile as root inside each box, with the repository rsynced to /xvs (XVS_DIR).
-#   1. Debian packages: nodejs and npm (Debian 13's Node.js 20; refuses an older one), the build tools
+#   1. Node.js 20 from NodeSource (Debian 12's own nodejs is 18, too old for xvs: engines node >= 20),
+#      configured as on the development machine (deb822 source node_20.x, pinned); the build tools
 #   2. xvs from the repository: npm ci, scripts/build.sh, `npm install -g --prefix /usr` (/usr/bin/xvs)
 #   3. the xvs service (systemd/xvs.service), started with an empty configuration
 #   4. this host's HNV part, by the entry point the two-host lab runs for each of its namespace hosts
@@ -24,11 +25,27 @@ if [ "$(id -u)" != 0 ]; then
 fi
 cd "$xvs_dir"
 
-say "packages: nodejs npm and the build tools"
-bash scripts/apt-install.sh nodejs npm python3 make g++ libpcap-dev iproute2 iputils-ping procps
+say "packages: Node.js 20 (NodeSource) and the build tools"
+nodesource_list=/etc/apt/sources.list.d/nodesource.sources
+if [ ! -f "$nodesource_list" ]; then
+  bash scripts/apt-install.sh ca-certificates curl gnupg
+  curl -fsSL https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key | gpg --dearmor --yes -o /usr/share/keyrings/nodesource.gpg
+  cat > "$nodesource_list" <<SOURCES
+Types: deb
+URIs: https://deb.nodesource.com/node_20.x
+Suites: nodistro
+Components: main
+Architectures: $(dpkg --print-architecture)
+Signed-By: /usr/share/keyrings/nodesource.gpg
+SOURCES
+  # NodeSource's nodejs (it carries npm and the headers node-gyp builds against) wins over Debian's
+  printf 'Package: nodejs\nPin: origin deb.nodesource.com\nPin-Priority: 600\n' > /etc/apt/preferences.d/nodesource
+  apt-get update -q
+fi
+bash scripts/apt-install.sh nodejs python3 make g++ libpcap-dev iproute2 iputils-ping procps
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then
-  echo "provision.sh: Node.js $(node --version) is too old (xvs needs >= 20: use the debian/trixie64 box)" >&2
+  echo "provision.sh: Node.js $(node --version) is too old (xvs needs >= 20; is Debian's nodejs installed instead of NodeSource's?)" >&2
   exit 1
 fi
 
