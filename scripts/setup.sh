@@ -24,6 +24,7 @@ APT_PACKAGES=(
   etcd-server etcd-client   # HNV policy shared between hosts (--etcd); tests run their own etcd (etcdctl too)
   prometheus           # promtool: the metrics test checks the exposition format (xvs daemon --metrics)
   tmux                 # the `xvs top` test drives the live view in a real terminal
+  vagrant shellcheck   # test/vagrant.test.ts: `vagrant validate` of vagrant/Vagrantfile, shellcheck of the scripts
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -2,7 +2,7 @@
 # scripts/test.sh — run every ava test (unit, integration on namespaces, QEMU VM) and end with
 # one line "N passed, N failed" (ava's counts) so a run that executed nothing is visible.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 log=$(mktemp /tmp/xvs-test.XXXXXX)
 npx ava "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}

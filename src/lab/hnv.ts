@@ -17,6 +17,8 @@
  *   blue-vm   blue    h1    10.0.0.22  52:54:00:0a:00:16  QEMU on TAP "vm" of h1
  *
  * Every host knows every lookup record (no etcd here) and one on-link customer route per tenant.
+ * Each host's part (its namespace VMs, switch, PA, ports, records, routes) is src/lab/hnv-host.ts, run as
+ * `node dist/src/lab/hnv-host.js --host H --netns <P>-hH …`: the same entry point the Vagrant boxes run.
  * The reachability matrix: for each ordered pair, the source pings the target's CA. A cell is ✓ when
  * the ping is answered AND, for a namespace target, the echo requests arrived in that namespace
  * (IcmpInEchos of its /proc/net/snmp): with overlapping CAs, red-h0 pinging 10.0.0.12 is answered by
@@ -29,38 +31,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LAB_CLI } from '../repo-root.js';
+import { HNV_HOST_JS, PA, TENANTS, hnvEndpoints, netnsAdd, vmNetns, type HnvEndpoint } from './hnv-host.js';
 import { sh } from './netlab.js';
 import { startVm, vmImagePaths, type VmHandle } from './vm.js';
 
-export type Tenant = 'red' | 'blue';
+export { ENDPOINTS, PA, TENANTS, type HnvEndpoint, type Tenant } from './hnv-host.js';
 
-export interface HnvEndpoint {
-  readonly name: string;
-  readonly tenant: Tenant;
-  /** host index (0, 1) */
-  readonly host: number;
-  readonly ca: string;
-  readonly mac: string;
-  readonly kind: 'netns' | 'qemu';
-}
-
-export const TENANTS: Readonly<Record<Tenant, { vsid: number; encap: 'nvgre' | 'vxlan'; mtu: number }>> = {
-  red: { vsid: 5001, encap: 'nvgre', mtu: 1458 },
-  blue: { vsid: 6001, encap: 'vxlan', mtu: 1450 },
-};
-export const PA = ['10.78.100.1', '10.78.100.2'] as const;
-const PA_LEN = 24;
-const SWITCH = 'hnv';
 const REQUEST_PORT = 7007;
-
-export const ENDPOINTS: readonly HnvEndpoint[] = [
-  { name: 'red-h0', tenant: 'red', host: 0, ca: '10.0.0.11', mac: '02:00:0a:00:00:0b', kind: 'netns' },
-  { name: 'red-h1', tenant: 'red', host: 1, ca: '10.0.0.12', mac: '02:00:0a:00:00:0c', kind: 'netns' },
-  { name: 'red-vm', tenant: 'red', host: 0, ca: '10.0.0.21', mac: '52:54:00:0a:00:15', kind: 'qemu' },
-  { name: 'blue-h0', tenant: 'blue', host: 0, ca: '10.0.0.11', mac: '02:00:0a:00:00:0b', kind: 'netns' },
-  { name: 'blue-h1', tenant: 'blue', host: 1, ca: '10.0.0.12', mac: '02:00:0a:00:00:0c', kind: 'netns' },
-  { name: 'blue-vm', tenant: 'blue', host: 1, ca: '10.0.0.22', mac: '52:54:00:0a:00:16', kind: 'qemu' },
-];
 
 export interface HnvLabOptions {
   /** name prefix of every namespace ("xvslh" in the lab, testPrefix() in tests) */
@@ -71,6 +48,8 @@ export interface HnvLabOptions {
   readonly qemu: boolean;
   /** daemons outlive this process (the lab stays up until `down`); default false */
   readonly detach?: boolean;
+  /** the iperf3 TCP transfer per tenant; default true */
+  readonly tcp?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -111,12 +90,6 @@ export function formatMatrix(eps: readonly HnvEndpoint[], m: ReachMatrix, want: 
 function cli(sock: string, args: string[]): { code: number; out: string; err: string } {
   const r = spawnSync('node', [LAB_CLI, '--socket', sock, ...args], { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
-
-function must(d: HostDaemon, ...args: string[]): string {
-  const r = cli(d.sock, args);
-  if (r.code !== 0) throw new Error(`xvs (${path.basename(d.dir)}) ${args.join(' ')}: ${r.err.trim() || r.out.trim()}`);
-  return r.out;
 }
 
 /** `xvs daemon` inside namespace `ns`, its state in `dir`; the PID is node's (`ip netns exec` execs) */
@@ -212,8 +185,8 @@ export async function startHnvLab(opts: HnvLabOptions): Promise<HnvLab> {
   mkdirSync(run, { recursive: true, mode: 0o700 });
   const under = nsName(prefix, 'u');
   const hostNs = [nsName(prefix, 'h0'), nsName(prefix, 'h1')];
-  const vmNs = (e: HnvEndpoint): string => nsName(prefix, `${e.tenant[0]}${e.host}`);
-  const endpoints = ENDPOINTS.filter((e) => opts.qemu || e.kind === 'netns');
+  const vmNs = (e: HnvEndpoint): string => vmNetns(prefix, e);
+  const endpoints = hnvEndpoints(opts.qemu);
   const daemons: HostDaemon[] = [];
   const vms: VmHandle[] = [];
   const stopVms = async (): Promise<void> => {
@@ -226,50 +199,24 @@ export async function startHnvLab(opts: HnvLabOptions): Promise<HnvLab> {
   };
   try {
     // underlay and hosts
-    const nsAdd = (ns: string): void => {
-      sh('ip', ['netns', 'add', ns]);
-      sh('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
-      sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    };
-    nsAdd(under);
+    netnsAdd(under);
     sh('ip', ['-n', under, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
     sh('ip', ['-n', under, 'link', 'set', 'br0', 'up']);
     for (let h = 0; h < 2; h++) {
-      nsAdd(hostNs[h]);
+      netnsAdd(hostNs[h]);
       sh('ip', ['link', 'add', 'uplink', 'netns', hostNs[h], 'type', 'veth', 'peer', 'name', `h${h}`, 'netns', under]);
       sh('ip', ['-n', under, 'link', 'set', `h${h}`, 'master', 'br0', 'up']);
       sh('ip', ['-n', hostNs[h], 'link', 'set', 'dev', 'uplink', 'up']);
     }
-    // namespace VMs: veth "eth0" in the VM's namespace, the other end (the port) in its host's
-    for (const e of endpoints.filter((x) => x.kind === 'netns')) {
-      const ns = vmNs(e);
-      nsAdd(ns);
-      sh('ip', ['link', 'add', e.tenant, 'netns', hostNs[e.host], 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-      sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'address', e.mac, 'mtu', String(TENANTS[e.tenant].mtu)]);
-      sh('ip', ['-n', ns, 'addr', 'add', `${e.ca}/24`, 'dev', 'eth0']);
-      sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-      sh('ip', ['-n', hostNs[e.host], 'link', 'set', 'dev', e.tenant, 'up']);
-    }
-    // a daemon per host; the same records and routes on both (no etcd in the lab)
+    // a daemon per host, then each host's namespace VMs, switch, PA, ports and records by the entry point
+    // the Vagrant boxes run too (vagrant/provision.sh): the same command, with --netns for the lab's hosts
     for (let h = 0; h < 2; h++) daemons.push(await startDaemon(hostNs[h], path.join(run, `h${h}`), opts.detach ?? false));
     for (let h = 0; h < 2; h++) {
-      const d = daemons[h];
-      must(d, 'switch', 'create', SWITCH, '--type', 'external', '--uplink', 'uplink');
-      must(d, 'hnv', 'pa', 'add', SWITCH, '--address', `${PA[h]}/${PA_LEN}`);
-      for (const e of endpoints.filter((x) => x.host === h)) {
-        if (e.kind === 'netns') must(d, 'port', 'add', SWITCH, e.tenant, '--netdev', e.tenant);
-        else must(d, 'port', 'add', SWITCH, 'vm'); // a TAP, created by xvs in the host's namespace
-        // the VM's own MAC set on its port, as Hyper-V does (Set-VMNetworkAdapter -StaticMacAddress):
-        // both tenants use the same MACs, so the switch must not have to learn which port has one
-        must(d, 'port', 'set', SWITCH, e.kind === 'netns' ? e.tenant : 'vm', '--virtual-subnet-id', String(TENANTS[e.tenant].vsid), '--static-mac', e.mac);
-      }
-      for (const e of endpoints) {
-        const t = TENANTS[e.tenant];
-        must(d, 'hnv', 'record', 'add', '--ca', e.ca, '--vsid', String(t.vsid), '--mac', e.mac, '--pa', PA[e.host], '--encap', t.encap);
-      }
-      for (const tenant of ['red', 'blue'] as const) {
-        must(d, 'hnv', 'route', 'add', '--routing-domain', tenant, '--vsid', String(TENANTS[tenant].vsid), '--prefix', '10.0.0.0/24', '--next-hop', '0.0.0.0');
-      }
+      const args = [HNV_HOST_JS, '--host', String(h), '--uplink', 'uplink', '--socket', daemons[h].sock, '--netns', hostNs[h], '--vm-prefix', prefix,
+        ...(opts.qemu ? ['--qemu'] : [])];
+      const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 });
+      if (r.status !== 0) throw new Error(`hnv-host.js --host ${h}: ${(r.stderr || r.stdout || r.error?.message || '').trim()}`);
+      log(`  host h${h}: ${r.stdout.trim().split('\n').length} steps by hnv-host.js (${path.relative(process.cwd(), HNV_HOST_JS) || HNV_HOST_JS})`);
     }
     // QEMU VMs, one per host
     if (opts.qemu) {
@@ -325,7 +272,7 @@ export async function startHnvLab(opts: HnvLabOptions): Promise<HnvLab> {
     row('echo requests crossing tenants (counted in the VMs\' namespaces)', leaks === 0, String(leaks));
 
     // TCP across the tunnel, each tenant (namespace VMs, host 0 -> host 1)
-    for (const tenant of ['red', 'blue'] as const) {
+    for (const tenant of opts.tcp === false ? [] : ['red', 'blue'] as const) {
       const a = nsEps.find((e) => e.tenant === tenant && e.host === 0);
       const b = nsEps.find((e) => e.tenant === tenant && e.host === 1);
       if (a === undefined || b === undefined) continue;
