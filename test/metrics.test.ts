@@ -172,6 +172,8 @@ test.serial('HNV: per-VSID counters of two hosts move under a VXLAN ping; next h
     'fetch("http://127.0.0.1:9477/metrics").then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { console.error(e); process.exit(1); })']);
   const vsid = (text: string, field: string): number => sampleValue(parseExposition(text), `xvs_hnv_vsid_${field}_total`, { switch: h1.sw, vsid: '5001' }) ?? -1;
 
+  // the first echo can go while the underlay next hop is being resolved (ARP): warm the path first
+  a1.ping(a2.ca, { count: 1 });
   const before = scrapeIn(h1);
   const r = a1.ping(a2.ca, { count: 3 });
   t.regex(r.out, / 3 received/, r.out);
