@@ -28,6 +28,17 @@ test('every command that runs something has examples in its help; every example 
   for (const [key, list] of Object.entries(EXAMPLES)) for (const [line] of list) t.true(line.startsWith(`$0 ${key}`), `${key}: ${line}`);
 });
 
+test('every time flag of every command is in seconds', (t) => {
+  for (const p of pages) {
+    t.notRegex(p.text, /--[\w-]*-ms\b/, `xvs ${p.command.join(' ')}: a flag in milliseconds`);
+    t.notRegex(p.text, /milli ?seconds?/i, `xvs ${p.command.join(' ')}: a flag in milliseconds`);
+  }
+  const page = (cmd: string): string => pages.find((p) => p.command.join(' ') === cmd)?.text ?? '';
+  t.regex(page(''), /--timeout\s+seconds/);
+  t.regex(page('trace'), /--wait\s+live: give up after this many seconds/);
+  t.regex(page('daemon'), /--watchdog\s+seconds/);
+});
+
 test('xvs help CMD prints CMD --help; a mistyped command gets "did you mean"', (t) => {
   t.is(xvs('help', 'port', 'set').stdout, xvs('port', 'set', '--help').stdout);
   t.regex(xvs('help', 'port', 'set').stdout, /Examples:/);

@@ -1,11 +1,11 @@
 /**
  * `xvs --help` fits 80 columns without cutting words: wrapped at word boundaries, every line at most
  * 80 characters when stdout is not a terminal (and the terminal's width, up to 100, when it is).
+ * (That every time flag is in seconds is checked on every page in cli-conventions.test.ts.)
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { CLI } from '../src/test-support/daemon.js';
-import { subcommands } from '../src/cli/gen-man.js';
 
 function help(...args: string[]): string {
   const r = spawnSync('node', [CLI, ...args, '--help'], { encoding: 'utf8' });
@@ -30,20 +30,4 @@ test('help is wrapped at word boundaries within 80 columns', (t) => {
     t.deepEqual(long, [], `xvs ${args.join(' ')} --help: lines over 80 columns`);
     for (const p of phrases) t.true(flat(out).includes(p), `xvs ${args.join(' ')} --help: "${p}" is not cut inside a word`);
   }
-});
-
-test('every time flag of every command is in seconds', (t) => {
-  const seen: string[] = [];
-  const visit = (cmd: string[]): void => {
-    const page = help(...cmd);
-    seen.push(cmd.join(' '));
-    t.notRegex(page, /--[\w-]*-ms\b/, `xvs ${cmd.join(' ')}: a flag in milliseconds`);
-    t.notRegex(page, /milli ?seconds?/i, `xvs ${cmd.join(' ')}: a flag in milliseconds`);
-    if (cmd.length < 2) for (const sub of subcommands(page, cmd)) visit(sub);
-  };
-  visit([]);
-  t.true(seen.includes('daemon') && seen.includes('trace'), `pages read: ${seen.join(', ')}`);
-  t.regex(help(), /--timeout\s+seconds/);
-  t.regex(help('trace'), /--wait\s+live: give up after this many seconds/);
-  t.regex(help('daemon'), /--watchdog\s+seconds/);
 });
