@@ -8,7 +8,7 @@
  * changes between two reads; the page's escaping function escapes. A screenshot goes to docs/dashboard.png.
  */
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -135,4 +135,44 @@ test.serial('--dashboard: the page shows the switch, its pipeline, live port rat
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   t.deepEqual(errors, [], 'no script errors');
   t.deepEqual(foreign, [], 'nothing loaded from elsewhere');
+});
+
+test.serial('dashboard.listen in the config: applied by config apply, in daemon status, restored at restart, off when removed; a bad address names the field', async (t) => {
+  const d = new TestDaemon();
+  t.teardown(() => d.destroy());
+  await d.start();
+  const port = await freePort();
+  const file = path.join(d.dir, 'doc.json');
+  writeFileSync(file, JSON.stringify({ version: 1, switches: [], dashboard: { listen: `127.0.0.1:${port}` } }));
+  const applied = d.xvs('config', 'apply', file);
+  t.is(applied.code, 0, applied.err);
+  t.regex(applied.out, new RegExp(`~ dashboard: off → 127\\.0\\.0\\.1:${port}`));
+  const page = await fetch(`http://127.0.0.1:${port}/`);
+  t.is(page.status, 200);
+  t.regex(await page.text(), /<title>xvs dashboard<\/title>/);
+  t.deepEqual((await (await fetch(`http://127.0.0.1:${port}/api/snapshot`)).json() as { switches: unknown[] }).switches, []);
+  t.is(d.json<{ dashboard?: string }>('daemon', 'status').dashboard, `127.0.0.1:${port}`);
+  t.regex(d.xvs('daemon', 'status').out, new RegExp(`dashboard: +http://127\\.0\\.0\\.1:${port}/`));
+
+  await d.stop();
+  await t.throwsAsync(fetch(`http://127.0.0.1:${port}/`), undefined, 'stopped with the daemon');
+  await d.start();
+  t.is((await fetch(`http://127.0.0.1:${port}/`)).status, 200, 'restored from the persisted config');
+
+  writeFileSync(file, JSON.stringify({ version: 1, switches: [], dashboard: { listen: 'localhost:8080' } }));
+  const bad = d.xvs('config', 'apply', file);
+  t.not(bad.code, 0);
+  t.regex(bad.err, /dashboard\.listen: not an IPv4 address/);
+
+  writeFileSync(file, JSON.stringify({ version: 1, switches: [] }));
+  t.is(d.xvs('config', 'apply', file).code, 0);
+  await t.throwsAsync(fetch(`http://127.0.0.1:${port}/`), undefined, 'off when the document has none');
+  t.regex(d.xvs('daemon', 'status').out, /dashboard: +off/);
+});
+
+test.serial('--dashboard with a bad address: the daemon refuses to start, naming the flag', async (t) => {
+  const d = new TestDaemon({}, [], ['--dashboard', '127.0.0.1:0']);
+  t.teardown(() => d.destroy());
+  await t.throwsAsync(d.start());
+  t.regex(d.log, /--dashboard: port out of range/);
 });

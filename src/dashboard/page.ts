@@ -48,7 +48,7 @@ ol.pipeline { list-style:none; margin:0; padding:0; display:flex; flex-wrap:wrap
 ol.pipeline li { border:1px solid var(--line); border-radius:6px; padding:4px 8px; background:#fafafa; }
 ol.pipeline li.state-empty { color: var(--muted); border-style:dashed; }
 ol.pipeline li .path { font-size:10px; text-transform:uppercase; color: var(--muted); margin-right:4px; }
-ol.pipeline li + li::before { content:'→'; margin:0 6px 0 -12px; color: var(--muted); position:relative; left:-4px; }
+ol.pipeline li.arrow { border:none; background:none; padding:0; color: var(--muted); }
 .chip { display:inline-block; font-size:12px; padding:0 6px; margin-left:4px; border-radius:8px; background:#e5e7eb; }
 .chip.running { background:#dcfce7; } .chip.failed { background:#fee2e2; } .chip.disabled { background:#f3f4f6; color: var(--muted); }
 table { border-collapse: collapse; font-size:13px; }
@@ -163,7 +163,7 @@ function pipeline(sw) {
     return '<li class="stage state-' + e(s.state) + '" data-stage="' + e(s.stage) + '"><span class="path">' + e(s.path) + '</span><b>' + e(s.stage) + '</b>' + inner + '</li>';
   });
   var failed = sw.failed.length === 0 ? '' : '<p class="bad">taken out after a failure: ' + sw.failed.map(function (f) { return e(f.name) + ' (' + e(f.error) + ')'; }).join(', ') + '</p>';
-  return '<ol class="pipeline">' + items.join('') + '</ol>' + failed;
+  return '<ol class="pipeline">' + items.join('<li class="arrow" aria-hidden="true">→</li>') + '</ol>' + failed;
 }
 
 function extensions(sw) {
