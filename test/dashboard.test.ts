@@ -35,6 +35,11 @@ async function launch(): Promise<{ ctx: BrowserContext; profile: string }> {
   return { ctx, profile };
 }
 
+/** the page counts its polls on <body data-polls> (a function, not a string: the page's CSP forbids eval) */
+const pollsAtLeast = (page: Page, n: number): Promise<unknown> => page.waitForFunction(
+  (min) => Number((globalThis as unknown as { document: { body: { getAttribute(a: string): string | null } } }).document.body.getAttribute('data-polls')) >= min,
+  n, { timeout: 30_000 });
+
 const attrs = (page: Page, selector: string, attr: string): Promise<string[]> =>
   page.$$eval(selector, (els, a) => els.map((el) => el.getAttribute(a) ?? ''), attr);
 
@@ -93,7 +98,7 @@ test.serial('--dashboard: the page shows the switch, its pipeline, live port rat
   page.on('request', (r) => { if (!r.url().startsWith(`http://127.0.0.1:${port}/`)) foreign.push(r.url()); });
   const res = await page.goto(`http://127.0.0.1:${port}/`);
   t.is(res?.status(), 200);
-  await page.waitForFunction('Number(document.body.getAttribute("data-polls")) >= 3', undefined, { timeout: 30_000 });
+  await pollsAtLeast(page, 3);
 
   // the switch and its ports, drawn: VM ports, the uplink and the host port
   t.deepEqual(await attrs(page, 'section.switch', 'data-switch'), [SW]);
@@ -121,7 +126,7 @@ test.serial('--dashboard: the page shows the switch, its pipeline, live port rat
   const chart = '.chart[data-port="vm-a"]';
   const before = await page.getAttribute(`${chart} path.rx`, 'd');
   const polls = Number(await page.getAttribute('body', 'data-polls'));
-  await page.waitForFunction(`Number(document.body.getAttribute("data-polls")) >= ${polls + 2}`, undefined, { timeout: 30_000 });
+  await pollsAtLeast(page, polls + 2);
   const after = await page.getAttribute(`${chart} path.rx`, 'd');
   t.not(after, before, 'the rx path changed');
   const rate = Number.parseFloat(await page.textContent(`${chart} .rx-v`) ?? '0');
@@ -129,12 +134,13 @@ test.serial('--dashboard: the page shows the switch, its pipeline, live port rat
 
   // the page's own escaping function (the one every name goes through)
   t.is(await page.evaluate(() => (globalThis as unknown as { escapeHtml(v: string): string }).escapeHtml('<b class="x">&</b>')), '&lt;b class=&quot;x&quot;&gt;&amp;&lt;/b&gt;');
+  // a quarter of the chart window filled before the picture for docs/OPERATIONS.md
+  await pollsAtLeast(page, 15);
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  t.deepEqual(errors, [], 'no script errors, nothing the CSP blocked, no failed requests');
+  t.deepEqual(foreign, [], 'nothing loaded from elsewhere');
   // read-only: a change method is refused
   t.is((await page.evaluate(async (u) => (await fetch(u, { method: 'POST', body: '{}' })).status, `http://127.0.0.1:${port}/api/snapshot`)), 405);
-
-  await page.screenshot({ path: SCREENSHOT, fullPage: true });
-  t.deepEqual(errors, [], 'no script errors');
-  t.deepEqual(foreign, [], 'nothing loaded from elsewhere');
 });
 
 test.serial('dashboard.listen in the config: applied by config apply, in daemon status, restored at restart, off when removed; a bad address names the field', async (t) => {

@@ -13,6 +13,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>xvs dashboard</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/app.css">
 <script src="/app.js" defer></script>
 </head>
@@ -22,6 +23,9 @@ export const DASHBOARD_HTML = `<!doctype html>
 </body>
 </html>
 `;
+
+/** a switch with three ports, as the browser tab's icon */
+export const DASHBOARD_ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect x="1" y="5" width="14" height="6" rx="2" fill="#4f46e5"/><circle cx="4.5" cy="8" r="1.2" fill="#fff"/><circle cx="8" cy="8" r="1.2" fill="#fff"/><circle cx="11.5" cy="8" r="1.2" fill="#fff"/></svg>';
 
 export const DASHBOARD_CSS = `
 :root { --bg:#f6f7f9; --card:#fff; --ink:#1d2330; --muted:#6b7280; --line:#d5d9e0; --rx:#2563eb; --tx:#d97706; --ok:#16a34a; --bad:#dc2626; --warn:#ca8a04; }
@@ -61,7 +65,7 @@ td.num, th.num { text-align:right; font-variant-numeric: tabular-nums; }
 .chart path { fill:none; stroke-width:1.5; }
 .chart path.rx { stroke: var(--rx); } .chart path.tx { stroke: var(--tx); }
 .rx-t { color: var(--rx); } .tx-t { color: var(--tx); }
-.bar { height:10px; background: var(--bad); border-radius:2px; min-width:2px; }
+svg.bar { display:block; } svg.bar rect { fill: var(--bad); }
 td.reach { width:22px; text-align:center; }
 td.reach.same-vsid { background:#bbf7d0; } td.reach.routed { background:#fde68a; } td.reach.none { background:#f3f4f6; color:#9ca3af; } td.reach.self { background:#e5e7eb; }
 `;
@@ -198,7 +202,7 @@ function drops(sw) {
   rows.sort(function (a, b) { return b.n - a.n; });
   var max = rows[0].n;
   return '<table class="drops"><tr><th>reason</th><th>port</th><th class="num">frames</th><th></th></tr>' + rows.map(function (r) {
-    return '<tr data-reason="' + e(r.reason) + '"><td>' + e(r.reason) + '</td><td>' + e(r.port) + '</td><td class="num">' + e(r.n) + '</td><td style="width:200px"><div class="bar" style="width:' + Math.max(1, Math.round((r.n / max) * 100)) + '%"></div></td></tr>';
+    return '<tr data-reason="' + e(r.reason) + '"><td>' + e(r.reason) + '</td><td>' + e(r.port) + '</td><td class="num">' + e(r.n) + '</td><td><svg class="bar" width="200" height="10"><rect width="' + Math.max(2, Math.round((r.n / max) * 200)) + '" height="10" rx="2"/></svg></td></tr>';
   }).join('') + '</table>';
 }
 

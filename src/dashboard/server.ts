@@ -13,7 +13,7 @@ import { ConfigError } from '../core/errors.js';
 import type { DashboardConfig } from '../config/types.js';
 import type { HnvShowResult } from '../hnv/control.js';
 import { formatListenAddress, parseListenAddress, type ListenAddress } from '../metrics/address.js';
-import { DASHBOARD_CSS, DASHBOARD_HTML, dashboardScript } from './page.js';
+import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_ICON, dashboardScript } from './page.js';
 import { collectSnapshot, type DashboardSource } from './snapshot.js';
 
 /** Same-origin only: scripts, styles and the JSON come from this listener; nothing is framed or sent elsewhere. */
@@ -85,6 +85,9 @@ export class DashboardEndpoint {
         return { status: 200, type: 'text/css; charset=utf-8', body: DASHBOARD_CSS };
       case '/app.js':
         return { status: 200, type: 'text/javascript; charset=utf-8', body: this.script };
+      case '/favicon.svg':
+      case '/favicon.ico':
+        return { status: 200, type: 'image/svg+xml', body: DASHBOARD_ICON };
       case '/api/snapshot':
         return { status: 200, type: 'application/json', body: JSON.stringify(collectSnapshot(this.source, this.hnv)) };
       default:
