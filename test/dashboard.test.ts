@@ -9,6 +9,7 @@
  */
 import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -143,7 +144,7 @@ test.serial('--dashboard: the page shows the switch, its pipeline, live port rat
   t.is((await page.evaluate(async (u) => (await fetch(u, { method: 'POST', body: '{}' })).status, `http://127.0.0.1:${port}/api/snapshot`)), 405);
 });
 
-test.serial('dashboard.listen in the config: applied by config apply, in daemon status, restored at restart, off when removed; a bad address names the field', async (t) => {
+test.serial('dashboard.listen in the config: applied by config apply, in daemon status, restored at restart, off when removed; a bad address names the field; an address in use is a problem', async (t) => {
   const d = new TestDaemon();
   t.teardown(() => d.destroy());
   await d.start();
@@ -174,6 +175,27 @@ test.serial('dashboard.listen in the config: applied by config apply, in daemon 
   t.is(d.xvs('config', 'apply', file).code, 0);
   await t.throwsAsync(fetch(`http://127.0.0.1:${port}/`), undefined, 'off when the document has none');
   t.regex(d.xvs('daemon', 'status').out, /dashboard: +off/);
+
+  // restored onto an address another process holds: the daemon runs, daemon status names the field
+  writeFileSync(file, JSON.stringify({ version: 1, switches: [], dashboard: { listen: `127.0.0.1:${port}` } }));
+  t.is(d.xvs('config', 'apply', file).code, 0);
+  await d.stop();
+  const holder = createServer();
+  await new Promise<void>((r) => holder.listen(port, '127.0.0.1', r));
+  try {
+    await d.start();
+  } finally {
+    await new Promise<void>((r) => holder.close(() => r()));
+  }
+  const status = d.json<{ problems: { field: string; message: string }[]; dashboard?: string }>('daemon', 'status');
+  t.is(status.dashboard, undefined);
+  t.regex(status.problems.find((p) => p.field === 'dashboard.listen')?.message ?? '', /EADDRINUSE/);
+  // another address applied: serving again, the problem resolved
+  const port2 = await freePort();
+  writeFileSync(file, JSON.stringify({ version: 1, switches: [], dashboard: { listen: `127.0.0.1:${port2}` } }));
+  t.is(d.xvs('config', 'apply', file).code, 0);
+  t.is((await fetch(`http://127.0.0.1:${port2}/`)).status, 200);
+  t.deepEqual(d.json<{ problems: unknown[] }>('daemon', 'status').problems, []);
 });
 
 test.serial('--dashboard with a bad address: the daemon refuses to start, naming the flag', async (t) => {
