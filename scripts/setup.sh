@@ -25,6 +25,7 @@ APT_PACKAGES=(
   prometheus           # promtool: the metrics test checks the exposition format (xvs daemon --metrics)
   tmux                 # the `xvs top` test drives the live view in a real terminal
   vagrant shellcheck   # test/vagrant.test.ts: `vagrant validate` of vagrant/Vagrantfile, shellcheck of the scripts
+  chromium             # test/dashboard.test.ts: headless Chromium (driven by playwright-core) loads the dashboard
 )
 
 if [ "$(id -u)" != 0 ]; then

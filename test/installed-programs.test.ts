@@ -27,6 +27,7 @@ import { aptPackages, shFunctions, shUses, tsUses, type Use } from '../src/test-
 /** programs the parser cannot see: named through a variable */
 const EXTRA: Use[] = [
   { program: 'qemu-system-x86_64', where: 'src/lab/vm.ts (spawn(qemu, ...): opts.qemu ?? "qemu-system-x86_64")' },
+  { program: 'chromium', where: 'test/dashboard.test.ts (playwright-core launches executablePath /usr/bin/chromium)' },
 ];
 
 function walk(dir: string, ext: RegExp, skip: (rel: string) => boolean): string[] {

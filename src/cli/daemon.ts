@@ -13,6 +13,7 @@ import { etcdEndpoint } from '../config/hnv.js';
 import type { HnvEtcdConfig, XvsConfig } from '../config/types.js';
 import { netdevRecordPath } from '../ports/netdev-record.js';
 import { parseListenAddress } from '../metrics/address.js';
+import type { HnvShowResult } from '../hnv/control.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, parseLogFormat, parseLogLevel } from '../log/logger.js';
 import { call, keyValues, out, printJson, table, withJson, type Cli, type GlobalArgs } from './common.js';
 
@@ -26,6 +27,7 @@ interface DaemonArgs extends GlobalArgs {
   etcd?: string;
   hnvHost?: string;
   metrics?: string;
+  dashboard?: string;
 }
 
 /** --etcd ENDPOINTS (comma-separated) and --hnv-host NAME: HNV policy from etcd for this run (over the config's hnv.etcd) */
@@ -75,6 +77,7 @@ async function runDaemon(argv: DaemonArgs): Promise<void> {
   const config = loadConfig(argv.config);
   const hnv = hnvOptions(argv, config);
   const metricsOverride = argv.metrics !== undefined ? parseListenAddress(String(argv.metrics), '--metrics') : undefined;
+  const dashboardOverride = argv.dashboard !== undefined ? parseListenAddress(String(argv.dashboard), '--dashboard') : undefined;
   // the daemon's state directory is its config file's; extensions (pcap) keep their files under it
   process.env['XVS_STATE_DIR'] = path.dirname(path.resolve(argv.config));
   const { DataPathManager } = await import('../switch/manager.js');
@@ -84,14 +87,21 @@ async function runDaemon(argv: DaemonArgs): Promise<void> {
   // metrics are read from the manager's shared counters at scrape time (src/metrics)
   const { MetricsEndpoint } = await import('../metrics/endpoint.js');
   const metrics = new MetricsEndpoint({ source: manager, log, ...(metricsOverride ? { override: metricsOverride } : {}) });
+  // the read-only dashboard reads the same counters when its page polls, and the HNV view of the control server
+  const { DashboardEndpoint } = await import('../dashboard/server.js');
+  const dashboard = new DashboardEndpoint({
+    source: manager, hnv: (): HnvShowResult => server.hnv.show(), log, ...(dashboardOverride ? { override: dashboardOverride } : {}),
+  });
   const server = new ControlServer({
     manager, extensions: manager, socketPath, configPath: argv.config, config, log, lock, limits, ...hnv,
-    metrics,
+    metrics, dashboard,
   });
   try {
     await server.listen();
     await metrics.start();
+    await dashboard.start();
   } catch (e) {
+    await metrics.close().catch(() => {});
     await server.close().catch(() => {});
     await manager.shutdown();
     throw e;
@@ -107,6 +117,7 @@ async function runDaemon(argv: DaemonArgs): Promise<void> {
       let code = 0;
       try {
         await metrics.close();
+        await dashboard.close();
         await server.close();
         await manager.shutdown();
       } catch (e) {
@@ -141,6 +152,7 @@ export function daemonCommands(y: Cli): Cli {
         .option('idle-timeout', { type: 'number', describe: 'seconds: close a control connection idle this long (default 60)' })
         .option('etcd', { type: 'string', describe: 'HNV: read and write PAs, records and routes in etcd at these endpoints (comma-separated http(s) URLs) for this run, over the config\'s hnv.etcd' })
         .option('hnv-host', { type: 'string', describe: 'HNV: this daemon\'s name among the hosts sharing etcd (default: hnv.etcd.host, then the host name)' })
+        .option('dashboard', { type: 'string', describe: 'serve the read-only web dashboard on ADDRESS:PORT, e.g. 127.0.0.1:9478, for this run, over the config\'s dashboard.listen (default: off)' })
         .option('metrics', { type: 'string', describe: 'serve Prometheus metrics (GET /metrics) on ADDRESS:PORT, e.g. 127.0.0.1:9477, for this run, over the config\'s metrics.listen (default: off)' })
         .option('watchdog', { type: 'number', describe: 'seconds: replace a data-path worker whose heartbeat stops this long (default 2; env XVS_WATCHDOG_MS in ms)' })
         .command(
@@ -162,6 +174,7 @@ export function daemonCommands(y: Cli): Cli {
                 ['switches', s.switches],
                 ['ports', s.ports],
                 ['metrics', s.metrics !== undefined ? `http://${s.metrics}/metrics` : 'off'],
+                ['dashboard', s.dashboard !== undefined ? `http://${s.dashboard}/` : 'off'],
                 ['problems', s.problems.length],
               ]),
             );

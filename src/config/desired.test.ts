@@ -13,7 +13,7 @@ const kinds = (cs: Change[]): string[] => cs.map((c) => {
     case 'createSwitch': case 'deleteSwitch': return `${c.kind} ${c.config.name}`;
     case 'setExtensions': case 'setCpus': return `${c.kind} ${c.switch}`;
     case 'setPort': return `${c.kind} ${c.switch}/${c.port}`;
-    case 'setHnv': case 'setMetrics': return c.kind;
+    case 'setHnv': case 'setMetrics': case 'setDashboard': return c.kind;
     default: return `${c.kind} ${c.source}`;
   }
 });

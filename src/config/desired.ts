@@ -14,7 +14,7 @@
  * changed in place (`setPort`), so a VM keeps its TAP. Every change carries what it replaces, so its inverse needs no
  * other state: rollback is computed from the diff, not written per method.
  */
-import { PORT_SETTING_KEYS, type HnvConfig, type MetricsConfig, type ExtendedAcl, type PortAcl, type PortConfig, type PortSettings, type VlanSetting, type SwitchConfig, type SwitchExtensionConfig, type XvsConfig } from './types.js';
+import { PORT_SETTING_KEYS, type HnvConfig, type DashboardConfig, type MetricsConfig, type ExtendedAcl, type PortAcl, type PortConfig, type PortSettings, type VlanSetting, type SwitchConfig, type SwitchExtensionConfig, type XvsConfig } from './types.js';
 
 export type Change =
   | { kind: 'removePort'; switch: string; port: PortConfig; reason?: string }
@@ -33,7 +33,9 @@ export type Change =
   /** the HNV policy objects (or their etcd source) changed: policies are pushed to every switch, nothing is recreated */
   | { kind: 'setHnv'; before: HnvConfig | undefined; after: HnvConfig | undefined }
   /** the metrics endpoint's address changed (src/metrics): the listener moves, nothing else */
-  | { kind: 'setMetrics'; before: MetricsConfig | undefined; after: MetricsConfig | undefined };
+  | { kind: 'setMetrics'; before: MetricsConfig | undefined; after: MetricsConfig | undefined }
+  /** the dashboard's address changed (src/dashboard): the listener moves, nothing else */
+  | { kind: 'setDashboard'; before: DashboardConfig | undefined; after: DashboardConfig | undefined };
 
 /** The settings that the data path cannot change on a running switch: a change recreates the switch. */
 export const IMMUTABLE_SWITCH_KEYS = [
@@ -42,7 +44,7 @@ export const IMMUTABLE_SWITCH_KEYS = [
 ] as const;
 
 const ORDER: Record<Change['kind'], number> = {
-  removePort: 0, deleteSwitch: 1, installPlugin: 2, createSwitch: 3, setCpus: 4, addPort: 4, setPort: 5, setExtensions: 6, setHnv: 7, uninstallPlugin: 8, setMetrics: 9,
+  removePort: 0, deleteSwitch: 1, installPlugin: 2, createSwitch: 3, setCpus: 4, addPort: 4, setPort: 5, setExtensions: 6, setHnv: 7, uninstallPlugin: 8, setMetrics: 9, setDashboard: 9,
 };
 
 /** Deep equality of JSON data (key order ignored). */
@@ -150,6 +152,9 @@ export function diff(current: XvsConfig, desired: XvsConfig): Change[] {
   if (!sameJson(current.metrics ?? {}, desired.metrics ?? {})) {
     out.push({ kind: 'setMetrics', before: structuredClone(current.metrics), after: structuredClone(desired.metrics) });
   }
+  if (!sameJson(current.dashboard ?? {}, desired.dashboard ?? {})) {
+    out.push({ kind: 'setDashboard', before: structuredClone(current.dashboard), after: structuredClone(desired.dashboard) });
+  }
 
   // stable sort by phase: within a phase the document order is kept
   return out.map((c, i) => ({ c, i })).sort((a, b) => ORDER[a.c.kind] - ORDER[b.c.kind] || a.i - b.i).map((x) => x.c);
@@ -171,6 +176,7 @@ export function inverse(c: Change): Change[] {
     case 'setCpus': return [{ kind: 'setCpus', switch: c.switch, before: c.after, after: c.before }];
     case 'setHnv': return [{ kind: 'setHnv', before: c.after, after: c.before }];
     case 'setMetrics': return [{ kind: 'setMetrics', before: c.after, after: c.before }];
+    case 'setDashboard': return [{ kind: 'setDashboard', before: c.after, after: c.before }];
     case 'installPlugin': return [{ ...c, kind: 'uninstallPlugin' }];
     case 'uninstallPlugin': return [{ ...c, kind: 'installPlugin' }];
   }
@@ -293,6 +299,7 @@ export function describeChange(c: Change): string {
     case 'uninstallPlugin': return `- plugin ${c.source}`;
     case 'setHnv': return `~ hnv: ${hnvText(c.before, c.after)} (policies pushed to every switch)`;
     case 'setMetrics': return `~ metrics: ${c.before?.listen ?? 'off'} → ${c.after?.listen ?? 'off'}`;
+    case 'setDashboard': return `~ dashboard: ${c.before?.listen ?? 'off'} → ${c.after?.listen ?? 'off'}`;
   }
 }
 
@@ -381,7 +388,8 @@ export function switchOf(c: Change): string | null {
     case 'installPlugin':
     case 'uninstallPlugin':
     case 'setHnv':
-    case 'setMetrics': return null;
+    case 'setMetrics':
+    case 'setDashboard': return null;
     default: return c.switch;
   }
 }

@@ -14,6 +14,7 @@ import { ConfigError } from '../core/errors.js';
 import { PORT_SETTING_RANGES, intIn, validatePortSettings } from './port-settings.js';
 import { validateHnv } from './hnv.js';
 import { validateMetricsConfig } from '../metrics/address.js';
+import { validateDashboardConfig } from '../dashboard/address.js';
 import {
   DEFAULT_MAC_AGING_SECONDS,
   PORT_SETTING_KEYS,
@@ -91,7 +92,7 @@ const SWITCH_KEYS = [
   'ports',
   'extensions',
 ] as const;
-const CONFIG_KEYS = ['version', 'switches', 'hnv', 'plugins', 'untrustedPlugins', 'metrics'] as const;
+const CONFIG_KEYS = ['version', 'switches', 'hnv', 'plugins', 'untrustedPlugins', 'metrics', 'dashboard'] as const;
 const EXTENSION_KEYS = ['name', 'enabled', 'config', 'onError'] as const;
 
 /** A switch's worker CPUs: distinct CPU numbers 0..1023 (`[0, 1]`); an empty list is none. */
@@ -379,6 +380,7 @@ export function validateConfig(input: unknown): XvsConfig {
     if ((list as string[]).length > 0) cfg.untrustedPlugins = list as string[];
   }
   if (obj.metrics !== undefined) cfg.metrics = validateMetricsConfig(obj.metrics, 'metrics');
+  if (obj.dashboard !== undefined) cfg.dashboard = validateDashboardConfig(obj.dashboard, 'dashboard');
   checkClaims(configClaims(cfg));
   return cfg;
 }

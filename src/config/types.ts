@@ -278,6 +278,13 @@ export interface XvsConfig {
   untrustedPlugins?: string[];
   /** Prometheus metrics endpoint (src/metrics; absent: off); `xvs daemon --metrics` overrides it for a run */
   metrics?: MetricsConfig;
+  /** read-only web dashboard (src/dashboard; absent: off); `xvs daemon --dashboard` overrides it for a run */
+  dashboard?: DashboardConfig;
+}
+
+/** `dashboard.listen`: ADDRESS:PORT to serve the dashboard page and its JSON on, e.g. "127.0.0.1:9478" */
+export interface DashboardConfig {
+  listen: string;
 }
 
 /** `metrics.listen`: ADDRESS:PORT to serve `GET /metrics` on, e.g. "127.0.0.1:9477" or "[::1]:9477" */

@@ -20,7 +20,7 @@ import {
   checkPortAgainstSystem, checkSwitchAgainstSystem, portNetdev, validateConfig, type InterfaceExists,
 } from '../config/schema.js';
 import { serializeConfig } from '../config/store.js';
-import type { HnvConfig, MetricsConfig, SwitchExtensionConfig, XvsConfig } from '../config/types.js';
+import type { DashboardConfig, HnvConfig, MetricsConfig, SwitchExtensionConfig, XvsConfig } from '../config/types.js';
 import { tapHolders as procTapHolders, type TapHolder } from '../ports/netdev.js';
 import type { ExtensionManager, SwitchManager, UnknownExtension } from '../switch/manager-api.js';
 import { mergeSwitches } from './edits.js';
@@ -79,6 +79,8 @@ export class DesiredState {
     hnv?: (after: HnvConfig | undefined) => Promise<void>;
     /** applies the document's `metrics` (metrics/endpoint.ts: the listener moves or stops) */
     metrics?: (after: MetricsConfig | undefined) => Promise<void>;
+    /** applies the document's `dashboard` (dashboard/server.ts: the listener moves or stops) */
+    dashboard?: (after: DashboardConfig | undefined) => Promise<void>;
     /** runs after every commit that changed something, and after restore (sriov/ports.ts: VFs follow the document; never throws) */
     afterCommit?: (doc: XvsConfig) => Promise<void>;
   }) {
@@ -156,6 +158,10 @@ export class DesiredState {
         case 'setMetrics':
           await this.opts.metrics?.(c.after);
           this.problemsOnly.delete('metrics:listen'); // a restore that could not listen is resolved
+          return;
+        case 'setDashboard':
+          await this.opts.dashboard?.(c.after);
+          this.problemsOnly.delete('dashboard:listen');
           return;
         case 'installPlugin':
           await this.exts().installExtension(c.source, { allowUntrusted: c.allowUntrusted === true });
@@ -284,6 +290,7 @@ export class DesiredState {
     const pathOf = (c: Change): { key: string; path: string } => {
       if (c.kind === 'setHnv') return { key: 'hnv', path: 'hnv' };
       if (c.kind === 'setMetrics') return { key: 'metrics:listen', path: 'metrics.listen' };
+      if (c.kind === 'setDashboard') return { key: 'dashboard:listen', path: 'dashboard.listen' };
       if (c.kind === 'installPlugin' || c.kind === 'uninstallPlugin') {
         return { key: `plugin:${c.source}`, path: `plugins[${(loaded.plugins ?? []).indexOf(c.source)}]` };
       }
@@ -321,7 +328,7 @@ export class DesiredState {
       this.down.set(key, { field, message });
       this.opts.log(`restore: ${message}${message.startsWith(field) ? '' : ` (${field})`}; kept in the config`);
     });
-    for (const k of [...this.down.keys()]) if (k.startsWith('extensions:') || k.startsWith('plugin:') || k.startsWith('metrics:')) this.problemsOnly.set(k, this.down.get(k)!);
+    for (const k of [...this.down.keys()]) if (k.startsWith('extensions:') || k.startsWith('plugin:') || k.startsWith('metrics:') || k.startsWith('dashboard:')) this.problemsOnly.set(k, this.down.get(k)!);
     for (const k of this.problemsOnly.keys()) this.down.delete(k);
     ok = loaded.switches.filter((s) => this.isRunning(s.name)).length;
     this.doc = this.readBack(loaded, ALL);

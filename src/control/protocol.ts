@@ -196,6 +196,8 @@ export interface DaemonStatus {
   connections?: number;
   /** where the metrics endpoint serves `GET /metrics` (ADDRESS:PORT); absent: off */
   metrics?: string;
+  /** where the read-only dashboard serves its page (ADDRESS:PORT); absent: off */
+  dashboard?: string;
 }
 
 /**

@@ -30,7 +30,7 @@ import { ALL, type LockScope } from './locks.js';
 import { HnvControl } from '../hnv/control.js';
 import type { EtcdSourceFactory } from '../hnv/etcd-factory.js';
 import { keyOf, type HnvCommit } from '../hnv/local-source.js';
-import type { HnvEtcdConfig, MetricsConfig } from '../config/types.js';
+import type { DashboardConfig, HnvEtcdConfig, MetricsConfig } from '../config/types.js';
 import { SriovPorts, type SriovOptions } from '../sriov/ports.js';
 
 export type { ExtensionControl } from './desired-state.js';
@@ -84,6 +84,8 @@ export interface ControlServerOptions {
   etcdFactory?: EtcdSourceFactory;
   /** the metrics endpoint (metrics/endpoint.ts): the document's `metrics` is applied to it; absent: ignored */
   metrics?: { applyDocument(after: MetricsConfig | undefined): Promise<void>; readonly address: string | null };
+  /** the dashboard (dashboard/server.ts): the document's `dashboard` is applied to it; absent: ignored */
+  dashboard?: { applyDocument(after: DashboardConfig | undefined): Promise<void>; readonly address: string | null };
   /** SR-IOV: sysfs root, command runner (default: sysfs at $XVS_SYSFS_ROOT or /, real commands; assignments in sriov.json beside the config) */
   sriov?: SriovOptions;
 }
@@ -162,6 +164,7 @@ export class ControlServer {
       ...(opts.tapHolders ? { tapHolders: opts.tapHolders } : {}),
       hnv: (after) => this.hnv.applyDocument(after),
       ...(opts.metrics ? { metrics: (after: MetricsConfig | undefined) => opts.metrics!.applyDocument(after) } : {}),
+      ...(opts.dashboard ? { dashboard: (after: DashboardConfig | undefined) => opts.dashboard!.applyDocument(after) } : {}),
       afterCommit: (doc) => this.sriov.reconcile(doc),
     });
     // the local HNV source writes through the one commit path, holding every switch's lock
@@ -261,6 +264,7 @@ export class ControlServer {
         ...(this.restorePending ? { restoring: this.restoreProgress() } : {}),
         connections: this.conns.size,
         ...(opts.metrics?.address ? { metrics: opts.metrics.address } : {}),
+        ...(opts.dashboard?.address ? { dashboard: opts.dashboard.address } : {}),
       }),
       'config.show': async () => this.currentConfig,
       'config.apply': (p) => this.locked(ALL, () => this.applyConfig(p.config, p.dryRun)),

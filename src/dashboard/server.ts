@@ -1,0 +1,143 @@
+/**
+ * The dashboard: an HTTP listener on the one address the operator gives (`xvs daemon --dashboard
+ * 127.0.0.1:9478`, or `dashboard.listen` in the config; off by default) serving a read-only page
+ * (page.ts: HTML, CSS and script, no build step, nothing from elsewhere) and the JSON it polls
+ * (`GET /api/snapshot`, snapshot.ts). There is no method that changes anything: every other method is 405.
+ *
+ * Like the metrics endpoint (metrics/endpoint.ts) the flag is for this run and wins over the document; the
+ * document's setting is applied by the `setDashboard` change of config/desired.ts.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { isIP } from 'node:net';
+import { ConfigError } from '../core/errors.js';
+import type { DashboardConfig } from '../config/types.js';
+import type { HnvShowResult } from '../hnv/control.js';
+import { formatListenAddress, parseListenAddress, type ListenAddress } from '../metrics/address.js';
+import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_ICON, dashboardScript } from './page.js';
+import { collectSnapshot, type DashboardSource } from './snapshot.js';
+
+/** Same-origin only: scripts, styles and the JSON come from this listener; nothing is framed or sent elsewhere. */
+const SECURITY_HEADERS = {
+  'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-store',
+} as const;
+
+/**
+ * A DNS-rebinding page reaches a loopback listener under its own host name; the dashboard answers only
+ * requests addressed to an IP literal or localhost.
+ */
+export function hostAllowed(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const m = /^(?:\[([^\]]+)\]|([^:]+))(?::\d{1,5})?$/.exec(host);
+  if (!m) return false;
+  const name = m[1] ?? m[2];
+  return name === 'localhost' || isIP(name) !== 0;
+}
+
+export class DashboardEndpoint {
+  private server: Server | null = null;
+  private bound: ListenAddress | null = null;
+  private readonly source: DashboardSource;
+  private readonly hnv: (() => HnvShowResult | null) | undefined;
+  private readonly log: (msg: string) => void;
+  /** --dashboard: this address for the whole run, whatever the document says */
+  private readonly override: ListenAddress | undefined;
+  private readonly script = dashboardScript();
+
+  constructor(opts: { source: DashboardSource; hnv?: () => HnvShowResult | null; log?: (msg: string) => void; override?: ListenAddress }) {
+    this.source = opts.source;
+    this.hnv = opts.hnv;
+    this.log = opts.log ?? (() => {});
+    this.override = opts.override;
+  }
+
+  /** where it listens now (null: off) */
+  get address(): string | null {
+    return this.bound ? formatListenAddress(this.bound) : null;
+  }
+
+  /** the flag's address, if any (a failure to listen names `--dashboard`) */
+  async start(): Promise<void> {
+    if (this.override) await this.listen(this.override, '--dashboard');
+  }
+
+  /** the document's `dashboard` changed (or was restored): listen there, or stop; with --dashboard, nothing */
+  async applyDocument(cfg: DashboardConfig | undefined): Promise<void> {
+    if (this.override) {
+      if (cfg) this.log(`dashboard: --dashboard ${formatListenAddress(this.override)} is in force for this run; dashboard.listen ${cfg.listen} applies to a start without it`);
+      return;
+    }
+    const want = cfg ? parseListenAddress(cfg.listen, 'dashboard.listen') : null;
+    if (want && this.bound && want.host === this.bound.host && want.port === this.bound.port) return;
+    await this.close();
+    if (want) await this.listen(want, 'dashboard.listen');
+  }
+
+  private body(req: IncomingMessage): { status: number; type: string; body: string } {
+    const path = (req.url ?? '/').split('?')[0];
+    switch (path) {
+      case '/':
+      case '/index.html':
+        return { status: 200, type: 'text/html; charset=utf-8', body: DASHBOARD_HTML };
+      case '/app.css':
+        return { status: 200, type: 'text/css; charset=utf-8', body: DASHBOARD_CSS };
+      case '/app.js':
+        return { status: 200, type: 'text/javascript; charset=utf-8', body: this.script };
+      case '/favicon.svg':
+      case '/favicon.ico':
+        return { status: 200, type: 'image/svg+xml', body: DASHBOARD_ICON };
+      case '/api/snapshot':
+        return { status: 200, type: 'application/json', body: JSON.stringify(collectSnapshot(this.source, this.hnv)) };
+      default:
+        return { status: 404, type: 'text/plain; charset=utf-8', body: 'not found\n' };
+    }
+  }
+
+  private async listen(a: ListenAddress, field: string): Promise<void> {
+    const server = createServer((req, res) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        // read-only: there is nothing to change through the dashboard
+        res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain', ...SECURITY_HEADERS }).end('read-only: only GET\n');
+        return;
+      }
+      if (!hostAllowed(req.headers.host)) {
+        res.writeHead(421, { 'Content-Type': 'text/plain', ...SECURITY_HEADERS }).end('address the dashboard by IP address or localhost\n');
+        return;
+      }
+      let r: { status: number; type: string; body: string };
+      try {
+        r = this.body(req);
+      } catch (e) {
+        r = { status: 500, type: 'text/plain; charset=utf-8', body: `${e instanceof Error ? e.message : String(e)}\n` };
+      }
+      res.writeHead(r.status, { 'Content-Type': r.type, 'Content-Length': Buffer.byteLength(r.body), ...SECURITY_HEADERS });
+      res.end(req.method === 'HEAD' ? undefined : r.body);
+    });
+    server.keepAliveTimeout = 5_000;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 10_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => reject(new ConfigError(field, `cannot listen on ${formatListenAddress(a)}: ${e.code ?? e.message}`)));
+      server.listen({ host: a.host, port: a.port, exclusive: true }, () => resolve());
+    });
+    server.on('error', (e) => this.log(`dashboard: ${e.message}`));
+    this.server = server;
+    this.bound = a;
+    this.log(`dashboard: serving http://${formatListenAddress(a)}/`);
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    const was = this.bound;
+    this.bound = null;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    if (was) this.log(`dashboard: stopped listening on ${formatListenAddress(was)}`);
+  }
+}
