@@ -13,8 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
 import { PORT_SETTING_RANGES, intIn, validatePortSettings } from './port-settings.js';
 import { validateHnv } from './hnv.js';
-import { validateMetricsConfig } from '../metrics/address.js';
-import { validateDashboardConfig } from '../dashboard/address.js';
+import { validateListenConfig } from '../metrics/address.js';
 import {
   DEFAULT_MAC_AGING_SECONDS,
   PORT_SETTING_KEYS,
@@ -379,8 +378,8 @@ export function validateConfig(input: unknown): XvsConfig {
     });
     if ((list as string[]).length > 0) cfg.untrustedPlugins = list as string[];
   }
-  if (obj.metrics !== undefined) cfg.metrics = validateMetricsConfig(obj.metrics, 'metrics');
-  if (obj.dashboard !== undefined) cfg.dashboard = validateDashboardConfig(obj.dashboard, 'dashboard');
+  if (obj.metrics !== undefined) cfg.metrics = validateListenConfig(obj.metrics, 'metrics');
+  if (obj.dashboard !== undefined) cfg.dashboard = validateListenConfig(obj.dashboard, 'dashboard');
   checkClaims(configClaims(cfg));
   return cfg;
 }

@@ -7,12 +7,12 @@
  * Like the metrics endpoint (metrics/endpoint.ts) the flag is for this run and wins over the document; the
  * document's setting is applied by the `setDashboard` change of config/desired.ts.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { ConfigError } from '../core/errors.js';
 import type { DashboardConfig } from '../config/types.js';
 import type { HnvShowResult } from '../hnv/control.js';
-import { formatListenAddress, parseListenAddress, type ListenAddress } from '../metrics/address.js';
+import type { ListenAddress } from '../metrics/address.js';
+import { OptInListener } from '../metrics/opt-in-listener.js';
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_ICON, dashboardScript } from './page.js';
 import { collectSnapshot, type DashboardSource } from './snapshot.js';
 
@@ -37,42 +37,34 @@ export function hostAllowed(host: string | undefined): boolean {
 }
 
 export class DashboardEndpoint {
-  private server: Server | null = null;
-  private bound: ListenAddress | null = null;
   private readonly source: DashboardSource;
   private readonly hnv: (() => HnvShowResult | null) | undefined;
-  private readonly log: (msg: string) => void;
-  /** --dashboard: this address for the whole run, whatever the document says */
-  private readonly override: ListenAddress | undefined;
   private readonly script = dashboardScript();
+  private readonly listener: OptInListener;
 
   constructor(opts: { source: DashboardSource; hnv?: () => HnvShowResult | null; log?: (msg: string) => void; override?: ListenAddress }) {
     this.source = opts.source;
     this.hnv = opts.hnv;
-    this.log = opts.log ?? (() => {});
-    this.override = opts.override;
+    this.listener = new OptInListener({ name: 'dashboard', servedPath: '/', handler: (req, res) => this.handle(req, res), log: opts.log, override: opts.override });
   }
 
   /** where it listens now (null: off) */
   get address(): string | null {
-    return this.bound ? formatListenAddress(this.bound) : null;
+    return this.listener.address;
   }
 
   /** the flag's address, if any (a failure to listen names `--dashboard`) */
-  async start(): Promise<void> {
-    if (this.override) await this.listen(this.override, '--dashboard');
+  start(): Promise<void> {
+    return this.listener.start();
   }
 
   /** the document's `dashboard` changed (or was restored): listen there, or stop; with --dashboard, nothing */
-  async applyDocument(cfg: DashboardConfig | undefined): Promise<void> {
-    if (this.override) {
-      if (cfg) this.log(`dashboard: --dashboard ${formatListenAddress(this.override)} is in force for this run; dashboard.listen ${cfg.listen} applies to a start without it`);
-      return;
-    }
-    const want = cfg ? parseListenAddress(cfg.listen, 'dashboard.listen') : null;
-    if (want && this.bound && want.host === this.bound.host && want.port === this.bound.port) return;
-    await this.close();
-    if (want) await this.listen(want, 'dashboard.listen');
+  applyDocument(cfg: DashboardConfig | undefined): Promise<void> {
+    return this.listener.applyDocument(cfg);
+  }
+
+  close(): Promise<void> {
+    return this.listener.close();
   }
 
   private body(req: IncomingMessage): { status: number; type: string; body: string } {
@@ -95,49 +87,23 @@ export class DashboardEndpoint {
     }
   }
 
-  private async listen(a: ListenAddress, field: string): Promise<void> {
-    const server = createServer((req, res) => {
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        // read-only: there is nothing to change through the dashboard
-        res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain', ...SECURITY_HEADERS }).end('read-only: only GET\n');
-        return;
-      }
-      if (!hostAllowed(req.headers.host)) {
-        res.writeHead(421, { 'Content-Type': 'text/plain', ...SECURITY_HEADERS }).end('address the dashboard by IP address or localhost\n');
-        return;
-      }
-      let r: { status: number; type: string; body: string };
-      try {
-        r = this.body(req);
-      } catch (e) {
-        r = { status: 500, type: 'text/plain; charset=utf-8', body: `${e instanceof Error ? e.message : String(e)}\n` };
-      }
-      res.writeHead(r.status, { 'Content-Type': r.type, 'Content-Length': Buffer.byteLength(r.body), ...SECURITY_HEADERS });
-      res.end(req.method === 'HEAD' ? undefined : r.body);
-    });
-    server.keepAliveTimeout = 5_000;
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 10_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (e: NodeJS.ErrnoException) => reject(new ConfigError(field, `cannot listen on ${formatListenAddress(a)}: ${e.code ?? e.message}`)));
-      server.listen({ host: a.host, port: a.port, exclusive: true }, () => resolve());
-    });
-    server.on('error', (e) => this.log(`dashboard: ${e.message}`));
-    this.server = server;
-    this.bound = a;
-    this.log(`dashboard: serving http://${formatListenAddress(a)}/`);
-  }
-
-  async close(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = null;
-    const was = this.bound;
-    this.bound = null;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
-    if (was) this.log(`dashboard: stopped listening on ${formatListenAddress(was)}`);
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      // read-only: there is nothing to change through the dashboard
+      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain', ...SECURITY_HEADERS }).end('read-only: only GET\n');
+      return;
+    }
+    if (!hostAllowed(req.headers.host)) {
+      res.writeHead(421, { 'Content-Type': 'text/plain', ...SECURITY_HEADERS }).end('address the dashboard by IP address or localhost\n');
+      return;
+    }
+    let r: { status: number; type: string; body: string };
+    try {
+      r = this.body(req);
+    } catch (e) {
+      r = { status: 500, type: 'text/plain; charset=utf-8', body: `${e instanceof Error ? e.message : String(e)}\n` };
+    }
+    res.writeHead(r.status, { 'Content-Type': r.type, 'Content-Length': Buffer.byteLength(r.body), ...SECURITY_HEADERS });
+    res.end(req.method === 'HEAD' ? undefined : r.body);
   }
 }

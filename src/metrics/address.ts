@@ -1,10 +1,10 @@
 /**
- * The metrics endpoint's address (`--metrics`, `metrics.listen`): parsed and checked without loading the
+ * The address of the daemon's opt-in HTTP listeners (`--metrics`, `metrics.listen`; `--dashboard`, `dashboard.listen`): parsed and checked without loading the
  * data path, so the config schema and the CLI can use it.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { ConfigError } from '../core/errors.js';
-import type { MetricsConfig } from '../config/types.js';
+import type { DashboardConfig, MetricsConfig } from '../config/types.js';
 import { expectObject, rejectUnknownKeys, requireString } from '../config/fields.js';
 
 export interface ListenAddress {
@@ -28,8 +28,8 @@ export function formatListenAddress(a: ListenAddress): string {
   return isIPv6(a.host) ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
-/** The config's `metrics` object: `{ "listen": "127.0.0.1:9477" }`. */
-export function validateMetricsConfig(input: unknown, path: string): MetricsConfig {
+/** The config's `metrics` and `dashboard` objects: `{ "listen": "127.0.0.1:9477" }`. */
+export function validateListenConfig(input: unknown, path: string): MetricsConfig & DashboardConfig {
   const obj = expectObject(input, path);
   rejectUnknownKeys(obj, ['listen'], path);
   const listen = requireString(obj, 'listen', path);

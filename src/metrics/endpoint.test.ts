@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { freePort } from '../hnv/etcd-testing.js';
 import { describeChange, diff, inverse } from '../config/desired.js';
 import { validateConfig } from '../config/schema.js';
-import { parseListenAddress, validateMetricsConfig } from './address.js';
+import { parseListenAddress, validateListenConfig } from './address.js';
 import { EXPOSITION_CONTENT_TYPE, MetricsEndpoint } from './endpoint.js';
 import { parseExposition, sampleValue } from './exposition.js';
 import type { MetricsSource } from './families.js';
@@ -25,7 +25,7 @@ test('the config\'s metrics.listen: validated with the field named; absent = off
   t.is(validateConfig({ version: 1 }).metrics, undefined);
   t.throws(() => validateConfig({ version: 1, metrics: { listen: 'x:1' } }), { message: /^metrics\.listen: not an IPv4 address/ });
   t.throws(() => validateConfig({ version: 1, metrics: {} }), { message: /^metrics\.listen: required/ });
-  t.throws(() => validateMetricsConfig({ listen: '127.0.0.1:1', port: 2 }, 'metrics'), { message: /^metrics\.port: unknown key/ });
+  t.throws(() => validateListenConfig({ listen: '127.0.0.1:1', port: 2 }, 'metrics'), { message: /^metrics\.port: unknown key/ });
 });
 
 test('a changed metrics address is one setMetrics change, described and inverted', (t) => {
