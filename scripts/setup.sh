@@ -26,6 +26,7 @@ APT_PACKAGES=(
   tmux                 # the `xvs top` test drives the live view in a real terminal
   vagrant shellcheck   # test/vagrant.test.ts: `vagrant validate` of vagrant/Vagrantfile, shellcheck of the scripts
   chromium             # test/dashboard.test.ts: headless Chromium (driven by playwright-core) loads the dashboard
+  libvirt-daemon libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients   # test/libvirt.test.ts: Debian's libvirtd (QEMU driver) runs a domain on an xvs port; virsh
 )
 
 if [ "$(id -u)" != 0 ]; then

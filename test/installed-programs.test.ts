@@ -28,6 +28,9 @@ import { aptPackages, shFunctions, shUses, tsUses, type Use } from '../src/test-
 const EXTRA: Use[] = [
   { program: 'qemu-system-x86_64', where: 'src/lab/vm.ts (spawn(qemu, ...): opts.qemu ?? "qemu-system-x86_64")' },
   { program: 'chromium', where: 'test/dashboard.test.ts (playwright-core launches executablePath /usr/bin/chromium)' },
+  { program: 'libvirtd', where: 'src/lab/libvirt.ts (the private instance\'s `sh -c` script: exec libvirtd)' },
+  { program: 'virtlogd', where: 'src/lab/libvirt.ts (the private instance\'s `sh -c` script: virtlogd --daemon)' },
+  { program: 'mount', where: 'src/lab/libvirt.ts (the private instance\'s `sh -c` script: mount --bind)' },
 ];
 
 function walk(dir: string, ext: RegExp, skip: (rel: string) => boolean): string[] {

@@ -25,7 +25,7 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
   'switch show': [['$0 switch show sw0', 'settings and ports']],
   'switch set': [['$0 switch set sw0 --cpus 0,1', 'pin worker 0 to CPU 0 and worker 1 to CPU 1'], ['$0 switch set sw0 --cpus none', 'unpin them']],
   'port add': [
-    ['$0 port add sw0 vm1', 'a TAP "vm1" for QEMU: -netdev tap,id=n1,ifname=vm1,script=no,downscript=no'],
+    ['$0 port add sw0 vm1', 'a TAP "vm1"; prints the QEMU arguments and the libvirt <interface type=\'ethernet\'> for it'],
     ['$0 port add sw0 vm2 --queues 2', 'a multi-queue TAP (QEMU queues=2, mq=on)'],
     ['$0 port add sw0 ns1 --netdev veth-ns1', 'an existing netdev (a veth into a namespace)'],
   ],

@@ -4,16 +4,17 @@ import type { PortIoKind } from '../config/types.js';
 import { offloadNames } from '../ports/offloads.js';
 import { vlanText } from '../config/desired.js';
 import { PORT_QUEUES_RANGE } from '../config/types.js';
-import { qemuNetArgs } from '../ports/guest-queues.js';
+import { libvirtInterfaceXml, qemuNetArgs } from '../ports/guest-queues.js';
 import { call, counts, intOption, keyValues, out, printJson, table, withJson, type Cli } from './common.js';
 import { portSettingCommands, settingsLines } from './port-settings.js';
 import { iovText } from './sriov.js';
 
-/** the QEMU arguments for a TAP port (null for a port on an existing netdev), one shell-ready line */
-function qemuLine(v: PortView): string | null {
+/** how a VM attaches to a TAP port (null for a port on an existing netdev): QEMU's arguments on one shell-ready line, and libvirt's `<interface>` */
+function vmAttach(v: PortView): { qemu: string; libvirt: string } | null {
   if (v.kind !== 'vm' || v.config === undefined || v.config.netdev !== undefined) return null;
-  const args = qemuNetArgs(v.config.name, v.config.queues ?? 1, v.config.staticMacAddress !== undefined ? { mac: v.config.staticMacAddress } : {});
-  return args.join(' ');
+  const queues = v.config.queues ?? 1;
+  const mac = v.config.staticMacAddress !== undefined ? { mac: v.config.staticMacAddress } : {};
+  return { qemu: qemuNetArgs(v.config.name, queues, mac).join(' '), libvirt: libvirtInterfaceXml(v.config.name, queues, mac) };
 }
 
 /** `afpacket`, or `pcap (libpcap; offloads turned off on veth3: tcp-segmentation-offload, …)` */
@@ -73,10 +74,11 @@ export function portCommands(y: Cli): Cli {
           else out(`added port "${v.name}" (${v.netdev}) to switch "${v.switch}"${pcapNote(v)}`);
           if (!a.json && v.iov) out(iovText(v.iov));
           // an iovWeight port printed its own QEMU arguments (the VF and its virtio standby)
-          const qemu = a.json || v.iov ? null : qemuLine(v);
-          if (qemu !== null) {
+          const attach = a.json || v.iov ? null : vmAttach(v);
+          if (attach !== null) {
             const n = v.config?.queues ?? 1;
-            out(`QEMU: ${qemu}`);
+            out(`QEMU: ${attach.qemu}`);
+            out(`libvirt (in the domain's <devices>):\n${attach.libvirt.replace(/^/gm, '  ')}`);
             if (n > 1) out(`in the guest: ethtool -L eth0 combined ${n} (best with ${n} vCPUs: -smp ${n})`);
           }
         },
@@ -137,7 +139,8 @@ export function portCommands(y: Cli): Cli {
               ['up', p.up],
               ['mtu', p.mtu ?? null],
               ['queues', p.kind === 'vm' && p.config?.netdev === undefined ? p.config?.queues ?? 1 : null],
-              ['qemu', qemuLine(p)],
+              ['qemu', vmAttach(p)?.qemu ?? null],
+              ['libvirt', vmAttach(p)?.libvirt.replace(/\n\s*/g, '') ?? null],
               ['io', ioText(p)],
               ['state', p.running ? 'running' : 'down (see "xvs daemon status")'],
               ['rx', s ? `${s.rxPackets} packets, ${s.rxBytes} bytes` : null],

@@ -12,7 +12,7 @@ import { describe, diff } from '../config/desired.js';
 import { validateConfig, validatePort } from '../config/schema.js';
 import type { XvsConfig } from '../config/types.js';
 import { cleanPrefix, testPrefix } from '../lab/netlab.js';
-import { qemuNetArgs, tapQueueAction } from './guest-queues.js';
+import { libvirtInterfaceXml, qemuNetArgs, tapQueueAction } from './guest-queues.js';
 import { addonPath } from './native/index.js';
 import { createPersistentTap, destroyPersistentTap, fitTapQueues, tapIsMultiQueue } from './tap.js';
 
@@ -31,6 +31,23 @@ test('qemuNetArgs: single queue as before, N queues with queues=N, mq=on and 2N+
     '-netdev', 'tap,id=n0,ifname=tap7,script=no,downscript=no,queues=16,vhost=off',
     '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:00:00:07,mq=on,vectors=34',
   ]);
+});
+
+test('libvirtInterfaceXml: type ethernet on the TAP, managed no, virtio; the MAC and queues when the port has them', (t) => {
+  t.is(libvirtInterfaceXml('vm1', 1), [
+    "<interface type='ethernet'>",
+    "  <target dev='vm1' managed='no'/>",
+    "  <model type='virtio'/>",
+    '</interface>',
+  ].join('\n'));
+  t.is(libvirtInterfaceXml('vm2', 4, { mac: '52:54:00:00:00:02' }), [
+    "<interface type='ethernet'>",
+    "  <mac address='52:54:00:00:00:02'/>",
+    "  <target dev='vm2' managed='no'/>",
+    "  <model type='virtio'/>",
+    "  <driver queues='4'/>",
+    '</interface>',
+  ].join('\n'));
 });
 
 test('tapQueueAction: keep what fits; recreate only what xvs made and nobody holds', (t) => {

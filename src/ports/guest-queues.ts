@@ -12,7 +12,7 @@
  * frames from the guest enter the same netdev's receive path, where the packet socket sees them; what the
  * switch sends on the netdev is spread over the queues by the TAP (flow hash, "rx follows tx").
  *
- * Pure: the CLI uses it to print the QEMU arguments; ports/tap.ts acts on `tapQueueAction`'s answer.
+ * Pure: the CLI uses it to print the QEMU arguments and the libvirt interface XML; ports/tap.ts acts on `tapQueueAction`'s answer.
  */
 
 /**
@@ -27,6 +27,25 @@ export function qemuNetArgs(tap: string, queues: number, opts: { id?: string; ma
   const netdev = `tap,id=${id},ifname=${tap},script=no,downscript=no${mq ? `,queues=${queues}` : ''},vhost=off`;
   const device = `virtio-net-pci,netdev=${id}${opts.mac !== undefined ? `,mac=${opts.mac}` : ''}${mq ? `,mq=on,vectors=${2 * queues + 2}` : ''}`;
   return ['-netdev', netdev, '-device', device];
+}
+
+/**
+ * The libvirt `<interface>` element that attaches a domain to TAP port `tap` (docs/OPERATIONS.md "libvirt"):
+ * `type='ethernet'` with `managed='no'`, so libvirt opens the TAP xvs made by name and neither creates nor
+ * deletes it, nor changes its MTU, addresses or link state. libvirt opens it with IFF_VNET_HDR for a virtio
+ * model (offloads pass through as with QEMU's own `-netdev tap`), and N times with IFF_MULTI_QUEUE for
+ * `<driver queues='N'/>`, which must match the TAP's multi-queue flag just as QEMU's `queues=N`.
+ * vhost is left to libvirt (it uses vhost-net only for KVM domains, where /dev/vhost-net exists).
+ */
+export function libvirtInterfaceXml(tap: string, queues: number, opts: { mac?: string } = {}): string {
+  return [
+    "<interface type='ethernet'>",
+    ...(opts.mac !== undefined ? [`  <mac address='${opts.mac}'/>`] : []),
+    `  <target dev='${tap}' managed='no'/>`,
+    "  <model type='virtio'/>",
+    ...(queues > 1 ? [`  <driver queues='${queues}'/>`] : []),
+    '</interface>',
+  ].join('\n');
 }
 
 /** What to do with an existing TAP whose multi-queue flag differs from the port's `queues` */
