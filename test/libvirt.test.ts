@@ -1,6 +1,6 @@
 /**
  * A libvirt domain on an xvs VM port (issue 13 item 2), for real: Debian's libvirtd with the QEMU driver
- * (TCG), in a private instance (src/lab/libvirt.ts), starts the lab image as a transient domain whose NIC
+ * (TCG), in a private instance (src/lab/libvirt.ts), defines and starts the lab image as a domain whose NIC
  * is exactly the `<interface type='ethernet'>` snippet `xvs port add` printed. Through the switch, a
  * namespace on a veth port pings the guest, downloads a file from it and uploads one into it (md5 checked
  * on both sides); the switch learned the guest's MAC on the TAP port; the TAP is held by libvirt's QEMU
@@ -86,8 +86,9 @@ test.serial('a libvirt domain on the port: ping, a download from the guest and a
   const h = lab!.hosts[0]!;
   vm = startLibvirtVm(lv!, {
     name: `${P}-dom`, interfaceXml: printedInterface(portAddOut), mac: VM_MAC, ip: `${VM_IP}/24`, peer: h.ip, run: 'serve',
-    extra: { size: String(1024 * 1024 + Math.floor(Math.random() * 512 * 1024)), 'http-port': '8080' },
+    extra: { size: String(1024 * 1024 + Math.floor(Math.random() * 512 * 1024)), 'http-port': '8080' }, define: true,
   });
+  t.regex(lv!.virsh('list', '--all', '--persistent', '--name'), new RegExp(`^${P}-dom$`, 'm'), 'the domain is defined');
   t.true(vm.running(), 'libvirt lists the domain as running');
   const served = await vm.waitResult('serve-file', 90_000);
   await vm.waitFor(/XVS-STATE ready/, 30_000);
@@ -136,7 +137,7 @@ test.serial('destroying the domain leaves the TAP to xvs (managed=no): still the
   t.true(existsSync(`/sys/class/net/${TAP}`), 'libvirt did not delete the TAP');
   const ports = d!.json<Array<{ name: string }>>('port', 'list', SW);
   t.true(ports.some((p) => p.name === TAP));
-  // a second domain on the same port pings through the switch (libvirt reopened the TAP xvs keeps)
+  // a second (transient) domain on the same port pings through the switch (libvirt reopened the TAP xvs keeps)
   const h = lab!.hosts[0]!;
   vm = startLibvirtVm(lv!, {
     name: `${P}-dom2`, interfaceXml: printedInterface(portAddOut), mac: VM_MAC, ip: `${VM_IP}/24`, peer: h.ip, run: 'ping', extra: { count: '3' },

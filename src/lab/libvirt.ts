@@ -9,7 +9,7 @@
  * namespace is the host's: the domains attach to TAPs there, as with a system libvirtd.
  *
  * `startLibvirtVm` boots the lab image (vm.ts: kernel + busybox initramfs, the same kernel command line and
- * `XVS-RESULT` lines) as a transient domain (`virsh create`) whose NIC is the `<interface>` snippet
+ * `XVS-RESULT` lines) as a defined (`virsh define` + `start`) or transient (`virsh create`) domain whose NIC is the `<interface>` snippet
  * `xvs port add` prints, with its serial console in a file the handle reads.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -127,7 +127,7 @@ export async function startPrivateLibvirtd(tag: string): Promise<PrivateLibvirtd
   cpSync('/etc/libvirt', path.join(dir, 'etc'), { recursive: true });
   // only local clients on the instance's own unix socket; the sockets go in its private /run/libvirt
   writeFileSync(path.join(dir, 'etc', 'libvirtd.conf'), 'listen_tls = 0\nlisten_tcp = 0\nunix_sock_group = "root"\n');
-  // a domain definition or network a system libvirtd keeps must not autostart here
+  // a domain definition or network a system libvirtd keeps must not autostart here (the instance defines its own)
   for (const sub of ['qemu', 'storage', 'nwfilter']) rmSync(path.join(dir, 'etc', sub), { recursive: true, force: true });
   mkdirSync(path.join(dir, 'etc', 'qemu'), { recursive: true });
   const binds: Record<(typeof PRIVATE_DIRS)[number], string> = {
@@ -238,6 +238,8 @@ export interface LibvirtVmOptions {
   readonly run: VmRun;
   readonly extra?: Readonly<Record<string, string>>;
   readonly memoryMb?: number;
+  /** `virsh define` + `virsh start` (kept in the instance's private /etc/libvirt/qemu) instead of a transient `virsh create` */
+  readonly define?: boolean;
 }
 
 export interface LibvirtVm {
@@ -252,7 +254,7 @@ export interface LibvirtVm {
   waitFor(re: RegExp, ms: number): Promise<RegExpMatchArray>;
   /** whether libvirt still lists the domain */
   running(): boolean;
-  /** `virsh destroy` (no error when it has already gone) */
+  /** `virsh destroy` (no error when it has already gone); a defined domain stays defined */
   destroy(): void;
 }
 
@@ -275,7 +277,12 @@ export function startLibvirtVm(lv: PrivateLibvirtd, o: LibvirtVmOptions): Libvir
   });
   const xmlFile = path.join(dir, 'domain.xml');
   writeFileSync(xmlFile, xml);
-  lv.virsh('create', xmlFile);
+  if (o.define === true) {
+    lv.virsh('define', xmlFile);
+    lv.virsh('start', o.name);
+  } else {
+    lv.virsh('create', xmlFile);
+  }
   const output = (): string => (existsSync(serialLog) ? readFileSync(serialLog, 'utf8').replace(/\r/g, '') : '');
   const tail = (): string => `\n--- ${o.name} serial (tail) ---\n${output().split('\n').slice(-15).join('\n')}`;
   const poll = async <T>(what: string, ms: number, test: () => T | undefined): Promise<T> => {
