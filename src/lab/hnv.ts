@@ -24,8 +24,9 @@
  * (IcmpInEchos of its /proc/net/snmp): with overlapping CAs, red-h0 pinging 10.0.0.12 is answered by
  * red-h1, which says nothing about blue-h1. Every echo request counted in a namespace of the other
  * tenant than the source's is a leak (expected: none). QEMU VMs ping on request (guest script `reach`:
- * a TCP request from a namespace VM of its own tenant and host). One source at a time, so the
- * counters belong to that source.
+ * a TCP request from a namespace VM of its own tenant and host). The pairs run in rounds: one source
+ * tenant at a time, distinct sources and distinct targets in a round, so a target's counter belongs to
+ * its one source of the round and a count in the other tenant's namespaces is a leak.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -232,38 +233,54 @@ export async function startHnvLab(opts: HnvLabOptions): Promise<HnvLab> {
       row('QEMU VMs booted (TCG) on the hosts\' TAP ports', true, `${vms.length} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
 
-    // the matrix, one source at a time
+    // the matrix in rounds: the pairs of one source tenant at a time, in each round distinct sources and
+    // distinct targets pinging at once, so an echo counted in a target namespace came from that round's one
+    // source for it, and one counted in a namespace of the other tenant is a leak (nobody of that tenant pings)
     const nsEps = endpoints.filter((e) => e.kind === 'netns');
     let leaks = 0;
     let seq = 0;
-    const matrix: ReachMatrix = [];
-    for (const [i, src] of endpoints.entries()) {
-      const line: (boolean | null)[] = [];
-      for (const [j, dst] of endpoints.entries()) {
-        if (i === j) { line.push(null); continue; }
-        const before = nsEps.map((e) => icmpInEchos(vmNs(e)));
-        const ping = async (): Promise<boolean> => {
-          if (src.kind === 'netns') {
-            return spawnSync('ip', ['netns', 'exec', vmNs(src), 'ping', '-c', '3', '-i', '0.2', '-W', '1', dst.ca], { stdio: 'ignore', timeout: 30_000 }).status === 0;
-          }
-          const vm = vms[endpoints.filter((e) => e.kind === 'qemu').indexOf(src)];
-          // ask from the namespace VM of the same tenant on the same host
-          const via = nsEps.find((e) => e.tenant === src.tenant && e.host === src.host);
-          seq++;
-          const got = vm.waitFor(new RegExp(`XVS-RESULT reach (ok|fail) seq=${seq} `), 20_000).catch(() => null);
-          if (via !== undefined) {
-            spawnSync('ip', ['netns', 'exec', vmNs(via), 'sh', '-c', `echo '${seq} ${dst.ca}' | timeout 10 busybox nc ${src.ca} ${REQUEST_PORT}`], { stdio: 'ignore', timeout: 20_000 });
-          }
-          return (await got)?.[1] === 'ok';
-        };
-        // a second try before a ✗: a busy machine may lose the first echoes (the counters cover both)
-        const answered = (await ping()) || (await ping());
-        const after = nsEps.map((e) => icmpInEchos(vmNs(e)));
-        nsEps.forEach((e, k) => { if (e.tenant !== src.tenant) leaks += after[k] - before[k]; });
-        const k = nsEps.indexOf(dst);
-        line.push(answered && (k < 0 || after[k] > before[k]));
+    const matrix: ReachMatrix = endpoints.map((_, i) => endpoints.map((__, j) => (i === j ? null : false)));
+    const exitCode = (cmd: string, args: string[], timeoutMs: number): Promise<number> => new Promise((resolve) => {
+      const c = spawn(cmd, args, { stdio: 'ignore', timeout: timeoutMs });
+      c.on('error', () => resolve(-1));
+      c.on('exit', (code) => resolve(code ?? -1));
+    });
+    const ping = async (src: HnvEndpoint, dst: HnvEndpoint): Promise<boolean> => {
+      if (src.kind === 'netns') {
+        return (await exitCode('ip', ['netns', 'exec', vmNs(src), 'ping', '-c', '3', '-i', '0.2', '-W', '1', dst.ca], 30_000)) === 0;
       }
-      matrix.push(line);
+      const vm = vms[endpoints.filter((e) => e.kind === 'qemu').indexOf(src)];
+      // ask from the namespace VM of the same tenant on the same host
+      const via = nsEps.find((e) => e.tenant === src.tenant && e.host === src.host);
+      const n = ++seq;
+      const got = vm.waitFor(new RegExp(`XVS-RESULT reach (ok|fail) seq=${n} `), 20_000).catch(() => null);
+      if (via !== undefined) {
+        await exitCode('ip', ['netns', 'exec', vmNs(via), 'sh', '-c', `echo '${n} ${dst.ca}' | timeout 10 busybox nc ${src.ca} ${REQUEST_PORT}`], 20_000);
+      }
+      return (await got)?.[1] === 'ok';
+    };
+    for (const tenant of [...new Set(endpoints.map((e) => e.tenant))]) {
+      const pending: [number, number][] = [];
+      endpoints.forEach((src, i) => {
+        if (src.tenant === tenant) endpoints.forEach((_, j) => { if (i !== j) pending.push([i, j]); });
+      });
+      while (pending.length > 0) {
+        const round: [number, number][] = [];
+        for (const pair of pending) {
+          if (round.every(([i, j]) => i !== pair[0] && j !== pair[1])) round.push(pair);
+        }
+        for (const pair of round) pending.splice(pending.indexOf(pair), 1);
+        const before = nsEps.map((e) => icmpInEchos(vmNs(e)));
+        // a second try before a ✗: a busy machine may lose the first echoes (the counters cover both)
+        const answered = await Promise.all(round.map(async ([i, j]) =>
+          (await ping(endpoints[i], endpoints[j])) || (await ping(endpoints[i], endpoints[j]))));
+        const after = nsEps.map((e) => icmpInEchos(vmNs(e)));
+        nsEps.forEach((e, k) => { if (e.tenant !== tenant) leaks += after[k] - before[k]; });
+        round.forEach(([i, j], r) => {
+          const k = nsEps.indexOf(endpoints[j]);
+          matrix[i][j] = answered[r] && (k < 0 || after[k] > before[k]);
+        });
+      }
     }
     const expected = expectedMatrix(endpoints);
     const wrong = matrix.flat().filter((v, n) => v !== expected.flat()[n]).length;
