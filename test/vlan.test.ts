@@ -56,7 +56,19 @@ function ping(h: Host, ip: string): boolean {
   }
 }
 
-/** tshark on `dev` (in `h`'s namespace, or the root one) while `during` runs: "vlan.id<TAB>src<TAB>dst" of ICMP and ARP frames */
+/** the same as `ping`, without blocking: several sources at once */
+function pingAsync(h: Host, ip: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const p = spawn('ip', ['netns', 'exec', h.ns, 'ping', '-c', '2', '-i', '0.2', '-W', '1', ip], { stdio: 'ignore', timeout: 20_000 });
+    p.once('error', () => resolve(false));
+    p.once('exit', (code) => resolve(code === 0));
+  });
+}
+
+/**
+ * tshark on `dev` (in `h`'s namespace, or the root one) while `during` runs: "vlan.id<TAB>src<TAB>dst" of ICMP
+ * and ARP frames. tshark stops (SIGINT, which flushes) one second after `during` returns, at most 8 s after it started.
+ */
 async function capture(h: Host | null, dev: string | string[], during: () => void): Promise<string[]> {
   const args = ['tshark', ...(Array.isArray(dev) ? dev : [dev]).flatMap((x) => ['-i', x]), '-a', 'duration:8', '-l', '-Y', 'icmp or arp', '-T', 'fields',
     '-e', 'vlan.id', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'arp.src.proto_ipv4', '-e', 'arp.dst.proto_ipv4'];
@@ -68,6 +80,9 @@ async function capture(h: Host | null, dev: string | string[], during: () => voi
   const exited = new Promise<void>((r) => p.once('exit', () => r()));
   for (let i = 0; i < 60 && !err.includes('Capturing on'); i++) await new Promise((r) => setTimeout(r, 100));
   during();
+  await new Promise((r) => setTimeout(r, 1000));
+  // `ip netns exec` execs tshark in place: the child's PID is tshark's
+  if (p.exitCode === null && p.pid !== undefined) { try { process.kill(p.pid, 'SIGINT'); } catch { /* gone */ } }
   await exited;
   if (!err.includes('Capturing on')) throw new Error(`tshark did not start: ${err}`);
   // one line per frame: vlan, source IP (IP or ARP sender), destination IP (IP or ARP target)
@@ -185,8 +200,14 @@ test.serial('VLANs and private VLANs: reachability within and across, tags on th
   const got: boolean[][] = [];
   const want: boolean[][] = [];
   const rows = [`${'from\\to'.padEnd(6)}${names.map((n) => n.padStart(6)).join('')}`];
-  for (const x of names) {
-    const g = names.map((y) => (x === y ? true : ping(hosts.get(x)!, ips.get(y)![0])));
+  // every source at once, each through its targets in turn (reachability is the source's own replies)
+  const answers = await Promise.all(names.map(async (x) => {
+    const g: boolean[] = [];
+    for (const y of names) g.push(x === y ? true : await pingAsync(hosts.get(x)!, ips.get(y)![0]));
+    return g;
+  }));
+  for (const [xi, x] of names.entries()) {
+    const g = answers[xi]!;
     got.push(g);
     want.push(names.map((y) => x === y || expected(x, y)));
     rows.push(`${x.padEnd(6)}${g.map((ok, k) => (names[k] === x ? '·' : ok ? 'yes' : '-').padStart(6)).join('')}`);
