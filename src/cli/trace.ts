@@ -19,7 +19,7 @@ function render(t: TraceView): string {
   for (const s of t.steps) {
     const dest = s.destinations ? ` → ${s.destinations.length ? s.destinations.join(', ') : '(none)'}` : '';
     const down = s.down?.length ? ` (link down: ${s.down.join(', ')})` : '';
-    lines.push(`  ${s.direction.padEnd(7)} ${`${s.kind}:${s.stage}`.padEnd(26)} ${s.verdict}${s.reason ? ` (${s.reason})` : ''}${dest}${down}`);
+    lines.push(`  ${s.direction.padEnd(8)} ${`${s.kind}:${s.stage}`.padEnd(26)} ${s.verdict}${s.reason ? ` (${s.reason})` : ''}${dest}${down}`);
   }
   lines.push(`verdict: ${t.summary}`);
   return lines.join('\n');
