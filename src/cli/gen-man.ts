@@ -5,10 +5,10 @@
  *   node dist/src/cli/gen-man.js --check    exit 1 if it is not up to date
  * package.json's "man" installs it with `npm install -g` (`man xvs`).
  */
+import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { fromRoot, LAB_CLI } from '../repo-root.js';
+import { generatedFileMain } from '../generated-file.js';
 
 export const MAN_PAGE = fromRoot('man', 'xvs.8');
 
@@ -91,17 +91,4 @@ export function manPage(): string {
   return renderManPage(helpPages(), packageVersion());
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const text = manPage();
-  if (process.argv.includes('--check')) {
-    let current = '';
-    try { current = readFileSync(MAN_PAGE, 'utf8'); } catch { /* missing: not up to date */ }
-    if (current !== text) {
-      process.stderr.write('man/xvs.8 is not up to date: node dist/src/cli/gen-man.js\n');
-      process.exit(1);
-    }
-  } else {
-    writeFileSync(MAN_PAGE, text);
-    process.stdout.write(`wrote ${MAN_PAGE}\n`);
-  }
-}
+await generatedFileMain(import.meta.url, MAN_PAGE, manPage);

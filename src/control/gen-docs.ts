@@ -5,8 +5,6 @@
  *   node dist/src/control/gen-docs.js --check    exit 1 if it is not up to date
  * Only the text between the BEGIN/END GENERATED markers is written; the prose around it is hand-written.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { fromRoot } from '../repo-root.js';
 import { MAC_AGING_RANGE, MAC_TABLE_LIMIT_RANGE, PORT_MAC_LIMIT_RANGE, WORKERS_RANGE, DEFAULT_WORKERS } from '../config/schema.js';
 import { FDB_PAGE_DEFAULT, FDB_PAGE_MAX } from '../forward/fdb-pages.js';
@@ -15,6 +13,7 @@ import { LIMITS, MAX_LINE_BYTES, METHODS, type MethodName } from './protocol.js'
 import { METHOD_DOCS } from './method-docs.js';
 import { DEFAULT_IDLE_SESSION_TIMEOUT, PORT_SETTING_RANGES as R } from '../config/port-settings.js';
 import { MAX_ACLS_PER_PORT, MAX_EXTENDED_ACLS_PER_PORT } from '../policy/counters.js';
+import { generatedFileMain } from '../generated-file.js';
 
 export const BEGIN = '<!-- BEGIN GENERATED: methods and ranges (src/control/gen-docs.ts; edit the code, not this block) -->';
 export const END = '<!-- END GENERATED -->';
@@ -88,17 +87,4 @@ export function withGeneratedBlock(doc: string): string {
   return doc.slice(0, a) + generateControlBlock() + doc.slice(b + END.length);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const target = fromRoot('docs', 'CONTROL.md');
-  const cur = readFileSync(target, 'utf8');
-  const md = withGeneratedBlock(cur);
-  if (process.argv.includes('--check')) {
-    if (cur !== md) {
-      console.error('docs/CONTROL.md is out of date: run node dist/src/control/gen-docs.js');
-      process.exit(1);
-    }
-  } else {
-    writeFileSync(target, md);
-    console.log(`wrote ${target}`);
-  }
-}
+await generatedFileMain(import.meta.url, fromRoot('docs', 'CONTROL.md'), withGeneratedBlock);

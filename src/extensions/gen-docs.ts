@@ -6,12 +6,12 @@
  * The hand-written guide (the model, the API, the plug-in tutorial) is docs/extensions-guide.md, the
  * one source of that text: EXTENSIONS.md links to it (with its section list) and repeats none of it.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fromRoot } from '../repo-root.js';
-import { fileURLToPath } from 'node:url';
 import { renderExtensionDoc } from './docs.js';
 import { BUILTIN_EXTENSIONS, ExtensionRegistry, missingDocSections } from './registry.js';
 import { STAGE_LIST } from '../pipeline/stage-list.js';
+import { generatedFileMain } from '../generated-file.js';
 
 /** GitHub's heading anchor: lower case, punctuation dropped, spaces to dashes */
 function anchor(heading: string): string {
@@ -53,18 +53,4 @@ export async function generateExtensionsMarkdown(): Promise<string> {
   return `${parts.join('\n').trimEnd()}\n`;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const target = fromRoot('docs', 'EXTENSIONS.md');
-  const md = await generateExtensionsMarkdown();
-  if (process.argv.includes('--check')) {
-    let cur = '';
-    try { cur = readFileSync(target, 'utf8'); } catch { /* missing */ }
-    if (cur !== md) {
-      console.error('docs/EXTENSIONS.md is out of date: run node dist/src/extensions/gen-docs.js');
-      process.exit(1);
-    }
-  } else {
-    writeFileSync(target, md);
-    console.log(`wrote ${target}`);
-  }
-}
+await generatedFileMain(import.meta.url, fromRoot('docs', 'EXTENSIONS.md'), () => generateExtensionsMarkdown());
