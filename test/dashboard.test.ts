@@ -9,10 +9,10 @@
  */
 import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { restoreOntoHeldAddress } from '../src/test-support/opt-in-listener.js';
 import { TestDaemon } from '../src/test-support/daemon.js';
 import { NetLab, testPrefix } from '../src/lab/netlab.js';
 import { freePort } from '../src/hnv/etcd-testing.js';
@@ -176,26 +176,13 @@ test.serial('dashboard.listen in the config: applied by config apply, in daemon 
   await t.throwsAsync(fetch(`http://127.0.0.1:${port}/`), undefined, 'off when the document has none');
   t.regex(d.xvs('daemon', 'status').out, /dashboard: +off/);
 
-  // restored onto an address another process holds: the daemon runs, daemon status names the field
-  writeFileSync(file, JSON.stringify({ version: 1, switches: [], dashboard: { listen: `127.0.0.1:${port}` } }));
-  t.is(d.xvs('config', 'apply', file).code, 0);
-  await d.stop();
-  const holder = createServer();
-  await new Promise<void>((r) => holder.listen(port, '127.0.0.1', r));
-  try {
-    await d.start();
-  } finally {
-    await new Promise<void>((r) => holder.close(() => r()));
-  }
-  const status = d.json<{ problems: { field: string; message: string }[]; dashboard?: string }>('daemon', 'status');
-  t.is(status.dashboard, undefined);
-  t.regex(status.problems.find((p) => p.field === 'dashboard.listen')?.message ?? '', /EADDRINUSE/);
+  // restored onto an address another process holds: the daemon runs, daemon status names the field;
   // another address applied: serving again, the problem resolved
-  const port2 = await freePort();
-  writeFileSync(file, JSON.stringify({ version: 1, switches: [], dashboard: { listen: `127.0.0.1:${port2}` } }));
-  t.is(d.xvs('config', 'apply', file).code, 0);
-  t.is((await fetch(`http://127.0.0.1:${port2}/`)).status, 200);
-  t.deepEqual(d.json<{ problems: unknown[] }>('daemon', 'status').problems, []);
+  const held = await restoreOntoHeldAddress(d, file, 'dashboard', port, '/');
+  t.is(held.whileHeld['dashboard'], undefined);
+  t.regex(held.whileHeld.problems.find((p) => p.field === 'dashboard.listen')?.message ?? '', /EADDRINUSE/);
+  t.is(held.movedStatus, 200);
+  t.deepEqual(held.problemsAfterMove, []);
 });
 
 test.serial('--dashboard with a bad address: the daemon refuses to start, naming the flag', async (t) => {

@@ -9,8 +9,8 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
+import { restoreOntoHeldAddress } from '../src/test-support/opt-in-listener.js';
 import { TestDaemon } from '../src/test-support/daemon.js';
 import { NetLab, testPrefix } from '../src/lab/netlab.js';
 import { HnvTopology, type HnvHost } from '../src/test-support/hnv-hosts.js';
@@ -127,27 +127,14 @@ test.serial('metrics.listen in the config: applied by config apply, restored at 
 
   t.regex(d.xvs('daemon', 'status').out, /metrics: +off/);
 
-  // restored onto an address another process holds: the daemon runs, daemon status names the field
-  writeFileSync(file, JSON.stringify({ version: 1, switches: [], metrics: { listen: `127.0.0.1:${port}` } }));
-  t.is(d.xvs('config', 'apply', file).code, 0);
-  await d.stop();
-  const holder = createServer();
-  await new Promise<void>((r) => holder.listen(port, '127.0.0.1', r));
-  try {
-    await d.start();
-  } finally {
-    await new Promise<void>((r) => holder.close(() => r()));
-  }
-  const status = d.json<{ problems: { field: string; message: string }[]; metrics?: string }>('daemon', 'status');
-  t.is(status.metrics, undefined);
-  t.like(status.problems.find((p) => p.field === 'metrics.listen'), { field: 'metrics.listen' });
-  t.regex(status.problems.find((p) => p.field === 'metrics.listen')?.message ?? '', /EADDRINUSE/);
+  // restored onto an address another process holds: the daemon runs, daemon status names the field;
   // another address applied: serving again, the problem resolved
-  const port2 = await freePort();
-  writeFileSync(file, JSON.stringify({ version: 1, switches: [], metrics: { listen: `127.0.0.1:${port2}` } }));
-  t.is(d.xvs('config', 'apply', file).code, 0);
-  t.is((await fetch(`http://127.0.0.1:${port2}/metrics`)).status, 200);
-  t.deepEqual(d.json<{ problems: unknown[] }>('daemon', 'status').problems, []);
+  const held = await restoreOntoHeldAddress(d, file, 'metrics', port, '/metrics');
+  t.is(held.whileHeld['metrics'], undefined);
+  t.like(held.whileHeld.problems.find((p) => p.field === 'metrics.listen'), { field: 'metrics.listen' });
+  t.regex(held.whileHeld.problems.find((p) => p.field === 'metrics.listen')?.message ?? '', /EADDRINUSE/);
+  t.is(held.movedStatus, 200);
+  t.deepEqual(held.problemsAfterMove, []);
 
   // the flag: a bad address stops the daemon before it starts, naming --metrics
   const flagged = new TestDaemon({}, [], ['--metrics', 'localhost:9477']);
