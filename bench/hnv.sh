@@ -13,11 +13,17 @@
 #         (60-byte frames; kpps received by the socket in the receiving VM namespace); trafgen's 60-byte
 #         UDP flood (kpps arriving at the receiving VM's NIC: what the tunnel delivers, whatever the
 #         receiving socket keeps up with)
-#     -t  seconds of traffic per measurement, 1..60 (default 3)
+#     -t  seconds of traffic per measurement, 1..60 (default 3; flood64: XB_FLOOD_T, default 6)
 #     -o  output directory (default bench/results/<date>-<time>-hnv): raw.csv, table.txt, ratios.txt,
 #         meta.txt, logs/
 #     -S  skip bench/setup.sh (packages and build)
-#   env XVS_WORKERS (1), XB_QUIET_MAX / XB_QUIET_WAIT / XB_QUIET_BUDGET as bench/run.sh
+#   env XVS_WORKERS (1), XB_QUIET_MAX / XB_QUIET_WAIT / XB_QUIET_BUDGET as bench/run.sh;
+#   XB_FLOOD_GEN_CPU (0) / XB_FLOOD_SW_CPU (1): during flood64 trafgen runs on the first CPU and both
+#   xvs daemons (every thread) on the second, so that the switches' own cost per frame decides what
+#   arrives, not how the scheduler shares two CPUs between the generator and the daemons ("none": no pinning)
+#   XB_FLOOD_RATE (400000): frames per second trafgen offers in flood64 ("none": as many as it can), above
+#   what plain xvs delivers here, so every configuration is saturated but the sending switch does not
+#   spend the shared CPU on frames the receiving one drops (ratios.txt says when plain was not saturated)
 #
 # Topology (every name xb*; the VM endpoints are bench/topo.sh's, so bench/workloads.sh runs as is):
 #   xbns0 (VM, 198.18.0.10) --veth xbe0|xbv0-- xbnsh0 (host 0) --xbu0|xbu1 veth (underlay)-- xbnsh1
@@ -39,7 +45,7 @@ CONFIGS="kernel plain vxlan nvgre"
 WORKLOADS="tcp udp64 flood64"
 OUT=
 SETUP=1
-usage() { sed -n '5,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '5,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while getopts "r:c:w:t:o:Sh" o; do
     case "$o" in
         r) REPS=$OPTARG;; c) CONFIGS=$OPTARG;; w) WORKLOADS=$OPTARG;; t) XB_T=$OPTARG;; o) OUT=$OPTARG;;
@@ -195,6 +201,17 @@ wait_quiet() {
     done
 }
 
+# flood64's CPUs (see the usage): the daemons' threads to one CPU for the flood, back to all after it
+FLOOD_GEN_CPU=${XB_FLOOD_GEN_CPU:-0}
+FLOOD_SW_CPU=${XB_FLOOD_SW_CPU:-1}
+FLOOD_RATE=${XB_FLOOD_RATE:-400000}
+ALL_CPUS=0-$(($(nproc) - 1))
+pin_daemons() {  # pin_daemons CPULIST
+    local p
+    [ "$FLOOD_SW_CPU" = none ] && return 0
+    for p in ${DPIDS[@]:-}; do taskset -a -p -c "$1" "$p" >/dev/null 2>&1 || xb_log "taskset $1 $p failed"; done
+}
+
 row() {  # row REP CONFIG NAME OFFLOAD WORKLOAD METRIC VALUE UNIT
     echo "$(date +%s),$1,$2,$3,hnv,$4,$5,$6,$7,$8" >>"$OUT/raw.csv"
 }
@@ -229,7 +246,13 @@ run_one() {  # run_one REP NAME OFFLOAD
             row "$rep" "$cfg" "$name" "$off" "$wl" error 1 "measurement lock busy for ${XB_LOCK_WAIT} s"; continue
         fi
         lw=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-        out=$(XB_SW_PIDS=$XB_SW_PIDS "xb_wl_$wl" 2>&1); rc=$?
+        if [ "$wl" = flood64 ]; then
+            pin_daemons "$FLOOD_SW_CPU"
+            out=$(XB_SW_PIDS=$XB_SW_PIDS XB_T=${XB_FLOOD_T:-6} XB_FLOOD_CPU=${FLOOD_GEN_CPU#none} XB_FLOOD_RATE=${FLOOD_RATE#none} "xb_wl_$wl" 2>&1); rc=$?
+            pin_daemons "$ALL_CPUS"
+        else
+            out=$(XB_SW_PIDS=$XB_SW_PIDS "xb_wl_$wl" 2>&1); rc=$?
+        fi
         flock -u 9; exec 9>&-
         echo "$out" >"$log.$wl.out"
         row "$rep" "$cfg" "$name" "$off" "$wl" lock_wait_s "$lw" s
@@ -256,6 +279,7 @@ T0=$(date +%s)
     echo "# configs: $ORDER"
     echo "# workloads: $WORKLOADS"
     echo "# xvs: $(git -C "$XB_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') in $XB_ROOT; node $(node --version); workers ${XVS_WORKERS:-1}"
+    echo "# flood64: ${XB_FLOOD_T:-6} s; trafgen on CPU $FLOOD_GEN_CPU offering $FLOOD_RATE frames/s, the xvs daemons on CPU $FLOOD_SW_CPU"
     echo "# versions: $(iperf3 --version 2>/dev/null | head -1); $(ip -V)"
 } | tee "$OUT/meta.txt"
 echo "epoch,rep,config,switch,kind,offload,workload,metric,value,unit" >"$OUT/raw.csv"
@@ -289,6 +313,11 @@ for (const [wl, label] of [['udp64', '64 B UDP kpps'], ['flood64', '64 B flood k
   for (const off of ['on', 'off']) {
     for (const enc of ['vxlan', 'nvgre']) ratio(`${label}: ${enc}:${off} / plain:${off}`, med(`${enc}:${off}`, wl, 'kpps_rx'), med(`plain:${off}`, wl, 'kpps_rx'), 0.85);
   }
+}
+// a flood ratio decides only when plain xvs was saturated too (it delivered less than trafgen offered)
+for (const off of ['on', 'off']) {
+  const rx = med(`plain:${off}`, 'flood64', 'kpps_rx'), tx = med(`plain:${off}`, 'flood64', 'kpps_tx');
+  if (Number.isFinite(rx) && rx >= 0.95 * tx) lines.push(`64 B flood: plain:${off} delivered ${rx.toFixed(1)} of ${tx.toFixed(1)} kpps offered: not saturated, raise XB_FLOOD_RATE`);
 }
 for (const off of ['on', 'off']) ratio(`TCP Gb/s: vxlan:${off} / kernel:${off}`, med(`vxlan:${off}`, 'tcp', 'gbps'), med(`kernel:${off}`, 'tcp', 'gbps'), 0.7);
 console.log(lines.join('\n'));

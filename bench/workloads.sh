@@ -95,8 +95,11 @@ EOF
     ip netns exec "$dst" ping -c 1 -W 1 "$(xb_ip 0)" >/dev/null 2>&1
     ip netns exec "$bys" ping -c 1 -W 1 "$(xb_ip 0)" >/dev/null 2>&1
     # trafgen forks a worker; timeout signals the whole group: the flood ends after 1 + XB_T + 1 s at most
+    # XB_FLOOD_CPU: run trafgen on that CPU only (bench/hnv.sh pins the switches to another one);
+    # XB_FLOOD_RATE: offer that many frames per second instead of as many as trafgen can send
     ip netns exec "$src" timeout --signal=INT --kill-after=2 $((XB_T + 2)) \
-        trafgen -o "$(xb_nic 0)" -i "$cfg" -P 1 -C -Q --no-sock-mem >"$log" 2>&1 9>&- &
+        ${XB_FLOOD_CPU:+taskset -c "$XB_FLOOD_CPU"} trafgen -o "$(xb_nic 0)" -i "$cfg" -P 1 -C -Q --no-sock-mem \
+        ${XB_FLOOD_RATE:+-b "${XB_FLOOD_RATE}pps"} >"$log" 2>&1 9>&- &
     tg=$!
     sleep 1
     kill -0 "$tg" 2>/dev/null || { xb_error flood64 "trafgen exited: $(tail -2 "$log")"; wait "$tg"; return 0; }

@@ -7,7 +7,7 @@ import test from 'ava';
 import { FramePool, HEADROOM } from '../../core/frame-pool.js';
 import { inetChecksum, ipFrame, slotWithVnet, tsharkFields, vnetOf } from '../../test-support/hnv-frames.js';
 import { TunnelInfo, TunnelParse, parseTunnel, stripOuter } from './decap.js';
-import { buildOuterTemplate, encapsulate, innerFlowHash, NVGRE_OVERHEAD, overlayMtu, VXLAN_OVERHEAD, type OuterHeaderSpec } from './encap.js';
+import { buildOuterTemplate, encapsulate, flowHashIpv4, flowSeedIpv4, innerFlowHash, NVGRE_OVERHEAD, OuterWriter, overlayMtu, VXLAN_OVERHEAD, type OuterHeaderSpec } from './encap.js';
 
 const SPEC: OuterHeaderSpec = { encap: 'nvgre', srcMac: '02:aa:00:00:00:01', dstMac: '02:bb:00:00:00:02', srcIp: '192.168.10.1', dstIp: '192.168.10.2' };
 const u16 = (b: Uint8Array, o: number): number => (b[o] << 8) | b[o + 1];
@@ -100,6 +100,60 @@ test('the outer header lands intact at every alignment of the frame start', (t) 
       pool.release(id);
     }
   }
+});
+
+test('OuterWriter writes what encapsulate writes (NVGRE and VXLAN, tagged or not, every alignment, vnet offsets); refuses a slot without headroom', (t) => {
+  const pool = new FramePool(4, 4096);
+  const writer = new OuterWriter();
+  for (const spec of [SPEC, { ...SPEC, vlanId: 7 }, { ...SPEC, encap: 'vxlan' as const }, { ...SPEC, encap: 'vxlan' as const, vlanId: 4094 }]) {
+    const tpl = buildOuterTemplate(spec);
+    for (let shift = 0; shift < 4; shift++) {
+      for (const vsid of [4096, 0xabcdef, 16777214]) {
+        const inner = ipFrame({ payload: 17 + shift, proto: 17, sport: 999 + shift });
+        const ids = [0, 1].map(() => slotWithVnet(pool, inner, { flags: 1, hdrLen: 42, csumStart: 34, csumOffset: 6 }));
+        for (const id of ids) { pool.bytes.copyWithin(pool.dataOffset(id) - shift, pool.dataOffset(id), pool.dataOffset(id) + inner.length); pool.start[id] -= shift; }
+        const hash = innerFlowHash(pool, ids[0]);
+        t.true(encapsulate(pool, ids[0], tpl, vsid, hash));
+        t.true(writer.prepare(pool, tpl, vsid));
+        t.true(writer.write(pool, ids[1], hash | 0));
+        const [a, b] = ids.map((id) => pool.toBytes(id));
+        // the IP identification counts frames (b is the next one): equal once it and the checksum are set aside
+        t.is(u16(b, tpl.ipOffset + 4), (u16(a, tpl.ipOffset + 4) + 1) & 0xffff);
+        t.is(inetChecksum(b, tpl.ipOffset, 20, 0), 0);
+        for (const f of [a, b]) { f[tpl.ipOffset + 4] = 0; f[tpl.ipOffset + 5] = 0; f[tpl.ipOffset + 10] = 0; f[tpl.ipOffset + 11] = 0; }
+        t.deepEqual([...b], [...a], `${spec.encap} vlan ${spec.vlanId ?? 0} shift ${shift} vsid ${vsid}`);
+        t.deepEqual(vnetOf(pool, ids[1]), vnetOf(pool, ids[0]));
+        t.is(pool.vlan[ids[1]], 0);
+        for (const id of ids) pool.release(id);
+      }
+    }
+  }
+  const id = pool.fromBytes(ipFrame({ payload: 10 }));
+  pool.start[id] = 40;
+  t.true(writer.prepare(pool, buildOuterTemplate(SPEC), 5000));
+  t.false(writer.write(pool, id, 0));
+  t.is(pool.start[id], 40);
+});
+
+test('flowHashIpv4 from flowSeedIpv4 is innerFlowHash of an untagged IPv4 frame (TCP, UDP, SCTP, ICMP, fragments, options)', (t) => {
+  const pool = new FramePool(2, 4096);
+  let n = 0;
+  for (const proto of [6, 17, 132, 1]) {
+    for (const sport of [1, 80, 65535]) {
+      const f = ipFrame({ payload: 20, proto: proto === 132 ? 17 : (proto as 6 | 17 | 1), sport });
+      f[23] = proto;
+      for (const frag of [0, 0x2000, 0x0001]) {
+        f[20] = frag >> 8; f[21] = frag & 0xff;
+        const id = pool.fromBytes(f);
+        const off = pool.dataOffset(id);
+        const seed = flowSeedIpv4((f[26] << 24) | (f[27] << 16) | (f[28] << 8) | f[29], (f[30] << 24) | (f[31] << 16) | (f[32] << 8) | f[33]);
+        t.is(flowHashIpv4(seed, pool.bytes, off, f.length) >>> 0, innerFlowHash(pool, id));
+        pool.release(id);
+        n++;
+      }
+    }
+  }
+  t.is(n, 36);
 });
 
 test('encapsulate refuses a slot without headroom (nothing changed)', (t) => {

@@ -133,6 +133,37 @@ function word(b: Uint8Array, o: number): number {
   return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
 }
 
+/** the flow hash's state after an IPv4 frame's two addresses (the batch's decision reuse keeps it per address pair) */
+export function flowSeedIpv4(sip: number, dip: number): number {
+  return mix(mix(0x9747b28c, sip | 0), dip | 0);
+}
+
+/**
+ * innerFlowHash of an untagged IPv4 frame at bytes[off..off+len) (len ≥ 34) whose addresses gave
+ * `seed` (flowSeedIpv4): the protocol and the first L4 word, then the finaliser; the same bits as a
+ * signed 32-bit int (a small integer to V8: an unsigned one above 2^31 would be boxed per call)
+ */
+export function flowHashIpv4(seed: number, b: Uint8Array, off: number, len: number): number {
+  const o = off + 14;
+  const proto = b[o + 9];
+  let h = mix(seed, proto);
+  if ((proto === 6 || proto === 17 || proto === 132) && ((b[o + 6] & 0x3f) | b[o + 7]) === 0) {
+    const l4 = 14 + (b[o] & 0x0f) * 4;
+    if (len >= l4 + 4) h = mix(h, word(b, off + l4));
+  }
+  return finish(h) | 0;
+}
+
+/** murmur3's finaliser: every input bit reaches the low byte (the FlowID) and the low 14 bits (the port) */
+function finish(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
 /**
  * A hash of the inner frame's flow (addresses, protocol, TCP/UDP/SCTP ports): FlowID and VXLAN
  * source port entropy, the same for every frame of a flow. Non-IP frames hash their MAC addresses.
@@ -150,6 +181,7 @@ export function innerFlowHash(pool: FramePool, id: number): number {
   let proto = 0;
   let l4 = -1;
   const o = off + l3;
+  if (et === 0x0800 && l3 === 14 && len >= 34) return flowHashIpv4(flowSeedIpv4(word(b, o + 12), word(b, o + 16)), b, off, len) >>> 0;
   if (et === 0x0800 && len >= l3 + 20) {
     h = mix(h, word(b, o + 12));
     h = mix(h, word(b, o + 16));
@@ -168,17 +200,11 @@ export function innerFlowHash(pool: FramePool, id: number): number {
   }
   h = mix(h, proto);
   if ((proto === 6 || proto === 17 || proto === 132) && l4 > 0 && len >= l4 + 4) h = mix(h, word(b, off + l4));
-  // murmur3 finaliser: every input bit reaches the low byte (the FlowID) and the low 14 bits (the port)
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return finish(h);
 }
 
 /** the outer IPv4 identification: a per-worker counter (DF is set, so it only has to vary) */
-let nextIpId = 0;
+const ipIds = { next: 0 };
 
 /**
  * Prepend `t` to frame `id` for virtual subnet `vsid` in place; false when the slot lacks headroom
@@ -212,13 +238,16 @@ export function encapsulateWith(pool: FramePool, words: Uint32Array, id: number,
   for (let k = 0; k < head; k++) b[o + k] = tb[k];
   const tw = t.words[head];
   const q = (o + head) >>> 2;
-  for (let k = 0; k < tw.length; k++) words[q + k] = tw[k];
+  // every template has at least 9 whole words (42 bytes, 3 of them single): unrolled, then the rest
+  words[q] = tw[0]; words[q + 1] = tw[1]; words[q + 2] = tw[2]; words[q + 3] = tw[3]; words[q + 4] = tw[4];
+  words[q + 5] = tw[5]; words[q + 6] = tw[6]; words[q + 7] = tw[7]; words[q + 8] = tw[8];
+  for (let k = 9; k < tw.length; k++) words[q + k] = tw[k];
   for (let k = head + tw.length * 4; k < outer; k++) b[o + k] = tb[k];
   const total = pool.len[id] + outer;
   const ip = o + t.ipOffset;
   const ipLen = total - t.ipOffset;
-  const ipId = nextIpId;
-  nextIpId = (nextIpId + 1) & 0xffff;
+  const ipId = ipIds.next;
+  ipIds.next = (ipId + 1) & 0xffff;
   b[ip + 2] = ipLen >>> 8; b[ip + 3] = ipLen & 0xff;
   b[ip + 4] = ipId >>> 8; b[ip + 5] = ipId & 0xff;
   let s = t.ipSum + ipLen + ipId;
@@ -242,4 +271,88 @@ export function encapsulateWith(pool: FramePool, words: Uint32Array, id: number,
   pool.vlan[id] = 0;
   if (b[base] !== 0 || b[base + 2] !== 0 || b[base + 3] !== 0) shiftVnetOffsets(b, base, outer);
   return true;
+}
+
+/**
+ * Writes one outer header into frame after frame, for a run of frames that share a template and a
+ * VSID (the batch's decision reuse): the template with the VSID in place as big-endian 32-bit words
+ * written through a DataView (one store per word at any alignment), then the per-frame fields. The
+ * frames come out byte for byte as encapsulateWith makes them. Made once per worker; `prepare` per run.
+ */
+export class OuterWriter {
+  private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  private viewOf: SharedArrayBuffer | null = null;
+  /** the template's bytes with the VSID, as big-endian words; the last 2 bytes in `tail` */
+  private readonly w = new Int32Array(16);
+  private nWords = 0;
+  private tail = 0;
+  private outer = 0;
+  private ipOffset = 0;
+  private l4Offset = 0;
+  private ipSum = 0;
+  private nvgre = false;
+
+  /** false when `t` has a length this writer does not handle (4k + 2 bytes: every template has) */
+  prepare(pool: FramePool, t: OuterTemplate, vsid: number): boolean {
+    const b = t.bytes;
+    if ((b.length & 3) !== 2 || b.length > 66) return false;
+    if (pool.buffer !== this.viewOf) { this.viewOf = pool.buffer; this.view = new DataView(pool.buffer); }
+    const nvgre = t.encap === 'nvgre';
+    const l4 = t.l4Offset;
+    const v = (o: number): number => {
+      if (nvgre && o >= l4 + 4 && o <= l4 + 6) return (vsid >>> (8 * (l4 + 6 - o))) & 0xff;
+      if (!nvgre && o >= l4 + 12 && o <= l4 + 14) return (vsid >>> (8 * (l4 + 14 - o))) & 0xff;
+      return b[o];
+    };
+    this.nWords = b.length >>> 2;
+    for (let k = 0; k < this.nWords; k++) this.w[k] = (v(4 * k) << 24) | (v(4 * k + 1) << 16) | (v(4 * k + 2) << 8) | v(4 * k + 3);
+    this.tail = (v(b.length - 2) << 8) | v(b.length - 1);
+    this.outer = b.length;
+    this.ipOffset = t.ipOffset;
+    this.l4Offset = l4;
+    this.ipSum = t.ipSum;
+    this.nvgre = nvgre;
+    return true;
+  }
+
+  /** encapsulateWith(pool, …, id, t, vsid, flowHash) for the prepared t and vsid */
+  write(pool: FramePool, id: number, flowHash: number): boolean {
+    const outer = this.outer;
+    const start = pool.start[id];
+    if (start < VNET_HDR_LEN + outer) return false;
+    const dv = this.view;
+    const w = this.w;
+    const base = id * pool.slotSize;
+    const ns = start - outer;
+    const o = base + ns;
+    const n = this.nWords;
+    dv.setInt32(o, w[0]); dv.setInt32(o + 4, w[1]); dv.setInt32(o + 8, w[2]); dv.setInt32(o + 12, w[3]);
+    dv.setInt32(o + 16, w[4]); dv.setInt32(o + 20, w[5]); dv.setInt32(o + 24, w[6]); dv.setInt32(o + 28, w[7]);
+    dv.setInt32(o + 32, w[8]); dv.setInt32(o + 36, w[9]);
+    for (let k = 10; k < n; k++) dv.setInt32(o + 4 * k, w[k]);
+    dv.setUint16(o + 4 * n, this.tail);
+    const total = pool.len[id] + outer;
+    const ip = o + this.ipOffset;
+    const ipLen = total - this.ipOffset;
+    const ipId = ipIds.next;
+    ipIds.next = (ipId + 1) & 0xffff;
+    let s = this.ipSum + ipLen + ipId;
+    s = (s & 0xffff) + (s >>> 16);
+    s = (s & 0xffff) + (s >>> 16);
+    dv.setUint16(ip + 2, ipLen);
+    dv.setUint16(ip + 4, ipId);
+    dv.setUint16(ip + 10, ~s & 0xffff);
+    const l4 = o + this.l4Offset;
+    if (this.nvgre) dv.setUint8(l4 + 7, flowHash & 0xff);
+    else {
+      dv.setUint16(l4, 0xc000 | (flowHash & 0x3fff));
+      dv.setUint16(l4 + 4, total - this.l4Offset);
+    }
+    pool.start[id] = ns;
+    pool.len[id] = total;
+    pool.vlan[id] = 0;
+    const b = pool.bytes;
+    if (b[base] !== 0 || b[base + 2] !== 0 || b[base + 3] !== 0) shiftVnetOffsets(b, base, outer);
+    return true;
+  }
 }

@@ -5,9 +5,14 @@
  *           out the uplink;              plain: the same frames forwarded VM port → uplink by MAC
  *   decap   tunnel frames from the uplink → the VM port of the inner destination;
  *           plain: the inner frames forwarded uplink → VM port by MAC
- * Prints frames/s per round, the medians and HNV ÷ plain per direction (docs/BENCHMARKS.md "HNV").
+ * Prints frames per second of the process's CPU time (and of wall time) per round, the medians (CPU time)
+ * and HNV ÷ plain per direction (docs/BENCHMARKS.md "HNV").
  *
  *   node dist/src/policy/hnv/hnv-bench.js [--rounds N] [--seconds S] [nvgre] [only=encap|decap]
+ *
+ * With `--breaths N` each selected case runs exactly N breaths (64 batches each) after the warm-up and
+ * prints the frames it forwarded, for instruction counts that no load disturbs: the difference of two
+ * `valgrind --tool=callgrind` totals (N1, N2) divided by the difference of the frames is the cost per frame.
  */
 import type { HnvEncap, HnvLookupRecord } from '../../config/types.js';
 import { testSwitch, type TestSwitch } from '../../extensions/testing.js';
@@ -100,16 +105,31 @@ async function prepare(c: Omit<Case, 'sw'>): Promise<Case> {
   return { ...c, sw };
 }
 
-function measure(c: Case, seconds: number): number {
+/**
+ * frames per second of this process's CPU time (what another process's load on the shared cores takes
+ * away is not counted against the case) and per second of wall time, over `seconds` of wall time
+ */
+function measure(c: Case, seconds: number): { cpu: number; wall: number } {
   const out = c.sw.ports[c.outPort];
   const sent0 = out.sentFrames;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let t = t0;
   while (t - t0 < seconds * 1000) {
     for (let k = 0; k < 64; k++) c.sw.dp.breathe(c.sw.now);
     t = performance.now();
   }
-  return ((out.sentFrames - sent0) * 1000) / (t - t0);
+  const used = process.cpuUsage(cpu0);
+  const frames = out.sentFrames - sent0;
+  return { cpu: (frames * 1e6) / (used.user + used.system), wall: (frames * 1000) / (t - t0) };
+}
+
+/** exactly `breaths` × 64 calls of breathe; the frames that left */
+function measureFixed(c: Case, breaths: number): number {
+  const out = c.sw.ports[c.outPort];
+  const sent0 = out.sentFrames;
+  for (let b = 0; b < breaths; b++) for (let k = 0; k < 64; k++) c.sw.dp.breathe(c.sw.now);
+  return out.sentFrames - sent0;
 }
 
 async function main(): Promise<void> {
@@ -125,12 +145,20 @@ async function main(): Promise<void> {
   const only = process.argv.find((a) => a.startsWith('only='))?.slice(5);
   if (only !== undefined) for (const k of Object.keys(cases)) if (!k.startsWith(only)) delete cases[k];
   const results: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+  const breaths = process.argv.includes('--breaths') ? benchArg('breaths', 1) : 0;
+  if (breaths > 0) {
+    // the same warm-up work whatever N is, so that two N's totals differ by the measured breaths only
+    for (const c of Object.values(cases)) measureFixed(c, 100);
+    for (const [name, c] of Object.entries(cases)) process.stdout.write(`${name}: ${measureFixed(c, breaths)} frames in ${breaths} breaths\n`);
+    for (const c of Object.values(cases)) c.sw.close();
+    return;
+  }
   for (const c of Object.values(cases)) measure(c, 0.3); // warm-up (JIT)
   for (let r = 0; r < rounds; r++) {
     for (const [name, c] of Object.entries(cases)) {
       const pps = measure(c, seconds);
-      results[name].push(pps);
-      process.stdout.write(`round ${r + 1} ${name.padEnd(12)} ${(pps / 1e6).toFixed(2)} Mpps\n`);
+      results[name].push(pps.cpu);
+      process.stdout.write(`round ${r + 1} ${name.padEnd(12)} ${(pps.cpu / 1e6).toFixed(2)} Mpps per CPU second (${(pps.wall / 1e6).toFixed(2)} per wall second)\n`);
     }
   }
   const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[xs.length >> 1];

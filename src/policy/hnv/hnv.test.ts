@@ -715,7 +715,97 @@ test('round trip: what switch A sends on its uplink, switch B decapsulates to th
   t.is(counters(b, 6001).decapsulated, 1);
 });
 
-test('no allocation per frame: ARP proxy, local, routed, encapsulated, decapsulated and rejected frames, the heap does not grow', async (t) => {
+// ---- the batch's decision reuse (encapRun, decapRun) judges every frame as the general path does ----
+
+/** a frame's bytes with the outer IPv4 identification and header checksum zeroed (they count frames) */
+function withoutIpId(f: Uint8Array): string {
+  const c = Uint8Array.from(f);
+  if (c.length >= 34 && c[12] === 0x08 && c[13] === 0x00 && (c[23] === 17 || c[23] === 47)) { c[18] = 0; c[19] = 0; c[24] = 0; c[25] = 0; }
+  return hexOf(c);
+}
+
+const DROP_NAMES = ['hnv-spoofed-source', 'hnv-no-record', 'hnv-bad-encapsulation', 'hnv-unknown-vsid', 'hnv-wrong-pa', 'hnv-no-port',
+  'hnv-oversize', 'hnv-not-ip', 'mac-spoofing'] as const;
+
+/**
+ * what a switch did: frames out per port (ip ids aside; sorted, as originated copies leave a breath
+ * later), drops by reason, the VSIDs' counters
+ */
+function outcome(sw: TestSwitch, ports: number, vsids: number[]): string {
+  const out: Record<string, unknown> = {};
+  for (let p = 0; p < ports; p++) out[`sent${p}`] = sw.sent(p).map(withoutIpId).sort();
+  for (let p = 0; p < ports; p++) for (const r of DROP_NAMES) { const n = sw.drops(p, r); if (n > 0) out[`drop${p} ${r}`] = n; }
+  for (const v of vsids) out[`vsid${v}`] = counters(sw, v);
+  return JSON.stringify(out, null, 1);
+}
+
+test('decision reuse, VM → tunnel: frames that repeat the last decision among ones that differ in one field each are judged as one by one', async (t) => {
+  const good = (size: number, port: number): Uint8Array => { const f = ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.2', '10.1.0.4', size); f[34] = port >> 8; f[35] = port & 0xff; return f; };
+  const tcp = good(90, 7); tcp[23] = 6;
+  const frag = good(120, 8); frag[20] = 0x20;
+  const frames = [
+    good(100, 1), good(64, 2), good(1464, 3), // 1464: exactly the overlay MTU + 14
+    ipFrame(HNV_ROUTER_MAC, M2, '10.1.0.2', '10.1.0.4'), good(101, 4), // another source MAC
+    ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.3', '10.1.0.4'), good(102, 5), // another source CA (spoofed)
+    ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.2', '10.1.0.3'), good(103, 6), // another destination (local)
+    ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.2', '10.2.0.2'), tcp, frag, // routed; other protocol; a fragment
+    ipFrame(BCAST, M1, '10.1.0.2', '10.1.0.4'), good(104, 9), // a group destination
+    ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.2', '10.1.0.4', 1600, true), good(105, 10), // too big (DF)
+    arpFrame(1, BCAST, M1, '10.1.0.2', '00:00:00:00:00:00', '10.1.0.4'), good(106, 11),
+    good(60, 12), good(107, 13), // cut below to 33 bytes: shorter than an IPv4 header
+  ];
+  frames[frames.length - 2] = frames[frames.length - 2].subarray(0, 33);
+  const one = await switchA();
+  const all = await switchA();
+  t.teardown(() => { one.close(); all.close(); });
+  resolvePaB(one);
+  resolvePaB(all);
+  for (const f of frames) { one.send(1, Uint8Array.from(f)); one.breathe(2); }
+  all.send(1, ...frames.map((f) => Uint8Array.from(f)));
+  all.breathe(2);
+  t.true(all.sent(0).length >= 10, `encapsulated: ${all.sent(0).length}`);
+  t.is(outcome(all, 7, [5001, 5002]), outcome(one, 7, [5001, 5002]));
+});
+
+test('decision reuse, tunnel → VM: tunnel frames that repeat the last decision among ones that differ in one field each are judged as one by one', async (t) => {
+  const inner = (sip = '10.1.0.4', dst = M1, size = 120): Uint8Array => ipFrame(dst, M4, sip, '10.1.0.2', size);
+  const good = (size = 120): Uint8Array => tunnel('vxlan', PA_B, PA_A, 5001, inner('10.1.0.4', M1, size));
+  const edit = (f: Uint8Array, fn: (f: Uint8Array) => void, fixSum = true): Uint8Array => {
+    fn(f);
+    if (fixSum) { f[24] = 0; f[25] = 0; const c = ipSum(f, 14, 20); f[24] = c >> 8; f[25] = c & 0xff; }
+    return f;
+  };
+  const frames = [
+    good(), good(64), good(1450),
+    edit(good(), (f) => { f[25] ^= 1; }, false), good(121), // bad outer checksum
+    edit(good(), (f) => { f[20] = 0x20; }), good(122), // a fragment (MF)
+    edit(good(), (f) => { f[21] = 8; }), good(123), // a later fragment
+    edit(good(), (f) => { f[14] = 0x46; }), good(124), // IHL 6 (no room: bad)
+    edit(good(), (f) => { f[16] += 1; }), good(125), // total length beyond the frame
+    tunnel('vxlan', PA_B, PA_A, 5002, inner()), good(126), // another VNI
+    tunnel('vxlan', '192.0.2.9', PA_A, 5001, inner()), good(127), // another PA
+    tunnel('nvgre', PA_B, PA_A, 5001, inner()), good(128), // another encapsulation
+    edit(good(), (f) => { f[36] = 0x12; f[37] = 0xb6; }), good(129), // UDP 4790: not a tunnel
+    edit(good(), (f) => { f[42] = 0; }), good(130), // VXLAN I flag clear
+    edit(good(), (f) => { f[39] -= 1; }), good(131), // UDP length short of the frame: still fine
+    edit(good(), (f) => { f[38] = 0; f[39] = 20; }), good(132), // UDP length below VXLAN + Ethernet
+    tunnel('vxlan', PA_B, PA_A, 5001, inner('10.1.0.3')), good(133), // another inner source (no record with PA B)
+    tunnel('vxlan', PA_B, PA_A, 5001, inner('10.1.0.4', M2)), good(134), // another inner destination (red2)
+    tunnel('vxlan', PA_B, PA_A, 5001, arpFrame(2, M1, M4, '10.1.0.4', M1, '10.1.0.2')), good(135), // inner ARP
+    edit(good(), (f) => { f[23] = 6; }), good(136), // TCP: not a tunnel
+    tunnel('vxlan', PA_B, PA_A, 5001, inner('10.1.0.4', M1, 60)), good(137),
+  ];
+  const one = await switchA();
+  const all = await switchA();
+  t.teardown(() => { one.close(); all.close(); });
+  for (const f of frames) { one.send(0, Uint8Array.from(f)); one.breathe(2); }
+  all.send(0, ...frames.map((f) => Uint8Array.from(f)));
+  all.breathe(2);
+  t.true(all.sent(1).length >= 18, `decapsulated to red1: ${all.sent(1).length}`);
+  t.is(outcome(all, 7, [5001, 5002]), outcome(one, 7, [5001, 5002]));
+});
+
+test('no allocation per frame: ARP proxy, local, routed, encapsulated (runs too), decapsulated (runs too) and rejected frames, the heap does not grow', async (t) => {
   const sw = await switchA();
   t.teardown(() => sw.close());
   resolvePaB(sw);
@@ -725,11 +815,15 @@ test('no allocation per frame: ARP proxy, local, routed, encapsulated, decapsula
     ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.2', '10.1.0.3'),
     ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.2', '10.2.0.2'),
     ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.2', '10.1.0.4', 400),
+    ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.2', '10.1.0.4', 64),
+    ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.2', '10.1.0.4', 200),
     ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.77', '10.1.0.4'),
     ipFrame(HNV_ROUTER_MAC, M1, '10.1.0.2', '10.1.0.4', 1514, false),
   );
   sw.ports[0].inbox.push(
     tunnel('vxlan', PA_B, PA_A, 5001, ipFrame(M1, M4, '10.1.0.4', '10.1.0.2', 120)),
+    tunnel('vxlan', PA_B, PA_A, 5001, ipFrame(M1, M4, '10.1.0.4', '10.1.0.2', 64)),
+    tunnel('vxlan', PA_B, PA_A, 5001, ipFrame(M1, M4, '10.1.0.4', '10.1.0.2', 300)),
     tunnel('vxlan', '192.0.2.9', PA_A, 5001, ipFrame(M1, M4, '10.1.0.4', '10.1.0.2', 120)),
     ipFrame(BCAST, M(0x70), '192.0.2.70', '192.0.2.255'),
   );

@@ -23,7 +23,8 @@ import type { PolicyHook } from '../../pipeline/policies.js';
 import { HNV_VSID_SLOTS, HVF, PolicyCounters } from '../counters.js';
 import type { PolicyEnv, PolicyModule, PolicyModuleInstance, PolicyPlacement, SwitchPolicyInput } from '../runtime.js';
 import { parseTunnel, stripOuter, TunnelInfo, TunnelParse } from './decap.js';
-import { buildOuterTemplate, encapsulate, innerFlowHash, overlayMtu, type OuterTemplate } from './encap.js';
+import { GRE_PROTO_TEB, VXLAN_FLAG_I, VXLAN_PORT } from './encap.js';
+import { buildOuterTemplate, encapsulate, flowHashIpv4, OuterWriter, flowSeedIpv4, innerFlowHash, overlayMtu, type OuterTemplate } from './encap.js';
 import { ArpInfo, arpReplyInPlace, buildArpRequest, NEIGHBOR_SLOTS, NeighborTable, parseArp } from './neighbors.js';
 import { fragmentIpv4 } from './fragment.js';
 import { fitGsoToTunnel, isGso, segmentGso, SEGMENT_NO_SLOTS } from './segment.js';
@@ -52,6 +53,10 @@ const ETH_IPV4 = 0x0800;
 const ETH_ARP = 0x0806;
 const ETH_IPV6 = 0x86dd;
 const R_DAD = DropReason['hnv-dad'];
+const F_ENCAPSULATED = HVF.encapsulated;
+const F_ROUTED = HVF.routed;
+const F_DECAPSULATED = HVF.decapsulated;
+const F_REJECTED = HVF.rejected;
 /** slots segmentation, fragmentation, replication and ARP origination leave free (× batch size) */
 const POOL_RESERVE_FACTOR = 1;
 
@@ -163,6 +168,13 @@ class HnvHook implements PolicyHook {
   private fastLo = 0;
   private fastMaxLen = 0;
   private fastTpl: OuterTemplate | null = null;
+  /** the flow hash's state after fastSip and fastDip (flowSeedIpv4) */
+  private fastSeed = 0;
+  /** writes the outer headers of encapRun's frames */
+  private readonly writer = new OuterWriter();
+  /** a DataView of the pool's buffer (big-endian fields in one load each), made when the pool changes */
+  private dv: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  private dvOf: SharedArrayBuffer | null = null;
   /** deliver's template when it encapsulated one whole frame (for the decision above) */
   private lastTpl: OuterTemplate | null = null;
   /** From the uplink: the port an IPv4 unicast of (VSID, outer source, encapsulation, inner source, inner destination MAC) went to */
@@ -174,6 +186,8 @@ class HnvHook implements PolicyHook {
   private decapSip = 0;
   private decapHi = 0;
   private decapLo = 0;
+  /** the decision's outer IPv4 destination (a local PA; decapRun) */
+  private decapDst = 0;
 
   constructor(env: PolicyEnv, macs: HnvPortMacs, neighbors: NeighborTable) {
     this.env = env;
@@ -322,7 +336,12 @@ class HnvHook implements PolicyHook {
     const t = this.t;
     const s = t.portSlot[src];
     const bytes = pool.bytes;
+    const fast = !this.env.trace.on;
     for (let i = 0; i < batch.count; i++) {
+      if (fast && this.fastR >= 0) {
+        i = this.encapRun(batch, pool, i, s, src);
+        if (i >= batch.count) break;
+      }
       if (batch.reason[i] !== 0) continue;
       const id = batch.ids[i];
       const off = pool.dataOffset(id);
@@ -442,7 +461,67 @@ class HnvHook implements PolicyHook {
       this.fastR = r; this.fastSlot = s; this.fastSip = sip; this.fastDip = dip; this.fastHi = hi; this.fastLo = lo;
       this.fastTpl = this.lastTpl;
       this.fastMaxLen = overlayMtu(t.recEncap[r], t.uplinkMtu) + 14;
+      this.fastSeed = flowSeedIpv4(sip, dip);
     }
+  }
+
+  /**
+   * Frames i.. of the batch that repeat the last decision (same source MAC, IPv4, same addresses, unicast,
+   * within the overlay MTU, not GSO) are encapsulated to record fastR in one tight loop, exactly as
+   * encapsulateAgain would; returns the first frame that needs the general path (or batch.count).
+   */
+  private encapRun(batch: Batch, pool: FramePool, i: number, s: number, src: number): number {
+    const t = this.t;
+    const r = this.fastR;
+    const tpl = this.fastTpl!;
+    // addresses compared as signed 32-bit words (readWord): unsigned ones would be compared as doubles
+    const hi = this.fastHi, lo = this.fastLo, sip = this.fastSip | 0, dip = this.fastDip | 0, maxLen = this.fastMaxLen, seed = this.fastSeed;
+    // the source MAC passed portMacIs for an earlier frame; a port's MAC does not change within a batch
+    if (s !== this.fastSlot || !this.portMacIs(src, hi, lo, false)) return i;
+    const vsid = t.recVsid[r];
+    const writer = this.writer;
+    if (!writer.prepare(pool, tpl, vsid)) return i;
+    const b = pool.bytes;
+    if (pool.buffer !== this.dvOf) { this.dvOf = pool.buffer; this.dv = new DataView(pool.buffer); }
+    const dv = this.dv;
+    const ids = batch.ids, reason = batch.reason, dstMode = batch.dstMode, dstPort = batch.dstPort;
+    const starts = pool.start, lens = pool.len, slotSize = pool.slotSize;
+    const routed = vsid !== t.slotVsid[s];
+    const mo = r * 6;
+    const m0 = t.recMac[mo], m1 = t.recMac[mo + 1], m2 = t.recMac[mo + 2], m3 = t.recMac[mo + 3], m4 = t.recMac[mo + 4], m5 = t.recMac[mo + 5];
+    const rm = this.routerMac;
+    const uplink = t.uplink;
+    let encapsulated = 0, rejected = 0;
+    const n = batch.count;
+    for (; i < n; i++) {
+      if (reason[i] !== 0) continue;
+      const id = ids[i];
+      const base = id * slotSize;
+      const off = base + starts[id];
+      const len = lens[id];
+      if (len < 34 || len > maxLen || b[base + 1] !== 0 || (b[off] & 1) !== 0 || dv.getUint16(off + 12) !== ETH_IPV4 ||
+          dv.getUint16(off + 6) !== hi || dv.getInt32(off + 8) !== lo || dv.getInt32(off + 26) !== sip || dv.getInt32(off + 30) !== dip) break;
+      if (routed) {
+        b[off + 6] = rm[0]; b[off + 7] = rm[1]; b[off + 8] = rm[2]; b[off + 9] = rm[3]; b[off + 10] = rm[4]; b[off + 11] = rm[5];
+      }
+      b[off] = m0; b[off + 1] = m1; b[off + 2] = m2; b[off + 3] = m3; b[off + 4] = m4; b[off + 5] = m5;
+      if (!writer.write(pool, id, flowHashIpv4(seed, b, off, len))) {
+        batch.drop(i, R_NO_HEADROOM);
+        rejected++;
+        continue;
+      }
+      encapsulated++;
+      dstMode[i] = DstMode.unicast;
+      dstPort[i] = uplink;
+    }
+    if (!this.env.trace.synthetic) {
+      const v = this.env.policyCounters.v;
+      const c = PolicyCounters.hnvVsid(t.slotCounter[t.recSlot[r]]);
+      v[c + F_ENCAPSULATED] += encapsulated;
+      v[c + F_REJECTED] += rejected;
+      if (routed) v[c + F_ROUTED] += encapsulated + rejected;
+    }
+    return i;
   }
 
   /** frame i goes where the batch's last frame with the same addresses went (fastR): encapsulated whole to its PA */
@@ -455,7 +534,7 @@ class HnvHook implements PolicyHook {
       this.count(t.recSlot[r], HVF.routed);
     }
     for (let k = 0; k < 6; k++) bytes[off + k] = t.recMac[r * 6 + k];
-    if (!encapsulate(pool, id, this.fastTpl!, t.recVsid[r], innerFlowHash(pool, id))) {
+    if (!encapsulate(pool, id, this.fastTpl!, t.recVsid[r], innerFlowHash(pool, id) | 0)) {
       this.reject(batch, i, R_NO_HEADROOM, t.recSlot[r]);
       return;
     }
@@ -665,7 +744,7 @@ class HnvHook implements PolicyHook {
     }
     const whole = pool.next[id] < 0 && !isGso(pool, id);
     for (let c = id; c >= 0; c = pool.next[c]) {
-      if (!encapsulate(pool, c, tpl, t.recVsid[r], innerFlowHash(pool, c))) {
+      if (!encapsulate(pool, c, tpl, t.recVsid[r], innerFlowHash(pool, c) | 0)) {
         if (this.reject(batch, i, R_NO_HEADROOM, rs)) this.env.trace.note(i, 'hnv: rejected hnv-no-headroom (no headroom for the outer header)');
         return;
       }
@@ -719,7 +798,7 @@ class HnvHook implements PolicyHook {
     }
     if (!this.env.trace.synthetic && local > 0) this.env.policyCounters.v[PolicyCounters.hnvVsid(t.slotCounter[s]) + HVF.deliveredLocally] += local;
     if (own >= 0 && this.nextHopReady(t.recNextHop[own])) {
-      if (encapsulate(pool, id, this.template(own, t.recNextHop[own]), t.slotVsid[s], innerFlowHash(pool, id))) {
+      if (encapsulate(pool, id, this.template(own, t.recNextHop[own]), t.slotVsid[s], innerFlowHash(pool, id) | 0)) {
         this.unicast(batch, i, t.uplink);
         copies++;
         this.count(s, HVF.replicated);
@@ -743,7 +822,7 @@ class HnvHook implements PolicyHook {
     pool.bytes.copyWithin(pool.dataOffset(c), o, o + pool.len[id]);
     pool.len[c] = pool.len[id];
     pool.inPort[c] = src;
-    if (!encapsulate(pool, c, this.template(r, nh), t.slotVsid[s], innerFlowHash(pool, c)) || !this.env.originate(c, t.uplink)) {
+    if (!encapsulate(pool, c, this.template(r, nh), t.slotVsid[s], innerFlowHash(pool, c) | 0) || !this.env.originate(c, t.uplink)) {
       pool.release(c);
       return false;
     }
@@ -758,7 +837,12 @@ class HnvHook implements PolicyHook {
     const t = this.t;
     const bytes = pool.bytes;
     const info = this.info;
+    const fast = !this.env.trace.on;
     for (let i = 0; i < batch.count; i++) {
+      if (fast && this.decapPort >= 0) {
+        i = this.decapRun(batch, pool, i);
+        if (i >= batch.count) break;
+      }
       if (batch.reason[i] !== 0) continue;
       const id = batch.ids[i];
       const off = pool.dataOffset(id);
@@ -787,6 +871,60 @@ class HnvHook implements PolicyHook {
       }
       this.decap(batch, pool, i, id, off);
     }
+  }
+
+  /**
+   * Frames i.. of the batch that repeat the last decapsulation (untagged outer IPv4 with a 20-byte header
+   * from the same PA to the same local PA, the same encapsulation and VSID, every check of parseTunnel
+   * passed; inside IPv4 from the same CA to the same MAC) are stripped and sent to decapPort in one
+   * tight loop, exactly as parseTunnel and decap would; returns the first frame that needs the general
+   * path (or batch.count).
+   */
+  private decapRun(batch: Batch, pool: FramePool, i: number): number {
+    const b = pool.bytes;
+    if (pool.buffer !== this.dvOf) { this.dvOf = pool.buffer; this.dv = new DataView(pool.buffer); }
+    const dv = this.dv;
+    const ids = batch.ids, reason = batch.reason, dstMode = batch.dstMode, dstPort = batch.dstPort;
+    const starts = pool.start, lens = pool.len, slotSize = pool.slotSize;
+    const vxlan = this.decapEncap === 'vxlan';
+    const proto = vxlan ? 17 : 47;
+    const outerLen = vxlan ? 50 : 42;
+    // addresses compared as signed 32-bit words (readWord): unsigned ones would be compared as doubles
+    const vsid = this.decapVsid, src = this.decapSrc | 0, dst = this.decapDst | 0, sip = this.decapSip | 0, hi = this.decapHi, lo = this.decapLo;
+    const port = this.decapPort;
+    let decapsulated = 0;
+    const n = batch.count;
+    for (; i < n; i++) {
+      if (reason[i] !== 0) continue;
+      const id = ids[i];
+      const base = id * slotSize;
+      const off = base + starts[id];
+      const len = lens[id];
+      const ip = off + 14;
+      if (len < outerLen + 34 || dv.getUint16(off + 12) !== ETH_IPV4 || b[ip] !== 0x45 || b[ip + 9] !== proto ||
+          (dv.getUint16(ip + 6) & 0x3fff) !== 0 || dv.getInt32(ip + 16) !== dst || dv.getInt32(ip + 12) !== src) break;
+      const end = 14 + dv.getUint16(ip + 2);
+      if (end > len || end < outerLen + 34) break;
+      let sum = dv.getUint16(ip) + dv.getUint16(ip + 2) + dv.getUint16(ip + 4) + dv.getUint16(ip + 6) + dv.getUint16(ip + 8) +
+        dv.getUint16(ip + 10) + dv.getUint16(ip + 12) + dv.getUint16(ip + 14) + dv.getUint16(ip + 16) + dv.getUint16(ip + 18);
+      sum = (sum & 0xffff) + (sum >>> 16);
+      sum = (sum & 0xffff) + (sum >>> 16);
+      if (sum !== 0xffff) break;
+      const l4 = ip + 20;
+      if (vxlan) {
+        const udpLen = dv.getUint16(l4 + 4);
+        if (dv.getUint16(l4 + 2) !== VXLAN_PORT || udpLen < 30 || 34 + udpLen > end ||
+            (b[l4 + 8] & VXLAN_FLAG_I) === 0 || (dv.getUint32(l4 + 12) >>> 8) !== vsid) break;
+      } else if ((dv.getUint16(l4) & 0xfc07) !== 0x2000 || dv.getUint16(l4 + 2) !== GRE_PROTO_TEB || (dv.getUint32(l4 + 4) >>> 8) !== vsid) break;
+      const io = off + outerLen;
+      if (dv.getUint16(io + 12) !== ETH_IPV4 || dv.getInt32(io + 26) !== sip || dv.getUint16(io) !== hi || dv.getInt32(io + 2) !== lo) break;
+      stripOuter(pool, id, outerLen, end - outerLen);
+      dstMode[i] = DstMode.unicast;
+      dstPort[i] = port;
+      decapsulated++;
+    }
+    if (!this.env.trace.synthetic) this.env.policyCounters.v[PolicyCounters.hnvVsid(this.t.slotCounter[this.decapSlot]) + F_DECAPSULATED] += decapsulated;
+    return i;
   }
 
   private isLocalPa(ip: number): boolean {
@@ -865,6 +1003,7 @@ class HnvHook implements PolicyHook {
     if (type === ETH_IPV4 && sip !== 0 && pool.len[id] >= 34 && !this.env.trace.synthetic) {
       this.decapPort = p; this.decapSlot = s; this.decapVsid = info.vsid; this.decapSrc = info.outerSrc; this.decapEncap = info.encap;
       this.decapSip = sip; this.decapHi = macHi(bytes, o); this.decapLo = macLo(bytes, o);
+      this.decapDst = info.outerDst;
     }
     if (this.env.trace.on) this.env.trace.note(i, `hnv: decapsulated ${info.encap} VSID ${info.vsid} from PA ${ipv4Text(info.outerSrc)} → port ${p}`);
   }
