@@ -263,6 +263,7 @@ export class DataPath {
         for (let i = 0; i < batch.count && armed < left; i++) {
           if (inPort >= 0 && batch.inPort !== inPort) continue;
           const id = batch.ids[i];
+          if (matcher) pool.whole(id);
           if (matcher && !matcher.matches(pool.bytes, pool.dataOffset(id), pool.len[id])) continue;
           watch[i] = 1;
           armed++;
