@@ -898,6 +898,7 @@ export class Switch {
         rxPackets: sum(b + PF.rxPackets), rxBytes: sum(b + PF.rxBytes),
         txPackets: sum(b + PF.txPackets), txBytes: sum(b + PF.txBytes),
         drops: pd, txErrors: sum(b + PF.txErrors), txTunnelGso: sum(b + PF.txTunnelGso),
+        rxZeroCopy: sum(b + PF.rxZeroCopy), rxZeroCopyWhole: sum(b + PF.rxZeroCopyWhole),
         macs: this.table.portCount(p.index), macLimit: this.table.portLimit(p.index), macLimitHits: sum(b + PF.macLimitHits),
         policy: this.policyCountersOf(p.index),
       };
