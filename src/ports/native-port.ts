@@ -8,6 +8,9 @@ import { native, type NativeEdge } from './native/index.js';
 import type { BackendStats, PortIo } from './port.js';
 
 /** The five handle calls a NativePort makes; AF_PACKET and TAP handles use the native edge's own. */
+/** frames shorter than this are always copied whole (ZC_MIN_LEN in xvs_native.c) */
+export const ZERO_COPY_MIN_LEN = 1024;
+
 export type EdgeCalls = Pick<NativeEdge, 'portFd' | 'recvBatch' | 'sendBatch' | 'portStats' | 'closePort'>;
 
 // pool.whole(): the one way a frame received zero-copy becomes whole in its slot
@@ -21,6 +24,8 @@ export class NativePort implements PortIo {
   protected readonly edge: EdgeCalls;
   /** zero-copy receive: bytes of each long frame copied into its slot, the rest left in the rx ring (0 = off) */
   protected readonly hdrCopy: number;
+  /** the last recv() gave a frame long enough to be received zero-copy: its ring frame may be held */
+  private mayHold = false;
 
   constructor(handle: number, edge: EdgeCalls = native, hdrCopy = 0) {
     this.h = handle;
@@ -35,12 +40,19 @@ export class NativePort implements PortIo {
       : this.edge.recvBatch(this.h, pool.bytes, pool.slotSize, HEADROOM, pool.free, pool.freeTop, out, 0, max, pool.start, pool.len,
         pool.zc, this.hdrCopy);
     pool.freeTop -= n;
+    if (this.hdrCopy !== 0) {
+      // only long frames are received zero-copy: a batch of short ones needs no recvDone call
+      const len = pool.len;
+      for (let i = 0; i < n; i++) if (len[out[i]] >= ZERO_COPY_MIN_LEN) { this.mayHold = true; break; }
+    }
     return n;
   }
 
   /** the batch recv() gave is done: frames still alive are made whole, the ring frames go back to the kernel */
   rxDone(pool: FramePool): void {
-    if (this.hdrCopy !== 0) native.recvDone(this.h, pool.bytes, pool.slotSize, pool.start, pool.len, pool.zc);
+    if (!this.mayHold) return;
+    this.mayHold = false;
+    native.recvDone(this.h, pool.bytes, pool.slotSize, pool.start, pool.len, pool.zc);
   }
 
   send(pool: FramePool, ids: Uint32Array, n: number): number {

@@ -77,7 +77,7 @@ export interface DataPathTuning {
   poolSlots: number;
   /** frames in each AF_PACKET rx ring (a slot holds a 64 KiB GSO frame: 68 KiB of memory each) */
   ringFrames: number;
-  /** zero-copy forwarding from AF_PACKET rx rings (ports/native/SPEC.md "Zero-copy forwarding"); XVS_ZERO_COPY=0 turns it off */
+  /** zero-copy forwarding from AF_PACKET rx rings (ports/native/SPEC.md "Zero-copy forwarding"); XVS_ZERO_COPY=1|0 */
   zeroCopy: boolean;
   spinBreaths: number;
   spinYield: boolean;
@@ -116,7 +116,8 @@ export const DEFAULT_TUNING: DataPathTuning = {
   batchSize: 256,
   poolSlots: poolSlotsFor(256),
   ringFrames: DEFAULT_RING_FRAMES,
-  zeroCopy: true,
+  // off until it measures faster (docs/QUEUES.md "Zero-copy forwarding"): XVS_ZERO_COPY=1 turns it on
+  zeroCopy: false,
   spinBreaths: 200,
   spinYield: true,
   pollTimeoutMs: 20,
