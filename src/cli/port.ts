@@ -146,6 +146,7 @@ export function portCommands(y: Cli): Cli {
               ['rx', s ? `${s.rxPackets} packets, ${s.rxBytes} bytes` : null],
               ['tx', s ? `${s.txPackets} packets, ${s.txBytes} bytes` : null],
               ['tx-errors', s ? s.txErrors : null],
+              ...(s?.rxZeroCopy ? [['rx-zero-copy', `${s.rxZeroCopy} frames forwarded from the rx ring, ${s.rxZeroCopyWhole ?? 0} made whole`] as [string, string]] : []),
               ...(p.kind === 'external' && s ? [['tx-tunnel-gso', `${s.txTunnelGso} VXLAN GSO frames sent whole (tunnel TAP)`] as [string, string]] : []),
               ['drops', s ? counts(s.drops) : null],
               ['macs', s ? `${s.macs} learned, limit ${s.macLimit}, ${s.macLimitHits} not learned (limit hits)` : null],

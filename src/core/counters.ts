@@ -31,7 +31,10 @@ export const SW = Object.freeze(
 );
 const SWITCH_AREA = 16;
 
-export const PORT_FIELDS = ['rxPackets', 'rxBytes', 'txPackets', 'txBytes', 'txErrors', 'macLimitHits', 'txTunnelGso'] as const;
+export const PORT_FIELDS = ['rxPackets', 'rxBytes', 'txPackets', 'txBytes', 'txErrors', 'macLimitHits', 'txTunnelGso',
+  // zero-copy forwarding (ports/native/SPEC.md): frames received with their tail left in the rx ring, and
+  // those of them made whole at the end of their batch (a stage kept or read them past the headers)
+  'rxZeroCopy', 'rxZeroCopyWhole'] as const;
 export type PortField = (typeof PORT_FIELDS)[number];
 export const PF = Object.freeze(
   Object.fromEntries(PORT_FIELDS.map((n, i) => [n, i])) as { [K in PortField]: number },

@@ -173,12 +173,22 @@ export class Engine {
     const rxPorts = this.rxPorts;
     for (let k = 0; k < rxPorts.length; k++) {
       const port = rxPorts[k];
-      const n = port.io.recv(this.pool, this.batch.ids, this.batchSize);
+      const io = port.io;
+      const n = io.recv(this.pool, this.batch.ids, this.batchSize);
       if (n === 0) continue;
       total += n;
       this.batch.reset(n, port.index);
       this.countRx(port.index, n);
-      this.processBatch(this.batch);
+      if (io.rxDone === undefined) {
+        this.processBatch(this.batch);
+        continue;
+      }
+      // zero-copy: the ring frames go back after the batch, whatever happens in it
+      try {
+        this.processBatch(this.batch);
+      } finally {
+        io.rxDone(this.pool);
+      }
     }
     return total;
   }

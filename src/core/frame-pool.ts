@@ -10,6 +10,12 @@
  * per-worker free stack: each worker owns its own pool, so a frame is always freed by the worker
  * that allocated it ("frees go home" trivially). The buffer is shared so that frame ids can later
  * cross workers (VMQ) without copying bytes.
+ *
+ * Zero-copy (ports/native/SPEC.md "Zero-copy forwarding"): a frame received from an AF_PACKET ring may
+ * have only its first bytes in the slot; its last `zc[4*id]` bytes are then still in the ring frame,
+ * which stays the switch's until the end of the batch. Headers (`resident(id)` bytes, at least 128) are
+ * always in the slot. Code that reads or writes beyond them calls `whole(id)` first; a frame still alive
+ * when its batch ends is made whole by the native edge (so queues and holders never see a reference).
  */
 export const VNET_HDR_LEN = 10;
 export const HEADROOM = 256;
@@ -40,6 +46,14 @@ export class FramePool {
   chained = false;
   readonly free: Uint32Array;
   freeTop: number;
+  /**
+   * per slot, 4 words the native edge reads and writes: [4*id] = bytes of the frame's tail still in an rx
+   * ring frame (0: the whole frame is in the slot), then which ring and where. Free slots hold 0.
+   */
+  readonly zc: Uint32Array;
+  /** copies the ring tail of frames ids[0..n) into their slots; set by the native edge when it loads (ports/native-port.ts) */
+  static materializer: ((pool: FramePool, ids: Uint32Array, n: number) => void) | null = null;
+  readonly #one = new Uint32Array(1);
 
   constructor(slots: number, slotSize = DEFAULT_SLOT_SIZE) {
     this.slots = slots;
@@ -51,6 +65,7 @@ export class FramePool {
     this.inPort = new Int32Array(new SharedArrayBuffer(slots * 4));
     this.vlan = new Uint16Array(new SharedArrayBuffer(slots * 2));
     this.next = new Int32Array(new SharedArrayBuffer(slots * 4)).fill(-1);
+    this.zc = new Uint32Array(new SharedArrayBuffer(slots * 16));
     this.free = new Uint32Array(slots);
     for (let i = 0; i < slots; i++) this.free[i] = slots - 1 - i;
     this.freeTop = slots;
@@ -69,7 +84,38 @@ export class FramePool {
 
   /** Return a slot. Counting the reason is the caller's job (Batch.drop / the engine's tx path). */
   release(id: number): void {
+    this.zc[id << 2] = 0;
     this.free[this.freeTop++] = id;
+  }
+
+  /** how many of frame `id`'s first bytes are in its slot (all of them unless it was received zero-copy) */
+  resident(id: number): number {
+    return this.len[id] - this.zc[id << 2];
+  }
+
+  /**
+   * THE rule of zero-copy: before reading or writing frame `id` beyond its first `resident(id)` bytes
+   * (payload, checksums over it, copies of the whole frame), call this. No-op for a frame already whole.
+   */
+  whole(id: number): void {
+    if (this.zc[id << 2] === 0) return;
+    const m = FramePool.materializer;
+    if (m === null) throw new Error(`frame ${id} references an rx ring but no native edge is loaded`);
+    this.#one[0] = id;
+    m(this, this.#one, 1);
+  }
+
+  /** whole() for ids[0..n), one native call when any needs it */
+  wholeBatch(ids: Uint32Array, n: number): void {
+    const zc = this.zc;
+    for (let i = 0; i < n; i++) {
+      if (zc[ids[i] << 2] !== 0) {
+        const m = FramePool.materializer;
+        if (m === null) throw new Error(`frame ${ids[i]} references an rx ring but no native edge is loaded`);
+        m(this, ids, n);
+        return;
+      }
+    }
   }
 
   /** Return frame `id` and the segments chained after it (next = -1 on each again). */
@@ -78,6 +124,7 @@ export class FramePool {
     while (s >= 0) {
       const after = this.next[s];
       this.next[s] = -1;
+      this.zc[s << 2] = 0;
       this.free[this.freeTop++] = s;
       s = after;
     }
@@ -102,6 +149,7 @@ export class FramePool {
 
   /** A copy of frame `id`'s bytes (tests, trace). Not for the hot path. */
   toBytes(id: number): Uint8Array {
+    this.whole(id);
     const off = this.dataOffset(id);
     return this.bytes.slice(off, off + this.len[id]);
   }

@@ -83,7 +83,10 @@ export class ReaderView {
 
   private off(i: number, off: number): number {
     const id = this.#batch.ids[i];
-    return off >= 0 && off < this.#pool.len[id] ? id * this.#pool.slotSize + this.#pool.start[id] + off : -1;
+    const pool = this.#pool;
+    if (off < 0 || off >= pool.len[id]) return -1;
+    if (off >= pool.len[id] - pool.zc[id << 2]) pool.whole(id); // past the headers of a zero-copy frame
+    return id * pool.slotSize + pool.start[id] + off;
   }
 
   /** byte at off, or -1 past the end */
@@ -114,6 +117,7 @@ export class ReaderView {
     for (let i = 0; i < n; i++) {
       const id = b.ids[i];
       if (off < 0 || off + 6 > pool.len[id]) { hi16[i] = -1; lo32[i] = 0; continue; }
+      if (off + 6 > pool.resident(id)) pool.whole(id);
       const o = id * pool.slotSize + pool.start[id] + off;
       hi16[i] = (bytes[o] << 8) | bytes[o + 1];
       lo32[i] = (bytes[o + 2] << 24) | (bytes[o + 3] << 16) | (bytes[o + 4] << 8) | bytes[o + 5];
@@ -123,6 +127,7 @@ export class ReaderView {
   copy(i: number, dst: Uint8Array, dstOff: number, max: number): number {
     const id = this.#batch.ids[i];
     const n = Math.min(max, this.#pool.len[id], dst.length - dstOff);
+    if (n > this.#pool.resident(id)) this.#pool.whole(id);
     const src = id * this.#pool.slotSize + this.#pool.start[id];
     const b = this.#pool.bytes;
     for (let k = 0; k < n; k++) dst[dstOff + k] = b[src + k];
@@ -137,6 +142,7 @@ export class ReaderView {
 
   matches(i: number, matcher: { matches(bytes: Uint8Array, off: number, len: number): boolean }): boolean {
     const id = this.#batch.ids[i];
+    this.#pool.whole(id); // a matcher may read any byte
     // matchInPlace runs packet/match.ts's own code for a matcher compiled there (anything else
     // throws): extension code never receives the pool's buffer
     return matchInPlace(matcher, this.#pool.bytes, id * this.#pool.slotSize + this.#pool.start[id], this.#pool.len[id]);
@@ -213,6 +219,7 @@ export class FilterBatchView extends ReaderView implements FilterView {
     const src = batchOf(this).ids[i];
     const id = pool.alloc();
     if (id < 0) { this.#onPoolExhausted(); return -1; }
+    pool.whole(src); // the copy takes every byte
     const s = src * pool.slotSize;
     const d = id * pool.slotSize;
     pool.bytes.copyWithin(d, s, s + 10); // the virtio-net header travels with the copy

@@ -11,7 +11,12 @@ export interface AfPacketOptions {
   /** ring frames (each holds one frame of up to 64 KiB, the GSO maximum) */
   ringFrames?: number;
   vnetHdr?: boolean;
+  /** zero-copy receive: bytes of each frame of 1024 bytes or more copied into its slot, the tail sent from the ring (0 = off) */
+  hdrCopy?: number;
 }
+
+/** header bytes a zero-copy frame has in its slot: outer Ethernet/IPv4/UDP/VXLAN + inner Ethernet/IPv6/TCP with options fit */
+export const ZERO_COPY_HDR = 256;
 
 /** ring slot size: tpacket2_hdr + sockaddr_ll padding + vnet header + a 64 KiB GSO frame, page-rounded */
 export const RING_FRAME_SIZE = 17 * 4096;
@@ -25,7 +30,7 @@ export class AfPacketPort extends NativePort {
       ringFrames: opts.rx ? (opts.ringFrames ?? DEFAULT_RING_FRAMES) : 0,
       frameSize: RING_FRAME_SIZE,
       vnetHdr: opts.vnetHdr ?? true,
-    }));
+    }), native, opts.rx ? (opts.hdrCopy ?? 0) : 0);
   }
 
   /** send VXLAN GSO frames whole through a queue of tunnel TAP `name` (ports/tunnel-tap.ts); false without kernel support */

@@ -20,6 +20,11 @@ export interface PortIo {
   /** fd to poll for readability, or -1 when there is nothing to poll (memory backend). */
   readonly fd: number;
   recv(pool: FramePool, out: Uint32Array, max: number): number;
+  /**
+   * The batch the last recv() gave has been processed (sent, freed or kept): a zero-copy backend makes the
+   * frames still alive whole and returns its ring frames (ports/native/SPEC.md "Zero-copy forwarding").
+   */
+  rxDone?(pool: FramePool): void;
   send(pool: FramePool, ids: Uint32Array, n: number): number;
   /** backend-level counters (kernel ring drops, truncated frames, VXLAN GSO frames sent through a tunnel TAP) */
   stats(): BackendStats;
@@ -30,6 +35,9 @@ export interface BackendStats {
   kernelDrops: number;
   truncated: number;
   tunnelGso: number;
+  /** frames received zero-copy (their tail sent from the rx ring) and, of those, made whole at the end of their batch */
+  zeroCopy?: number;
+  zeroCopyMaterialized?: number;
 }
 
 export type PortBackend = 'afpacket' | 'tapfd' | 'pcap';

@@ -48,6 +48,9 @@ export interface PortStats {
   txErrors: number;
   /** the uplink: VXLAN GSO frames sent whole through its tunnel TAP (ports/tunnel-tap.ts), counted in txPackets too */
   txTunnelGso: number;
+  /** frames received zero-copy (their payload sent straight from the rx ring) and, of those, made whole at the end of their batch */
+  rxZeroCopy?: number;
+  rxZeroCopyWhole?: number;
   /** MAC addresses learned on this port, its MAC limit (forward/mac-limits.ts), and source MACs not learned because of it */
   macs: number;
   macLimit: number;

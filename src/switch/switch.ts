@@ -26,7 +26,7 @@ import { ip, isTap, moveAddresses, netdevExists, netdevMac, netdevMtu, setLinkUp
 import { checkPortNetdev, describeAddresses, hostAddresses, isLoopback, isolate, release } from '../ports/isolation.js';
 import { NetdevRecord } from '../ports/netdev-record.js';
 import { disableOffloadsForPcap, restoreOffloads } from '../ports/offloads.js';
-import { DEFAULT_RING_FRAMES } from '../ports/afpacket.js';
+import { DEFAULT_RING_FRAMES, ZERO_COPY_HDR } from '../ports/afpacket.js';
 import type { PortBackend, PortSpec } from '../ports/port.js';
 import { TunnelTap } from '../ports/tunnel-tap.js';
 import { createPersistentTap, destroyPersistentTap, fitTapQueues } from '../ports/tap.js';
@@ -77,6 +77,8 @@ export interface DataPathTuning {
   poolSlots: number;
   /** frames in each AF_PACKET rx ring (a slot holds a 64 KiB GSO frame: 68 KiB of memory each) */
   ringFrames: number;
+  /** zero-copy forwarding from AF_PACKET rx rings (ports/native/SPEC.md "Zero-copy forwarding"); XVS_ZERO_COPY=1|0 */
+  zeroCopy: boolean;
   spinBreaths: number;
   spinYield: boolean;
   pollTimeoutMs: number;
@@ -114,6 +116,8 @@ export const DEFAULT_TUNING: DataPathTuning = {
   batchSize: 256,
   poolSlots: poolSlotsFor(256),
   ringFrames: DEFAULT_RING_FRAMES,
+  // off until it measures faster (docs/QUEUES.md "Zero-copy forwarding"): XVS_ZERO_COPY=1 turns it on
+  zeroCopy: false,
   spinBreaths: 200,
   spinYield: true,
   pollTimeoutMs: 20,
@@ -130,7 +134,8 @@ export const DEFAULT_TUNING: DataPathTuning = {
 /**
  * Data-path tuning from the environment of the daemon (for benchmarking and unusual hosts):
  * XVS_BATCH, XVS_RING_FRAMES, XVS_SPIN_BREATHS, XVS_SPIN_YIELD (0|1), XVS_COALESCE_US, XVS_NICE, XVS_POLL_MS, XVS_CPUS ("0,1"),
- * XVS_WATCHDOG_MS, XVS_WORKER_HEAP_MB, XVS_REQUEST_TIMEOUT_MS, XVS_VMQ_AUTO_LB (percent, 0 = off), XVS_UPLINK_STEER (0|1).
+ * XVS_WATCHDOG_MS, XVS_WORKER_HEAP_MB, XVS_REQUEST_TIMEOUT_MS, XVS_VMQ_AUTO_LB (percent, 0 = off), XVS_UPLINK_STEER (0|1),
+ * XVS_ZERO_COPY (0|1).
  * Bad values are rejected by name.
  */
 export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<DataPathTuning> {
@@ -164,6 +169,8 @@ export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Dat
   if (autoLb !== undefined) out.vmqAutoLb = autoLb;
   const steer = int('XVS_UPLINK_STEER', 0, 1);
   if (steer !== undefined) out.uplinkSteer = steer === 1;
+  const zeroCopy = int('XVS_ZERO_COPY', 0, 1);
+  if (zeroCopy !== undefined) out.zeroCopy = zeroCopy === 1;
   const reqTimeout = int('XVS_REQUEST_TIMEOUT_MS', 100, 600_000);
   if (reqTimeout !== undefined) out.requestTimeoutMs = reqTimeout;
   const cpus = env['XVS_CPUS'];
@@ -730,6 +737,7 @@ export class Switch {
       switchName: cfg.name, workerIndex: w, workerCount: cfg.workers, counters: this.counters[w].buffer,
       extCounters: this.extCounters[w].buffer as SharedArrayBuffer, linkDown: this.linkDown.buffer as SharedArrayBuffer,
       macTable: this.table.buffer, policyCounters: this.policyCounters[w].buffer, policyShared: this.policyShared, batchSize: t.batchSize, poolSlots: t.poolSlots, ringFrames: t.ringFrames,
+      zeroCopyHdr: t.zeroCopy ? ZERO_COPY_HDR : 0,
       macAgingSeconds: cfg.macAgingSeconds, cpu, spinBreaths: t.spinBreaths, spinYield: t.spinYield, coalesceUs: t.coalesceUs, nice: t.nice,
       pollTimeoutMs: t.pollTimeoutMs,
     }, this.log, { resourceLimits: { maxOldGenerationSizeMb: t.workerHeapMb }, requestTimeoutMs: t.requestTimeoutMs });
@@ -891,6 +899,7 @@ export class Switch {
         rxPackets: sum(b + PF.rxPackets), rxBytes: sum(b + PF.rxBytes),
         txPackets: sum(b + PF.txPackets), txBytes: sum(b + PF.txBytes),
         drops: pd, txErrors: sum(b + PF.txErrors), txTunnelGso: sum(b + PF.txTunnelGso),
+        rxZeroCopy: sum(b + PF.rxZeroCopy), rxZeroCopyWhole: sum(b + PF.rxZeroCopyWhole),
         macs: this.table.portCount(p.index), macLimit: this.table.portLimit(p.index), macLimitHits: sum(b + PF.macLimitHits),
         policy: this.policyCountersOf(p.index),
       };

@@ -70,6 +70,8 @@ export class DataPath {
   private readonly lastKernelDrops = new Float64Array(MAX_PORTS_PER_SWITCH);
   private readonly lastTruncated = new Float64Array(MAX_PORTS_PER_SWITCH);
   private readonly lastTunnelGso = new Float64Array(MAX_PORTS_PER_SWITCH);
+  private readonly lastZeroCopy = new Float64Array(MAX_PORTS_PER_SWITCH);
+  private readonly lastZeroCopyWhole = new Float64Array(MAX_PORTS_PER_SWITCH);
   private readonly probe: CaptureBatchView;
   private liveTraceId = -1;
 
@@ -118,6 +120,8 @@ export class DataPath {
     this.lastKernelDrops[index] = s.kernelDrops;
     this.lastTruncated[index] = s.truncated;
     this.lastTunnelGso[index] = 0;
+    this.lastZeroCopy[index] = s.zeroCopy ?? 0;
+    this.lastZeroCopyWhole[index] = s.zeroCopyMaterialized ?? 0;
     this.validate.mtuByPort[index] = mtu;
     this.engine.attach(new EnginePort(index, name, io, rx, this.opts.batchSize));
     this.directory.set(index, name);
@@ -202,6 +206,12 @@ export class DataPath {
       this.lastKernelDrops[p.index] = s.kernelDrops;
       this.lastTruncated[p.index] = s.truncated;
       this.lastTunnelGso[p.index] = s.tunnelGso;
+      if (s.zeroCopy !== undefined) {
+        v[CounterBlock.port(p.index) + PF.rxZeroCopy] += s.zeroCopy - this.lastZeroCopy[p.index];
+        v[CounterBlock.port(p.index) + PF.rxZeroCopyWhole] += (s.zeroCopyMaterialized ?? 0) - this.lastZeroCopyWhole[p.index];
+        this.lastZeroCopy[p.index] = s.zeroCopy;
+        this.lastZeroCopyWhole[p.index] = s.zeroCopyMaterialized ?? 0;
+      }
     }
     return ringDrops;
   }
@@ -263,6 +273,7 @@ export class DataPath {
         for (let i = 0; i < batch.count && armed < left; i++) {
           if (inPort >= 0 && batch.inPort !== inPort) continue;
           const id = batch.ids[i];
+          if (matcher) pool.whole(id);
           if (matcher && !matcher.matches(pool.bytes, pool.dataOffset(id), pool.len[id])) continue;
           watch[i] = 1;
           armed++;

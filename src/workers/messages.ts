@@ -35,6 +35,8 @@ export interface WorkerInit {
   poolSlots: number;
   /** frames per AF_PACKET rx ring */
   ringFrames: number;
+  /** zero-copy receive on AF_PACKET ports: header bytes copied into the slot (0 = off; ports/native/SPEC.md) */
+  zeroCopyHdr: number;
   macAgingSeconds: number;
   /** CPU to pin this worker to, or null */
   cpu: number | null;

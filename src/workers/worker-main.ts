@@ -73,7 +73,7 @@ if (init.nice !== 0) {
 function openIo(spec: PortSpec): PortIo {
   if (spec.backend === 'tapfd') return new TapFdPort(spec.netdev, { multiQueue: true });
   if (spec.backend === 'pcap') return new PcapPort(spec.netdev, { rx: spec.rx });
-  const port = new AfPacketPort(spec.netdev, { rx: spec.rx, ringFrames: init.ringFrames });
+  const port = new AfPacketPort(spec.netdev, { rx: spec.rx, ringFrames: init.ringFrames, hdrCopy: init.zeroCopyHdr });
   if (spec.tunnelTap !== undefined && !port.attachTunnelTx(spec.tunnelTap)) {
     log(`worker ${init.workerIndex}: ${spec.netdev}: no UDP-tunnel GSO through ${spec.tunnelTap}; VXLAN GSO frames will fail to send`);
   }
@@ -92,6 +92,7 @@ function filterRx(io: PortIo, program: Uint32Array, drain: boolean): void {
   for (;;) {
     const n = io.recv(pool, ids, Math.min(ids.length, pool.freeTop));
     for (let i = 0; i < n; i++) pool.release(ids[i]);
+    io.rxDone?.(pool);
     if (n === 0 || pool.freeTop === 0) return;
   }
 }
@@ -172,7 +173,7 @@ function handle(req: WorkerRequest): WorkerReply | Promise<WorkerReply> {
       }
       case 'adopt-rx': {
         const s = req.port;
-        dp.attach(s.index, s.name, NativePort.unpark(req.ticket), true, s.mtu, true);
+        dp.attach(s.index, s.name, NativePort.unpark(req.ticket, init.zeroCopyHdr), true, s.mtu, true);
         return { id: req.id, ok: true };
       }
       case 'pin':

@@ -16,6 +16,7 @@ function headerChecksum(b: Uint8Array, o: number, n: number): number {
 
 /** complete a NEEDS_CSUM frame's checksum in software and clear the flag */
 function completePartialChecksum(pool: FramePool, id: number): void {
+  pool.whole(id);
   const b = pool.bytes;
   const base = id * pool.slotSize;
   if ((b[base] & 1) === 0) return;
@@ -43,6 +44,7 @@ function completePartialChecksum(pool: FramePool, id: number): void {
  * changed then, but a partial checksum may have been completed).
  */
 export function fragmentIpv4(pool: FramePool, id: number, maxFrame: number, reserve: number): number {
+  pool.whole(id); // fragments copy the payload (and a partial checksum is completed over it)
   const b = pool.bytes;
   const off = pool.dataOffset(id);
   if (pool.len[id] < 34 || b[off + 12] !== 0x08 || b[off + 13] !== 0x00 || (b[off + 14] >>> 4) !== 4) return -1;

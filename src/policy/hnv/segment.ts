@@ -91,6 +91,7 @@ export function fitGsoToTunnel(pool: FramePool, id: number, maxFrame: number): b
  * cases nothing changed; the caller drops with a reason). Segments copy the head's inPort and vlan.
  */
 export function segmentGso(pool: FramePool, id: number, maxFrame: number, reserve: number): number {
+  pool.whole(id); // segments copy the payload
   const b = pool.bytes;
   const base = id * pool.slotSize;
   const off = base + pool.start[id];

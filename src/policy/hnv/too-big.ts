@@ -15,6 +15,7 @@ const V6_QUOTE_MAX = 1280 - 40 - 8;
 
 /** convert frame `id` in place; false when it is not an IPv4/IPv6 packet that can be answered */
 export function toPacketTooBig(pool: FramePool, id: number, mtu: number, fromMac: Uint8Array, fromIp: Uint8Array): boolean {
+  pool.whole(id); // the ICMP error quotes the frame
   const b = pool.bytes;
   const base = id * pool.slotSize;
   const start = pool.start[id];

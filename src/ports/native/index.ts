@@ -40,6 +40,12 @@ export interface PortStats {
   sendBusy: number;
   /** VXLAN GSO frames sent whole through the port's tunnel TAP (attachTunnelTx) */
   tunnelGso: number;
+  /** frames received zero-copy: headers in the slot, the tail left in the rx ring (SPEC.md "Zero-copy forwarding") */
+  zeroCopy?: number;
+  /** of those, frames still alive at the end of their batch whose tail recvDone copied into the slot */
+  zeroCopyMaterialized?: number;
+  /** references found stale (their port closed or moved first): such a frame is dropped, never read */
+  zeroCopyStale?: number;
 }
 
 /** Byte length of the virtio-net header kept at slot bytes [0, 10). */
@@ -55,10 +61,15 @@ export interface NativeEdge {
   /** Copy up to `max` ready frames into slots popped from the top of `free`; returns n (caller: freeTop -= n). */
   recvBatch(h: number, pool: Uint8Array, slotSize: number, headroom: number,
             free: Uint32Array, freeTop: number, out: Uint32Array, outOff: number, max: number,
-            start: Uint32Array, len: Uint32Array): number;
+            start: Uint32Array, len: Uint32Array, zc?: Uint32Array, hdrCopy?: number): number;
   /** Send ids[off..off+n); returns how many were accepted (the rest are tx errors, not retried). */
   sendBatch(h: number, pool: Uint8Array, slotSize: number, ids: Uint32Array, off: number, n: number,
-            start: Uint32Array, len: Uint32Array): number;
+            start: Uint32Array, len: Uint32Array, zc?: Uint32Array): number;
+  /** End of the batch recvBatch gave on h: slots still referencing its ring get their tail copied, the ring frames go back. */
+  recvDone(h: number, pool: Uint8Array, slotSize: number, start: Uint32Array, len: Uint32Array, zc?: Uint32Array): void;
+  /** Copy the ring tail of each of ids[off..off+n) into its slot (zc tail 0 after); returns how many had one. */
+  materialize(pool: Uint8Array, slotSize: number, start: Uint32Array, len: Uint32Array, zc: Uint32Array,
+              ids: Uint32Array, off: number, n: number): number;
   /** poll(POLLIN) on fds[0..n); returns the number ready (0 on timeout or EINTR). */
   pollIn(fds: Int32Array, n: number, timeoutMs: number): number;
   portStats(h: number): PortStats;

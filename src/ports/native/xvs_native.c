@@ -44,6 +44,9 @@
 #define TX_CHUNK 64       /* frames per sendmmsg() call */
 #define MAX_POLL 1024     /* fds per pollIn() call */
 #define VNET_HDR_LEN 10   /* sizeof(struct virtio_net_hdr) */
+/* zero-copy receive (SPEC.md "Zero-copy forwarding"): frames at least this long keep their tail in the ring */
+#define ZC_MIN_LEN 1024
+#define ZC_STRIDE 4       /* words per slot in the zc array: tail bytes, handle index, ring offset, generation */
 #define SOCK_BUF (4 << 20)
 /* UDP-tunnel GSO through a TAP (Linux 6.17+; not yet in every distribution's uapi headers) */
 #define TNL_TUN_F_UDP_TUNNEL_GSO 0x080
@@ -62,14 +65,20 @@ typedef struct {
   uint32_t frame_nr, frame_size, cur;
   char name[IFNAMSIZ];
   int tnl_fd;             /* queue fd of the tunnel TAP (attachTunnelTx), -1 without */
+  /* zero-copy receive: ring frames handed out and not yet returned to the kernel, and the slots that
+   * reference them (both at most frame_nr; allocated with the ring) */
+  uint32_t gen;           /* nonzero, unique per open: a slot's reference names (handle index, gen) */
+  uint32_t *held, held_n; /* ring frame indices still TP_STATUS_USER */
+  uint32_t *zc_ids, zc_n; /* slot ids given a ring reference since the last release */
   /* statistics since open */
   uint64_t kpackets, kdrops, truncated, send_errors, send_busy, tap_rx, tnl_sent;
+  uint64_t zc_frames, zc_materialized, zc_stale;
 } handle_t;
 
 typedef struct {
   handle_t h[MAX_HANDLES];
   struct mmsghdr msgs[TX_CHUNK];     /* sendmmsg scratch, reused by every call */
-  struct iovec iov[TX_CHUNK * 2];
+  struct iovec iov[TX_CHUNK * 3];     /* [vnet hdr][slot bytes][ring tail] per message */
   struct pollfd pfd[MAX_POLL];
   uint8_t tnl_hdr[TNL_HDR_LEN];      /* tunnel TAP virtio header scratch */
 } inst_t;
@@ -106,6 +115,16 @@ static napi_value throw_range(napi_env env, const char *msg) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;    \
   if (napi_get_instance_data(env, (void **)&I) != napi_ok || !I) return NULL;          \
   if (argc < (N)) { napi_throw_type_error(env, NULL, "too few arguments"); return NULL; }
+
+/* GET_ARGS with room for optional arguments after the N required ones (argc: how many were passed, <= CAP) */
+#define GET_ARGS_OPT(N, CAP)                                                           \
+  size_t argc = (CAP);                                                                 \
+  napi_value argv[(CAP)];                                                              \
+  inst_t *I = NULL;                                                                    \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;    \
+  if (napi_get_instance_data(env, (void **)&I) != napi_ok || !I) return NULL;          \
+  if (argc < (N)) { napi_throw_type_error(env, NULL, "too few arguments"); return NULL; } \
+  if (argc > (CAP)) argc = (CAP);
 
 static int arg_u32(napi_env env, napi_value v, uint32_t *out, const char *what) {
   if (napi_get_value_uint32(env, v, out) != napi_ok) {
@@ -177,8 +196,18 @@ static void clear_handle(handle_t *hd) {
   hd->fd = -1; hd->tnl_fd = -1;
 }
 
+/* Return every held ring frame to the kernel (no materializing: the caller did it, or the slots die). */
+static void return_held(handle_t *hd) {
+  for (uint32_t k = 0; k < hd->held_n; k++) {
+    struct tpacket2_hdr *tp = (struct tpacket2_hdr *)(hd->ring + (size_t)hd->held[k] * hd->frame_size);
+    __atomic_store_n(&tp->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+  }
+  hd->held_n = 0; hd->zc_n = 0;
+}
+
 static void release_handle(handle_t *hd) {
-  if (hd->ring) munmap(hd->ring, hd->ring_len);
+  if (hd->ring) { return_held(hd); munmap(hd->ring, hd->ring_len); }
+  free(hd->held); free(hd->zc_ids);
   if (hd->fd >= 0) close(hd->fd);
   if (hd->tnl_fd >= 0) close(hd->tnl_fd);
   clear_handle(hd);
@@ -244,6 +273,13 @@ static napi_value OpenPort(napi_env env, napi_callback_info info) {
     if (m == MAP_FAILED) m = mmap(NULL, hd->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) { hd->ring_len = 0; goto fail; }
     hd->ring = m; hd->frame_nr = ring_frames; hd->frame_size = fsz; hd->cur = 0;
+    step = "malloc(zero-copy lists)";
+    hd->held = malloc(sizeof(uint32_t) * ring_frames);
+    hd->zc_ids = malloc(sizeof(uint32_t) * ring_frames);
+    if (!hd->held || !hd->zc_ids) { errno = ENOMEM; goto fail; }
+    static uint32_t next_gen = 0;   /* per process: a handle moved between threads keeps it */
+    hd->gen = __atomic_add_fetch(&next_gen, 1, __ATOMIC_RELAXED);
+    if (hd->gen == 0) hd->gen = __atomic_add_fetch(&next_gen, 1, __ATOMIC_RELAXED);
   }
 
   /* Bind to the interface. rx ports hook ETH_P_ALL; a tx-only port binds with protocol 0 so that
@@ -277,11 +313,166 @@ static napi_value PortFd(napi_env env, napi_callback_info info) {
   return hd ? num(env, hd->fd) : NULL;
 }
 
+/* ---------- zero-copy references (SPEC.md "Zero-copy forwarding") -------------------------------- */
+
+/* The zc array: ZC_STRIDE words per slot id: [0] tail = how many of the frame's LAST bytes are still in
+ * a ring frame (0: the whole frame is in the slot), [1] handle index, [2] byte offset of the tail in that
+ * handle's ring, [3] the handle's generation. Only [0] is meaningful when it is 0. */
+
+/* Where the headers a stage may parse end in frame f (len bytes): through the L4 header (TCP with its
+ * options, UDP, ICMP: 8), and for VXLAN (UDP 4789) and NVGRE/GRE-TEB the inner frame's too. 0 for a
+ * layout this does not know (IPv6 extension headers, other ethertypes, cut headers): such a frame is
+ * copied whole, so a header parser never meets the ring tail. */
+static uint32_t zc_header_end(const uint8_t *f, uint32_t len, int inner) {
+  if (len < 14) return 0;
+  uint32_t o = 12;
+  uint16_t et = (uint16_t)((f[12] << 8) | f[13]);
+  while ((et == 0x8100 || et == 0x88a8) && o + 6 <= len) { o += 4; et = (uint16_t)((f[o] << 8) | f[o + 1]); }
+  o += 2;
+  uint32_t l4; uint8_t proto;
+  if (et == 0x0800) {
+    if (o + 20 > len) return 0;
+    uint32_t ihl = (uint32_t)(f[o] & 15) * 4;
+    if (ihl < 20) return 0;
+    proto = f[o + 9]; l4 = o + ihl;
+    if (((f[o + 6] & 0x1f) | f[o + 7]) != 0) return l4;   /* not a first fragment: no L4 header */
+  } else if (et == 0x86dd) {
+    if (o + 40 > len) return 0;
+    proto = f[o + 6]; l4 = o + 40;
+    if (proto != 6 && proto != 17 && proto != 58) return 0;
+  } else {
+    return 0;
+  }
+  if (proto == 6) return l4 + 20 > len ? 0 : l4 + (uint32_t)(f[l4 + 12] >> 4) * 4;
+  if (proto == 17) {
+    if (l4 + 8 > len) return 0;
+    if (!inner && ((f[l4 + 2] << 8) | f[l4 + 3]) == 4789) {
+      uint32_t in = l4 + 16, e = len > in ? zc_header_end(f + in, len - in, 1) : 0;
+      return e ? in + e : 0;
+    }
+    return l4 + 8;
+  }
+  if (proto == 47 && !inner) {   /* GRE: flags C/K/S add 4 bytes each; 0x6558 carries Ethernet (NVGRE) */
+    if (l4 + 4 > len) return 0;
+    uint32_t in = l4 + 4 + ((f[l4] & 0x80) ? 4 : 0) + ((f[l4] & 0x20) ? 4 : 0) + ((f[l4] & 0x10) ? 4 : 0);
+    if (((f[l4 + 2] << 8) | f[l4 + 3]) != 0x6558) return in;
+    uint32_t e = len > in ? zc_header_end(f + in, len - in, 1) : 0;
+    return e ? in + e : 0;
+  }
+  return l4 + 8;
+}
+
+/* The ring bytes slot s references, or NULL when the reference is stale (port closed, moved or reopened). */
+static const uint8_t *zc_tail(inst_t *I, const uint32_t *zc, uint32_t s) {
+  const uint32_t *r = zc + (size_t)s * ZC_STRIDE;
+  if (r[1] >= MAX_HANDLES) return NULL;
+  handle_t *hd = &I->h[r[1]];
+  if (hd->kind != K_PACKET || !hd->ring || hd->gen != r[3] || (uint64_t)r[2] + r[0] > hd->ring_len) return NULL;
+  return hd->ring + r[2];
+}
+
+/* Copy slot s's ring tail into the slot, behind its resident bytes. 0 on success, -1 when the reference
+ * is stale or the frame no longer fits its slot (tail cleared either way: the slot never reads the ring
+ * again). */
+static int zc_materialize(inst_t *I, uint8_t *pool, uint32_t slot_size, const uint32_t *st, const uint32_t *ln,
+                          uint32_t *zc, uint32_t s) {
+  uint32_t *r = zc + (size_t)s * ZC_STRIDE;
+  uint32_t tail = r[0];
+  if (!tail) return 0;
+  const uint8_t *src = zc_tail(I, zc, s);
+  r[0] = 0;
+  uint64_t end = (uint64_t)st[s] + ln[s];
+  if (!src || ln[s] < tail || end > slot_size) return -1;
+  memcpy(pool + (size_t)s * slot_size + end - tail, src, tail);
+  return 0;
+}
+
+/* End of a batch on rx handle hd: every slot still referencing one of its ring frames gets its tail copied
+ * (a frame some stage keeps past the batch stays whole), then the ring frames go back to the kernel. */
+static void zc_release(inst_t *I, handle_t *hd, uint8_t *pool, uint32_t slot_size, uint64_t slots,
+                       const uint32_t *st, const uint32_t *ln, uint32_t *zc) {
+  if (zc) {
+    uint32_t hidx = (uint32_t)(hd - I->h);
+    for (uint32_t k = 0; k < hd->zc_n; k++) {
+      uint32_t s = hd->zc_ids[k];
+      if (s >= slots) continue;
+      uint32_t *r = zc + (size_t)s * ZC_STRIDE;
+      if (r[0] == 0 || r[1] != hidx || r[3] != hd->gen) continue;   /* freed, or reused since */
+      if (zc_materialize(I, pool, slot_size, st, ln, zc, s) == 0) hd->zc_materialized++;
+      else hd->zc_stale++;
+    }
+  }
+  return_held(hd);
+}
+
+/* The optional zc array argument: a Uint32Array of at least ZC_STRIDE * slots words, or NULL (absent /
+ * undefined). Returns 0 after throwing. */
+static int arg_zc(napi_env env, size_t argc, napi_value *argv, size_t at, uint64_t slots, uint32_t **zc) {
+  *zc = NULL;
+  if (argc <= at) return 1;
+  napi_valuetype t;
+  if (napi_typeof(env, argv[at], &t) != napi_ok) return 0;
+  if (t == napi_undefined || t == napi_null) return 1;
+  size_t n;
+  if (!arg_ta(env, argv[at], napi_uint32_array, (void **)zc, &n, "zc")) return 0;
+  if (n < slots * ZC_STRIDE) { throw_range(env, "zc.length < 4 * slots"); return 0; }
+  return 1;
+}
+
+/* recvDone(h, pool, slotSize, start, len, zc): the end of the batch recvBatch gave (zc_release) */
+static napi_value RecvDone(napi_env env, napi_callback_info info) {
+  GET_ARGS_OPT(5, 6);
+  handle_t *hd = arg_handle(env, I, argv[0]);
+  uint8_t *pool; uint32_t *st, *ln, *zc; size_t pool_len, st_len, ln_len; uint32_t slot_size;
+  if (!hd || !arg_ta(env, argv[1], napi_uint8_array, (void **)&pool, &pool_len, "pool") ||
+      !arg_u32(env, argv[2], &slot_size, "slotSize") ||
+      !arg_ta(env, argv[3], napi_uint32_array, (void **)&st, &st_len, "start") ||
+      !arg_ta(env, argv[4], napi_uint32_array, (void **)&ln, &ln_len, "len")) return NULL;
+  if (slot_size == 0) return throw_range(env, "slotSize must be > 0");
+  uint64_t slots = pool_len / slot_size;
+  if (st_len < slots) slots = st_len;
+  if (ln_len < slots) slots = ln_len;
+  if (!arg_zc(env, argc, argv, 5, slots, &zc)) return NULL;
+  if (hd->kind == K_PACKET && hd->ring && hd->held_n) zc_release(I, hd, pool, slot_size, slots, st, ln, zc);
+  return undef(env);
+}
+
+/* materialize(pool, slotSize, start, len, zc, ids, off, n) -> how many slots got their tail copied.
+ * A stale reference (its port is gone) throws RangeError after clearing it: the frame's tail is lost. */
+static napi_value Materialize(napi_env env, napi_callback_info info) {
+  GET_ARGS(8);
+  uint8_t *pool; uint32_t *st, *ln, *zc, *ids; size_t pool_len, st_len, ln_len, ids_len; uint32_t slot_size, off, n;
+  if (!arg_ta(env, argv[0], napi_uint8_array, (void **)&pool, &pool_len, "pool") ||
+      !arg_u32(env, argv[1], &slot_size, "slotSize") ||
+      !arg_ta(env, argv[2], napi_uint32_array, (void **)&st, &st_len, "start") ||
+      !arg_ta(env, argv[3], napi_uint32_array, (void **)&ln, &ln_len, "len")) return NULL;
+  if (slot_size == 0) return throw_range(env, "slotSize must be > 0");
+  uint64_t slots = pool_len / slot_size;
+  if (st_len < slots) slots = st_len;
+  if (ln_len < slots) slots = ln_len;
+  if (!arg_zc(env, argc, argv, 4, slots, &zc) || !zc ||
+      !arg_ta(env, argv[5], napi_uint32_array, (void **)&ids, &ids_len, "ids") ||
+      !arg_u32(env, argv[6], &off, "off") || !arg_u32(env, argv[7], &n, "n")) {
+    bool pending = false; napi_is_exception_pending(env, &pending);
+    if (!pending) napi_throw_type_error(env, NULL, "zc must be a Uint32Array");
+    return NULL;
+  }
+  if ((uint64_t)off + n > ids_len) return throw_range(env, "off + n > ids.length");
+  uint32_t done = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t s = ids[off + i];
+    if (s >= slots || zc[(size_t)s * ZC_STRIDE] == 0) continue;
+    if (zc_materialize(I, pool, slot_size, st, ln, zc, s) < 0) return throw_range(env, "materialize: the frame's ring reference is stale");
+    done++;
+  }
+  return num(env, done);
+}
+
 /* ---------- recvBatch -------------------------------------------------------------------------- */
 
-/* recvBatch(h, pool, slotSize, headroom, free, freeTop, out, outOff, max, start, len) -> n */
+/* recvBatch(h, pool, slotSize, headroom, free, freeTop, out, outOff, max, start, len[, zc, hdrCopy]) -> n */
 static napi_value RecvBatch(napi_env env, napi_callback_info info) {
-  GET_ARGS(11);
+  GET_ARGS_OPT(11, 13);
   handle_t *hd = arg_handle(env, I, argv[0]);
   uint8_t *pool; uint32_t *fr, *out, *st, *ln; size_t pool_len, fr_len, out_len, st_len, ln_len;
   uint32_t slot_size, headroom, free_top, out_off, max;
@@ -302,14 +493,21 @@ static napi_value RecvBatch(napi_env env, napi_callback_info info) {
   if (ln_len < slots) slots = ln_len;
   if (max > free_top) max = free_top;        /* one free slot per frame */
   const uint32_t room = slot_size - headroom; /* longest frame a slot holds */
-  uint32_t n = 0;
+  uint32_t n = 0, *zc = NULL, hdr_copy = 0;
+  if (!arg_zc(env, argc, argv, 11, slots, &zc)) return NULL;
+  if (zc && argc > 12 && !arg_u32(env, argv[12], &hdr_copy, "hdrCopy")) return NULL;
+  if (zc && hdr_copy && (hdr_copy < 128 || hdr_copy >= ZC_MIN_LEN)) return throw_range(env, "hdrCopy must be 0 or 128..1023");
 
   if (hd->kind == K_PACKET) {
     if (!hd->ring) return throw_range(env, "port was opened without rx");
+    /* a batch whose recvDone never came (a stage threw): end it now */
+    if (hd->held_n) zc_release(I, hd, pool, slot_size, slots, st, ln, zc);
+    const uint32_t hidx = (uint32_t)(hd - I->h);
     while (n < max) {
       struct tpacket2_hdr *tp = (struct tpacket2_hdr *)(hd->ring + (size_t)hd->cur * hd->frame_size);
       uint32_t status = __atomic_load_n(&tp->tp_status, __ATOMIC_ACQUIRE);
       if (!(status & TP_STATUS_USER)) break;   /* ring empty: never block */
+      if (hd->held_n && hd->cur == hd->held[0]) break;   /* wrapped round to a frame this batch holds */
       uint8_t *mac = (uint8_t *)tp + tp->tp_mac;
       uint32_t flen = tp->tp_snaplen;
       /* The kernel strips an 802.1Q tag into tp_vlan_tci on rx; put it back in the frame. */
@@ -323,23 +521,42 @@ static napi_value RecvBatch(napi_env env, napi_callback_info info) {
         uint8_t *slot = pool + (size_t)id * slot_size, *dst = slot + headroom;
         if (hd->vnet) memcpy(slot, mac - VNET_HDR_LEN, VNET_HDR_LEN); /* written at h.raw + tp_mac - 10 */
         else memset(slot, 0, VNET_HDR_LEN);
+        /* zero-copy: only the first hdr_copy bytes into the slot, the tail stays in the ring frame,
+         * which is held until recvDone (or the next recvBatch) */
+        uint32_t copy = flen, tail = 0;
+        if (zc) {
+          uint32_t *r = zc + (size_t)id * ZC_STRIDE;
+          uint32_t he;
+          if (hdr_copy && flen >= ZC_MIN_LEN && (he = zc_header_end(mac, flen, 0)) != 0 && he + 64 <= hdr_copy) {
+            copy = hdr_copy; tail = flen - copy;
+            r[1] = hidx; r[2] = (uint32_t)(mac + copy - hd->ring); r[3] = hd->gen;
+            hd->zc_ids[hd->zc_n++] = id;
+            hd->zc_frames++;
+          }
+          r[0] = tail;
+        }
         if (vlan) {
           uint16_t tpid = htons((status & TP_STATUS_VLAN_TPID_VALID) ? tp->tp_vlan_tpid : ETH_P_8021Q);
           uint16_t tci = htons(tp->tp_vlan_tci);
           memcpy(dst, mac, 12);
           memcpy(dst + 12, &tpid, 2);
           memcpy(dst + 14, &tci, 2);
-          memcpy(dst + 16, mac + 12, flen - 12);
+          memcpy(dst + 16, mac + 12, copy - 12);
           if (hd->vnet) {  /* offsets in the virtio header count from the MAC header: shift them */
             uint16_t hl, cs; memcpy(&hl, slot + 2, 2); memcpy(&cs, slot + 6, 2);
             if (slot[0] & 1 /* VIRTIO_NET_HDR_F_NEEDS_CSUM */) { cs += 4; memcpy(slot + 6, &cs, 2); }
             if (hl) { hl += 4; memcpy(slot + 2, &hl, 2); }
           }
         } else {
-          memcpy(dst, mac, flen);
+          memcpy(dst, mac, copy);
         }
         st[id] = headroom; ln[id] = total; out[out_off + n] = id;
         n++;
+        if (tail) {   /* held: returned by zc_release */
+          hd->held[hd->held_n++] = hd->cur;
+          hd->cur = hd->cur + 1 == hd->frame_nr ? 0 : hd->cur + 1;
+          continue;
+        }
       }
       __atomic_store_n(&tp->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
       hd->cur = hd->cur + 1 == hd->frame_nr ? 0 : hd->cur + 1;
@@ -361,6 +578,7 @@ static napi_value RecvBatch(napi_env env, napi_callback_info info) {
       /* tun returns the full length even when it had to cut the frame to fit the iovec */
       if ((uint32_t)r < hl || (uint32_t)r - hl > room) { hd->truncated++; continue; }
       if (!hd->vnet) memset(slot, 0, VNET_HDR_LEN);
+      if (zc) zc[(size_t)id * ZC_STRIDE] = 0;
       st[id] = headroom; ln[id] = (uint32_t)r - hl; out[out_off + n] = id;
       n++;
     }
@@ -423,9 +641,9 @@ static int write_frame(handle_t *hd, int fd, struct iovec *iv, int c, uint32_t *
   return 0;
 }
 
-/* sendBatch(h, pool, slotSize, ids, off, n, start, len) -> accepted */
+/* sendBatch(h, pool, slotSize, ids, off, n, start, len[, zc]) -> accepted */
 static napi_value SendBatch(napi_env env, napi_callback_info info) {
-  GET_ARGS(8);
+  GET_ARGS_OPT(8, 9);
   handle_t *hd = arg_handle(env, I, argv[0]);
   uint8_t *pool; uint32_t *ids, *st, *ln; size_t pool_len, ids_len, st_len, ln_len;
   uint32_t slot_size, off, n;
@@ -440,6 +658,8 @@ static napi_value SendBatch(napi_env env, napi_callback_info info) {
   uint64_t slots = pool_len / slot_size;
   if (st_len < slots) slots = st_len;
   if (ln_len < slots) slots = ln_len;
+  uint32_t *zc;
+  if (!arg_zc(env, argc, argv, 8, slots, &zc)) return NULL;
   const int vnet = hd->vnet;
   uint32_t accepted = 0, i = 0;
 
@@ -451,23 +671,31 @@ static napi_value SendBatch(napi_env env, napi_callback_info info) {
       if (id >= slots || (uint64_t)st[id] + ln[id] > slot_size || ln[id] == 0 ||
           (vnet && st[id] < VNET_HDR_LEN)) { hd->send_errors++; continue; }
       uint8_t *slot = pool + (size_t)id * slot_size;
-      struct iovec *iv = &I->iov[2 * k];
+      struct iovec *iv = &I->iov[3 * k];
       int c = 0;
+      uint32_t tail = zc ? zc[(size_t)id * ZC_STRIDE] : 0;
+      const uint8_t *ring_tail = NULL;
+      if (tail) {   /* [slot bytes][ring tail]: the payload goes out straight from the rx ring */
+        ring_tail = zc_tail(I, zc, id);
+        if (!ring_tail || tail > ln[id]) { hd->send_errors++; hd->zc_stale++; continue; }
+      }
       if (vnet) iv[c++] = (struct iovec){ slot, VNET_HDR_LEN };
-      iv[c++] = (struct iovec){ slot + st[id], ln[id] };
+      iv[c++] = (struct iovec){ slot + st[id], ln[id] - tail };
+      if (tail) iv[c++] = (struct iovec){ (void *)ring_tail, tail };
       if (hd->kind == K_TAP) {          /* tun: one writev per frame inside this one call */
         if (write_frame(hd, hd->fd, iv, c, &accepted)) { hd->send_errors += n - i; return num(env, accepted); }
         continue;
       }
-      if (hd->tnl_fd >= 0 && slot[1] && vxlan_gso_header(slot, slot + st[id], ln[id], I->tnl_hdr)) {
+      if (hd->tnl_fd >= 0 && slot[1] && vxlan_gso_header(slot, slot + st[id], ln[id] - tail, I->tnl_hdr)) {
         /* a VXLAN GSO frame: through the tunnel TAP, in order with the frames before it */
         if (flush_msgs(I, hd, k, &accepted)) { hd->send_errors += n - i + 1; return num(env, accepted); }
         k = 0;
         iv = &I->iov[0];
         iv[0] = (struct iovec){ I->tnl_hdr, TNL_HDR_LEN };
-        iv[1] = (struct iovec){ slot + st[id], ln[id] };
+        iv[1] = (struct iovec){ slot + st[id], ln[id] - tail };
+        if (tail) iv[2] = (struct iovec){ (void *)ring_tail, tail };
         uint32_t before = accepted;
-        if (write_frame(hd, hd->tnl_fd, iv, 2, &accepted)) { hd->send_errors += n - i; return num(env, accepted); }
+        if (write_frame(hd, hd->tnl_fd, iv, tail ? 3 : 2, &accepted)) { hd->send_errors += n - i; return num(env, accepted); }
         hd->tnl_sent += accepted - before;
         continue;
       }
@@ -564,6 +792,9 @@ static napi_value PortStats(napi_env env, napi_callback_info info) {
   set_num(env, o, "sendErrors", (double)hd->send_errors);
   set_num(env, o, "sendBusy", (double)hd->send_busy);
   set_num(env, o, "tunnelGso", (double)hd->tnl_sent);
+  set_num(env, o, "zeroCopy", (double)hd->zc_frames);
+  set_num(env, o, "zeroCopyMaterialized", (double)hd->zc_materialized);
+  set_num(env, o, "zeroCopyStale", (double)hd->zc_stale);
   return o;
 }
 
@@ -737,7 +968,10 @@ static napi_value ParkPort(napi_env env, napi_callback_info info) {
   pthread_mutex_lock(&parked_lock);
   int t = -1;
   for (int i = 0; i < MAX_PARKED; i++) if (parked[i].kind == K_FREE) { t = i; break; }
-  if (t >= 0) { parked[t] = *hd; memset(hd, 0, sizeof *hd); hd->fd = -1; }
+  if (t >= 0) {
+    if (hd->ring) return_held(hd);   /* recvDone ended every batch; this is the back-stop */
+    parked[t] = *hd; memset(hd, 0, sizeof *hd); hd->fd = -1;
+  }
   pthread_mutex_unlock(&parked_lock);
   if (t < 0) return throw_errno(env, EMFILE, "parkPort: %d ports are parked already", MAX_PARKED);
   return num(env, t);
@@ -824,6 +1058,7 @@ NAPI_MODULE_INIT() {
     FN("tapCreate", TapCreate), FN("tapDestroy", TapDestroy), FN("tapOpen", TapOpen),
     FN("closeFd", CloseFd), FN("openTapPort", OpenTapPort),
     FN("tunnelTapOpen", TunnelTapOpen), FN("attachTunnelTx", AttachTunnelTx),
+    FN("recvDone", RecvDone), FN("materialize", Materialize),
     FN("parkPort", ParkPort), FN("unparkPort", UnparkPort), FN("dropParked", DropParked), FN("setAffinityCpus", SetAffinityCpus),
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
