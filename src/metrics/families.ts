@@ -77,6 +77,8 @@ export const M = {
   txBytes: family('xvs_port_tx_bytes_total', 'counter', 'Bytes transmitted on the port.', PORT),
   txErrors: family('xvs_port_tx_errors_total', 'counter', 'Frames the switch could not transmit on the port.', PORT),
   txTunnelGso: family('xvs_port_tx_tunnel_gso_total', 'counter', 'Uplink: VXLAN GSO frames sent whole through the tunnel TAP (counted in tx packets too).', PORT),
+  rxZeroCopy: family('xvs_port_rx_zero_copy_total', 'counter', 'Frames received zero-copy (XVS_ZERO_COPY=1): headers in the pool slot, the payload sent from the rx ring.', PORT),
+  rxZeroCopyWhole: family('xvs_port_rx_zero_copy_whole_total', 'counter', 'Zero-copy frames made whole (payload copied into the slot) because a stage read the payload or kept the frame past its batch.', PORT),
   drops: family('xvs_port_drops_total', 'counter', 'Frames received on the port and dropped, by drop reason (every reason of src/core/drop-reasons.ts, zero included).', ['switch', 'port', 'reason']),
   macs: family('xvs_port_macs', 'gauge', 'MAC addresses learned on the port.', PORT),
   macLimit: family('xvs_port_mac_limit', 'gauge', 'Most MAC addresses the port may have learned.', PORT),
@@ -108,7 +110,7 @@ const HNV = Object.fromEntries(HNV_VSID_FIELDS.map((n) => [n, family(`xvs_hnv_vs
 /** Every family, in exposition order (grouped: switch, port, extension, worker/queue, HNV). */
 export const METRIC_FAMILIES: readonly MetricFamily[] = [
   M.switchInfo, M.switchPorts, M.fdbEntries, M.fdbLimit, M.fdbLearned, M.fdbMoves, M.fdbLimitHits, M.fdbAged,
-  M.portInfo, M.portUp, M.rxPackets, M.rxBytes, M.txPackets, M.txBytes, M.txErrors, M.txTunnelGso, M.drops,
+  M.portInfo, M.portUp, M.rxPackets, M.rxBytes, M.txPackets, M.txBytes, M.txErrors, M.txTunnelGso, M.rxZeroCopy, M.rxZeroCopyWhole, M.drops,
   M.macs, M.macLimit, M.macLimitHits, ...POLICY_PORT_FIELDS.map((n) => POLICY[n]),
   M.extEnabled, M.extRunning, M.extFailures, ...EXT_BUILTIN_COUNTERS.map((n) => EXT_BUILTIN[n]), M.extOwn,
   M.workerBreaths, M.workerBatches, M.workerIdlePolls, M.workerCoalesceWaits, M.workerRestarts, M.workerBusy, M.workerCpu,
@@ -167,6 +169,8 @@ function collectSwitch(src: MetricsSource, s: Samples, sw: string, portInfo: rea
     s.add(M.txBytes, l, p.txBytes);
     s.add(M.txErrors, l, p.txErrors);
     s.add(M.txTunnelGso, l, p.txTunnelGso);
+    s.add(M.rxZeroCopy, l, p.rxZeroCopy ?? 0);
+    s.add(M.rxZeroCopyWhole, l, p.rxZeroCopyWhole ?? 0);
     for (const r of REASONS) s.add(M.drops, { ...l, reason: r }, p.drops[r] ?? 0);
     s.add(M.macs, l, p.macs);
     s.add(M.macLimit, l, p.macLimit);
