@@ -7,8 +7,7 @@
  * else is touched.
  */
 import test from 'ava';
-import type { ExecutionContext } from 'ava';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -16,52 +15,12 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { native, VNET_HDR_LEN } from './index.js';
 import type { NativeError } from './index.js';
+import { netns, removeStale, run, tryRun, veth } from '../../test-support/native-lab.js';
 
 const P = `xtn${process.pid}`;
 const ETH_TEST = 0x88b5; // IEEE local experimental ethertype: our test frames
 
-function run(cmd: string, ...args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-function tryRun(cmd: string, ...args: string[]): void {
-  try { run(cmd, ...args); } catch { /* already gone */ }
-}
-function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
-}
-/** our own names: xtn<pid><letter>...; stale if that pid is dead (and is not us) */
-function isStale(name: string): boolean {
-  const m = /^xtn(\d+)[a-z]/.exec(name);
-  if (!m) return false;
-  const pid = Number(m[1]);
-  return pid !== process.pid && !pidAlive(pid);
-}
-function removeStale(): void {
-  for (const line of run('ip', '-o', 'link', 'show').split('\n')) {
-    const name = /^\d+:\s+([^:@\s]+)/.exec(line)?.[1];
-    if (name && isStale(name)) { tryRun('ip', 'link', 'del', name); native.tapDestroy(name); }
-  }
-  for (const line of run('ip', 'netns', 'list').split('\n')) {
-    const name = line.split(' ')[0];
-    if (name && isStale(name)) tryRun('ip', 'netns', 'del', name);
-  }
-}
-removeStale();
-
-/** a veth pair a<->b in the root namespace, IPv6 off (no stray frames), up; removed at teardown */
-function veth(t: ExecutionContext, a: string, b: string, mtu = 1500): void {
-  t.teardown(() => tryRun('ip', 'link', 'del', a));
-  run('ip', 'link', 'add', a, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', b, 'mtu', String(mtu));
-  for (const d of [a, b]) {
-    tryRun('sysctl', '-qw', `net.ipv6.conf.${d}.disable_ipv6=1`);
-    run('ip', 'link', 'set', d, 'up');
-  }
-}
-function netns(t: ExecutionContext, name: string): void {
-  t.teardown(() => tryRun('ip', 'netns', 'del', name));
-  run('ip', 'netns', 'add', name);
-  run('ip', '-n', name, 'link', 'set', 'lo', 'up');
-}
+removeStale('xtn', process.pid, (name) => { native.tapDestroy(name); });
 
 /** a frame pool as the TS side owns it */
 class Pool {

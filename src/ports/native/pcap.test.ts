@@ -6,8 +6,7 @@
  * earlier runs whose pid is gone are removed at start; nothing else is touched.
  */
 import test from 'ava';
-import type { ExecutionContext } from 'ava';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,37 +14,13 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { native, VNET_HDR_LEN, type NativeError } from './index.js';
 import { udpFrame } from '../../test-support/frames.js';
+import { removeStale, run, tryRun, veth } from '../../test-support/native-lab.js';
 
 const P = `xtp${process.pid % 100000}`;
 const ETH_TEST = 0x88b5;
 
-function run(cmd: string, ...args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-function tryRun(cmd: string, ...args: string[]): void {
-  try { run(cmd, ...args); } catch { /* already gone */ }
-}
-function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
-}
-for (const line of run('ip', '-o', 'link', 'show').split('\n')) {
-  const name = /^\d+:\s+([^:@\s]+)/.exec(line)?.[1];
-  const m = name ? /^xtp(\d+)[a-z]/.exec(name) : null;
-  if (name && m && Number(m[1]) !== process.pid % 100000 && !pidAlive(Number(m[1]))) { tryRun('ip', 'link', 'del', name); native.tapDestroy(name); }
-}
-for (const ns of run('ip', 'netns', 'list').split('\n').map((l) => l.split(' ')[0])) {
-  const m = /^xtp(\d+)[a-z]/.exec(ns);
-  if (m && Number(m[1]) !== process.pid % 100000 && !pidAlive(Number(m[1]))) tryRun('ip', 'netns', 'del', ns);
-}
+removeStale('xtp', process.pid % 100000, (name) => { native.tapDestroy(name); });
 
-function veth(t: ExecutionContext, a: string, b: string): void {
-  t.teardown(() => tryRun('ip', 'link', 'del', a));
-  run('ip', 'link', 'add', a, 'type', 'veth', 'peer', 'name', b);
-  for (const d of [a, b]) {
-    tryRun('sysctl', '-qw', `net.ipv6.conf.${d}.disable_ipv6=1`);
-    run('ip', 'link', 'set', d, 'up');
-  }
-}
 /** what xvs does to a pcap port's netdev (ports/offloads.ts): libpcap then sizes its ring frames from the MTU */
 function offloadsOff(dev: string, ns?: string): void {
   const k = ['-K', dev, 'tso', 'off', 'gso', 'off', 'gro', 'off', 'tx', 'off'];

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -14,47 +14,12 @@ import path from 'node:path';
 import { native } from './index.js';
 import { FramePool } from '../../core/frame-pool.js';
 import { AfPacketPort, ZERO_COPY_HDR } from '../afpacket.js';
+import { netns, removeStale, run, veth as vethPair } from '../../test-support/native-lab.js';
 
 const P = `xzc${process.pid}`;
 
-function run(cmd: string, ...args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-function tryRun(cmd: string, ...args: string[]): void {
-  try { run(cmd, ...args); } catch { /* already gone */ }
-}
-function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
-}
-function removeStale(): void {
-  const stale = (name: string): boolean => {
-    const m = /^xzc(\d+)[a-z]/.exec(name);
-    return m !== null && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]));
-  };
-  for (const line of run('ip', '-o', 'link', 'show').split('\n')) {
-    const name = /^\d+:\s+([^:@\s]+)/.exec(line)?.[1];
-    if (name && stale(name)) tryRun('ip', 'link', 'del', name);
-  }
-  for (const line of run('ip', 'netns', 'list').split('\n')) {
-    const name = line.split(' ')[0];
-    if (name && stale(name)) tryRun('ip', 'netns', 'del', name);
-  }
-}
-removeStale();
-
-function veth(t: ExecutionContext, a: string, b: string, mtu = 9000): void {
-  t.teardown(() => tryRun('ip', 'link', 'del', a));
-  run('ip', 'link', 'add', a, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', b, 'mtu', String(mtu));
-  for (const d of [a, b]) {
-    tryRun('sysctl', '-qw', `net.ipv6.conf.${d}.disable_ipv6=1`);
-    run('ip', 'link', 'set', d, 'up');
-  }
-}
-function netns(t: ExecutionContext, name: string): void {
-  t.teardown(() => tryRun('ip', 'netns', 'del', name));
-  run('ip', 'netns', 'add', name);
-  run('ip', '-n', name, 'link', 'set', 'lo', 'up');
-}
+removeStale('xzc', process.pid);
+const veth = (t: ExecutionContext, a: string, b: string, mtu = 9000): void => vethPair(t, a, b, mtu);
 
 const UDP_PORT = 7777;
 /** an Ethernet/IPv4/UDP frame of `size` bytes with random payload; `seq` in the first payload bytes */
