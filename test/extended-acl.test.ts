@@ -12,7 +12,7 @@
  * flow is dropped (the state expired), while an immediate reply on the same kind of flow arrives.
  */
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { NetLab, testPrefix, type Host } from '../src/lab/netlab.js';
 import type { PortStats, SwitchStats } from '../src/switch/manager-api.js';
 import { TestDaemon } from '../src/test-support/daemon.js';
@@ -42,6 +42,17 @@ function setAcls(idle: number): void {
 function run(h: Host, script: string, timeoutMs = 30_000): { code: number; out: string } {
   const r = spawnSync('ip', ['netns', 'exec', h.ns, 'bash', '-c', script], { encoding: 'utf8', timeout: timeoutMs });
   return { code: r.status ?? -1, out: r.stdout ?? '' };
+}
+
+/** `run` without blocking, for scripts that wait side by side */
+function runAsync(h: Host, script: string, timeoutMs = 30_000): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('ip', ['netns', 'exec', h.ns, 'bash', '-c', script], { stdio: ['ignore', 'pipe', 'ignore'], timeout: timeoutMs });
+    let out = '';
+    p.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    p.once('error', () => resolve({ code: -1, out }));
+    p.once('close', (code) => resolve({ code: code ?? -1, out }));
+  });
 }
 
 const stats = (): SwitchStats => d.json<SwitchStats>('stats', SW);
@@ -143,9 +154,12 @@ test.serial('control: with an idle timeout of 30 s the same late replies arrive 
   const list = d.json<{ weight: number; stateful?: boolean; idleSessionTimeout?: number }[]>('acl', 'extended', 'list', SW, 'vm');
   t.deepEqual(list.filter((e) => e.stateful).map((e) => [e.weight, e.idleSessionTimeout]).sort(), [[10, 30], [11, 30]]);
   const before = drops('peer');
-  const tcp = run(vm, `(echo late; sleep 10) | timeout 7 socat - TCP:${peer.ip}:5201,connect-timeout=5`);
+  // both at once (each waits out its 7 s): the flows are independent states
+  const [tcp, udp] = await Promise.all([
+    runAsync(vm, `(echo late; sleep 10) | timeout 7 socat - TCP:${peer.ip}:5201,connect-timeout=5`),
+    runAsync(vm, `(echo late; sleep 10) | timeout 7 socat - UDP:${peer.ip}:5301,sourceport=40002`),
+  ]);
   t.is(tcp.out.trim(), 'reply-late');
-  const udp = run(vm, `(echo late; sleep 10) | timeout 7 socat - UDP:${peer.ip}:5301,sourceport=40002`);
   t.is(udp.out.trim(), 'reply-late');
   t.is(drops('peer'), before, 'nothing dropped');
 });
