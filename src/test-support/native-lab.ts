@@ -3,7 +3,11 @@
  * removed at teardown, and the clean-up of what a dead earlier run left. Names are `<tag><id><letter>…`
  * with `id` the process's (the pid, or the pid cut to fit IFNAMSIZ), so a stale name tells whose it was.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 
 export function run(cmd: string, ...args: string[]): string {
@@ -53,4 +57,47 @@ export function netns(t: ExecutionContext, name: string): void {
   t.teardown(() => tryRun('ip', 'netns', 'del', name));
   run('ip', 'netns', 'add', name);
   run('ip', '-n', name, 'link', 'set', 'lo', 'up');
+}
+
+/**
+ * Two namespaces `<p>na` / `<p>nb`, each with an `eth1` (offloads on, `<subnet>.1` / `.2`) whose root-side veth
+ * ends `<p>ha` / `<p>hb` are left for the test to bridge; removed at teardown.
+ */
+export function namespacePair(t: ExecutionContext, p: string, subnet: string, mtu = 1500): { na: string; nb: string; ha: string; hb: string } {
+  const na = `${p}na`, nb = `${p}nb`, ha = `${p}ha`, hb = `${p}hb`;
+  netns(t, na); netns(t, nb);
+  veth(t, ha, `${p}xa`, mtu); veth(t, hb, `${p}xb`, mtu);
+  for (const [x, n, host] of [[`${p}xa`, na, 1], [`${p}xb`, nb, 2]] as const) {
+    run('ip', 'link', 'set', x, 'netns', n, 'name', 'eth1');
+    run('ip', '-n', n, 'addr', 'add', `${subnet}.${host}/24`, 'dev', 'eth1');
+    run('ip', '-n', n, 'link', 'set', 'eth1', 'up');
+  }
+  return { na, nb, ha, hb };
+}
+
+/**
+ * `bytes` random bytes from `na` to `nb` (`dstIp`) over TCP with socat, while `pump` moves the frames between
+ * the two root-side ends; `pump` is given `finished()`, true once both socats exited (or after 30 s).
+ * Resolves with the exit codes, what was sent and what arrived.
+ */
+export async function tcpThroughPump(t: ExecutionContext, na: string, nb: string, dstIp: string, bytes: number,
+  pump: (finished: () => boolean) => Promise<void>): Promise<{ client: number | null; server: number | null; sent: Buffer; got: Buffer }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'xtnl-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const sent = randomBytes(bytes);
+  writeFileSync(path.join(dir, 'in'), sent);
+  const server = spawn('ip', ['netns', 'exec', nb, 'socat', '-u', 'TCP-LISTEN:5001,reuseaddr', `OPEN:${path.join(dir, 'out')},creat,trunc`], { stdio: 'ignore' });
+  t.teardown(() => { if (server.exitCode === null) server.kill(); });
+  const serverDone = new Promise<number | null>((res) => server.on('exit', (c) => res(c)));
+  await new Promise((r) => setTimeout(r, 300));
+  const client = spawn('ip', ['netns', 'exec', na, 'socat', '-u', `OPEN:${path.join(dir, 'in')}`, `TCP:${dstIp}:5001,retry=5`], { stdio: 'ignore' });
+  t.teardown(() => { if (client.exitCode === null) client.kill(); });
+  const clientDone = new Promise<number | null>((res) => client.on('exit', (c) => res(c)));
+  let finished = false;
+  void Promise.all([clientDone, serverDone]).then(() => { finished = true; });
+  const timeout = setTimeout(() => { finished = true; }, 30000);
+  await pump(() => finished);
+  clearTimeout(timeout);
+  const [c, s] = [await clientDone, await serverDone];
+  return { client: c, server: s, sent, got: readFileSync(path.join(dir, 'out')) };
 }

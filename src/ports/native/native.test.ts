@@ -8,14 +8,12 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { native, VNET_HDR_LEN } from './index.js';
 import type { NativeError } from './index.js';
-import { netns, removeStale, run, tryRun, veth } from '../../test-support/native-lab.js';
+import { namespacePair, netns, removeStale, run, tcpThroughPump, tryRun, veth } from '../../test-support/native-lab.js';
 
 const P = `xtn${process.pid}`;
 const ETH_TEST = 0x88b5; // IEEE local experimental ethertype: our test frames
@@ -227,15 +225,7 @@ test.serial('truncated and oversize frames are counted, not delivered; send erro
 });
 
 test.serial('with veth offloads on, a TCP flow bridged through two vnetHdr ports delivers correct data (GSO passthrough)', async (t) => {
-  const na = `${P}na`, nb = `${P}nb`, ha = `${P}ha`, hb = `${P}hb`;
-  netns(t, na); netns(t, nb);
-  veth(t, ha, `${P}xa`); veth(t, hb, `${P}xb`);
-  run('ip', 'link', 'set', `${P}xa`, 'netns', na, 'name', 'eth1');
-  run('ip', 'link', 'set', `${P}xb`, 'netns', nb, 'name', 'eth1');
-  run('ip', '-n', na, 'addr', 'add', '10.231.7.1/24', 'dev', 'eth1');
-  run('ip', '-n', nb, 'addr', 'add', '10.231.7.2/24', 'dev', 'eth1');
-  run('ip', '-n', na, 'link', 'set', 'eth1', 'up');
-  run('ip', '-n', nb, 'link', 'set', 'eth1', 'up');
+  const { na, nb, ha, hb } = namespacePair(t, P, '10.231.7');
   t.regex(run('ip', 'netns', 'exec', na, 'ethtool', '-k', 'eth1'), /tcp-segmentation-offload: on/);
 
   const SLOT = 65536 + 512;
@@ -244,48 +234,31 @@ test.serial('with veth offloads on, a TCP flow bridged through two vnetHdr ports
   const pa = native.openPort(ha, opts), pb = native.openPort(hb, opts);
   t.teardown(() => { native.closePort(pa); native.closePort(pb); });
 
-  const dir = mkdtempSync(path.join(tmpdir(), 'xtn-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const data = randomBytes(16 << 20);
-  writeFileSync(path.join(dir, 'in'), data);
-  const server = spawn('ip', ['netns', 'exec', nb, 'socat', '-u', 'TCP-LISTEN:5001,reuseaddr',
-    `OPEN:${path.join(dir, 'out')},creat,trunc`], { stdio: 'ignore' });
-  t.teardown(() => { if (server.exitCode === null) server.kill(); });
-  const serverDone = new Promise<number | null>((res) => server.on('exit', (c) => res(c)));
-  await new Promise((r) => setTimeout(r, 300));
-  const client = spawn('ip', ['netns', 'exec', na, 'socat', '-u', `OPEN:${path.join(dir, 'in')}`,
-    'TCP:10.231.7.2:5001,retry=5'], { stdio: 'ignore' });
-  t.teardown(() => { if (client.exitCode === null) client.kill(); });
-  let finished = false;
-  const clientDone = new Promise<number | null>((res) => client.on('exit', (c) => res(c)));
-  void Promise.all([clientDone, serverDone]).then(() => { finished = true; });
-  const timeout = setTimeout(() => { finished = true; }, 30000);
-
   // the bridge: every frame from one port goes to the other, the virtio header unchanged
   const out = new Uint32Array(256);
   const fds = new Int32Array([native.portFd(pa), native.portFd(pb)]);
   let maxLen = 0, gsoFrames = 0, frames = 0, txFail = 0;
-  while (!finished) {
-    native.pollIn(fds, 2, 1);
-    for (const [from, to] of [[pa, pb], [pb, pa]]) {
-      const n = pool.recv(from, out);
-      for (let i = 0; i < n; i++) {
-        const id = out[i];
-        if (pool.len[id] > maxLen) maxLen = pool.len[id];
-        if (pool.bytes[id * SLOT + 1] !== 0) gsoFrames++;
+  const r = await tcpThroughPump(t, na, nb, '10.231.7.2', 16 << 20, async (finished) => {
+    while (!finished()) {
+      native.pollIn(fds, 2, 1);
+      for (const [from, to] of [[pa, pb], [pb, pa]]) {
+        const n = pool.recv(from, out);
+        for (let i = 0; i < n; i++) {
+          const id = out[i];
+          if (pool.len[id] > maxLen) maxLen = pool.len[id];
+          if (pool.bytes[id * SLOT + 1] !== 0) gsoFrames++;
+        }
+        frames += n;
+        txFail += n - pool.send(to, out, n);
+        for (let i = 0; i < n; i++) pool.release(out[i]);
       }
-      frames += n;
-      txFail += n - pool.send(to, out, n);
-      for (let i = 0; i < n; i++) pool.release(out[i]);
+      await new Promise((r) => setImmediate(r));
     }
-    await new Promise((r) => setImmediate(r));
-  }
-  clearTimeout(timeout);
-  t.is(await clientDone, 0);
-  t.is(await serverDone, 0);
-  const got = readFileSync(path.join(dir, 'out'));
-  t.is(got.length, data.length);
-  t.is(createHash('sha256').update(got).digest('hex'), createHash('sha256').update(data).digest('hex'));
+  });
+  t.is(r.client, 0);
+  t.is(r.server, 0);
+  t.is(r.got.length, r.sent.length);
+  t.is(createHash('sha256').update(r.got).digest('hex'), createHash('sha256').update(r.sent).digest('hex'));
   t.log(`bridged ${frames} frames, ${gsoFrames} GSO, max ${maxLen} bytes, ${txFail} tx failures`);
   t.true(maxLen > 1514, 'GSO frames larger than the MTU crossed the bridge');
   t.true(gsoFrames > 0);

@@ -6,15 +6,11 @@
  */
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { native } from './index.js';
 import { FramePool } from '../../core/frame-pool.js';
 import { AfPacketPort, ZERO_COPY_HDR } from '../afpacket.js';
-import { netns, removeStale, run, veth as vethPair } from '../../test-support/native-lab.js';
+import { namespacePair, removeStale, run, tcpThroughPump, veth as vethPair } from '../../test-support/native-lab.js';
 
 const P = `xzc${process.pid}`;
 
@@ -216,15 +212,7 @@ test.serial('a batch whose recvDone never came is ended by the next recvBatch: t
 });
 
 test.serial('with veth offloads on, a TCP flow forwarded zero-copy between two ports is byte-exact (GSO frames sent from the ring)', async (t) => {
-  const na = `${P}na`, nb = `${P}nb`, ha = `${P}ha`, hb = `${P}hb`;
-  netns(t, na); netns(t, nb);
-  veth(t, ha, `${P}xa`, 1500); veth(t, hb, `${P}xb`, 1500);
-  run('ip', 'link', 'set', `${P}xa`, 'netns', na, 'name', 'eth1');
-  run('ip', 'link', 'set', `${P}xb`, 'netns', nb, 'name', 'eth1');
-  run('ip', '-n', na, 'addr', 'add', '10.231.9.1/24', 'dev', 'eth1');
-  run('ip', '-n', nb, 'addr', 'add', '10.231.9.2/24', 'dev', 'eth1');
-  run('ip', '-n', na, 'link', 'set', 'eth1', 'up');
-  run('ip', '-n', nb, 'link', 'set', 'eth1', 'up');
+  const { na, nb, ha, hb } = namespacePair(t, P, '10.231.9');
   t.regex(run('ip', 'netns', 'exec', na, 'ethtool', '-k', 'eth1'), /tcp-segmentation-offload: on/);
 
   const pool = new FramePool(512);
@@ -232,46 +220,29 @@ test.serial('with veth offloads on, a TCP flow forwarded zero-copy between two p
   const pb = new AfPacketPort(hb, { rx: true, ringFrames: 128, hdrCopy: ZERO_COPY_HDR });
   t.teardown(() => { pa.close(); pb.close(); });
 
-  const dir = mkdtempSync(path.join(tmpdir(), 'xzc-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const data = randomBytes(32 << 20);
-  writeFileSync(path.join(dir, 'in'), data);
-  const server = spawn('ip', ['netns', 'exec', nb, 'socat', '-u', 'TCP-LISTEN:5001,reuseaddr',
-    `OPEN:${path.join(dir, 'out')},creat,trunc`], { stdio: 'ignore' });
-  t.teardown(() => { if (server.exitCode === null) server.kill(); });
-  const serverDone = new Promise<number | null>((res) => server.on('exit', (c) => res(c)));
-  await new Promise((r) => setTimeout(r, 300));
-  const client = spawn('ip', ['netns', 'exec', na, 'socat', '-u', `OPEN:${path.join(dir, 'in')}`,
-    'TCP:10.231.9.2:5001,retry=5'], { stdio: 'ignore' });
-  t.teardown(() => { if (client.exitCode === null) client.kill(); });
-  let finished = false;
-  const clientDone = new Promise<number | null>((res) => client.on('exit', (c) => res(c)));
-  void Promise.all([clientDone, serverDone]).then(() => { finished = true; });
-  const timeout = setTimeout(() => { finished = true; }, 30000);
-
   const ids = new Uint32Array(256);
   const fds = new Int32Array([pa.fd, pb.fd]);
   let zcFrames = 0, maxLen = 0, txFail = 0;
-  while (!finished) {
-    native.pollIn(fds, 2, 1);
-    for (const [from, to] of [[pa, pb], [pb, pa]] as const) {
-      const n = from.recv(pool, ids, ids.length);
-      for (let i = 0; i < n; i++) {
-        if (pool.zc[ids[i] * 4] !== 0) zcFrames++;
-        if (pool.len[ids[i]] > maxLen) maxLen = pool.len[ids[i]];
+  const r = await tcpThroughPump(t, na, nb, '10.231.9.2', 32 << 20, async (finished) => {
+    while (!finished()) {
+      native.pollIn(fds, 2, 1);
+      for (const [from, to] of [[pa, pb], [pb, pa]] as const) {
+        const n = from.recv(pool, ids, ids.length);
+        for (let i = 0; i < n; i++) {
+          if (pool.zc[ids[i] * 4] !== 0) zcFrames++;
+          if (pool.len[ids[i]] > maxLen) maxLen = pool.len[ids[i]];
+        }
+        txFail += n - to.send(pool, ids, n);
+        from.rxDone(pool);
+        for (let i = 0; i < n; i++) pool.release(ids[i]);
       }
-      txFail += n - to.send(pool, ids, n);
-      from.rxDone(pool);
-      for (let i = 0; i < n; i++) pool.release(ids[i]);
+      await new Promise((r) => setImmediate(r));
     }
-    await new Promise((r) => setImmediate(r));
-  }
-  clearTimeout(timeout);
-  t.is(await clientDone, 0);
-  t.is(await serverDone, 0);
-  const got = readFileSync(path.join(dir, 'out'));
-  t.is(got.length, data.length);
-  t.is(createHash('md5').update(got).digest('hex'), createHash('md5').update(data).digest('hex'));
+  });
+  t.is(r.client, 0);
+  t.is(r.server, 0);
+  t.is(r.got.length, r.sent.length);
+  t.is(createHash('md5').update(r.got).digest('hex'), createHash('md5').update(r.sent).digest('hex'));
   t.log(`${zcFrames} frames zero-copy, max ${maxLen} bytes, ${txFail} tx failures`);
   t.true(maxLen > 1514, 'GSO frames crossed');
   t.true(zcFrames > 0);
