@@ -9,7 +9,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import type { DashboardConfig } from '../config/types.js';
 import type { HnvShowResult } from '../hnv/control.js';
 import type { ListenAddress } from '../metrics/address.js';
 import { OptInListener } from '../metrics/opt-in-listener.js';
@@ -36,35 +35,15 @@ export function hostAllowed(host: string | undefined): boolean {
   return name === 'localhost' || isIP(name) !== 0;
 }
 
-export class DashboardEndpoint {
+export class DashboardEndpoint extends OptInListener {
   private readonly source: DashboardSource;
   private readonly hnv: (() => HnvShowResult | null) | undefined;
   private readonly script = dashboardScript();
-  private readonly listener: OptInListener;
 
   constructor(opts: { source: DashboardSource; hnv?: () => HnvShowResult | null; log?: (msg: string) => void; override?: ListenAddress }) {
+    super({ name: 'dashboard', servedPath: '/', log: opts.log, override: opts.override });
     this.source = opts.source;
     this.hnv = opts.hnv;
-    this.listener = new OptInListener({ name: 'dashboard', servedPath: '/', handler: (req, res) => this.handle(req, res), log: opts.log, override: opts.override });
-  }
-
-  /** where it listens now (null: off) */
-  get address(): string | null {
-    return this.listener.address;
-  }
-
-  /** the flag's address, if any (a failure to listen names `--dashboard`) */
-  start(): Promise<void> {
-    return this.listener.start();
-  }
-
-  /** the document's `dashboard` changed (or was restored): listen there, or stop; with --dashboard, nothing */
-  applyDocument(cfg: DashboardConfig | undefined): Promise<void> {
-    return this.listener.applyDocument(cfg);
-  }
-
-  close(): Promise<void> {
-    return this.listener.close();
   }
 
   private body(req: IncomingMessage): { status: number; type: string; body: string } {
@@ -87,7 +66,7 @@ export class DashboardEndpoint {
     }
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       // read-only: there is nothing to change through the dashboard
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain', ...SECURITY_HEADERS }).end('read-only: only GET\n');

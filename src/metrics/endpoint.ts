@@ -8,7 +8,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gzip } from 'node:zlib';
-import type { MetricsConfig } from '../config/types.js';
 import type { ListenAddress } from './address.js';
 import { OptInListener } from './opt-in-listener.js';
 import { renderExposition } from './exposition.js';
@@ -16,35 +15,15 @@ import { collectMetrics, type MetricsSource } from './families.js';
 
 export const EXPOSITION_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-export class MetricsEndpoint {
+export class MetricsEndpoint extends OptInListener {
   private readonly source: MetricsSource;
-  private readonly listener: OptInListener;
 
   constructor(opts: { source: MetricsSource; log?: (msg: string) => void; override?: ListenAddress }) {
+    super({ name: 'metrics', servedPath: '/metrics', log: opts.log, override: opts.override });
     this.source = opts.source;
-    this.listener = new OptInListener({ name: 'metrics', servedPath: '/metrics', handler: (req, res) => this.handle(req, res), log: opts.log, override: opts.override });
   }
 
-  /** where it listens now (null: off) */
-  get address(): string | null {
-    return this.listener.address;
-  }
-
-  /** the flag's address, if any (a failure to listen names `--metrics`) */
-  start(): Promise<void> {
-    return this.listener.start();
-  }
-
-  /** the document's `metrics` changed (or was restored): listen there, or stop; with --metrics, nothing */
-  applyDocument(cfg: MetricsConfig | undefined): Promise<void> {
-    return this.listener.applyDocument(cfg);
-  }
-
-  close(): Promise<void> {
-    return this.listener.close();
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('only GET\n');

@@ -2,9 +2,10 @@
  * The life of an opt-in HTTP listener of the daemon (the metrics endpoint, the dashboard): off by
  * default, on one address from a flag (`--metrics ADDR`, for this run, winning over the document) or from
  * the desired-state document (`metrics.listen`, applied by a config change, restored at start), moved or
- * stopped when the document changes. The request handler is the user's; this owns listen, move and close.
+ * stopped when the document changes. An endpoint extends it with its request handler; this owns listen,
+ * move and close.
  */
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ConfigError } from '../core/errors.js';
 import { formatListenAddress, parseListenAddress, type ListenAddress } from './address.js';
 
@@ -13,13 +14,12 @@ export interface OptInListenerOptions {
   name: string;
   /** the path logged after the address ("/metrics", "/") */
   servedPath: string;
-  handler: RequestListener;
   log?: (msg: string) => void;
   /** the flag's address: in force for the whole run, whatever the document says */
   override?: ListenAddress;
 }
 
-export class OptInListener {
+export abstract class OptInListener {
   private server: Server | null = null;
   private bound: ListenAddress | null = null;
   private readonly opts: OptInListenerOptions;
@@ -29,6 +29,9 @@ export class OptInListener {
     this.opts = opts;
     this.log = opts.log ?? (() => {});
   }
+
+  /** answers one request (the endpoint's own) */
+  protected abstract handle(req: IncomingMessage, res: ServerResponse): void;
 
   /** where it listens now (null: off) */
   get address(): string | null {
@@ -54,7 +57,7 @@ export class OptInListener {
   }
 
   private async listen(a: ListenAddress, field: string): Promise<void> {
-    const server = createServer(this.opts.handler);
+    const server = createServer((req, res) => this.handle(req, res));
     // a request is one page or one scrape; a client that keeps a connection open idle does not hold the daemon
     server.keepAliveTimeout = 5_000;
     server.headersTimeout = 10_000;
