@@ -12,8 +12,8 @@
  * flow is dropped (the state expired), while an immediate reply on the same kind of flow arrives.
  */
 import test from 'ava';
-import { spawn, spawnSync } from 'node:child_process';
-import { NetLab, testPrefix, type Host } from '../src/lab/netlab.js';
+import { spawnSync } from 'node:child_process';
+import { NetLab, shAsync, testPrefix, type Host } from '../src/lab/netlab.js';
 import type { PortStats, SwitchStats } from '../src/switch/manager-api.js';
 import { TestDaemon } from '../src/test-support/daemon.js';
 
@@ -45,15 +45,8 @@ function run(h: Host, script: string, timeoutMs = 30_000): { code: number; out: 
 }
 
 /** `run` without blocking, for scripts that wait side by side */
-function runAsync(h: Host, script: string, timeoutMs = 30_000): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn('ip', ['netns', 'exec', h.ns, 'bash', '-c', script], { stdio: ['ignore', 'pipe', 'ignore'], timeout: timeoutMs });
-    let out = '';
-    p.stdout.on('data', (b: Buffer) => { out += b.toString(); });
-    p.once('error', () => resolve({ code: -1, out }));
-    p.once('close', (code) => resolve({ code: code ?? -1, out }));
-  });
-}
+const runAsync = (h: Host, script: string, timeoutMs = 30_000): Promise<{ code: number; out: string }> =>
+  shAsync('ip', ['netns', 'exec', h.ns, 'bash', '-c', script], { timeout: timeoutMs });
 
 const stats = (): SwitchStats => d.json<SwitchStats>('stats', SW);
 function port(name: string): PortStats {

@@ -21,7 +21,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NetLab, sh, testPrefix, type Host } from '../src/lab/netlab.js';
+import { NetLab, sh, shAsync, testPrefix, type Host } from '../src/lab/netlab.js';
 import { TestDaemon } from '../src/test-support/daemon.js';
 
 const P = testPrefix('vl');
@@ -57,12 +57,8 @@ function ping(h: Host, ip: string): boolean {
 }
 
 /** the same as `ping`, without blocking: several sources at once */
-function pingAsync(h: Host, ip: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const p = spawn('ip', ['netns', 'exec', h.ns, 'ping', '-c', '2', '-i', '0.2', '-W', '1', ip], { stdio: 'ignore', timeout: 20_000 });
-    p.once('error', () => resolve(false));
-    p.once('exit', (code) => resolve(code === 0));
-  });
+async function pingAsync(h: Host, ip: string): Promise<boolean> {
+  return (await shAsync('ip', ['netns', 'exec', h.ns, 'ping', '-c', '2', '-i', '0.2', '-W', '1', ip], { timeout: 20_000 })).code === 0;
 }
 
 /**

@@ -33,7 +33,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } 
 import path from 'node:path';
 import { LAB_CLI } from '../repo-root.js';
 import { HNV_HOST_JS, PA, TENANTS, hnvEndpoints, netnsAdd, vmNetns, type HnvEndpoint } from './hnv-host.js';
-import { sh } from './netlab.js';
+import { sh, shAsync } from './netlab.js';
 import { startVm, vmImagePaths, type VmHandle } from './vm.js';
 
 export { ENDPOINTS, PA, TENANTS, type HnvEndpoint, type Tenant } from './hnv-host.js';
@@ -240,11 +240,7 @@ export async function startHnvLab(opts: HnvLabOptions): Promise<HnvLab> {
     let leaks = 0;
     let seq = 0;
     const matrix: ReachMatrix = endpoints.map((_, i) => endpoints.map((__, j) => (i === j ? null : false)));
-    const exitCode = (cmd: string, args: string[], timeoutMs: number): Promise<number> => new Promise((resolve) => {
-      const c = spawn(cmd, args, { stdio: 'ignore', timeout: timeoutMs });
-      c.on('error', () => resolve(-1));
-      c.on('exit', (code) => resolve(code ?? -1));
-    });
+    const exitCode = async (cmd: string, args: string[], timeout: number): Promise<number> => (await shAsync(cmd, args, { timeout })).code;
     const ping = async (src: HnvEndpoint, dst: HnvEndpoint): Promise<boolean> => {
       if (src.kind === 'netns') {
         return (await exitCode('ip', ['netns', 'exec', vmNs(src), 'ping', '-c', '3', '-i', '0.2', '-W', '1', dst.ca], 30_000)) === 0;

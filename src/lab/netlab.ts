@@ -16,6 +16,17 @@ export function sh(cmd: string, args: string[], opts: { allowFail?: boolean; tim
   }
 }
 
+/** `sh` without blocking, for commands that wait side by side: the exit code (-1: not started or killed) and stdout */
+export function shAsync(cmd: string, args: string[], opts: { timeout?: number } = {}): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], timeout: opts.timeout ?? 60_000 });
+    let out = '';
+    p.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    p.once('error', () => resolve({ code: -1, out }));
+    p.once('close', (code) => resolve({ code: code ?? -1, out }));
+  });
+}
+
 /** remove every link and namespace whose name starts with `prefix` (must start with "xt") */
 export function cleanPrefix(prefix: string): void {
   if (!prefix.startsWith('xt') && !prefix.startsWith('xvsl')) throw new Error(`refusing to clean a prefix that is not ours: ${prefix}`);
