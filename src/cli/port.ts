@@ -129,6 +129,7 @@ export function portCommands(y: Cli): Cli {
           const p = await call(a, 'port.show', { switch: a.switch, name: a.name });
           if (a.json) return printJson(p);
           const s = p.stats;
+          const attach = vmAttach(p);
           out(
             keyValues([
               ['switch', p.switch],
@@ -139,8 +140,8 @@ export function portCommands(y: Cli): Cli {
               ['up', p.up],
               ['mtu', p.mtu ?? null],
               ['queues', p.kind === 'vm' && p.config?.netdev === undefined ? p.config?.queues ?? 1 : null],
-              ['qemu', vmAttach(p)?.qemu ?? null],
-              ['libvirt', vmAttach(p)?.libvirt.replace(/\n\s*/g, '') ?? null],
+              ['qemu', attach?.qemu ?? null],
+              ['libvirt', attach?.libvirt.replace(/\n\s*/g, '') ?? null],
               ['io', ioText(p)],
               ['state', p.running ? 'running' : 'down (see "xvs daemon status")'],
               ['rx', s ? `${s.rxPackets} packets, ${s.rxBytes} bytes` : null],

@@ -18,8 +18,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseResults, vmCmdline, vmImagePaths, type VmResult, type VmRun } from './vm.js';
 
-/** The directories a private libvirtd gets in place of the system's (its mount namespace binds them over). */
-const PRIVATE_DIRS = ['/run/libvirt', '/var/lib/libvirt', '/var/log/libvirt', '/var/cache/libvirt'] as const;
+/** The directories a private libvirtd gets in place of the system's (its mount namespace binds them over): system path → instance sub-directory */
+const PRIVATE_DIRS = [['/run/libvirt', 'run'], ['/var/lib/libvirt', 'lib'], ['/var/log/libvirt', 'log'], ['/var/cache/libvirt', 'cache']] as const;
 /** temp dirs of private daemons are named `<tmpdir>/xvs-libvirt-<tag>-…`; stale ones of a tag are cleaned at start */
 const DIR_PREFIX = 'xvs-libvirt-';
 
@@ -50,12 +50,12 @@ function readPid(file: string): number | undefined {
   return Number.isInteger(n) && n > 1 ? n : undefined;
 }
 
-/** the PID in `file` if that process still runs `comm` (a recycled PID is not ours) */
-function ourPid(file: string, comm: string): number | undefined {
+/** the PID in `file` if that process still runs a program whose name matches `comm` (a recycled PID is not ours) */
+function ourPid(file: string, comm: RegExp): number | undefined {
   const pid = readPid(file);
   if (pid === undefined || !alive(pid)) return undefined;
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm ? pid : undefined;
+    return comm.test(readFileSync(`/proc/${pid}/comm`, 'utf8').trim()) ? pid : undefined;
   } catch {
     return undefined;
   }
@@ -83,13 +83,13 @@ async function killInstance(dir: string): Promise<void> {
   if (existsSync(qemuRun)) {
     for (const f of readdirSync(qemuRun)) {
       if (!f.endsWith('.pid')) continue;
-      const pid = readPid(path.join(qemuRun, f));
-      if (pid !== undefined && alive(pid) && /^qemu-system/.test(readFileSync(`/proc/${pid}/comm`, 'utf8'))) await killAndWait(pid, 2000);
+      const pid = ourPid(path.join(qemuRun, f), /^qemu-system/);
+      if (pid !== undefined) await killAndWait(pid, 2000);
     }
   }
-  const lv = ourPid(path.join(dir, 'libvirtd.pid'), 'libvirtd');
+  const lv = ourPid(path.join(dir, 'libvirtd.pid'), /^libvirtd$/);
   if (lv !== undefined) await killAndWait(lv);
-  const vl = ourPid(path.join(dir, 'run', 'virtlogd.pid'), 'virtlogd');
+  const vl = ourPid(path.join(dir, 'run', 'virtlogd.pid'), /^virtlogd$/);
   if (vl !== undefined) await killAndWait(vl);
 }
 
@@ -130,12 +130,9 @@ export async function startPrivateLibvirtd(tag: string): Promise<PrivateLibvirtd
   // a domain definition or network a system libvirtd keeps must not autostart here (the instance defines its own)
   for (const sub of ['qemu', 'storage', 'nwfilter']) rmSync(path.join(dir, 'etc', sub), { recursive: true, force: true });
   mkdirSync(path.join(dir, 'etc', 'qemu'), { recursive: true });
-  const binds: Record<(typeof PRIVATE_DIRS)[number], string> = {
-    '/run/libvirt': 'run', '/var/lib/libvirt': 'lib', '/var/log/libvirt': 'log', '/var/cache/libvirt': 'cache',
-  };
   const lines = ['set -e'];
-  for (const target of PRIVATE_DIRS) {
-    const src = path.join(dir, binds[target]);
+  for (const [target, sub] of PRIVATE_DIRS) {
+    const src = path.join(dir, sub);
     mkdirSync(src, { recursive: true });
     lines.push(`mkdir -p ${target}`, `mount --bind ${src} ${target}`);
   }

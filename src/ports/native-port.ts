@@ -7,10 +7,10 @@ import { HEADROOM, FramePool } from '../core/frame-pool.js';
 import { native, type NativeEdge } from './native/index.js';
 import type { BackendStats, PortIo } from './port.js';
 
-/** The five handle calls a NativePort makes; AF_PACKET and TAP handles use the native edge's own. */
 /** frames shorter than this are always copied whole (ZC_MIN_LEN in xvs_native.c) */
 export const ZERO_COPY_MIN_LEN = 1024;
 
+/** The five handle calls a NativePort makes; AF_PACKET and TAP handles use the native edge's own. */
 export type EdgeCalls = Pick<NativeEdge, 'portFd' | 'recvBatch' | 'sendBatch' | 'portStats' | 'closePort'>;
 
 // pool.whole(): the one way a frame received zero-copy becomes whole in its slot
