@@ -419,6 +419,14 @@ static int arg_zc(napi_env env, size_t argc, napi_value *argv, size_t at, uint64
   return 1;
 }
 
+/* how many slot ids a call may use: each must index the pool (slotSize bytes each), start and len */
+static uint64_t pool_slots(size_t pool_len, uint32_t slot_size, size_t st_len, size_t ln_len) {
+  uint64_t slots = pool_len / slot_size;
+  if (st_len < slots) slots = st_len;
+  if (ln_len < slots) slots = ln_len;
+  return slots;
+}
+
 /* recvDone(h, pool, slotSize, start, len, zc): the end of the batch recvBatch gave (zc_release) */
 static napi_value RecvDone(napi_env env, napi_callback_info info) {
   GET_ARGS_OPT(5, 6);
@@ -429,9 +437,7 @@ static napi_value RecvDone(napi_env env, napi_callback_info info) {
       !arg_ta(env, argv[3], napi_uint32_array, (void **)&st, &st_len, "start") ||
       !arg_ta(env, argv[4], napi_uint32_array, (void **)&ln, &ln_len, "len")) return NULL;
   if (slot_size == 0) return throw_range(env, "slotSize must be > 0");
-  uint64_t slots = pool_len / slot_size;
-  if (st_len < slots) slots = st_len;
-  if (ln_len < slots) slots = ln_len;
+  uint64_t slots = pool_slots(pool_len, slot_size, st_len, ln_len);
   if (!arg_zc(env, argc, argv, 5, slots, &zc)) return NULL;
   if (hd->kind == K_PACKET && hd->ring && hd->held_n) zc_release(I, hd, pool, slot_size, slots, st, ln, zc);
   return undef(env);
@@ -447,9 +453,7 @@ static napi_value Materialize(napi_env env, napi_callback_info info) {
       !arg_ta(env, argv[2], napi_uint32_array, (void **)&st, &st_len, "start") ||
       !arg_ta(env, argv[3], napi_uint32_array, (void **)&ln, &ln_len, "len")) return NULL;
   if (slot_size == 0) return throw_range(env, "slotSize must be > 0");
-  uint64_t slots = pool_len / slot_size;
-  if (st_len < slots) slots = st_len;
-  if (ln_len < slots) slots = ln_len;
+  uint64_t slots = pool_slots(pool_len, slot_size, st_len, ln_len);
   if (!arg_zc(env, argc, argv, 4, slots, &zc) || !zc ||
       !arg_ta(env, argv[5], napi_uint32_array, (void **)&ids, &ids_len, "ids") ||
       !arg_u32(env, argv[6], &off, "off") || !arg_u32(env, argv[7], &n, "n")) {
@@ -487,10 +491,7 @@ static napi_value RecvBatch(napi_env env, napi_callback_info info) {
   if (headroom < VNET_HDR_LEN || headroom >= slot_size) return throw_range(env, "need 10 <= headroom < slotSize");
   if (free_top > fr_len) return throw_range(env, "freeTop > free.length");
   if ((uint64_t)out_off + max > out_len) return throw_range(env, "outOff + max > out.length");
-  /* slot ids must index pool, start and len */
-  uint64_t slots = pool_len / slot_size;
-  if (st_len < slots) slots = st_len;
-  if (ln_len < slots) slots = ln_len;
+  uint64_t slots = pool_slots(pool_len, slot_size, st_len, ln_len);
   if (max > free_top) max = free_top;        /* one free slot per frame */
   const uint32_t room = slot_size - headroom; /* longest frame a slot holds */
   uint32_t n = 0, *zc = NULL, hdr_copy = 0;
@@ -655,9 +656,7 @@ static napi_value SendBatch(napi_env env, napi_callback_info info) {
       !arg_ta(env, argv[7], napi_uint32_array, (void **)&ln, &ln_len, "len")) return NULL;
   if (slot_size == 0) return throw_range(env, "slotSize must be > 0");
   if ((uint64_t)off + n > ids_len) return throw_range(env, "off + n > ids.length");
-  uint64_t slots = pool_len / slot_size;
-  if (st_len < slots) slots = st_len;
-  if (ln_len < slots) slots = ln_len;
+  uint64_t slots = pool_slots(pool_len, slot_size, st_len, ln_len);
   uint32_t *zc;
   if (!arg_zc(env, argc, argv, 8, slots, &zc)) return NULL;
   const int vnet = hd->vnet;
