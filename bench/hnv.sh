@@ -9,6 +9,8 @@
 #           kernel  Linux bridge + kernel vxlan device (VNI 5001, dstport 4789) in each host namespace
 #           plain   xvs without HNV: each host's external switch on the underlay, the VMs in one L2
 #           vxlan   xvs HNV, VSID 5001, VXLAN       nvgre   xvs HNV, VSID 5001, NVGRE
+#           floor   not xvs: bench/floor/afp-floor.c in each host between the VM port and the uplink, as
+#                   plain (no tunnel): the least any AF_PACKET switch can do per frame (not in the default)
 #     -w  workloads (default "tcp udp64 flood64"; bench/workloads.sh): iperf3 TCP (Gb/s); iperf3 -u -l 18
 #         (60-byte frames; kpps received by the socket in the receiving VM namespace); trafgen's 60-byte
 #         UDP flood (kpps arriving at the receiving VM's NIC: what the tunnel delivers, whatever the
@@ -58,7 +60,7 @@ case "$REPS" in ''|*[!0-9]*) xb_die "-r: repetitions must be a number 1..20, not
 case "$XB_T" in ''|*[!0-9]*) xb_die "-t: seconds must be a number 1..60, not '$XB_T'";; esac
 [ "$XB_T" -ge 1 ] && [ "$XB_T" -le 60 ] || xb_die "-t: seconds must be 1..60, not $XB_T"
 for c in $CONFIGS; do
-    case " kernel plain vxlan nvgre " in *" $c "*) ;; *) xb_die "-c: unknown configuration '$c' (kernel plain vxlan nvgre)";; esac
+    case " kernel plain vxlan nvgre floor " in *" $c "*) ;; *) xb_die "-c: unknown configuration '$c' (kernel plain vxlan nvgre floor)";; esac
 done
 [ -n "${CONFIGS// /}" ] || xb_die "-c: no configuration"
 for w in $WORKLOADS; do
@@ -73,6 +75,7 @@ if [ "$SETUP" = 1 ]; then bash "$XB_BENCH/setup.sh" || xb_die "bench/setup.sh fa
 need=(ip ethtool sysctl ss ping flock timeout node iperf3)
 case " $WORKLOADS " in *" flood64 "*) need+=(trafgen);; esac
 xb_require "${need[@]}"
+case " $CONFIGS " in *" floor "*) mkdir -p "$XB_STATE" && gcc -O2 -Wall -o "$XB_STATE/afp-floor" "$XB_BENCH/floor/afp-floor.c" || xb_die "cannot build bench/floor/afp-floor.c";; esac
 CLI=$XB_ROOT/dist/src/cli/main.js
 [ -f "$CLI" ] || xb_die "xvs is not built (bash bench/setup.sh builds it)"
 OUT=${OUT:-$XB_ROOT/bench/results/$(date +%F-%H%M)-hnv}
@@ -156,7 +159,7 @@ start_daemons() {  # start_daemons LOG
 }
 
 config_up() {  # config_up NAME LOG
-    local name=$1 log=$2 h other
+    local name=$1 log=$2 h other p
     case "$name" in
         kernel)
             for h in 0 1; do
@@ -169,6 +172,19 @@ config_up() {  # config_up NAME LOG
                 ip -n "${HOSTS[$h]}" link set xbbr0 up || return 1
             done
             ip -n xbnsh0 -d link show xbvx0 >>"$log" 2>&1;;
+        floor)
+            for h in 0 1; do
+                mkdir -p "$D/h$h" && cp "$XB_STATE/afp-floor" "$D/h$h/afp-floor" || return 1
+                for p in "$(xb_port "$h")" "xbu$h"; do  # the host stack does not see the ports' frames, as with xvs
+                    ip netns exec "${HOSTS[$h]}" tc qdisc add dev "$p" clsact &&
+                    ip netns exec "${HOSTS[$h]}" tc filter add dev "$p" ingress pref 1 bpf da bytecode '1,6 0 0 2' || return 1
+                done
+                ip netns exec "${HOSTS[$h]}" "$D/h$h/afp-floor" "$(xb_port "$h")" "xbu$h" >"$log.floor$h.log" 2>&1 8>&- 9>&- &
+                DPIDS[$h]=$!
+                echo "${DPIDS[$h]}" >"$D/h$h/daemon.pid"
+            done
+            sleep 0.2
+            for h in 0 1; do kill -0 "${DPIDS[$h]}" 2>/dev/null || { xb_log "afp-floor $h exited: $(cat "$log.floor$h.log")"; return 1; }; done;;
         *)  # plain, vxlan, nvgre: xvs
             start_daemons "$log" || return 1
             for h in 0 1; do
@@ -264,7 +280,7 @@ run_one() {  # run_one REP NAME OFFLOAD
         done <<<"$out"
         [ $rc = 0 ] || row "$rep" "$cfg" "$name" "$off" "$wl" error 1 "exit $rc"
     done
-    if [ "$name" != kernel ]; then
+    if [ "$name" != kernel ] && [ "$name" != floor ]; then
         { echo "# $cfg rep $rep: xvs stats on host 0"; xvs_in 0 stats xbsw; [ "$name" = plain ] || xvs_in 0 hnv show; } >>"$log.setup.log" 2>&1
     fi
     hnv_down

@@ -17,7 +17,7 @@ APT_PACKAGES=(
   qemu-system-x86      # the lab's and the tests' VMs
   busybox-static cpio  # the VM's initramfs
   xz-utils zstd        # the VM kernel's modules when they come compressed (.ko.xz, .ko.zst)
-  python3 make g++     # node-gyp
+  python3 make g++ gcc # node-gyp; gcc also builds bench/floor (bench/sw-floor.sh, bench/hnv.sh -c floor)
   git                  # the commit `xvs --version` names (scripts/build.sh), the benches' meta data
   man-db               # man renders the generated man page (man/xvs.8) in a test
   systemd util-linux   # systemd-analyze (the unit is verified and rated), setpriv (the daemon under the unit's capabilities)
