@@ -4,7 +4,8 @@
 # foreground until SIGTERM). Not a switch to compare xvs with: the least any packet-socket switch can do
 # per frame on this machine (rx ring, one sendmmsg from the ring, no user-space copy), so that the ratio
 # of xvs to it says how much of xvs's distance to the bridge is xvs and how much is AF_PACKET
-# (docs/BENCHMARKS.md "The AF_PACKET floor"). bench/sw-floorcopy.sh adds a user-space copy of every frame.
+# (docs/BENCHMARKS.md "The AF_PACKET floor"). bench/sw-floorcopy.sh adds a user-space copy of every frame;
+# bench/sw-floortx.sh sends through the egress socket's PACKET_TX_RING (env XB_FLOOR_MODE: --copy | --tx-ring).
 #   sw-floor.sh --port-kind   -> veth
 #   sw-floor.sh PORT...       forwards between the root-namespace veth ends PORT... (xb* or pb*)
 # Like xvs (src/ports/isolation.ts) each port gets a tc ingress drop (cls_bpf "ret #TC_ACT_SHOT"), so the
@@ -34,7 +35,7 @@ for p in "${PORTS[@]}"; do
     tc qdisc add dev "$p" clsact && tc filter add dev "$p" ingress pref 1 bpf da bytecode '1,6 0 0 2' ||
         { echo "cannot add the ingress drop to $p" >&2; exit 1; }
 done
-"$BIN" ${XB_FLOOR_COPY:+--copy} "${PORTS[@]}" 2>>"$LOG" &
+"$BIN" ${XB_FLOOR_MODE:+"$XB_FLOOR_MODE"} "${PORTS[@]}" 2>>"$LOG" &
 PID=$!
 sleep 0.2; kill -0 "$PID" 2>/dev/null || { echo "afp-floor exited: $(cat "$LOG")" >&2; exit 1; }
 echo "$PID" >"${PB_PIDS:-/dev/null}"; [ -n "${PB_READY:-}" ] && : >"$PB_READY"
