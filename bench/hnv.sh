@@ -201,22 +201,6 @@ config_up() {  # config_up NAME LOG
     esac
 }
 
-QUIET_DEADLINE=$(($(date +%s) + ${XB_QUIET_BUDGET:-900}))
-wait_quiet() {
-    local max=${XB_QUIET_MAX:-30} limit busy
-    [ "$max" = 0 ] && return 0
-    limit=$(($(date +%s) + ${XB_QUIET_WAIT:-60}))
-    [ "$QUIET_DEADLINE" -lt "$limit" ] && limit=$QUIET_DEADLINE
-    while :; do
-        busy=$(xb_busy 1)
-        [ "$busy" -lt "$max" ] && return 0
-        if [ "$(date +%s)" -ge "$limit" ]; then
-            xb_log "machine ${busy}%core busy (others' work); measuring anyway, foreign_cpu records it"
-            return 0
-        fi
-    done
-}
-
 # flood64's CPUs (see the usage): the daemons' threads to one CPU for the flood, back to all after it
 FLOOD_GEN_CPU=${XB_FLOOD_GEN_CPU:-0}
 FLOOD_SW_CPU=${XB_FLOOD_SW_CPU:-1}
@@ -228,12 +212,20 @@ pin_daemons() {  # pin_daemons CPULIST
     for p in ${DPIDS[@]:-}; do taskset -a -p -c "$1" "$p" >/dev/null 2>&1 || xb_log "taskset $1 $p failed"; done
 }
 
+flood_pinned() {  # flood64 with trafgen on FLOOD_GEN_CPU and the daemons on FLOOD_SW_CPU, for its time only
+    local rc
+    pin_daemons "$FLOOD_SW_CPU"
+    XB_T=${XB_FLOOD_T:-6} XB_FLOOD_CPU=${FLOOD_GEN_CPU#none} XB_FLOOD_RATE=${FLOOD_RATE#none} xb_wl_flood64; rc=$?
+    pin_daemons "$ALL_CPUS"
+    return $rc
+}
+
 row() {  # row REP CONFIG NAME OFFLOAD WORKLOAD METRIC VALUE UNIT
     echo "$(date +%s),$1,$2,$3,hnv,$4,$5,$6,$7,$8" >>"$OUT/raw.csv"
 }
 
 run_one() {  # run_one REP NAME OFFLOAD
-    local rep=$1 name=$2 off=$3 cfg=$2:$3 log i ok wl out t0 lw rc kw w m v u
+    local rep=$1 name=$2 off=$3 cfg=$2:$3 log i ok wl
     log=$OUT/logs/r$rep-$name-$off
     xb_log "rep $rep: $cfg"
     if ! hnv_topo_up "$off" >"$log.setup.log" 2>&1 || ! config_up "$name" "$log.setup.log" >>"$log.setup.log" 2>&1; then
@@ -253,32 +245,10 @@ run_one() {  # run_one REP NAME OFFLOAD
         hnv_down; return 1
     fi
     XB_SW_PIDS=${DPIDS[*]:-}
+    export XB_SW_PIDS
     for wl in $WORKLOADS; do
-        wait_quiet
-        t0=$(date +%s.%N)
-        exec 9>"$XB_MEASURE_LOCK"
-        if ! flock -w "$XB_LOCK_WAIT" 9; then
-            exec 9>&-
-            row "$rep" "$cfg" "$name" "$off" "$wl" error 1 "measurement lock busy for ${XB_LOCK_WAIT} s"; continue
-        fi
-        lw=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-        if [ "$wl" = flood64 ]; then
-            pin_daemons "$FLOOD_SW_CPU"
-            out=$(XB_SW_PIDS=$XB_SW_PIDS XB_T=${XB_FLOOD_T:-6} XB_FLOOD_CPU=${FLOOD_GEN_CPU#none} XB_FLOOD_RATE=${FLOOD_RATE#none} "xb_wl_$wl" 2>&1); rc=$?
-            pin_daemons "$ALL_CPUS"
-        else
-            out=$(XB_SW_PIDS=$XB_SW_PIDS "xb_wl_$wl" 2>&1); rc=$?
-        fi
-        flock -u 9; exec 9>&-
-        echo "$out" >"$log.$wl.out"
-        row "$rep" "$cfg" "$name" "$off" "$wl" lock_wait_s "$lw" s
-        while read -r kw w m v u; do
-            case "$kw" in
-                RESULT) row "$rep" "$cfg" "$name" "$off" "$w" "$m" "$v" "$u";;
-                ERROR) m="$m $v $u"; row "$rep" "$cfg" "$name" "$off" "$w" error 1 "${m//,/ }";;
-            esac
-        done <<<"$out"
-        [ $rc = 0 ] || row "$rep" "$cfg" "$name" "$off" "$wl" error 1 "exit $rc"
+        if [ "$wl" = flood64 ]; then xb_measure "$log" "$rep" "$cfg" "$name" "$off" "$wl" flood_pinned
+        else xb_measure "$log" "$rep" "$cfg" "$name" "$off" "$wl" "xb_wl_$wl"; fi
     done
     if [ "$name" != kernel ] && [ "$name" != floor ]; then
         { echo "# $cfg rep $rep: xvs stats on host 0"; xvs_in 0 stats xbsw; [ "$name" = plain ] || xvs_in 0 hnv show; } >>"$log.setup.log" 2>&1

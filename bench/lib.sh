@@ -133,3 +133,52 @@ xb_busy() {
         t = 0; for (i = 1; i <= 8; i++) t += B[i] - A[i]; idle = B[4] - A[4] + B[5] - A[5]
         printf "%.0f\n", (t - idle) / hz / s * 100 }'
 }
+
+# xb_wait_quiet: before a measurement, wait until the machine is less than XB_QUIET_MAX (30) %core busy,
+# at most XB_QUIET_WAIT (60) s each time and XB_QUIET_BUDGET (900) s over the whole run (then measure
+# anyway: foreign_cpu records it; the budget starts at the first measurement); XB_QUIET_MAX=0: no wait.
+XB_QUIET_DEADLINE=
+xb_wait_quiet() {
+    local max=${XB_QUIET_MAX:-30} limit busy
+    [ "$max" = 0 ] && return 0
+    [ -n "$XB_QUIET_DEADLINE" ] || XB_QUIET_DEADLINE=$(($(date +%s) + ${XB_QUIET_BUDGET:-900}))
+    limit=$(($(date +%s) + ${XB_QUIET_WAIT:-60}))
+    [ "$XB_QUIET_DEADLINE" -lt "$limit" ] && limit=$XB_QUIET_DEADLINE
+    while :; do
+        busy=$(xb_busy 1)
+        [ "$busy" -lt "$max" ] && return 0
+        if [ "$(date +%s)" -ge "$limit" ]; then
+            xb_log "machine ${busy}%core busy (others' work); measuring anyway, foreign_cpu records it"
+            return 0
+        fi
+    done
+}
+
+# xb_measure LOG REP CONFIG NAME OFFLOAD WORKLOAD COMMAND...: one timed measurement. Waits for a quiet
+# machine, runs COMMAND (a workload function of bench/workloads.sh, or a wrapper of one) holding the
+# machine-wide measurement lock, keeps its output in LOG.WORKLOAD.out and records the lock wait, its
+# RESULT and ERROR lines and a non-zero exit through the caller's `row REP CONFIG NAME OFFLOAD WORKLOAD
+# METRIC VALUE UNIT`.
+xb_measure() {
+    local log=$1 rep=$2 cfg=$3 name=$4 off=$5 wl=$6 t0 lw out rc kw w m v u
+    shift 6
+    xb_wait_quiet
+    t0=$(date +%s.%N)
+    exec 9>"$XB_MEASURE_LOCK"
+    if ! flock -w "$XB_LOCK_WAIT" 9; then
+        exec 9>&-
+        row "$rep" "$cfg" "$name" "$off" "$wl" error 1 "measurement lock busy for ${XB_LOCK_WAIT} s"; return 0
+    fi
+    lw=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    out=$("$@" 2>&1); rc=$?
+    flock -u 9; exec 9>&-
+    echo "$out" >"$log.$wl.out"
+    row "$rep" "$cfg" "$name" "$off" "$wl" lock_wait_s "$lw" s
+    while read -r kw w m v u; do
+        case "$kw" in
+            RESULT) row "$rep" "$cfg" "$name" "$off" "$w" "$m" "$v" "$u";;
+            ERROR) m="$m $v $u"; row "$rep" "$cfg" "$name" "$off" "$w" error 1 "${m//,/ }";;
+        esac
+    done <<<"$out"
+    [ $rc = 0 ] || row "$rep" "$cfg" "$name" "$off" "$wl" error 1 "exit $rc"
+}

@@ -125,28 +125,12 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 clean_stale
 
-QUIET_DEADLINE=$(($(date +%s) + ${XB_QUIET_BUDGET:-900}))
-wait_quiet() {
-    local max=${XB_QUIET_MAX:-30} limit busy
-    [ "$max" = 0 ] && return 0
-    limit=$(($(date +%s) + ${XB_QUIET_WAIT:-60}))
-    [ "$QUIET_DEADLINE" -lt "$limit" ] && limit=$QUIET_DEADLINE
-    while :; do
-        busy=$(xb_busy 1)
-        [ "$busy" -lt "$max" ] && return 0
-        if [ "$(date +%s)" -ge "$limit" ]; then
-            xb_log "machine ${busy}%core busy (others' work); measuring anyway, foreign_cpu records it"
-            return 0
-        fi
-    done
-}
-
 row() {  # row REP CONFIG NAME OFFLOAD WORKLOAD METRIC VALUE UNIT
     echo "$(date +%s),$1,$2,$3,veth,$4,$5,$6,$7,$8" >>"$OUT/raw.csv"
 }
 
 run_one() {  # run_one REP CONFIG
-    local rep=$1 cfg=$2 name off sw log i ok wl out t0 lw rc kw w m v u
+    local rep=$1 cfg=$2 name off sw log i ok wl
     name=${cfg%%:*}; off=off; [ "$cfg" != "$name" ] && off=${cfg#*:}
     sw=$(plugin "$name")
     log=$OUT/logs/r$rep-$name-$off
@@ -179,26 +163,9 @@ run_one() {  # run_one REP CONFIG
         stop_switch; xb_topo_down; return 1
     fi
     XB_SW_PIDS=$(cat "$PIDS" 2>/dev/null)
+    export XB_SW_PIDS
     for wl in $WORKLOADS; do
-        wait_quiet
-        t0=$(date +%s.%N)
-        exec 9>"$XB_MEASURE_LOCK"
-        if ! flock -w "$XB_LOCK_WAIT" 9; then
-            exec 9>&-
-            row "$rep" "$cfg" "$name" "$off" "$wl" error 1 "measurement lock busy for ${XB_LOCK_WAIT} s"; continue
-        fi
-        lw=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-        out=$(XB_SW_PIDS=$XB_SW_PIDS "xb_wl_$wl" 2>&1); rc=$?
-        flock -u 9; exec 9>&-
-        echo "$out" >"$log.$wl.out"
-        row "$rep" "$cfg" "$name" "$off" "$wl" lock_wait_s "$lw" s
-        while read -r kw w m v u; do
-            case "$kw" in
-                RESULT) row "$rep" "$cfg" "$name" "$off" "$w" "$m" "$v" "$u";;
-                ERROR) m="$m $v $u"; row "$rep" "$cfg" "$name" "$off" "$w" error 1 "${m//,/ }";;
-            esac
-        done <<<"$out"
-        [ $rc = 0 ] || row "$rep" "$cfg" "$name" "$off" "$wl" error 1 "exit $rc"
+        xb_measure "$log" "$rep" "$cfg" "$name" "$off" "$wl" "xb_wl_$wl"
         if ! kill -0 "$SWPID" 2>/dev/null; then
             row "$rep" "$cfg" "$name" "$off" "$wl" error 1 "switch exited"
             break
