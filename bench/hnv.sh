@@ -26,6 +26,9 @@
 #   XB_FLOOD_RATE (400000): frames per second trafgen offers in flood64 ("none": as many as it can), above
 #   what plain xvs delivers here, so every configuration is saturated but the sending switch does not
 #   spend the shared CPU on frames the receiving one drops (ratios.txt says when plain was not saturated)
+#   XB_UDP_PIN=1: udp64 pinned the same way (both iperf3 ends on the first CPU, the daemons on the second),
+#   XB_UDP_RATE datagrams/s offered (default: as many as iperf3 can); measured 2026-12-07: then the iperf3
+#   pair is the limit and every configuration delivers the same (docs/BENCHMARKS.md), so it is not the default
 #
 # Topology (every name xb*; the VM endpoints are bench/topo.sh's, so bench/workloads.sh runs as is):
 #   xbns0 (VM, 198.18.0.10) --veth xbe0|xbv0-- xbnsh0 (host 0) --xbu0|xbu1 veth (underlay)-- xbnsh1
@@ -47,7 +50,7 @@ CONFIGS="kernel plain vxlan nvgre"
 WORKLOADS="tcp udp64 flood64"
 OUT=
 SETUP=1
-usage() { sed -n '5,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '5,32p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while getopts "r:c:w:t:o:Sh" o; do
     case "$o" in
         r) REPS=$OPTARG;; c) CONFIGS=$OPTARG;; w) WORKLOADS=$OPTARG;; t) XB_T=$OPTARG;; o) OUT=$OPTARG;;
@@ -205,11 +208,20 @@ config_up() {  # config_up NAME LOG
 FLOOD_GEN_CPU=${XB_FLOOD_GEN_CPU:-0}
 FLOOD_SW_CPU=${XB_FLOOD_SW_CPU:-1}
 FLOOD_RATE=${XB_FLOOD_RATE:-400000}
+UDP_RATE=${XB_UDP_RATE:-none}
 ALL_CPUS=0-$(($(nproc) - 1))
 pin_daemons() {  # pin_daemons CPULIST
     local p
     [ "$FLOOD_SW_CPU" = none ] && return 0
-    for p in ${DPIDS[@]:-}; do taskset -a -p -c "$1" "$p" >/dev/null 2>&1 || xb_log "taskset $1 $p failed"; done
+    for p in "${DPIDS[@]}"; do taskset -a -p -c "$1" "$p" >/dev/null 2>&1 || xb_log "taskset $1 $p failed"; done
+}
+
+udp_pinned() {  # udp64 with both iperf3 ends on FLOOD_GEN_CPU and the daemons on FLOOD_SW_CPU, for its time only
+    local rc
+    pin_daemons "$FLOOD_SW_CPU"
+    XB_IPERF_CPU=${FLOOD_GEN_CPU#none} XB_UDP_RATE=${UDP_RATE#none} xb_wl_udp64; rc=$?
+    pin_daemons "$ALL_CPUS"
+    return $rc
 }
 
 flood_pinned() {  # flood64 with trafgen on FLOOD_GEN_CPU and the daemons on FLOOD_SW_CPU, for its time only
@@ -248,6 +260,7 @@ run_one() {  # run_one REP NAME OFFLOAD
     export XB_SW_PIDS
     for wl in $WORKLOADS; do
         if [ "$wl" = flood64 ]; then xb_measure "$log" "$rep" "$cfg" "$name" "$off" "$wl" flood_pinned
+        elif [ "$wl" = udp64 ] && [ "${XB_UDP_PIN:-0}" = 1 ]; then xb_measure "$log" "$rep" "$cfg" "$name" "$off" "$wl" udp_pinned
         else xb_measure "$log" "$rep" "$cfg" "$name" "$off" "$wl" "xb_wl_$wl"; fi
     done
     if [ "$name" != kernel ] && [ "$name" != floor ]; then

@@ -34,16 +34,17 @@ xb_json() { node -e 'const j = JSON.parse(require("fs").readFileSync(process.arg
 
 # xb_iperf WORKLOAD PORT CLIENT-ARGS...: server in endpoint 1 (one test, then it exits), client in
 # endpoint 0 with -J into $XB_STATE/WORKLOAD.json; CPU marks around the client. Returns the client's status.
+# XB_IPERF_CPU: run both on that CPU only (bench/hnv.sh pins the switches to another one).
 xb_iperf() {
     local wl=$1 port=$2 srv rc a b; shift 2
-    ip netns exec "$(xb_ns 1)" timeout $((XB_T + 30)) iperf3 -s -1 -B "$(xb_ip 1)" -p "$port" \
+    ip netns exec "$(xb_ns 1)" ${XB_IPERF_CPU:+taskset -c "$XB_IPERF_CPU"} timeout $((XB_T + 30)) iperf3 -s -1 -B "$(xb_ip 1)" -p "$port" \
         >"$XB_STATE/$wl.server.log" 2>&1 9>&- &
     srv=$!
     if ! xb_listening "$(xb_ns 1)" tcp "$port"; then
         xb_error "$wl" "iperf3 server not listening: $(tail -2 "$XB_STATE/$wl.server.log")"; xb_stop_pid "$srv"; return 1
     fi
     a=$(xb_cpu_mark ${XB_SW_PIDS:-})
-    ip netns exec "$(xb_ns 0)" timeout $((XB_T + 20)) iperf3 -c "$(xb_ip 1)" -p "$port" -t "$XB_T" \
+    ip netns exec "$(xb_ns 0)" ${XB_IPERF_CPU:+taskset -c "$XB_IPERF_CPU"} timeout $((XB_T + 20)) iperf3 -c "$(xb_ip 1)" -p "$port" -t "$XB_T" \
         --connect-timeout 3000 -J "$@" >"$XB_STATE/$wl.json" 2>"$XB_STATE/$wl.err" 9>&-
     rc=$?
     b=$(xb_cpu_mark ${XB_SW_PIDS:-})
@@ -66,7 +67,8 @@ xb_wl_tcp() {
 
 xb_wl_udp64() {
     local f=$XB_STATE/udp64.json rx tx loss
-    xb_iperf udp64 5302 -u -l 18 -b 0 || { xb_result udp64 kpps_rx 0 kpps; return 0; }
+    # XB_UDP_RATE: offer that many datagrams per second (iperf3 -b counts payload bits: 18 bytes = 144)
+    xb_iperf udp64 5302 -u -l 18 -b "$(( ${XB_UDP_RATE:-0} * 144 ))" || { xb_result udp64 kpps_rx 0 kpps; return 0; }
     rx=$(xb_json "$f" 'const r = j.end.sum_received; ((r.packets - r.lost_packets) / r.seconds / 1000).toFixed(1)') ||
         { xb_error udp64 "no receiver figure in iperf3's report"; return 0; }
     tx=$(xb_json "$f" '(j.end.sum_sent.packets / j.end.sum_sent.seconds / 1000).toFixed(1)') || tx=NA
