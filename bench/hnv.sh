@@ -224,11 +224,27 @@ udp_pinned() {  # udp64 with both iperf3 ends on FLOOD_GEN_CPU and the daemons o
     return $rc
 }
 
+# The frames host H's daemon forwarded toward the receiving VM (host 0: out of its uplink; host 1: out of
+# the VM port) and its CPU time (all threads, user + system, clock ticks), for the cost per frame.
+forwarded() { xvs_in "$1" stats xbsw --json 2>/dev/null | node -e 'let s = ""; process.stdin.on("data", (d) => { s += d; }).on("end", () => { const p = JSON.parse(s).ports.find((x) => x.name === process.argv[1]); console.log(p ? p.txPackets : "NA"); })' "$2" || echo NA; }
+daemon_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo NA; }
+
 flood_pinned() {  # flood64 with trafgen on FLOOD_GEN_CPU and the daemons on FLOOD_SW_CPU, for its time only
-    local rc
+    local rc h f0 f1 c0 c1 hz ports=("xbu0" "$(xb_port 1)")
+    case "$name" in plain|vxlan|nvgre) ;; *) ports=();; esac   # $name: run_one's configuration
+    for h in "${!ports[@]}"; do f0[h]=$(forwarded "$h" "${ports[h]}"); c0[h]=$(daemon_ticks "${DPIDS[h]}"); done
     pin_daemons "$FLOOD_SW_CPU"
     XB_T=${XB_FLOOD_T:-6} XB_FLOOD_CPU=${FLOOD_GEN_CPU#none} XB_FLOOD_RATE=${FLOOD_RATE#none} xb_wl_flood64; rc=$?
     pin_daemons "$ALL_CPUS"
+    # frames forwarded per CPU-second of each daemon over the whole workload: what one core of xvs
+    # forwards in that role, whatever share of the shared CPU the scheduler gave each daemon
+    hz=$(getconf CLK_TCK)
+    for h in "${!ports[@]}"; do
+        f1=$(forwarded "$h" "${ports[h]}"); c1=$(daemon_ticks "${DPIDS[h]}")
+        awk -v h="$h" -v f0="${f0[h]}" -v f1="$f1" -v c0="${c0[h]}" -v c1="$c1" -v hz="$hz" 'BEGIN {
+            if (f0 == "NA" || f1 == "NA" || c0 == "NA" || c1 == "NA" || c1 <= c0) exit
+            printf "RESULT flood64 kpps_per_core_h%d %.1f kpps\n", h, (f1 - f0) / ((c1 - c0) / hz) / 1000 }'
+    done
     return $rc
 }
 
@@ -237,7 +253,7 @@ row() {  # row REP CONFIG NAME OFFLOAD WORKLOAD METRIC VALUE UNIT
 }
 
 run_one() {  # run_one REP NAME OFFLOAD
-    local rep=$1 name=$2 off=$3 cfg=$2:$3 log i ok wl
+    local rep=$1 name=$2 off=$3 cfg=$2:$3 log i ok wl h
     log=$OUT/logs/r$rep-$name-$off
     xb_log "rep $rep: $cfg"
     if ! hnv_topo_up "$off" >"$log.setup.log" 2>&1 || ! config_up "$name" "$log.setup.log" >>"$log.setup.log" 2>&1; then
@@ -264,7 +280,9 @@ run_one() {  # run_one REP NAME OFFLOAD
         else xb_measure "$log" "$rep" "$cfg" "$name" "$off" "$wl" "xb_wl_$wl"; fi
     done
     if [ "$name" != kernel ] && [ "$name" != floor ]; then
-        { echo "# $cfg rep $rep: xvs stats on host 0"; xvs_in 0 stats xbsw; [ "$name" = plain ] || xvs_in 0 hnv show; } >>"$log.setup.log" 2>&1
+        for h in 0 1; do
+            { echo "# $cfg rep $rep: xvs stats on host $h"; xvs_in "$h" stats xbsw; [ "$name" = plain ] || xvs_in "$h" hnv show; } >>"$log.setup.log" 2>&1
+        done
     fi
     hnv_down
 }
@@ -306,7 +324,7 @@ const lines = ['== issue 11 targets (ratios of medians)'];
 const ratio = (label, a, b, target) => {
   const r = a / b;
   const verdict = Number.isFinite(r) ? (r >= target ? 'meets' : 'BELOW') : 'n/a';
-  lines.push(`${label.padEnd(44)} ${Number.isFinite(r) ? r.toFixed(2) : '  - '}  (target >= ${target}: ${verdict}; ${a.toFixed(3)} / ${b.toFixed(3)})`);
+  lines.push(`${label.padEnd(52)} ${Number.isFinite(r) ? r.toFixed(2) : '  - '}  (target >= ${target}: ${verdict}; ${a.toFixed(3)} / ${b.toFixed(3)})`);
 };
 for (const [wl, label] of [['udp64', '64 B UDP kpps'], ['flood64', '64 B flood kpps']]) {
   for (const off of ['on', 'off']) {
@@ -317,6 +335,12 @@ for (const [wl, label] of [['udp64', '64 B UDP kpps'], ['flood64', '64 B flood k
 for (const off of ['on', 'off']) {
   const rx = med(`plain:${off}`, 'flood64', 'kpps_rx'), tx = med(`plain:${off}`, 'flood64', 'kpps_tx');
   if (Number.isFinite(rx) && rx >= 0.95 * tx) lines.push(`64 B flood: plain:${off} delivered ${rx.toFixed(1)} of ${tx.toFixed(1)} kpps offered: not saturated, raise XB_FLOOD_RATE`);
+}
+// the cost per frame, whatever share of the shared CPU each daemon got: frames forwarded per CPU-second
+for (const [h, role] of [[0, 'encap'], [1, 'decap']]) {
+  for (const off of ['on', 'off']) {
+    for (const enc of ['vxlan', 'nvgre']) ratio(`flood kpps/core h${h} (${role}): ${enc}:${off} / plain:${off}`, med(`${enc}:${off}`, 'flood64', `kpps_per_core_h${h}`), med(`plain:${off}`, 'flood64', `kpps_per_core_h${h}`), 0.85);
+  }
 }
 for (const off of ['on', 'off']) ratio(`TCP Gb/s: vxlan:${off} / kernel:${off}`, med(`vxlan:${off}`, 'tcp', 'gbps'), med(`kernel:${off}`, 'tcp', 'gbps'), 0.7);
 console.log(lines.join('\n'));

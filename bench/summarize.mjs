@@ -31,6 +31,9 @@ const DETAIL = [
   ['udp64', 'loss_pct', '64 B UDP loss %', 'lower'],
   ['flood64', 'kpps_tx', '64 B flood sent kpps', 'info'],
   ['flood64', 'leak_pkts', 'flood frames at the bystander', 'lower'],
+  // bench/hnv.sh: frames each xvs daemon forwarded per second of its own CPU time (host 0 sends, host 1 receives)
+  ['flood64', 'kpps_per_core_h0', '64 B flood kpps per core, host 0', 'higher'],
+  ['flood64', 'kpps_per_core_h1', '64 B flood kpps per core, host 1', 'higher'],
   ['ping', 'loss_pct', 'ping loss %', 'lower'],
 ];
 const WORKLOADS = ['tcp', 'udp64', 'flood64', 'rr', 'ping'];
