@@ -7,8 +7,8 @@ import { HEADROOM, FramePool } from '../core/frame-pool.js';
 import { native, type NativeEdge } from './native/index.js';
 import type { BackendStats, PortIo } from './port.js';
 
-/** frames shorter than this are always copied whole (ZC_MIN_LEN in xvs_native.c) */
-export const ZERO_COPY_MIN_LEN = 1024;
+/** frames shorter than this are always copied whole (defined once, as ZC_MIN_LEN in xvs_native.c) */
+export const ZERO_COPY_MIN_LEN = native.zeroCopyMinLen;
 
 /** The five handle calls a NativePort makes; AF_PACKET and TAP handles use the native edge's own. */
 export type EdgeCalls = Pick<NativeEdge, 'portFd' | 'recvBatch' | 'sendBatch' | 'portStats' | 'closePort'>;

@@ -52,6 +52,8 @@ export interface PortStats {
 export const VNET_HDR_LEN = 10;
 
 export interface NativeEdge {
+  /** frames shorter than this are always received whole (ZC_MIN_LEN in xvs_native.c, SPEC.md "Zero-copy forwarding") */
+  readonly zeroCopyMinLen: number;
   /** AF_PACKET SOCK_RAW port on netdev `ifname`. Returns a small integer handle (per thread).
    *  Throws an Error naming the interface and the errno (error.code is the errno name). */
   openPort(ifname: string, opts: PortOptions): number;

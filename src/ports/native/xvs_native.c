@@ -1061,6 +1061,9 @@ NAPI_MODULE_INIT() {
     FN("parkPort", ParkPort), FN("unparkPort", UnparkPort), FN("dropParked", DropParked), FN("setAffinityCpus", SetAffinityCpus),
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  /* the length from which recvBatch may receive zero-copy: the one definition, read by native-port.ts */
+  napi_value zc_min;
+  if (napi_create_uint32(env, ZC_MIN_LEN, &zc_min) != napi_ok || napi_set_named_property(env, exports, "zeroCopyMinLen", zc_min) != napi_ok) return NULL;
   if (xvs_pcap_register(env, exports) != 0) { napi_throw_error(env, "ENOMEM", "xvs_native: cannot register the pcap backend"); return NULL; }
   if (xvs_notify_register(env, exports) != 0) { napi_throw_error(env, "ENOMEM", "xvs_native: cannot register notify"); return NULL; }
   if (xvs_steer_register(env, exports) != 0) { napi_throw_error(env, "ENOMEM", "xvs_native: cannot register setRxFilter"); return NULL; }
