@@ -182,3 +182,17 @@ xb_measure() {
     done <<<"$out"
     [ $rc = 0 ] || row "$rep" "$cfg" "$name" "$off" "$wl" error 1 "exit $rc"
 }
+
+# xb_check_int FLAG NAME VALUE MIN MAX: VALUE is a whole number in MIN..MAX, or the run stops naming FLAG
+xb_check_int() {
+    case "$3" in ''|*[!0-9]*) xb_die "$1: $2 must be a number $4..$5, not '$3'";; esac
+    [ "$3" -ge "$4" ] && [ "$3" -le "$5" ] || xb_die "$1: $2 must be $4..$5, not $3"
+}
+# xb_check_words FLAG WHAT "KNOWN WORDS" LIST: every word of LIST is one of KNOWN and LIST has one at least
+xb_check_words() {
+    local x
+    for x in $4; do
+        case " $3 " in *" $x "*) ;; *) xb_die "$1: unknown $2 '$x' ($3)";; esac
+    done
+    [ -n "${4// /}" ] || xb_die "$1: no $2"
+}

@@ -41,14 +41,9 @@ while getopts "r:c:w:t:o:b:Sh" o; do
     esac
 done
 [ $OPTIND -gt $# ] || { xb_log "unexpected argument '${!OPTIND}'"; usage; }
-case "$REPS" in ''|*[!0-9]*) xb_die "-r: repetitions must be a number 1..20, not '$REPS'";; esac
-[ "$REPS" -ge 1 ] && [ "$REPS" -le 20 ] || xb_die "-r: repetitions must be 1..20, not $REPS"
-case "$XB_T" in ''|*[!0-9]*) xb_die "-t: seconds must be a number 1..60, not '$XB_T'";; esac
-[ "$XB_T" -ge 1 ] && [ "$XB_T" -le 60 ] || xb_die "-t: seconds must be 1..60, not $XB_T"
-for w in $WORKLOADS; do
-    case " tcp udp64 flood64 rr ping " in *" $w "*) ;; *) xb_die "-w: unknown workload '$w' (tcp udp64 flood64 rr ping)";; esac
-done
-[ -n "${WORKLOADS// /}" ] || xb_die "-w: no workload"
+xb_check_int -r repetitions "$REPS" 1 20
+xb_check_int -t seconds "$XB_T" 1 60
+xb_check_words -w workload "tcp udp64 flood64 rr ping" "$WORKLOADS"
 plugin() {  # plugin NAME -> path of its script
     if [ -x "$XB_BENCH/switches/$1.sh" ]; then echo "$XB_BENCH/switches/$1.sh"
     elif [ -x "$XB_BENCH/sw-$1.sh" ]; then echo "$XB_BENCH/sw-$1.sh"
