@@ -223,7 +223,7 @@ daemon_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo N
 
 flood_pinned() {  # flood64 with trafgen on FLOOD_GEN_CPU and the daemons on FLOOD_SW_CPU, for its time only
     local rc h f0 f1 c0 c1 hz ports=("xbu0" "$(xb_port 1)")
-    case "$name" in plain|vxlan|nvgre) ;; *) ports=();; esac   # $name: run_one's configuration
+    if [ "$name" = kernel ] || [ "$name" = floor ]; then ports=(); fi   # no xvs daemon ($name: run_one's configuration)
     for h in "${!ports[@]}"; do f0[h]=$(forwarded "$h" "${ports[h]}"); c0[h]=$(daemon_ticks "${DPIDS[h]}"); done
     pin_daemons "$FLOOD_SW_CPU"
     XB_T=${XB_FLOOD_T:-6} XB_FLOOD_CPU=${FLOOD_GEN_CPU#none} XB_FLOOD_RATE=${FLOOD_RATE#none} xb_wl_flood64; rc=$?
