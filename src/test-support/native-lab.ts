@@ -4,7 +4,7 @@
  * with `id` the process's (the pid, or the pid cut to fit IFNAMSIZ), so a stale name tells whose it was.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -78,10 +78,10 @@ export function namespacePair(t: ExecutionContext, p: string, subnet: string, mt
 /**
  * `bytes` random bytes from `na` to `nb` (`dstIp`) over TCP with socat, while `pump` moves the frames between
  * the two root-side ends; `pump` is given `finished()`, true once both socats exited (or after 30 s).
- * Resolves with the exit codes, what was sent and what arrived.
+ * Then asserts that both socats exited 0 and that the bytes arrived exactly (length and sha256).
  */
 export async function tcpThroughPump(t: ExecutionContext, na: string, nb: string, dstIp: string, bytes: number,
-  pump: (finished: () => boolean) => Promise<void>): Promise<{ client: number | null; server: number | null; sent: Buffer; got: Buffer }> {
+  pump: (finished: () => boolean) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'xtnl-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const sent = randomBytes(bytes);
@@ -98,6 +98,9 @@ export async function tcpThroughPump(t: ExecutionContext, na: string, nb: string
   const timeout = setTimeout(() => { finished = true; }, 30000);
   await pump(() => finished);
   clearTimeout(timeout);
-  const [c, s] = [await clientDone, await serverDone];
-  return { client: c, server: s, sent, got: readFileSync(path.join(dir, 'out')) };
+  t.is(await clientDone, 0);
+  t.is(await serverDone, 0);
+  const got = readFileSync(path.join(dir, 'out'));
+  t.is(got.length, sent.length);
+  t.is(createHash('sha256').update(got).digest('hex'), createHash('sha256').update(sent).digest('hex'));
 }
